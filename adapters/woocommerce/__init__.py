@@ -1,0 +1,1 @@
+"""WooCommerce adapter (in progress)."""

@@ -1,0 +1,120 @@
+"""Hook specifications: the reference for everyone who writes a plugin.
+
+A plugin is a module (or object) with functions marked ``@hookimpl`` whose
+names are the ones below. pluggy passes arguments by name, so an
+implementation may accept only the arguments it needs::
+
+    from aftercare import hookimpl
+
+    @hookimpl
+    def on_delivered(event, ctx):
+        ctx.later(days=7).send_email("review_request", key="review")
+
+Post-sale hooks get ``(event, ctx)``:
+
+``event``
+    an :class:`aftercare.models.Event`: its ``kind``, the ``order`` as the
+    platform last reported it, the ``shipment``, ``return_request`` or
+    ``refund`` it is about, and when it ``occurred_at``.
+``ctx``
+    an :class:`aftercare.context.Context` bound to this plugin and the event's
+    shop: ``ctx.settings`` (this plugin's settings for the shop), ``ctx.now()``
+    and the action requests (``send_email``, ``create_coupon``,
+    ``add_order_note``, ``tag_customer``, ``tag_order``,
+    ``set_marketing_consent``, ``later``, ``cancel``).
+
+A hook sends nothing itself: it asks ``ctx`` for actions, which the core
+stores with an idempotency key and executes afterwards (or only records, in a
+dry run). A hook that raises is recorded as failed for this plugin and event;
+the other plugins still run, and ``aftercare`` can retry it alone.
+
+A plugin declares its settings as a pydantic model named ``Settings`` (a
+subclass of :class:`aftercare.settings.PluginSettings`) at module level; the
+merchant tunes it under ``[plugins.<name>]`` and per shop under
+``[shops.plugins.<name>]``.
+"""
+
+from __future__ import annotations
+
+from aftercare import hookspec
+
+# -- post-sale hooks ----------------------------------------------------------
+
+
+@hookspec
+def on_order_paid(event, ctx):
+    """The order is paid (Shopify ``orders/paid``; WooCommerce ``date_paid`` set
+    or status processing/completed). Fires once per order.
+
+    Typical use: a thank-you note, a coupon for the next purchase, a usage tip
+    scheduled for later.
+    """
+
+
+@hookspec
+def on_shipped(event, ctx):
+    """A parcel left: ``event.shipment`` has carrier, tracking number and URL.
+
+    Fires once per shipment, so an order shipped in two parcels gives two
+    calls. Typical use: a tracking notice (transactional).
+    """
+
+
+@hookspec
+def on_delivered(event, ctx):
+    """The platform or the carrier reports ``event.shipment`` delivered.
+
+    Not every shop gets carrier events: plugins that need delivery should also
+    schedule a fallback from ``on_shipped`` (for example "7 days after
+    shipping") with the same action key, so only one of the two ever fires.
+    """
+
+
+@hookspec
+def on_return_requested(event, ctx):
+    """The customer asked to return items: ``event.return_request`` says which
+    and why. Typical use: an acknowledgement (transactional) and cancelling
+    review requests still due for the order.
+    """
+
+
+@hookspec
+def on_order_cancelled(event, ctx):
+    """The order was cancelled. Delayed actions of the order are re-checked
+    when they fire and dropped anyway; use this to cancel them early or to
+    say sorry.
+    """
+
+
+@hookspec
+def on_refunded(event, ctx):
+    """Money went back to the customer: ``event.refund`` has the amount.
+    Full or partial; check ``event.order.financial_status`` for which.
+    """
+
+
+# -- registration hooks -------------------------------------------------------
+
+
+@hookspec
+def register_adapters(register):
+    """Add shop platforms. Call ``register(AdapterClass)`` for each; the class
+    subclasses :class:`aftercare.platform.Adapter` and names its ``platform``
+    (``"shopify"``), the value of ``platform`` in a shop's config.
+    """
+
+
+@hookspec
+def register_channels(register):
+    """Add ways to execute actions. Call ``register(kind, executor)`` where
+    ``kind`` is an action kind (``"send_email"``) and ``executor`` a callable
+    ``executor(action, env) -> dict`` that performs one action and returns what
+    to keep as its result, raising :class:`aftercare.platform.PlatformError`
+    on failure. The last registration of a kind wins, so a plugin can replace
+    the built-in mailer.
+    """
+
+
+@hookspec
+def register_commands(cli):
+    """Add commands to the ``aftercare`` CLI. ``cli`` is the click group."""

@@ -1,0 +1,292 @@
+"""The core models: what an order, its customer and its parcels look like to aftercare.
+
+Adapters build these from platform payloads; plugins read them. They are
+frozen dataclasses so a hook cannot change what another hook sees, and they
+round-trip through JSON (see :mod:`aftercare.serialize`) because the queue and
+the store carry them. Rules every adapter keeps:
+
+- platform ids are strings (Shopify's exceed 2**53 and break as floats);
+- money is a :class:`Money`: a Decimal amount with an ISO 4217 currency;
+- every timestamp is timezone-aware and in UTC.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+from aftercare import serialize
+
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def _require_utc(name: str, value: datetime | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, datetime):
+        raise TypeError(f"{name} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() != UTC.utcoffset(None):
+        raise ValueError(f"{name} must be a timezone-aware UTC datetime, got {value.isoformat()}")
+
+
+def utc(value: datetime) -> datetime:
+    """Convert an aware datetime to UTC; reject a naive one (it has no meaning)."""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value.isoformat()} has no time zone")
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """An amount in one currency. Never a float: ``Money(Decimal("19.99"), "EUR")``."""
+
+    amount: Decimal
+    currency: str
+
+    def __post_init__(self) -> None:
+        if isinstance(self.amount, float) or not isinstance(self.amount, Decimal):
+            raise TypeError(f"Money.amount must be a Decimal, got {type(self.amount).__name__}")
+        if not self.amount.is_finite():
+            raise ValueError(f"Money.amount must be finite, got {self.amount}")
+        if not isinstance(self.currency, str) or not _CURRENCY.match(self.currency):
+            raise ValueError(f"Money.currency must be an ISO 4217 code like 'EUR', got {self.currency!r}")
+
+    @classmethod
+    def parse(cls, amount: str | int | Decimal, currency: str) -> Money:
+        """Build from a platform's text amount (``"19.99"``); floats are refused."""
+        if isinstance(amount, float):
+            raise TypeError("Money.parse takes the amount as text, not a float")
+        try:
+            value = Decimal(str(amount).strip())
+        except InvalidOperation:
+            raise ValueError(f"not an amount: {amount!r}") from None
+        return cls(value, currency.upper() if isinstance(currency, str) else currency)
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency}"
+
+
+class ConsentState(enum.StrEnum):
+    """Email marketing consent as the platform or the customer last stated it."""
+
+    SUBSCRIBED = "subscribed"
+    NOT_SUBSCRIBED = "not_subscribed"
+    UNSUBSCRIBED = "unsubscribed"
+    PENDING = "pending"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    first_name: str = ""
+    last_name: str = ""
+    company: str = ""
+    address1: str = ""
+    address2: str = ""
+    city: str = ""
+    province: str = ""
+    zip: str = ""
+    country_code: str = ""
+    phone: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    email: str
+    first_name: str = ""
+    last_name: str = ""
+    locale: str = ""
+    marketing_consent: ConsentState = ConsentState.UNKNOWN
+    platform_id: str = ""
+
+    @property
+    def name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+
+@dataclass(frozen=True, slots=True)
+class LineItem:
+    platform_id: str
+    title: str
+    quantity: int
+    unit_price: Money
+    product_id: str = ""
+    variant_id: str = ""
+    sku: str = ""
+
+
+class ShipmentStatus(enum.StrEnum):
+    """Normalised tracking status (Shopify's FulfillmentEventStatus, tracking plugins' states)."""
+
+    PENDING = "pending"
+    IN_TRANSIT = "in_transit"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    ATTEMPTED_DELIVERY = "attempted_delivery"
+    READY_FOR_PICKUP = "ready_for_pickup"
+    DELIVERED = "delivered"
+    FAILURE = "failure"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Shipment:
+    platform_id: str
+    carrier: str = ""
+    tracking_number: str = ""
+    tracking_url: str = ""
+    status: ShipmentStatus = ShipmentStatus.UNKNOWN
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
+    line_item_ids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _require_utc("Shipment.shipped_at", self.shipped_at)
+        _require_utc("Shipment.delivered_at", self.delivered_at)
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnRequest:
+    platform_id: str
+    requested_at: datetime
+    status: str = "requested"
+    reason: str = ""
+    line_item_ids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _require_utc("ReturnRequest.requested_at", self.requested_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    platform_id: str
+    created_at: datetime
+    amount: Money | None = None
+    reason: str = ""
+    line_item_ids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _require_utc("Refund.created_at", self.created_at)
+
+
+class FinancialStatus(enum.StrEnum):
+    PENDING = "pending"
+    AUTHORIZED = "authorized"
+    PAID = "paid"
+    PARTIALLY_PAID = "partially_paid"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    VOIDED = "voided"
+    UNKNOWN = "unknown"
+
+
+class FulfillmentStatus(enum.StrEnum):
+    UNFULFILLED = "unfulfilled"
+    PARTIAL = "partial"
+    FULFILLED = "fulfilled"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """One order as the platform last reported it."""
+
+    platform: str
+    shop_id: str
+    platform_id: str
+    number: str
+    created_at: datetime
+    updated_at: datetime
+    customer: Customer
+    total: Money
+    financial_status: FinancialStatus = FinancialStatus.UNKNOWN
+    fulfillment_status: FulfillmentStatus = FulfillmentStatus.UNKNOWN
+    subtotal: Money | None = None
+    lines: tuple[LineItem, ...] = ()
+    shipments: tuple[Shipment, ...] = ()
+    refunds: tuple[Refund, ...] = ()
+    returns: tuple[ReturnRequest, ...] = ()
+    shipping_address: Address | None = None
+    locale: str = ""
+    cancelled_at: datetime | None = None
+    tags: tuple[str, ...] = ()
+    test: bool = False
+
+    def __post_init__(self) -> None:
+        _require_utc("Order.created_at", self.created_at)
+        _require_utc("Order.updated_at", self.updated_at)
+        _require_utc("Order.cancelled_at", self.cancelled_at)
+
+    @property
+    def currency(self) -> str:
+        return self.total.currency
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.cancelled_at is not None
+
+    @property
+    def is_refunded(self) -> bool:
+        return self.financial_status in (FinancialStatus.REFUNDED, FinancialStatus.PARTIALLY_REFUNDED) or bool(
+            self.refunds
+        )
+
+    @property
+    def has_return(self) -> bool:
+        return bool(self.returns)
+
+    def shipment(self, platform_id: str) -> Shipment | None:
+        return next((s for s in self.shipments if s.platform_id == platform_id), None)
+
+
+class EventKind(enum.StrEnum):
+    """The post-sale moments. Each maps to the hook ``on_<value>``."""
+
+    ORDER_PAID = "order_paid"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    RETURN_REQUESTED = "return_requested"
+    ORDER_CANCELLED = "order_cancelled"
+    REFUNDED = "refunded"
+
+    @property
+    def hook(self) -> str:
+        return f"on_{self.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something happened to an order. ``dedupe_key`` is unique per shop.
+
+    Adapters derive it from the platform's delivery id (Shopify's Event-Id,
+    WooCommerce's delivery) or, for events derived from state, from the order
+    and the transition (``order:123:paid``), so webhooks and polling that see
+    the same change give the same key.
+    """
+
+    kind: EventKind
+    shop_id: str
+    order: Order
+    occurred_at: datetime
+    dedupe_key: str
+    shipment: Shipment | None = None
+    return_request: ReturnRequest | None = None
+    refund: Refund | None = None
+    source: str = "webhook"
+    topic: str = ""
+
+    def __post_init__(self) -> None:
+        _require_utc("Event.occurred_at", self.occurred_at)
+        if not self.dedupe_key:
+            raise ValueError("Event.dedupe_key must not be empty")
+        if self.order.shop_id != self.shop_id:
+            raise ValueError(f"Event.shop_id {self.shop_id!r} differs from its order's {self.order.shop_id!r}")
+
+    def to_json(self) -> str:
+        return serialize.dumps(self)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Event:
+        return serialize.loads(cls, text)

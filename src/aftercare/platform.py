@@ -1,0 +1,247 @@
+"""The interface between the core and a shop platform (Shopify, WooCommerce, ...).
+
+An adapter is a class registered through the ``register_adapters`` hook. The
+core creates one instance per configured shop and calls it to:
+
+- verify and parse webhooks (the receiver),
+- map a platform order payload to an :class:`~aftercare.models.Order` (replay, samples),
+- re-read an order when a delayed action fires (DESIGN rule 3),
+- poll for changes (``aftercare sync``),
+- perform platform actions (coupons, notes, tags, consent),
+- manage webhook subscriptions.
+
+Adapters import this module, :mod:`aftercare.models`, :mod:`aftercare.clock`
+and ``aftercare.hookimpl``; nothing else of the core.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from aftercare.models import ConsentState, Customer, Event, EventKind, Money, Order
+
+
+class WebhookRejected(Exception):
+    """A delivery the receiver must refuse. ``status`` is the HTTP answer (401, 400, ...)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class PayloadError(ValueError):
+    """A payload lacks a field the mapping needs, or holds a value it cannot read.
+
+    The message names the topic and the field path, e.g.
+    ``orders/paid: field 'customer.email' is missing``.
+    """
+
+    def __init__(self, topic: str, field: str, problem: str = "is missing") -> None:
+        super().__init__(f"{topic}: field {field!r} {problem}")
+        self.topic = topic
+        self.field = field
+        self.problem = problem
+
+
+class PlatformError(Exception):
+    """A platform API call failed.
+
+    ``transient`` errors (network, 5xx, throttling) are retried by the queue,
+    after ``retry_after`` seconds when the platform said so; permanent ones
+    (validation, 4xx) fail the action with ``message`` as its reason.
+    """
+
+    def __init__(self, message: str, *, transient: bool, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """A verified webhook: who sent it, what it is about, and its raw body."""
+
+    shop_id: str
+    topic: str
+    delivery_id: str
+    body: bytes
+    triggered_at: datetime | None = None
+    api_version: str = ""
+    is_ping: bool = False
+
+
+class ShopState(Protocol):
+    """Small per-shop key/value memory kept in the store for an adapter.
+
+    WooCommerce sends whole orders, not transitions: its adapter remembers the
+    last state it saw of each order here. Values are JSON-ready data.
+    """
+
+    def get(self, key: str) -> Any | None: ...
+
+    def set(self, key: str, value: Any) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ShopInfo:
+    """What an adapter knows about the shop it serves, besides its own settings."""
+
+    id: str
+    webhook_secret: SecretStr
+    locale: str = "en"
+    timezone: str = "UTC"
+
+
+class AdapterSettings(BaseModel):
+    """Base for an adapter's own shop keys (``shop_domain``, ``access_token``...).
+
+    Unknown keys are errors, so a typo in the TOML is reported with its path.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True, slots=True)
+class CouponSpec:
+    """A single-use discount code for one customer's next purchase."""
+
+    code: str
+    kind: str  # "percent" or "fixed_amount"
+    value: Decimal
+    currency: str
+    customer_email: str = ""
+    customer_id: str = ""
+    expires_at: datetime | None = None
+    minimum_subtotal: Money | None = None
+    title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CouponResult:
+    code: str
+    platform_id: str
+    created: bool  # False when a code with this name already existed (an idempotent retry)
+
+
+@dataclass(frozen=True, slots=True)
+class PollBatch:
+    """One page of a poll: the events it yields and the cursor to resume after it."""
+
+    events: Sequence[Event]
+    cursor: str
+    orders_seen: int = 0
+    orders_total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSubscription:
+    platform_id: str
+    topic: str
+    address: str
+
+
+class Adapter(abc.ABC):
+    """One shop on one platform. Subclasses set ``platform`` and ``Settings``."""
+
+    platform: ClassVar[str]
+    Settings: ClassVar[type[AdapterSettings]] = AdapterSettings
+    #: The platform topics that carry each event kind (for webhook subscriptions).
+    topics: ClassVar[Mapping[EventKind, Sequence[str]]] = {}
+
+    def __init__(
+        self,
+        shop: ShopInfo,
+        settings: AdapterSettings,
+        state: ShopState,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.shop = shop
+        self.settings = settings
+        self.state = state
+        self.now = clock
+
+    # -- webhooks -------------------------------------------------------
+    @abc.abstractmethod
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookDelivery:
+        """Check the signature and headers; raise :class:`WebhookRejected` if wrong.
+
+        ``headers`` is case-insensitive. A platform's creation ping is returned
+        with ``is_ping=True`` and is never parsed.
+        """
+
+    @abc.abstractmethod
+    def parse_webhook(self, delivery: WebhookDelivery) -> list[Event]:
+        """Map a verified delivery to core events (none if the topic needs no hook).
+
+        Raises :class:`PayloadError` naming topic and field when the body lacks
+        what the mapping needs.
+        """
+
+    @abc.abstractmethod
+    def parse_order(self, payload: Mapping[str, Any]) -> Order:
+        """Map the platform's order payload (REST/webhook shape) to an Order."""
+
+    # -- reading --------------------------------------------------------
+    @abc.abstractmethod
+    def fetch_order(self, order_id: str) -> Order:
+        """Read one order now (used when a delayed action fires)."""
+
+    @abc.abstractmethod
+    def poll(self, cursor: str | None, since: datetime | None = None) -> Iterator[PollBatch]:
+        """Yield the events of orders changed after ``cursor`` (or ``since``)."""
+
+    # -- actions --------------------------------------------------------
+    @abc.abstractmethod
+    def create_coupon(self, spec: CouponSpec) -> CouponResult:
+        """Create the code, or return the existing one of that name (idempotent)."""
+
+    @abc.abstractmethod
+    def add_order_note(self, order_id: str, text: str) -> None: ...
+
+    @abc.abstractmethod
+    def tag_order(self, order_id: str, tags: Sequence[str]) -> None: ...
+
+    @abc.abstractmethod
+    def tag_customer(self, customer: Customer, tags: Sequence[str]) -> None: ...
+
+    @abc.abstractmethod
+    def set_marketing_consent(self, customer: Customer, state: ConsentState, source: str) -> None: ...
+
+    # -- webhook subscriptions -----------------------------------------
+    @abc.abstractmethod
+    def list_webhooks(self) -> list[WebhookSubscription]: ...
+
+    @abc.abstractmethod
+    def register_webhooks(self, address: str, kinds: Sequence[EventKind]) -> list[WebhookSubscription]:
+        """Subscribe ``address`` to the topics of ``kinds``; existing ones are kept (idempotent)."""
+
+    @abc.abstractmethod
+    def remove_webhooks(self, address: str) -> int:
+        """Delete the subscriptions pointing at ``address``; return how many went."""
+
+    # -- health ---------------------------------------------------------
+    def check_live(self) -> list[str]:
+        """Call the platform with the shop's credentials; return one line per problem."""
+        return []
+
+
+class MemoryShopState:
+    """A :class:`ShopState` kept in a dict: for tests and one-off replays."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, Any] = {}
+
+    def get(self, key: str) -> Any | None:
+        return self._values.get(key)
+
+    def set(self, key: str, value: Any) -> None:
+        self._values[key] = value
