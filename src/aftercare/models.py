@@ -213,6 +213,10 @@ class Order:
     cancelled_at: datetime | None = None
     tags: tuple[str, ...] = ()
     test: bool = False
+    #: The webhook carried only part of the order (a fulfillment, refund or
+    #: return payload): the runtime re-reads it through the adapter before the
+    #: hooks see it, so plugins always get a whole order.
+    partial: bool = False
 
     def __post_init__(self) -> None:
         _require_utc("Order.created_at", self.created_at)

@@ -169,6 +169,12 @@ class Adapter(abc.ABC):
         self.state = state
         self.now = clock
 
+    @classmethod
+    def offline_settings(cls) -> AdapterSettings:
+        """Settings that validate but name no real shop: for mapping payloads offline
+        (``aftercare.testing.sample_order``, docs). Override when ``Settings`` has required keys."""
+        return cls.Settings()
+
     # -- webhooks -------------------------------------------------------
     @abc.abstractmethod
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookDelivery:

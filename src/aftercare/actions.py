@@ -1,0 +1,123 @@
+"""Actions: what a plugin asks the core to do, and what became of it.
+
+A hook never sends anything. It asks ``ctx`` for an action; the core stores
+an :class:`ActionRequest` under its idempotency key, then executes it (or
+only records it, in a dry run). The key is built from who asked and about
+what, so dispatching the same event again, from a webhook retry or a poll,
+finds the action already there and adds nothing.
+
+Every action record carries a :class:`ActionState` and, when dropped or
+failed, the reason: the report, the CLI and the console read these records
+rather than logs.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aftercare.models import Event
+
+
+class ActionKind(enum.StrEnum):
+    SEND_EMAIL = "send_email"
+    CREATE_COUPON = "create_coupon"
+    ADD_ORDER_NOTE = "add_order_note"
+    TAG_ORDER = "tag_order"
+    TAG_CUSTOMER = "tag_customer"
+    SET_MARKETING_CONSENT = "set_marketing_consent"
+
+
+class ActionState(enum.StrEnum):
+    DUE = "due"  # waiting to run, now or at ``due_at``
+    RUNNING = "running"  # claimed by one worker; nobody else may run it
+    DONE = "done"
+    DROPPED = "dropped"  # decided not to run; ``reason`` says why
+    FAILED = "failed"  # ran and failed for good; ``reason`` has the error text
+
+
+class Recheck(enum.StrEnum):
+    """Fire-time checks (DESIGN rule 3): drop a delayed action if the order now is..."""
+
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+    RETURNED = "returned"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+#: What a delayed action re-checks unless the plugin says otherwise.
+DEFAULT_RECHECKS: tuple[Recheck, ...] = tuple(Recheck)
+
+
+class Scope(enum.StrEnum):
+    """What an action is unique for, besides shop, plugin, kind and key."""
+
+    ORDER = "order"  # once per order (the default)
+    CUSTOMER = "customer"  # once per customer, whatever the order
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRequest:
+    """One action as a plugin asked for it, before it is stored."""
+
+    kind: ActionKind
+    shop_id: str
+    plugin: str
+    order_id: str
+    key: str
+    idempotency_key: str
+    payload: dict[str, Any]
+    due_at: datetime
+    customer_email: str = ""
+    rechecks: tuple[Recheck, ...] = ()
+    depends_on: str = ""  # idempotency key of an action that must be done first
+    hook: str = ""
+    event_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Cancellation:
+    """A plugin withdrew its own due actions with this key for this order."""
+
+    shop_id: str
+    plugin: str
+    order_id: str
+    key: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRecord:
+    """An action as stored: its request plus what became of it."""
+
+    id: int
+    kind: ActionKind
+    shop_id: str
+    plugin: str
+    order_id: str
+    key: str
+    idempotency_key: str
+    payload: dict[str, Any]
+    due_at: datetime
+    state: ActionState
+    created_at: datetime
+    updated_at: datetime
+    customer_email: str = ""
+    rechecks: tuple[Recheck, ...] = ()
+    depends_on: str = ""
+    hook: str = ""
+    event_key: str = ""
+    attempts: int = 0
+    reason: str = ""
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+def idempotency_key(*, shop_id: str, plugin: str, kind: ActionKind, scope: Scope, event: Event, key: str) -> str:
+    """``shop/plugin/kind/order:ID/key`` or ``shop/plugin/kind/customer:EMAIL/key``."""
+    if scope is Scope.CUSTOMER:
+        subject = f"customer:{event.order.customer.email.strip().lower()}"
+    else:
+        subject = f"order:{event.order.platform_id}"
+    return f"{shop_id}/{plugin}/{kind.value}/{subject}/{key}"

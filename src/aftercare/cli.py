@@ -1,0 +1,375 @@
+"""The ``aftercare`` command line.
+
+Verbs for commands, nouns for groups. Every list command takes ``--json``.
+User mistakes (a broken config, a missing file, a payload the adapter cannot
+read) end with one line per problem on stderr and exit status 2, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import sqlalchemy as sa
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from aftercare import __version__, serialize
+from aftercare.actions import ActionRecord, ActionState
+from aftercare.app import App
+from aftercare.config import ConfigError
+from aftercare.dispatch import Dispatcher, execute_due
+from aftercare.models import Event, EventKind, Order
+from aftercare.platform import PayloadError
+from aftercare.plugin_manager import PluginManager
+
+CONFIG_ENV = "AFTERCARE_CONFIG"
+DEFAULT_CONFIG = "aftercare.toml"
+USAGE_ERROR = 2
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one line, exit status 2."""
+
+
+def reports_user_errors(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            for line in str(exc).splitlines():
+                click.echo(f"error: {line}", err=True)
+        except (UserError, PayloadError) as exc:
+            click.echo(f"error: {exc}", err=True)
+        sys.exit(USAGE_ERROR)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def open_app(ctx: click.Context) -> App:
+    path = Path(ctx.obj["config"])
+    if not path.exists():
+        raise UserError(f"{path}: no such config file (create one with `aftercare init`)")
+    app = App.from_file(path)
+    ctx.call_on_close(app.close)
+    return app
+
+
+@click.group()
+@click.version_option(__version__, prog_name="aftercare")
+@click.option(
+    "--config",
+    "-c",
+    "config_path",
+    default=lambda: os.environ.get(CONFIG_ENV, DEFAULT_CONFIG),
+    show_default=f"${CONFIG_ENV} or {DEFAULT_CONFIG}",
+    help="The TOML config file.",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: str) -> None:
+    """aftercare: after-sales automation for Shopify and WooCommerce shops."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config_path
+
+
+@cli.command()
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@click.pass_context
+@reports_user_errors
+def init(ctx: click.Context, force: bool) -> None:
+    """Write a config file from the example (the embedded default)."""
+    path = Path(ctx.obj["config"])
+    if path.exists() and not force:
+        raise UserError(f"{path} exists; use --force to overwrite it")
+    example = resources.files("aftercare").joinpath("config.example.toml").read_text(encoding="utf-8")
+    path.write_text(example, encoding="utf-8")
+    click.echo(f"wrote {path}; next: aftercare --config {path} check")
+
+
+@cli.command()
+@click.pass_context
+@reports_user_errors
+def check(ctx: click.Context) -> None:
+    """Validate the config: shops, platform keys, plugin settings. Secrets are never shown."""
+    app = open_app(ctx)
+    console = Console()
+    table = Table(title=f"{ctx.obj['config']}: OK")
+    for column in ("shop", "platform", "production", "locale", "time zone", "plugins enabled"):
+        table.add_column(column)
+    for shop in app.shops.values():
+        table.add_row(
+            shop.id,
+            shop.config.platform,
+            "yes" if shop.config.production else "no (dry run)",
+            shop.config.locale,
+            shop.config.timezone,
+            ", ".join(shop.enabled_plugins()) or "-",
+        )
+    console.print(table)
+    console.print(f"store: {_redact_url(app.config.database_url)}")
+    console.print(f"queue: {_redact_url(app.config.queue_url)}")
+    if not app.shops:
+        console.print("[yellow]no shops configured[/yellow]")
+
+
+@cli.group()
+def plugins() -> None:
+    """Installed plugins."""
+
+
+@plugins.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+@reports_user_errors
+def plugins_list(ctx: click.Context, as_json: bool) -> None:
+    """Name, source, version, hooks, and the shops each is enabled for."""
+    config_path = Path(ctx.obj["config"])
+    app = open_app(ctx) if config_path.exists() else None
+    manager = app.plugins if app else PluginManager.load()
+    rows = []
+    for info in manager.plugins():
+        shops = [s.id for s in app.shops.values() if info.name in s.enabled_plugins()] if app else []
+        rows.append(
+            {
+                "name": info.name,
+                "source": info.source,
+                "version": info.version,
+                "hooks": list(info.hooks),
+                "enabled_for": shops if info.handles_events else [],
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="plugins")
+    for column in ("name", "source", "version", "hooks", "enabled for"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["name"], row["source"], row["version"], ", ".join(row["hooks"]), ", ".join(row["enabled_for"]) or "-"
+        )
+    Console().print(table)
+
+
+@cli.command()
+@click.option("--shop", "shop_id", required=True, help="Shop id from the config.")
+@click.option(
+    "--event",
+    "kind",
+    required=True,
+    type=click.Choice([k.value for k in EventKind]),
+    help="Which post-sale moment to replay.",
+)
+@click.option(
+    "--order",
+    "order_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="An order as the platform sends it (webhook/REST JSON), or a core Order as JSON.",
+)
+@click.option("--dry-run", is_flag=True, help="Run the hooks and show the actions; store and execute nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+@reports_user_errors
+def replay(ctx: click.Context, shop_id: str, kind: str, order_file: Path, dry_run: bool, as_json: bool) -> None:
+    """Run the hooks for ORDER as if EVENT just happened, and show the actions per plugin."""
+    app = open_app(ctx)
+    try:
+        app.shop(shop_id)
+    except KeyError as exc:
+        raise UserError(str(exc.args[0])) from None
+    order = read_order(app, shop_id, order_file)
+    event = replay_event(app, EventKind(kind), order)
+    dispatcher = Dispatcher(app)
+    if dry_run:
+        results = dispatcher.run_hooks(event)
+        requests, runs = results.sink.requests, results.runs
+        existing = (
+            {a.idempotency_key: a for a in app.store.actions_by_keys(r.idempotency_key for r in requests)}
+            if _store_ready(app)
+            else {}
+        )
+        rows = [
+            {
+                "plugin": r.plugin,
+                "action": r.kind.value,
+                "key": r.idempotency_key,
+                "due_at": r.due_at.isoformat(),
+                "outcome": f"already {existing[r.idempotency_key].state.value}"
+                if r.idempotency_key in existing
+                else "would be recorded (dry run)",
+                "payload": r.payload,
+            }
+            for r in requests
+        ]
+    else:
+        app.store.upgrade()
+        outcome = dispatcher.dispatch(event)
+        runs = outcome.results.runs
+        execute_due(app)
+        records = {a.idempotency_key: a for a in app.store.actions_by_keys(r.idempotency_key for r in outcome.requests)}
+        rows = [
+            {
+                "plugin": r.plugin,
+                "action": r.kind.value,
+                "key": r.idempotency_key,
+                "due_at": r.due_at.isoformat(),
+                "outcome": _outcome(records[r.idempotency_key], r.idempotency_key in outcome.new_actions),
+                "payload": records[r.idempotency_key].payload,
+            }
+            for r in outcome.requests
+        ]
+    failures = [{"plugin": run.plugin, "hook": run.hook, "error": run.error} for run in runs if run.outcome == "failed"]
+    if as_json:
+        click.echo(json.dumps({"event": serialize.to_data(event), "actions": rows, "failed_hooks": failures}, indent=2))
+        return
+    console = Console()
+    console.print(
+        f"{event.kind.hook} for order {order.number or order.platform_id} of shop {shop_id}"
+        f" ({len(runs)} plugin(s) ran{', dry run' if dry_run else ''})"
+    )
+    table = Table()
+    for column in ("plugin", "action", "due", "outcome", "details"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        due = datetime.fromisoformat(row["due_at"])
+        table.add_row(row["plugin"], row["action"], _due(due, app.now()), row["outcome"], _summary(row["payload"]))
+    console.print(table)
+    for failure in failures:
+        console.print(f"[red]{failure['plugin']} failed in {failure['hook']}: {failure['error']}[/red]")
+
+
+@cli.group()
+def actions() -> None:
+    """The action outbox."""
+
+
+@actions.command("list")
+@click.option("--shop", "shop_id", help="Only this shop.")
+@click.option("--plugin", help="Only this plugin.")
+@click.option("--state", type=click.Choice([s.value for s in ActionState]), help="Only this state.")
+@click.option("--order", "order_id", help="Only this order (platform id).")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+@reports_user_errors
+def actions_list(ctx, shop_id, plugin, state, order_id, limit, as_json) -> None:  # noqa: ANN001
+    """Recorded actions, newest first, with their state and reason."""
+    app = open_app(ctx)
+    app.store.upgrade()
+    records = app.store.list_actions(
+        shop_id=shop_id, plugin=plugin, state=ActionState(state) if state else None, order_id=order_id, limit=limit
+    )
+    if as_json:
+        click.echo(json.dumps([serialize.to_data(r) for r in records], indent=2))
+        return
+    table = Table(title="actions")
+    for column in ("id", "shop", "order", "plugin", "action", "due", "state", "reason"):
+        table.add_column(column, overflow="fold")
+    for r in records:
+        table.add_row(str(r.id), r.shop_id, r.order_id, r.plugin, r.kind.value, _short_time(r.due_at),
+                      r.state.value, r.reason)  # fmt: skip
+    Console().print(table)
+
+
+# -- helpers ------------------------------------------------------------------
+
+
+def read_order(app: App, shop_id: str, path: Path) -> Order:
+    """A platform payload (mapped by the shop's adapter) or a core Order's JSON."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    if {"platform", "shop_id", "platform_id", "customer", "total"} <= data.keys():
+        try:
+            order = serialize.from_data(Order, data)
+        except (ValueError, TypeError) as exc:
+            raise UserError(f"{path}: not a valid Order: {exc}") from None
+        if order.shop_id != shop_id:
+            order = serialize.from_data(Order, {**data, "shop_id": shop_id})
+        return order
+    payload = data.get("order", data) if isinstance(data.get("order"), dict) else data
+    return app.adapter(shop_id).parse_order(payload)
+
+
+def replay_event(app: App, kind: EventKind, order: Order) -> Event:
+    """An Event for ``order`` as if ``kind`` happened now, about its first parcel/refund/return."""
+    shipment = order.shipments[0] if order.shipments and kind in (EventKind.SHIPPED, EventKind.DELIVERED) else None
+    if kind in (EventKind.SHIPPED, EventKind.DELIVERED) and shipment is None:
+        raise UserError(f"order {order.platform_id} has no shipment to replay {kind.value} for")
+    refund = order.refunds[0] if order.refunds and kind is EventKind.REFUNDED else None
+    return_request = order.returns[0] if order.returns and kind is EventKind.RETURN_REQUESTED else None
+    subject = shipment or refund or return_request
+    return Event(
+        kind=kind,
+        shop_id=order.shop_id,
+        order=order,
+        occurred_at=app.now(),
+        dedupe_key=f"replay:{kind.value}:{order.platform_id}:{subject.platform_id if subject else ''}",
+        shipment=shipment,
+        refund=refund,
+        return_request=return_request,
+        source="replay",
+    )
+
+
+def _store_ready(app: App) -> bool:
+    return sa.inspect(app.store.engine).has_table("actions")
+
+
+def _outcome(record: ActionRecord, new: bool) -> str:
+    state = record.state.value + (f": {record.reason}" if record.reason else "")
+    return state if new else f"already recorded ({state})"
+
+
+def _summary(payload: dict[str, Any]) -> str:
+    parts = [f"{k}={v}" for k, v in payload.items() if k not in ("context", "customer") and v not in (None, "")]
+    return ", ".join(parts)
+
+
+def _due(due: datetime, now: datetime) -> str:
+    """'now' or how far ahead, e.g. 'in 7d 0h'."""
+    minutes = round((due - now).total_seconds() / 60)
+    if minutes < 1:
+        return "now"
+    return f"in {minutes // 1440}d {minutes % 1440 // 60}h"
+
+
+def _short_time(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M")
+
+
+def _redact_url(url: str) -> str:
+    """Hide a password in a database or Redis URL."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url.split("@")[-1]
+
+
+def main() -> None:
+    """Entry point: the core commands plus those plugins add through ``register_commands``."""
+    try:
+        manager = PluginManager.load()
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(USAGE_ERROR)
+    manager.pm.hook.register_commands(cli=cli)
+    cli(prog_name="aftercare")

@@ -1,0 +1,265 @@
+"""The merchant's TOML config: reading, ``${ENV}`` secrets, validation, clear errors.
+
+Every problem is reported as one line naming its TOML path and what was
+expected (``shops[1].webhook_secret: required``), collected into one
+:class:`ConfigError` so the merchant sees them all at once. Secrets are
+``SecretStr``: they print as ``**********``, even in ``check``.
+
+Validation happens in two steps because the shape of some tables is only
+known once plugins are loaded: :func:`load_config` checks the core keys, and
+:func:`validate_shop_settings` / :func:`plugin_settings_for` check a shop's
+platform keys and each plugin's settings against the models the adapter and
+the plugins declare.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+SHOP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class ConfigError(Exception):
+    """One or more problems in a config file, each a line ``path: problem``."""
+
+    def __init__(self, problems: Iterable[str], source: str = "") -> None:
+        self.problems = list(problems)
+        self.source = source
+        prefix = f"{source}: " if source else ""
+        super().__init__("\n".join(prefix + p for p in self.problems))
+
+
+class ShopConfig(BaseModel):
+    """One shop. Keys not listed here belong to the shop's platform adapter."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: str
+    platform: str
+    webhook_secret: SecretStr
+    #: A shop not marked production never executes actions: it records them
+    #: with the reason, like a dry run. Staging clones must never mail customers.
+    production: bool = False
+    locale: str = "en"
+    timezone: str = "UTC"
+    name: str = ""
+    sender: str = ""
+    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("id")
+    @classmethod
+    def _id_is_a_slug(cls, value: str) -> str:
+        if not SHOP_ID.match(value):
+            raise ValueError("must be lowercase letters, digits, '-' or '_' (it appears in webhook URLs)")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name like 'Europe/Madrid')") from None
+        return value
+
+    @property
+    def platform_keys(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class Config(BaseModel):
+    """The whole file. Relative paths are resolved against the file's folder."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: SQLAlchemy URL of the store; SQLite file by default.
+    database: str = "sqlite:///aftercare.db"
+    #: Where the queue lives: a SQLite file (embedded default) or ``redis://...``.
+    queue: str = "sqlite:///aftercare-queue.db"
+    #: Public base URL of this deployment (webhook addresses, links in emails).
+    public_url: str = "http://127.0.0.1:8000"
+    #: Record every action but execute none, for every shop.
+    dry_run: bool = False
+    #: A folder of one-file plugins (``*.py``) written for this deployment.
+    plugins_folder: str = ""
+    #: Load only these plugins (by name); empty means all installed.
+    load_plugins: list[str] = Field(default_factory=list)
+    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    shops: list[ShopConfig] = Field(default_factory=list)
+
+    #: Folder of the config file; set by :func:`load_config`.
+    base_dir: Path = Path(".")
+
+    @field_validator("shops")
+    @classmethod
+    def _unique_shop_ids(cls, shops: list[ShopConfig]) -> list[ShopConfig]:
+        seen: set[str] = set()
+        for shop in shops:
+            if shop.id in seen:
+                raise ValueError(f"shop id {shop.id!r} is used twice")
+            seen.add(shop.id)
+        return shops
+
+    def shop(self, shop_id: str) -> ShopConfig:
+        for shop in self.shops:
+            if shop.id == shop_id:
+                return shop
+        known = ", ".join(s.id for s in self.shops) or "none configured"
+        raise KeyError(f"no shop {shop_id!r} (known: {known})")
+
+    def shop_index(self, shop_id: str) -> int:
+        return next(i for i, s in enumerate(self.shops) if s.id == shop_id)
+
+    def resolve_path(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+    @property
+    def database_url(self) -> str:
+        return _resolve_sqlite_url(self.database, self.base_dir)
+
+    @property
+    def queue_url(self) -> str:
+        return _resolve_sqlite_url(self.queue, self.base_dir)
+
+
+def _resolve_sqlite_url(url: str, base: Path) -> str:
+    """``sqlite:///name.db`` is relative to the config's folder, not the shell's."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        return prefix + str((base / url[len(prefix) :]).resolve())
+    return url
+
+
+def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
+    """Read and check the core keys of a config file; raise :class:`ConfigError`."""
+    path = Path(path)
+    source = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(["no such file (create one with `aftercare init`)"], source) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"not valid TOML: {exc}"], source) from None
+    except UnicodeDecodeError:
+        raise ConfigError(["not UTF-8 text"], source) from None
+    problems: list[str] = []
+    data = expand_env(raw, os.environ if environ is None else environ, problems)
+    if problems:
+        raise ConfigError(problems, source)
+    data["base_dir"] = path.resolve().parent
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_errors(exc), source) from None
+
+
+def expand_env(value: Any, environ: Mapping[str, str], problems: list[str], path: str = "") -> Any:
+    """Replace ``${NAME}`` in every string with the environment variable's value."""
+    if isinstance(value, dict):
+        return {k: expand_env(v, environ, problems, _join(path, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, environ, problems, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in environ:
+                problems.append(f"{path}: environment variable {name} is not set")
+                return ""
+            return environ[name]
+
+        return _ENV_REF.sub(substitute, value)
+    return value
+
+
+def describe_errors(exc: ValidationError, prefix: str = "") -> list[str]:
+    """pydantic errors as ``toml.path: problem`` lines, secrets never echoed."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        path = prefix
+        for part in error["loc"]:
+            path = f"{path}[{part}]" if isinstance(part, int) else _join(path, str(part))
+        lines.append(f"{path or '(top level)'}: {_problem(error)}")
+    return lines
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "required"
+    if kind == "extra_forbidden":
+        return "unknown key (check its spelling)"
+    message = str(error["msg"])
+    message = message.removeprefix("Value error, ")
+    message = message[:1].lower() + message[1:]
+    given = error.get("input")
+    if isinstance(given, str | int | float | bool) and not _looks_secret(error["loc"]):
+        message += f" (got {given!r})"
+    return message
+
+
+def _looks_secret(loc: tuple[Any, ...]) -> bool:
+    name = str(loc[-1]).lower() if loc else ""
+    return any(word in name for word in ("secret", "token", "password", "key"))
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+@dataclass(frozen=True)
+class SettingsSource:
+    """Where a plugin's settings for one shop come from, layer by layer."""
+
+    layers: tuple[tuple[str, Mapping[str, Any]], ...]  # (toml path, table), lowest precedence first
+
+    def merged(self) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for _path, table in self.layers:
+            result.update(table)
+        return result
+
+    def path_of(self, key: str) -> str:
+        """The TOML path that supplied ``key`` (the highest layer that has it)."""
+        for path, table in reversed(self.layers):
+            if key in table:
+                return path
+        return self.layers[-1][0] if self.layers else ""
+
+
+def plugin_settings_source(config: Config, plugin: str, shop: ShopConfig) -> SettingsSource:
+    """Plugin defaults < ``[plugins.NAME]`` < ``[shops.plugins.NAME]``."""
+    index = config.shop_index(shop.id)
+    return SettingsSource(
+        layers=(
+            (f"plugins.{plugin}", config.plugins.get(plugin, {})),
+            (f"shops[{index}].plugins.{plugin}", shop.plugins.get(plugin, {})),
+        )
+    )
+
+
+def validate_layers(model: type[BaseModel], source: SettingsSource) -> BaseModel:
+    """Validate merged settings; each error names the layer that set the key."""
+    try:
+        return model.model_validate(source.merged())
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors(include_url=False):
+            loc = error["loc"]
+            head = source.path_of(str(loc[0])) if loc else source.layers[-1][0]
+            path = head
+            for part in loc:
+                path = f"{path}[{part}]" if isinstance(part, int) else _join(path, str(part))
+            lines.append(f"{path}: {_problem(error)}")
+        raise ConfigError(lines) from None

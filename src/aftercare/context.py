@@ -1,0 +1,301 @@
+"""``ctx``: everything a plugin's hook may touch.
+
+A hook receives ``(event, ctx)``. ``ctx`` is bound to one plugin and the
+event's shop: it carries the plugin's settings for that shop, the app's
+clock, and the action requests. Requests are only collected here; the core
+stores them with their idempotency keys once every plugin has run, then
+executes them (DESIGN rule 2).
+
+Example::
+
+    @hookimpl
+    def on_delivered(event, ctx):
+        ctx.later(days=ctx.settings.days).send_email("review_request", key="review")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from aftercare.actions import (
+    DEFAULT_RECHECKS,
+    ActionKind,
+    ActionRequest,
+    Cancellation,
+    Recheck,
+    Scope,
+    idempotency_key,
+)
+from aftercare.models import ConsentState, Event, Money
+from aftercare.settings import PluginSettings
+
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are typed by hand
+
+
+@dataclass(frozen=True, slots=True)
+class ShopProfile:
+    """What a plugin may know about the shop: never its credentials."""
+
+    id: str
+    platform: str
+    name: str = ""
+    locale: str = "en"
+    timezone: str = "UTC"
+    sender: str = ""
+    production: bool = False
+
+
+@dataclass
+class ActionSink:
+    """Collects what the hooks of one dispatch asked for."""
+
+    requests: list[ActionRequest] = field(default_factory=list)
+    cancellations: list[Cancellation] = field(default_factory=list)
+
+
+class Context:
+    """The API a hook uses. One instance per (plugin, event)."""
+
+    def __init__(
+        self,
+        *,
+        event: Event,
+        plugin: str,
+        hook: str,
+        shop: ShopProfile,
+        settings: PluginSettings,
+        clock: Callable[[], datetime],
+        sink: ActionSink,
+        delay: timedelta = timedelta(0),
+        rechecks: Sequence[Recheck] = (),
+    ) -> None:
+        self.event = event
+        self.plugin = plugin
+        self.hook = hook
+        self.shop = shop
+        self.settings = settings
+        self._clock = clock
+        self._sink = sink
+        self._delay = delay
+        self._rechecks = tuple(rechecks)
+
+    def now(self) -> datetime:
+        """The app's clock (moved by the demo and the tests), timezone-aware UTC."""
+        return self._clock()
+
+    # -- timing ------------------------------------------------------------
+    def later(
+        self,
+        delay: timedelta | None = None,
+        *,
+        days: float = 0,
+        hours: float = 0,
+        minutes: float = 0,
+        rechecks: Sequence[Recheck | str] = DEFAULT_RECHECKS,
+    ) -> Context:
+        """A ctx whose actions are due after ``delay`` (counted from now).
+
+        When they fall due the core re-reads the order and drops them, with
+        the reason, if it was cancelled, refunded or returned or the customer
+        unsubscribed; pass ``rechecks=()`` (or a subset) to change that.
+        """
+        total = (delay or timedelta(0)) + timedelta(days=days, hours=hours, minutes=minutes)
+        if total < timedelta(0):
+            raise ValueError("ctx.later() needs a delay of zero or more")
+        return Context(
+            event=self.event,
+            plugin=self.plugin,
+            hook=self.hook,
+            shop=self.shop,
+            settings=self.settings,
+            clock=self._clock,
+            sink=self._sink,
+            delay=self._delay + total,
+            rechecks=tuple(Recheck(r) for r in rechecks),
+        )
+
+    # -- actions -----------------------------------------------------------
+    def send_email(
+        self,
+        template: str,
+        *,
+        to: str | None = None,
+        context: dict[str, Any] | None = None,
+        transactional: bool = False,
+        key: str | None = None,
+        scope: Scope | str = Scope.ORDER,
+        after: ActionRequest | None = None,
+    ) -> ActionRequest:
+        """Email ``template`` to ``to`` (default: the order's customer).
+
+        ``context`` must be JSON-ready: it is stored with the action and given
+        to the template when the mail is rendered, in the order's locale.
+        Transactional mail (tracking, return acknowledgement) ignores marketing
+        consent; everything else is checked against it when sent. ``after``
+        holds the mail until that action is done (a coupon's code, say) and
+        drops it if that action fails.
+        """
+        order = self.event.order
+        recipient = (to or order.customer.email).strip()
+        if not recipient:
+            raise ValueError(f"order {order.platform_id} has no customer email to send {template!r} to")
+        payload = {
+            "template": template,
+            "to": recipient,
+            "locale": order.locale or order.customer.locale or self.shop.locale,
+            "context": _json_ready(context or {}, f"send_email({template!r}) context"),
+            "transactional": transactional,
+        }
+        return self._request(ActionKind.SEND_EMAIL, key or template, payload, scope, after)
+
+    def create_coupon(
+        self,
+        *,
+        percent: Decimal | int | str | None = None,
+        amount: Money | None = None,
+        expires_in: timedelta | None = None,
+        minimum_subtotal: Money | None = None,
+        for_customer_only: bool = True,
+        prefix: str = "",
+        key: str = "coupon",
+        scope: Scope | str = Scope.ORDER,
+    ) -> ActionRequest:
+        """A unique single-use code for the customer's next purchase.
+
+        Give either ``percent`` or ``amount``. The code is chosen now and kept
+        in the returned request's ``payload["code"]``, so a mail can carry it
+        (pass the request as the mail's ``after``). A repeated dispatch keeps
+        the first code: the whole request is deduplicated by its key.
+        """
+        if (percent is None) == (amount is None):
+            raise ValueError("create_coupon needs exactly one of percent= or amount=")
+        order = self.event.order
+        if percent is not None:
+            value = Decimal(str(percent))
+            if not Decimal(0) < value <= Decimal(100):
+                raise ValueError(f"create_coupon percent must be in (0, 100], got {value}")
+            kind, currency = "percent", order.currency
+        else:
+            assert amount is not None
+            value, kind, currency = amount.amount, "fixed_amount", amount.currency
+        expires_at = self._due_at() + expires_in if expires_in is not None else None
+        payload = {
+            "code": _coupon_code(prefix),
+            "kind": kind,
+            "value": str(value),
+            "currency": currency,
+            "customer_email": order.customer.email if for_customer_only else "",
+            "customer_id": order.customer.platform_id if for_customer_only else "",
+            "expires_at": expires_at.isoformat() if expires_at else None,
+            "minimum_subtotal": (
+                {"amount": str(minimum_subtotal.amount), "currency": minimum_subtotal.currency}
+                if minimum_subtotal
+                else None
+            ),
+        }
+        return self._request(ActionKind.CREATE_COUPON, key, payload, scope)
+
+    def add_order_note(self, text: str, *, key: str | None = None) -> ActionRequest:
+        """A private note on the order, for the merchant's staff."""
+        return self._request(ActionKind.ADD_ORDER_NOTE, key or _digest(text), {"text": text}, Scope.ORDER)
+
+    def tag_order(self, *tags: str, key: str | None = None) -> ActionRequest:
+        clean = _tags(tags)
+        return self._request(ActionKind.TAG_ORDER, key or ",".join(clean), {"tags": clean}, Scope.ORDER)
+
+    def tag_customer(self, *tags: str, key: str | None = None) -> ActionRequest:
+        clean = _tags(tags)
+        payload = {"tags": clean, "customer": _customer_ref(self.event)}
+        return self._request(ActionKind.TAG_CUSTOMER, key or ",".join(clean), payload, Scope.CUSTOMER)
+
+    def set_marketing_consent(self, state: ConsentState | str, *, source: str, key: str | None = None) -> ActionRequest:
+        """Record the customer's explicit choice on the platform and in the store.
+
+        Only call this on an explicit customer action (a confirmed opt-in, an
+        unsubscribe): consent is never inferred from an order.
+        """
+        state = ConsentState(state)
+        payload = {"state": state.value, "source": source, "customer": _customer_ref(self.event)}
+        return self._request(ActionKind.SET_MARKETING_CONSENT, key or state.value, payload, Scope.CUSTOMER)
+
+    def cancel(self, key: str, *, reason: str = "") -> None:
+        """Withdraw this plugin's due actions with ``key`` for this order (a
+        review request after a return, say). Done and failed ones stay as they are."""
+        self._sink.cancellations.append(
+            Cancellation(
+                shop_id=self.shop.id,
+                plugin=self.plugin,
+                order_id=self.event.order.platform_id,
+                key=key,
+                reason=reason or f"cancelled by {self.plugin} in {self.hook}",
+            )
+        )
+
+    # -- internals ---------------------------------------------------------
+    def _due_at(self) -> datetime:
+        return self.now() + self._delay
+
+    def _request(
+        self,
+        kind: ActionKind,
+        key: str,
+        payload: dict[str, Any],
+        scope: Scope | str,
+        after: ActionRequest | None = None,
+    ) -> ActionRequest:
+        scope = Scope(scope)
+        request = ActionRequest(
+            kind=kind,
+            shop_id=self.shop.id,
+            plugin=self.plugin,
+            order_id=self.event.order.platform_id,
+            key=key,
+            idempotency_key=idempotency_key(
+                shop_id=self.shop.id, plugin=self.plugin, kind=kind, scope=scope, event=self.event, key=key
+            ),
+            payload=payload,
+            due_at=self._due_at(),
+            customer_email=self.event.order.customer.email.strip().lower(),
+            rechecks=self._rechecks,
+            depends_on=after.idempotency_key if after is not None else "",
+            hook=self.hook,
+            event_key=self.event.dedupe_key,
+        )
+        self._sink.requests.append(request)
+        return request
+
+
+def _json_ready(value: dict[str, Any], what: str) -> dict[str, Any]:
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what} must be JSON-ready (str, numbers, lists, dicts): {exc}") from None
+
+
+def _coupon_code(prefix: str) -> str:
+    body = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(10))
+    head = f"{prefix.strip().upper()}-" if prefix.strip() else ""
+    return f"{head}{body[:5]}-{body[5:]}"
+
+
+def _tags(tags: Sequence[str]) -> list[str]:
+    clean = sorted({t.strip() for t in tags if t and t.strip()})
+    if not clean:
+        raise ValueError("give at least one non-empty tag")
+    return clean
+
+
+def _customer_ref(event: Event) -> dict[str, str]:
+    customer = event.order.customer
+    return {"email": customer.email, "platform_id": customer.platform_id}
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,214 @@
+"""Dispatch: events through the hooks into the outbox, and actions out of it.
+
+:class:`Dispatcher` stores events in the inbox, runs each enabled plugin's
+hook with its own ``ctx``, and records what the hooks asked for, all in one
+transaction per batch. A plugin that raises is recorded as failed for that
+event, its half-made requests are discarded, and the other plugins go on;
+``dispatch(event, only=[plugin])`` runs it again alone.
+
+:func:`execute_action` runs one stored action: claim it, apply the dry-run,
+dependency and fire-time checks (DESIGN rule 3), call the channel, and record
+the outcome with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from aftercare.actions import ActionRecord, ActionRequest, ActionState, Recheck
+from aftercare.app import App
+from aftercare.context import ActionSink, Context
+from aftercare.models import ConsentState, Event
+from aftercare.platform import PlatformError
+from aftercare.store import HookRun
+
+log = logging.getLogger("aftercare.dispatch")
+
+MAX_ATTEMPTS = 8
+RETRY_BASE = timedelta(seconds=30)
+RETRY_CAP = timedelta(hours=6)
+DEPENDENCY_WAIT = timedelta(minutes=1)
+
+
+@dataclass
+class HookResults:
+    """What the hooks of one event did, before anything is stored."""
+
+    event: Event
+    runs: list[HookRun] = field(default_factory=list)
+    sink: ActionSink = field(default_factory=ActionSink)
+
+
+@dataclass
+class Dispatched:
+    """One event after dispatch: was it new, what ran, which actions are new."""
+
+    event_id: int
+    new_event: bool
+    results: HookResults
+    new_actions: set[str]
+
+    @property
+    def requests(self) -> list[ActionRequest]:
+        return self.results.sink.requests
+
+
+class Dispatcher:
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def run_hooks(self, event: Event, only: Sequence[str] = ()) -> HookResults:
+        """Call every enabled plugin's hook for ``event``; store nothing."""
+        shop = self.app.shop(event.shop_id)
+        hook = event.kind.hook
+        results = HookResults(event)
+        for call in self.app.plugins.hook_calls(hook):
+            settings = shop.plugin_settings.get(call.plugin)
+            if settings is None or not settings.enabled or (only and call.plugin not in only):
+                continue
+            sink = ActionSink()
+            ctx = Context(
+                event=event,
+                plugin=call.plugin,
+                hook=hook,
+                shop=shop.profile,
+                settings=settings,
+                clock=self.app.now,
+                sink=sink,
+            )
+            arguments = {"event": event, "ctx": ctx}
+            started = time.perf_counter()
+            try:
+                call.function(*[arguments[name] for name in call.argnames])
+            except Exception as exc:  # one plugin's bug must not cost the others their turn
+                elapsed = (time.perf_counter() - started) * 1000
+                log.warning("plugin %s failed in %s for %s: %r", call.plugin, hook, event.dedupe_key, exc)
+                results.runs.append(HookRun(call.plugin, hook, "failed", f"{type(exc).__name__}: {exc}", 0, elapsed))
+                continue
+            elapsed = (time.perf_counter() - started) * 1000
+            results.runs.append(HookRun(call.plugin, hook, "ok", "", len(sink.requests), elapsed))
+            results.sink.requests.extend(sink.requests)
+            results.sink.cancellations.extend(sink.cancellations)
+        return results
+
+    def dispatch(self, event: Event, *, only: Sequence[str] = ()) -> Dispatched:
+        return self.dispatch_many([event], only=only)[0]
+
+    def dispatch_many(self, batch: Sequence[Event], *, only: Sequence[str] = ()) -> list[Dispatched]:
+        """Store the events, run their hooks, record the actions: one transaction for the batch."""
+        all_results = [self.run_hooks(event, only) for event in batch]
+        outcomes: list[Dispatched] = []
+        store = self.app.store
+        with store.transaction() as conn:
+            ids = store.add_events(conn, batch)
+            store.record_customer_events(conn, [e for e, (_id, new) in zip(batch, ids, strict=True) if new])
+            for (event_id, new), results in zip(ids, all_results, strict=True):
+                new_actions = store.add_actions(conn, results.sink.requests)
+                store.apply_cancellations(conn, results.sink.cancellations)
+                store.record_hook_runs(conn, event_id, results.runs)
+                outcomes.append(Dispatched(event_id, new, results, new_actions))
+        return outcomes
+
+    def retry_failed_hooks(self, event_id: int) -> Dispatched | None:
+        """Run again only the plugins whose hook failed on this event."""
+        failed = self.app.store.failed_hook_runs(event_id)
+        if not failed:
+            return None
+        return self.dispatch(self.app.store.get_event(event_id).event, only=failed)
+
+
+def execute_due(app: App, limit: int = 100) -> list[ActionRecord]:
+    """Run every action due now (the embedded worker's loop body); return them as they ended."""
+    finished = []
+    for action in app.store.due_actions(app.now(), limit):
+        if execute_action(app, action):
+            finished.append(app.store.get_action(action.id))
+    return finished
+
+
+def execute_action(app: App, action: ActionRecord) -> bool:
+    """Run one due action if this worker can claim it. False if someone else has it."""
+    store = app.store
+    if not store.claim_action(action.id):
+        return False
+    attempts = action.attempts + 1
+    started = time.perf_counter()
+
+    def finish(state: ActionState, reason: str = "", result: dict | None = None) -> bool:
+        store.finish_action(action.id, state, reason=reason, result=result)
+        log.info(
+            "action shop=%s order=%s plugin=%s action=%s outcome=%s duration_ms=%.1f%s",
+            action.shop_id, action.order_id, action.plugin, action.kind.value, state.value,
+            (time.perf_counter() - started) * 1000, f" reason={reason!r}" if reason else "",
+        )  # fmt: skip
+        return True
+
+    dry_run = app.is_dry_run(action.shop_id)
+    if dry_run:
+        return finish(ActionState.DROPPED, dry_run)
+
+    if action.depends_on:
+        (first,) = store.actions_by_keys([action.depends_on]) or (None,)
+        if first is None or first.state in (ActionState.FAILED, ActionState.DROPPED):
+            why = first.reason if first else "it was never recorded"
+            return finish(ActionState.DROPPED, f"depends on {action.depends_on}, which did not happen: {why}")
+        if first.state is not ActionState.DONE:
+            store.reschedule_action(action.id, app.now() + DEPENDENCY_WAIT, f"waiting for {action.depends_on}")
+            return True
+
+    try:
+        if action.rechecks:
+            reason = fire_time_check(app, action)
+            if reason:
+                return finish(ActionState.DROPPED, reason)
+        channel = app.plugins.channels().get(action.kind.value)
+        if channel is None:
+            return finish(ActionState.FAILED, f"no channel is registered for {action.kind.value}")
+        result = channel(action, app) or {}
+    except PlatformError as exc:
+        if exc.transient and attempts < MAX_ATTEMPTS:
+            delay = _backoff(attempts, exc.retry_after)
+            store.reschedule_action(action.id, app.now() + delay, f"attempt {attempts} failed: {exc.message}")
+            return True
+        return finish(ActionState.FAILED, exc.message)
+    except Exception as exc:  # a channel bug: keep the action and the error text for `actions retry`
+        log.exception("action %s crashed", action.idempotency_key)
+        return finish(ActionState.FAILED, f"{type(exc).__name__}: {exc}")
+    return finish(ActionState.DONE, result=result)
+
+
+def fire_time_check(app: App, action: ActionRecord) -> str:
+    """DESIGN rule 3: re-read the order now; say why the action must not fire, or ''."""
+    checks = set(action.rechecks)
+    if Recheck.UNSUBSCRIBED in checks and action.customer_email:
+        consent = app.store.current_consent(action.shop_id, action.customer_email)
+        if consent is ConsentState.UNSUBSCRIBED:
+            return "fire-time check: the customer unsubscribed"
+    order = app.adapter(action.shop_id).fetch_order(action.order_id)
+    if Recheck.CANCELLED in checks and order.is_cancelled:
+        return "fire-time check: the order was cancelled"
+    if Recheck.REFUNDED in checks and order.is_refunded:
+        return "fire-time check: the order was refunded"
+    if Recheck.RETURNED in checks and order.has_return:
+        return "fire-time check: a return was requested"
+    return ""
+
+
+def _backoff(attempts: int, retry_after: float | None) -> timedelta:
+    """Exponential with full jitter, never sooner than the platform asked."""
+    ceiling = min(RETRY_CAP, RETRY_BASE * (2 ** (attempts - 1)))
+    delay = timedelta(seconds=random.uniform(RETRY_BASE.total_seconds(), ceiling.total_seconds()))
+    if retry_after is not None:
+        delay = max(delay, timedelta(seconds=retry_after))
+    return delay
+
+
+def new_records(app: App, outcomes: Iterable[Dispatched]) -> list[ActionRecord]:
+    """The action records a dispatch created (for printing and tests)."""
+    keys = [key for outcome in outcomes for key in outcome.new_actions]
+    return app.store.actions_by_keys(keys)

@@ -1,0 +1,75 @@
+"""How the core performs platform actions: through the shop's adapter.
+
+Registered through the same ``register_channels`` hook a plugin would use,
+so a plugin can replace any of them. Email (``send_email``) is the mail
+channel's job.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from aftercare import hookimpl
+from aftercare.actions import ActionKind, ActionRecord
+from aftercare.models import ConsentState, Customer, Money
+from aftercare.platform import CouponSpec
+
+if TYPE_CHECKING:
+    from aftercare.app import App
+
+
+@hookimpl
+def register_channels(register):
+    register(ActionKind.CREATE_COUPON.value, create_coupon)
+    register(ActionKind.ADD_ORDER_NOTE.value, add_order_note)
+    register(ActionKind.TAG_ORDER.value, tag_order)
+    register(ActionKind.TAG_CUSTOMER.value, tag_customer)
+    register(ActionKind.SET_MARKETING_CONSENT.value, set_marketing_consent)
+
+
+def create_coupon(action: ActionRecord, app: App) -> dict[str, Any]:
+    p = action.payload
+    minimum = p.get("minimum_subtotal")
+    spec = CouponSpec(
+        code=p["code"],
+        kind=p["kind"],
+        value=Decimal(p["value"]),
+        currency=p["currency"],
+        customer_email=p.get("customer_email", ""),
+        customer_id=p.get("customer_id", ""),
+        expires_at=datetime.fromisoformat(p["expires_at"]) if p.get("expires_at") else None,
+        minimum_subtotal=Money.parse(minimum["amount"], minimum["currency"]) if minimum else None,
+        title=f"aftercare {action.plugin} for order {action.order_id}",
+    )
+    result = app.adapter(action.shop_id).create_coupon(spec)
+    return {"code": result.code, "platform_id": result.platform_id, "created": result.created}
+
+
+def add_order_note(action: ActionRecord, app: App) -> dict[str, Any]:
+    app.adapter(action.shop_id).add_order_note(action.order_id, action.payload["text"])
+    return {}
+
+
+def tag_order(action: ActionRecord, app: App) -> dict[str, Any]:
+    app.adapter(action.shop_id).tag_order(action.order_id, action.payload["tags"])
+    return {"tags": action.payload["tags"]}
+
+
+def tag_customer(action: ActionRecord, app: App) -> dict[str, Any]:
+    app.adapter(action.shop_id).tag_customer(_customer(action), action.payload["tags"])
+    return {"tags": action.payload["tags"]}
+
+
+def set_marketing_consent(action: ActionRecord, app: App) -> dict[str, Any]:
+    state = ConsentState(action.payload["state"])
+    customer = _customer(action)
+    app.adapter(action.shop_id).set_marketing_consent(customer, state, action.payload["source"])
+    app.store.record_consent(action.shop_id, customer.email, state, action.payload["source"])
+    return {"state": state.value}
+
+
+def _customer(action: ActionRecord) -> Customer:
+    ref = action.payload["customer"]
+    return Customer(email=ref["email"], platform_id=ref.get("platform_id", ""))

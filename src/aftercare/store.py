@@ -1,0 +1,619 @@
+"""The store: event inbox, action outbox (with its schedule), hook runs,
+consent, customer history, adapter state and sync cursors.
+
+SQLAlchemy 2 Core over SQLite (a WAL file, the embedded default) or
+PostgreSQL. Nothing here is SQLite-only: the one dialect-specific construct,
+"insert unless the key exists", has a branch for each of the two.
+
+The schedule is the outbox itself: a delayed action is a ``due`` row whose
+``due_at`` lies ahead, indexed by (state, due_at), so an action cannot be
+scheduled without being recorded, or the other way round.
+
+The schema is owned by the Alembic migrations in ``aftercare/migrations``;
+:func:`Store.upgrade` brings any older database to the current one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from aftercare.actions import (
+    ActionKind,
+    ActionRecord,
+    ActionRequest,
+    ActionState,
+    Cancellation,
+    Recheck,
+)
+from aftercare.models import ConsentState, Event, EventKind
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, whatever the database keeps."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} cannot be stored")
+        value = value.astimezone(UTC)
+        # SQLite keeps text: store it without offset, always UTC, so it sorts.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = sa.MetaData()
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("shop_id", sa.String(64), nullable=False),
+    sa.Column("dedupe_key", sa.String(255), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("order_id", sa.String(64), nullable=False),
+    sa.Column("topic", sa.String(128), nullable=False, server_default=""),
+    sa.Column("source", sa.String(32), nullable=False, server_default="webhook"),
+    sa.Column("occurred_at", UTCDateTime, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.UniqueConstraint("shop_id", "dedupe_key", name="uq_events_shop_dedupe"),
+    sa.Index("ix_events_shop_order", "shop_id", "order_id"),
+    sa.Index("ix_events_state", "state"),
+)
+
+hook_runs = sa.Table(
+    "hook_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("event_id", sa.Integer, sa.ForeignKey("events.id"), nullable=False),
+    sa.Column("plugin", sa.String(64), nullable=False),
+    sa.Column("hook", sa.String(64), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),  # ok | failed
+    sa.Column("error", sa.Text, nullable=False, server_default=""),
+    sa.Column("actions_requested", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("duration_ms", sa.Float, nullable=False, server_default="0"),
+    sa.Column("ran_at", UTCDateTime, nullable=False),
+    sa.Index("ix_hook_runs_event", "event_id"),
+)
+
+actions = sa.Table(
+    "actions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("idempotency_key", sa.String(512), nullable=False, unique=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("shop_id", sa.String(64), nullable=False),
+    sa.Column("plugin", sa.String(64), nullable=False),
+    sa.Column("order_id", sa.String(64), nullable=False),
+    sa.Column("key", sa.String(255), nullable=False),
+    sa.Column("customer_email", sa.String(320), nullable=False, server_default=""),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("due_at", UTCDateTime, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("rechecks", sa.String(128), nullable=False, server_default=""),
+    sa.Column("depends_on", sa.String(512), nullable=False, server_default=""),
+    sa.Column("hook", sa.String(64), nullable=False, server_default=""),
+    sa.Column("event_key", sa.String(255), nullable=False, server_default=""),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("result", sa.JSON, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_actions_state_due", "state", "due_at"),
+    sa.Index("ix_actions_shop_order", "shop_id", "order_id"),
+    sa.Index("ix_actions_customer", "shop_id", "customer_email"),
+)
+
+consent = sa.Table(
+    "consent",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("shop_id", sa.String(64), nullable=False),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("source", sa.String(255), nullable=False),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),
+    sa.Index("ix_consent_shop_email", "shop_id", "email"),
+)
+
+customer_history = sa.Table(
+    "customer_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("shop_id", sa.String(64), nullable=False),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("order_id", sa.String(64), nullable=False),
+    sa.Column("event_kind", sa.String(32), nullable=False),
+    sa.Column("occurred_at", UTCDateTime, nullable=False),
+    sa.Index("ix_customer_history_shop_email", "shop_id", "email"),
+)
+
+adapter_state = sa.Table(
+    "adapter_state",
+    metadata,
+    sa.Column("shop_id", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("value", sa.JSON, nullable=True),
+)
+
+cursors = sa.Table(
+    "cursors",
+    metadata,
+    sa.Column("shop_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    id: int
+    event: Event
+    received_at: datetime
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class HookRun:
+    plugin: str
+    hook: str
+    outcome: str
+    error: str = ""
+    actions_requested: int = 0
+    duration_ms: float = 0.0
+
+
+def create_engine(url: str) -> Engine:
+    """An engine with the settings aftercare relies on (WAL and durable commits on SQLite)."""
+    if url.startswith("sqlite:///") and not url.endswith(":memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")  # an acknowledged event survives power loss
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+    return engine
+
+
+class Store:
+    def __init__(self, url: str, clock: Any) -> None:
+        self.url = url
+        self.engine = create_engine(url)
+        self._clock = clock
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- schema -----------------------------------------------------------
+    def upgrade(self) -> None:
+        """Create or migrate the schema to the current revision (keeps the data)."""
+        from aftercare.migrations import upgrade
+
+        with self.engine.begin() as conn:
+            upgrade(conn)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    # -- inbox ------------------------------------------------------------
+    def add_events(self, conn: Connection, batch: Sequence[Event]) -> list[tuple[int, bool]]:
+        """Store events not seen before; return (event id, is new) for each, in order."""
+        now = self._clock.now()
+        rows = [
+            {
+                "shop_id": e.shop_id,
+                "dedupe_key": e.dedupe_key,
+                "kind": e.kind.value,
+                "order_id": e.order.platform_id,
+                "topic": e.topic,
+                "source": e.source,
+                "occurred_at": e.occurred_at,
+                "received_at": now,
+                "state": "pending",
+                "body": e.to_json(),
+            }
+            for e in batch
+        ]
+        inserted = insert_new(conn, events, rows, ("shop_id", "dedupe_key"))
+        keys = [(e.shop_id, e.dedupe_key) for e in batch]
+        ids = self._event_ids(conn, keys)
+        result, seen = [], set()
+        for key in keys:  # a key twice in one batch is new only the first time
+            result.append((ids[key], key in inserted and key not in seen))
+            seen.add(key)
+        return result
+
+    def _event_ids(self, conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        result: dict[tuple[str, str], int] = {}
+        for shop_id in {k[0] for k in keys}:
+            wanted = [k[1] for k in keys if k[0] == shop_id]
+            query = sa.select(events.c.id, events.c.dedupe_key).where(
+                events.c.shop_id == shop_id, events.c.dedupe_key.in_(wanted)
+            )
+            for row in conn.execute(query):
+                result[(shop_id, row.dedupe_key)] = row.id
+        return result
+
+    def get_event(self, event_id: int) -> StoredEvent:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(events).where(events.c.id == event_id)).one_or_none()
+        if row is None:
+            raise KeyError(f"no event #{event_id}")
+        return _stored_event(row)
+
+    def list_events(
+        self, *, shop_id: str | None = None, order_id: str | None = None, limit: int = 100
+    ) -> list[StoredEvent]:
+        query = sa.select(events).order_by(events.c.id.desc()).limit(limit)
+        if shop_id:
+            query = query.where(events.c.shop_id == shop_id)
+        if order_id:
+            query = query.where(events.c.order_id == order_id)
+        with self.engine.connect() as conn:
+            return [_stored_event(row) for row in conn.execute(query)]
+
+    def record_hook_runs(self, conn: Connection, event_id: int, runs: Iterable[HookRun]) -> None:
+        now = self._clock.now()
+        rows = [
+            {
+                "event_id": event_id,
+                "plugin": r.plugin,
+                "hook": r.hook,
+                "outcome": r.outcome,
+                "error": r.error,
+                "actions_requested": r.actions_requested,
+                "duration_ms": r.duration_ms,
+                "ran_at": now,
+            }
+            for r in runs
+        ]
+        if rows:
+            conn.execute(hook_runs.insert(), rows)
+        conn.execute(sa.update(events).where(events.c.id == event_id).values(state="dispatched"))
+
+    def hook_runs_for(self, event_id: int) -> list[HookRun]:
+        query = sa.select(hook_runs).where(hook_runs.c.event_id == event_id).order_by(hook_runs.c.id)
+        with self.engine.connect() as conn:
+            return [
+                HookRun(r.plugin, r.hook, r.outcome, r.error, r.actions_requested, r.duration_ms)
+                for r in conn.execute(query)
+            ]
+
+    def failed_hook_runs(self, event_id: int) -> list[str]:
+        """Plugins whose latest run on this event failed (what a retry runs again)."""
+        latest: dict[str, str] = {}
+        for run in self.hook_runs_for(event_id):
+            latest[run.plugin] = run.outcome
+        return [plugin for plugin, outcome in latest.items() if outcome == "failed"]
+
+    # -- outbox -----------------------------------------------------------
+    def add_actions(self, conn: Connection, requests: Sequence[ActionRequest]) -> set[str]:
+        """Store requests whose idempotency key is new; return the new keys."""
+        now = self._clock.now()
+        rows = [
+            {
+                "idempotency_key": r.idempotency_key,
+                "kind": r.kind.value,
+                "shop_id": r.shop_id,
+                "plugin": r.plugin,
+                "order_id": r.order_id,
+                "key": r.key,
+                "customer_email": r.customer_email,
+                "payload": r.payload,
+                "due_at": r.due_at,
+                "state": ActionState.DUE.value,
+                "reason": "",
+                "rechecks": ",".join(r.rechecks),
+                "depends_on": r.depends_on,
+                "hook": r.hook,
+                "event_key": r.event_key,
+                "attempts": 0,
+                "result": None,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for r in requests
+        ]
+        return {key for (key,) in insert_new(conn, actions, rows, ("idempotency_key",))}
+
+    def apply_cancellations(self, conn: Connection, cancellations: Iterable[Cancellation]) -> int:
+        count = 0
+        for c in cancellations:
+            result = conn.execute(
+                sa.update(actions)
+                .where(
+                    actions.c.shop_id == c.shop_id,
+                    actions.c.plugin == c.plugin,
+                    actions.c.order_id == c.order_id,
+                    actions.c.key == c.key,
+                    actions.c.state == ActionState.DUE.value,
+                )
+                .values(state=ActionState.DROPPED.value, reason=c.reason, updated_at=self._clock.now())
+            )
+            count += result.rowcount
+        return count
+
+    def get_action(self, action_id: int) -> ActionRecord:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(actions).where(actions.c.id == action_id)).one_or_none()
+        if row is None:
+            raise KeyError(f"no action #{action_id}")
+        return _action_record(row)
+
+    def action_by_key(self, conn: Connection, idempotency_key: str) -> ActionRecord | None:
+        row = conn.execute(sa.select(actions).where(actions.c.idempotency_key == idempotency_key)).one_or_none()
+        return _action_record(row) if row else None
+
+    def actions_by_keys(self, keys: Iterable[str]) -> list[ActionRecord]:
+        keys = list(keys)
+        if not keys:
+            return []
+        query = sa.select(actions).where(actions.c.idempotency_key.in_(keys)).order_by(actions.c.id)
+        with self.engine.connect() as conn:
+            return [_action_record(r) for r in conn.execute(query)]
+
+    def due_actions(self, now: datetime, limit: int = 100) -> list[ActionRecord]:
+        query = (
+            sa.select(actions)
+            .where(actions.c.state == ActionState.DUE.value, actions.c.due_at <= now)
+            .order_by(actions.c.due_at, actions.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [_action_record(r) for r in conn.execute(query)]
+
+    def list_actions(
+        self,
+        *,
+        shop_id: str | None = None,
+        plugin: str | None = None,
+        state: ActionState | None = None,
+        order_id: str | None = None,
+        limit: int = 100,
+    ) -> list[ActionRecord]:
+        query = sa.select(actions).order_by(actions.c.id.desc()).limit(limit)
+        for column, value in (
+            (actions.c.shop_id, shop_id),
+            (actions.c.plugin, plugin),
+            (actions.c.state, state.value if state else None),
+            (actions.c.order_id, order_id),
+        ):
+            if value:
+                query = query.where(column == value)
+        with self.engine.connect() as conn:
+            return [_action_record(r) for r in conn.execute(query)]
+
+    def claim_action(self, action_id: int) -> bool:
+        """Move a due action to running; False if another worker claimed it first."""
+        with self.engine.begin() as conn:
+            claimed = conn.execute(
+                sa.update(actions)
+                .where(actions.c.id == action_id, actions.c.state == ActionState.DUE.value)
+                .values(state=ActionState.RUNNING.value, attempts=actions.c.attempts + 1, updated_at=self._clock.now())
+            )
+            return claimed.rowcount == 1
+
+    def finish_action(
+        self, action_id: int, state: ActionState, *, reason: str = "", result: dict[str, Any] | None = None
+    ) -> None:
+        """Record how a claimed action ended: done, dropped or failed."""
+        values: dict[str, Any] = {"state": state.value, "reason": reason, "updated_at": self._clock.now()}
+        if result is not None:
+            values["result"] = result
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(actions).where(actions.c.id == action_id).values(**values))
+
+    def reschedule_action(self, action_id: int, due_at: datetime, reason: str) -> None:
+        """Put a claimed action back, due later (a transient failure, a dependency not done yet)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(actions)
+                .where(actions.c.id == action_id)
+                .values(state=ActionState.DUE.value, due_at=due_at, reason=reason, updated_at=self._clock.now())
+            )
+
+    def retry_action(self, action_id: int) -> bool:
+        """Make a failed (or dropped) action due again, now."""
+        with self.engine.begin() as conn:
+            return (
+                conn.execute(
+                    sa.update(actions)
+                    .where(actions.c.id == action_id, actions.c.state != ActionState.DONE.value)
+                    .values(
+                        state=ActionState.DUE.value, reason="", due_at=self._clock.now(), updated_at=self._clock.now()
+                    )
+                ).rowcount
+                == 1
+            )
+
+    def count_actions_by_state(self, shop_id: str | None = None) -> dict[str, int]:
+        query = sa.select(actions.c.state, sa.func.count()).group_by(actions.c.state)
+        if shop_id:
+            query = query.where(actions.c.shop_id == shop_id)
+        with self.engine.connect() as conn:
+            return {state: n for state, n in conn.execute(query)}
+
+    # -- consent and customer history --------------------------------------
+    def record_consent(self, shop_id: str, email: str, state: ConsentState, source: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                consent.insert().values(
+                    shop_id=shop_id,
+                    email=email.strip().lower(),
+                    state=state.value,
+                    source=source,
+                    recorded_at=self._clock.now(),
+                )
+            )
+
+    def consent_history(self, shop_id: str, email: str) -> list[tuple[ConsentState, str, datetime]]:
+        query = (
+            sa.select(consent.c.state, consent.c.source, consent.c.recorded_at)
+            .where(consent.c.shop_id == shop_id, consent.c.email == email.strip().lower())
+            .order_by(consent.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [(ConsentState(s), src, at) for s, src, at in conn.execute(query)]
+
+    def current_consent(self, shop_id: str, email: str) -> ConsentState | None:
+        history = self.consent_history(shop_id, email)
+        return history[-1][0] if history else None
+
+    def record_customer_events(self, conn: Connection, batch: Sequence[Event]) -> None:
+        rows = [
+            {
+                "shop_id": e.shop_id,
+                "email": e.order.customer.email.strip().lower(),
+                "order_id": e.order.platform_id,
+                "event_kind": e.kind.value,
+                "occurred_at": e.occurred_at,
+            }
+            for e in batch
+            if e.order.customer.email
+        ]
+        if rows:
+            conn.execute(customer_history.insert(), rows)
+
+    def customer_history(self, shop_id: str, email: str) -> list[tuple[str, EventKind, datetime]]:
+        query = (
+            sa.select(customer_history.c.order_id, customer_history.c.event_kind, customer_history.c.occurred_at)
+            .where(customer_history.c.shop_id == shop_id, customer_history.c.email == email.strip().lower())
+            .order_by(customer_history.c.occurred_at)
+        )
+        with self.engine.connect() as conn:
+            return [(o, EventKind(k), at) for o, k, at in conn.execute(query)]
+
+    # -- adapter state and cursors -----------------------------------------
+    def shop_state(self, shop_id: str) -> StoredShopState:
+        return StoredShopState(self, shop_id)
+
+    def get_cursor(self, shop_id: str, name: str = "poll") -> str | None:
+        query = sa.select(cursors.c.value).where(cursors.c.shop_id == shop_id, cursors.c.name == name)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one_or_none()
+
+    def set_cursor(self, shop_id: str, value: str, name: str = "poll") -> None:
+        with self.engine.begin() as conn:
+            upsert(
+                conn,
+                cursors,
+                {"shop_id": shop_id, "name": name, "value": value, "updated_at": self._clock.now()},
+                ("shop_id", "name"),
+            )
+
+
+class StoredShopState:
+    """The :class:`aftercare.platform.ShopState` an adapter gets, kept in ``adapter_state``."""
+
+    def __init__(self, store: Store, shop_id: str) -> None:
+        self._store = store
+        self._shop_id = shop_id
+
+    def get(self, key: str) -> Any | None:
+        query = sa.select(adapter_state.c.value).where(
+            adapter_state.c.shop_id == self._shop_id, adapter_state.c.key == key
+        )
+        with self._store.engine.connect() as conn:
+            return conn.execute(query).scalar_one_or_none()
+
+    def set(self, key: str, value: Any) -> None:
+        with self._store.engine.begin() as conn:
+            upsert(conn, adapter_state, {"shop_id": self._shop_id, "key": key, "value": value}, ("shop_id", "key"))
+
+
+# -- the two dialect-specific statements ------------------------------------
+
+
+def _dialect_insert(conn: Connection) -> Any:
+    name = conn.dialect.name
+    if name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        raise RuntimeError(f"aftercare supports SQLite and PostgreSQL, not {name}")
+    return insert
+
+
+def insert_new(
+    conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]], unique: Sequence[str]
+) -> set[tuple[Any, ...]]:
+    """Insert rows whose unique columns are new; return those columns' values for the new ones."""
+    if not rows:
+        return set()
+    insert = _dialect_insert(conn)
+    columns = [table.c[name] for name in unique]
+    statement = insert(table).on_conflict_do_nothing(index_elements=list(unique)).returning(*columns)
+    inserted: set[tuple[Any, ...]] = set()
+    for row in rows:  # one statement per row: RETURNING with executemany is not portable
+        inserted.update(tuple(r) for r in conn.execute(statement, row))
+    return inserted
+
+
+def upsert(conn: Connection, table: sa.Table, row: dict[str, Any], unique: Sequence[str]) -> None:
+    insert = _dialect_insert(conn)
+    statement = insert(table).values(**row)
+    updates = {k: statement.excluded[k] for k in row if k not in unique}
+    conn.execute(statement.on_conflict_do_update(index_elements=list(unique), set_=updates))
+
+
+def _stored_event(row: Any) -> StoredEvent:
+    return StoredEvent(id=row.id, event=Event.from_json(row.body), received_at=row.received_at, state=row.state)
+
+
+def _action_record(row: Any) -> ActionRecord:
+    payload = row.payload if isinstance(row.payload, dict) else json.loads(row.payload)
+    return ActionRecord(
+        id=row.id,
+        kind=ActionKind(row.kind),
+        shop_id=row.shop_id,
+        plugin=row.plugin,
+        order_id=row.order_id,
+        key=row.key,
+        idempotency_key=row.idempotency_key,
+        payload=payload,
+        due_at=row.due_at,
+        state=ActionState(row.state),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        customer_email=row.customer_email,
+        rechecks=tuple(Recheck(r) for r in row.rechecks.split(",") if r),
+        depends_on=row.depends_on,
+        hook=row.hook,
+        event_key=row.event_key,
+        attempts=row.attempts,
+        reason=row.reason,
+        result=row.result or {},
+    )

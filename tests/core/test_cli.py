@@ -1,0 +1,125 @@
+"""The CLI as a merchant meets it: init, check, plugins list, replay; errors exit 2 in one line."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from aftercare import serialize
+from aftercare.cli import cli
+from aftercare.testing import make_order
+
+LOCAL_PLUGIN = """
+from aftercare import hookimpl
+from aftercare.testing import MemoryAdapter
+
+
+@hookimpl
+def register_adapters(register):
+    register(MemoryAdapter)
+
+
+@hookimpl
+def on_delivered(event, ctx):
+    ctx.later(days=7).tag_order("review-asked", key="review")
+    ctx.add_order_note("delivered: " + event.shipment.tracking_number)
+"""
+
+CONFIG = """
+plugins_folder = "local"
+
+[[shops]]
+id = "acme"
+platform = "memory"
+webhook_secret = "${ACME_SECRET}"
+production = true
+"""
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    (tmp_path / "local").mkdir()
+    (tmp_path / "local" / "reviews.py").write_text(LOCAL_PLUGIN)
+    (tmp_path / "aftercare.toml").write_text(CONFIG)
+    (tmp_path / "order.json").write_text(serialize.dumps(make_order(shop_id="acme")))
+    monkeypatch.setenv("ACME_SECRET", "s3cr3t-value")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def run(*args):
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.output, result.stderr if hasattr(result, "stderr") else ""
+
+
+def test_init_writes_the_example_and_check_accepts_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run("init")
+    assert code == 0 and (tmp_path / "aftercare.toml").exists()
+    code, out, _ = run("check")
+    assert code == 0, out
+    assert "demo" in out and "shopify" in out
+    assert "demo-secret-not-for-production" not in out and "demo-token" not in out
+    code, _, err = run("init")
+    assert code == 2 and "exists; use --force" in err
+
+
+def test_broken_config_exits_2_with_one_line_naming_the_key(project):
+    (project / "aftercare.toml").write_text(CONFIG.replace('webhook_secret = "${ACME_SECRET}"\n', ""))
+    code, out, err = run("check")
+    assert code == 2
+    assert err.strip() == "error: aftercare.toml: shops[0].webhook_secret: required"
+    assert "Traceback" not in out + err
+
+
+def test_missing_config_file_says_how_to_make_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run("--config", "nope.toml", "check")
+    assert code == 2 and "aftercare init" in err
+
+
+def test_check_never_prints_secrets(project):
+    code, out, _ = run("check")
+    assert code == 0 and "s3cr3t-value" not in out
+
+
+def test_plugins_list_json_tells_source_hooks_and_shops(project):
+    code, out, _ = run("plugins", "list", "--json")
+    assert code == 0
+    rows = {row["name"]: row for row in json.loads(out)}
+    assert rows["reviews"]["source"] == "local"
+    assert rows["reviews"]["hooks"] == ["on_delivered", "register_adapters"]
+    assert rows["reviews"]["enabled_for"] == ["acme"]
+    assert rows["shopify"]["source"] == "built-in" and rows["shopify"]["hooks"] == ["register_adapters"]
+
+
+def test_replay_dry_run_shows_actions_and_stores_nothing(project):
+    code, out, _ = run("replay", "--shop", "acme", "--event", "delivered", "--order", "order.json", "--dry-run",
+                       "--json")  # fmt: skip
+    assert code == 0, out
+    report = json.loads(out)
+    assert [(a["plugin"], a["action"], a["outcome"]) for a in report["actions"]] == [
+        ("reviews", "tag_order", "would be recorded (dry run)"),
+        ("reviews", "add_order_note", "would be recorded (dry run)"),
+    ]
+    code, out, _ = run("actions", "list", "--json")
+    assert json.loads(out) == []
+
+
+def test_replay_twice_executes_once(project):
+    args = ("replay", "--shop", "acme", "--event", "delivered", "--order", "order.json", "--json")
+    first = json.loads(run(*args)[1])
+    second = json.loads(run(*args)[1])
+    outcomes = [(a["action"], a["outcome"]) for a in first["actions"]]
+    assert outcomes == [("tag_order", "due"), ("add_order_note", "done")]
+    assert [a["outcome"] for a in second["actions"]] == ["already recorded (due)", "already recorded (done)"]
+    listed = json.loads(run("actions", "list", "--json")[1])
+    assert len(listed) == 2
+
+
+def test_replay_of_unreadable_order_exits_2(project):
+    (project / "bad.json").write_text("{not json")
+    code, _, err = run("replay", "--shop", "acme", "--event", "order_paid", "--order", "bad.json")
+    assert code == 2 and err.startswith("error: bad.json: not JSON")
+    code, _, err = run("replay", "--shop", "nope", "--event", "order_paid", "--order", "order.json")
+    assert code == 2 and "no shop 'nope' (known: acme)" in err

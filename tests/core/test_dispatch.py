@@ -1,0 +1,149 @@
+"""Dispatch and execution: idempotency, isolation, dry runs, fire-time checks."""
+
+from dataclasses import replace
+from datetime import timedelta
+
+from aftercare.actions import ActionKind, ActionState
+from aftercare.dispatch import Dispatcher, execute_due
+from aftercare.platform import PlatformError
+from aftercare.testing import START, make_event, make_order
+
+from .plugins_for_tests import Broken, Mailbox, ThankYou
+
+
+def states(app):
+    return {(a.plugin, a.kind.value): (a.state.value, a.reason) for a in app.store.list_actions()}
+
+
+def test_dispatching_the_same_event_twice_executes_its_actions_once(aftercare_app):
+    mailbox = Mailbox()
+    app = aftercare_app(ThankYou(), mailbox)
+    event = make_event("order_paid", make_order())
+    first = Dispatcher(app).dispatch(event)
+    execute_due(app)
+    second = Dispatcher(app).dispatch(event)
+    execute_due(app)
+
+    assert first.new_event and not second.new_event
+    assert len(first.new_actions) == 3 and second.new_actions == set()
+    adapter = app.adapter("test")
+    assert len(adapter.coupons) == 1
+    assert len(mailbox.sent) == 1
+    (code,) = adapter.coupons
+    assert mailbox.sent[0]["context"] == {"code": code}  # the mail carries the code that exists
+    assert mailbox.sent[0]["locale"] == "es"
+
+
+def test_a_raising_plugin_does_not_stop_the_others_and_can_be_retried_alone(aftercare_app):
+    broken, mailbox = Broken(), Mailbox()
+    app = aftercare_app(broken, ThankYou(), mailbox)
+    dispatcher = Dispatcher(app)
+    outcome = dispatcher.dispatch(make_event("order_paid", make_order()))
+
+    runs = {r.plugin: r for r in app.store.hook_runs_for(outcome.event_id)}
+    assert runs["broken"].outcome == "failed" and runs["broken"].error == "RuntimeError: boom"
+    assert runs["thank_you"].outcome == "ok" and runs["thank_you"].actions_requested == 3
+    assert all(a.plugin == "thank_you" for a in app.store.list_actions())  # half-made request dropped
+
+    broken.fail = False
+    retried = dispatcher.retry_failed_hooks(outcome.event_id)
+    assert [r.plugin for r in retried.results.runs] == ["broken"]
+    assert {a.plugin for a in app.store.list_actions()} == {"thank_you", "broken"}
+    assert app.store.failed_hook_runs(outcome.event_id) == []
+    assert dispatcher.retry_failed_hooks(outcome.event_id) is None
+
+
+def test_disabled_plugin_does_not_run(aftercare_app):
+    broken = Broken()
+    app = aftercare_app(broken, ThankYou(), settings={"broken": {"enabled": False}})
+    Dispatcher(app).dispatch(make_event("order_paid", make_order()))
+    assert broken.calls == 0
+
+
+def test_shop_override_beats_global_setting(aftercare_app):
+    app = aftercare_app(
+        ThankYou(), settings={"thank_you": {"percent": 15}}, shop={"plugins": {"thank_you": {"percent": 20}}}
+    )
+    requests = Dispatcher(app).dispatch(make_event("order_paid", make_order())).requests
+    coupon = next(r for r in requests if r.kind is ActionKind.CREATE_COUPON)
+    assert coupon.payload["value"] == "20"
+
+
+def test_non_production_shop_records_but_never_executes(aftercare_app):
+    mailbox = Mailbox()
+    app = aftercare_app(ThankYou(), mailbox, shop={"production": False})
+    Dispatcher(app).dispatch(make_event("order_paid", make_order()))
+    execute_due(app)
+    assert mailbox.sent == [] and app.adapter("test").coupons == {}
+    reason = states(app)[("thank_you", "create_coupon")]
+    assert reason == ("dropped", "dry run: shop 'test' is not marked production = true")
+
+
+def test_delayed_action_waits_then_fires(aftercare_app):
+    app = aftercare_app(ThankYou(), Mailbox())
+    order = make_order()
+    app.adapter("test").put_order(order)
+    Dispatcher(app).dispatch(make_event("order_paid", order))
+    execute_due(app)
+    assert states(app)[("thank_you", "add_order_note")][0] == "due"
+    app.clock.advance(timedelta(days=7))
+    execute_due(app)
+    assert states(app)[("thank_you", "add_order_note")] == ("done", "")
+    assert app.adapter("test").notes == {order.platform_id: ["a week has passed"]}
+
+
+def test_fire_time_check_drops_action_for_cancelled_order(aftercare_app):
+    app = aftercare_app(ThankYou(), Mailbox())
+    order = make_order()
+    Dispatcher(app).dispatch(make_event("order_paid", order))
+    app.adapter("test").put_order(replace(order, cancelled_at=START + timedelta(days=1)))
+    app.clock.advance(timedelta(days=8))
+    execute_due(app)
+    assert states(app)[("thank_you", "add_order_note")] == ("dropped", "fire-time check: the order was cancelled")
+    assert app.adapter("test").notes == {}
+
+
+def test_cancel_withdraws_due_actions(aftercare_app):
+    app = aftercare_app(ThankYou(), Mailbox())
+    order = make_order()
+    Dispatcher(app).dispatch(make_event("order_paid", order))
+    Dispatcher(app).dispatch(make_event("order_cancelled", order))
+    assert states(app)[("thank_you", "add_order_note")] == ("dropped", "order cancelled")
+
+
+def test_transient_failure_is_retried_later_and_permanent_one_kept_with_its_text(aftercare_app):
+    mailbox = Mailbox()
+    app = aftercare_app(ThankYou(), mailbox)
+    adapter = app.adapter("test")
+    adapter.fail_next(PlatformError("503 Service Unavailable", transient=True, retry_after=120))
+    Dispatcher(app).dispatch(make_event("order_paid", make_order()))
+    execute_due(app)
+    state, reason = states(app)[("thank_you", "create_coupon")]
+    assert state == "due" and "503" in reason
+    assert mailbox.sent == []  # the mail waits for its coupon
+
+    app.clock.advance(timedelta(hours=1))
+    execute_due(app)  # coupon goes through, mail waits one more round for it
+    app.clock.advance(timedelta(minutes=2))
+    execute_due(app)
+    assert states(app)[("thank_you", "create_coupon")] == ("done", "")
+    assert len(mailbox.sent) == 1
+
+    other = aftercare_app(ThankYou(), Mailbox())
+    other.adapter("test").fail_next(PlatformError("Code has already been taken", transient=False))
+    Dispatcher(other).dispatch(make_event("order_paid", make_order()))
+    execute_due(other)
+    other.clock.advance(timedelta(minutes=2))
+    execute_due(other)
+    assert states(other)[("thank_you", "create_coupon")] == ("failed", "Code has already been taken")
+    state, reason = states(other)[("thank_you", "send_email")]
+    assert state == "dropped" and "Code has already been taken" in reason
+
+
+def test_actions_of_one_worker_are_not_run_by_another(aftercare_app):
+    app = aftercare_app(ThankYou(), Mailbox())
+    Dispatcher(app).dispatch(make_event("order_paid", make_order()))
+    (coupon,) = [a for a in app.store.due_actions(app.now()) if a.kind is ActionKind.CREATE_COUPON]
+    assert app.store.claim_action(coupon.id)
+    assert not app.store.claim_action(coupon.id)
+    assert app.store.get_action(coupon.id).state is ActionState.RUNNING

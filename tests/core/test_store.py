@@ -1,0 +1,147 @@
+"""The store on SQLite and on PostgreSQL: migrations, dedupe, the outbox, consent."""
+
+import os
+import uuid
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from aftercare.actions import ActionState
+from aftercare.clock import ManualClock
+from aftercare.context import ActionSink, Context, ShopProfile
+from aftercare.migrations import upgrade
+from aftercare.models import ConsentState
+from aftercare.settings import PluginSettings
+from aftercare.store import Store, metadata
+from aftercare.testing import START, make_event, make_order
+
+POSTGRES = os.environ.get("AFTERCARE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def postgres_or_skip():
+    engine = sa.create_engine(POSTGRES)
+    try:
+        with engine.connect():
+            pass
+    except sa.exc.OperationalError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL must answer in CI at {POSTGRES}: {exc}")
+        pytest.skip(f"no PostgreSQL at {POSTGRES}")
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+        yield Store(url, ManualClock(START))
+        return
+    postgres_or_skip()
+    schema = f"t_{uuid.uuid4().hex[:12]}"  # each test in its own schema, dropped afterwards
+    admin = sa.create_engine(POSTGRES)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    s = Store(f"{POSTGRES}?options=-csearch_path%3D{schema}", ManualClock(START))
+    yield s
+    s.close()
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+def requests_for(event, *keys, delay=timedelta(0)):
+    sink = ActionSink()
+    ctx = Context(event=event, plugin="p", hook=event.kind.hook, shop=ShopProfile("test", "memory"),
+                  settings=PluginSettings(), clock=lambda: START, sink=sink)  # fmt: skip
+    for key in keys:
+        ctx.later(delay).add_order_note(key, key=key)
+    return sink.requests
+
+
+def test_migrated_schema_matches_the_tables_in_code(store):
+    store.upgrade()
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_upgrade_is_repeatable_and_keeps_data(store):
+    store.upgrade()
+    event = make_event("order_paid", make_order())
+    with store.transaction() as conn:
+        store.add_events(conn, [event])
+    store.upgrade()
+    assert [e.event for e in store.list_events()] == [event]
+
+
+def test_events_dedupe_per_shop_and_key(store):
+    store.upgrade()
+    event = make_event("order_paid", make_order())
+    with store.transaction() as conn:
+        (first_id, first_new), (again_id, again_new) = store.add_events(conn, [event, event])
+    assert first_new and not again_new and first_id == again_id
+    with store.transaction() as conn:
+        [(_id, new)] = store.add_events(conn, [event])
+    assert not new
+    assert len(store.list_events()) == 1
+
+
+def test_actions_dedupe_claim_and_schedule(store):
+    store.upgrade()
+    event = make_event("order_paid", make_order())
+    with store.transaction() as conn:
+        assert len(store.add_actions(conn, requests_for(event, "a", "b"))) == 2
+        assert store.add_actions(conn, requests_for(event, "a", "b")) == set()
+        store.add_actions(conn, requests_for(event, "later", delay=timedelta(days=7)))
+    due = store.due_actions(START)
+    assert [a.key for a in due] == ["a", "b"]
+    assert store.claim_action(due[0].id) and not store.claim_action(due[0].id)
+    store.finish_action(due[0].id, ActionState.FAILED, reason="422 Unprocessable: note too long")
+    assert store.get_action(due[0].id).reason == "422 Unprocessable: note too long"
+    assert store.retry_action(due[0].id)
+    assert [a.key for a in store.due_actions(START + timedelta(days=8))] == ["a", "b", "later"]
+    assert store.due_actions(START + timedelta(days=8))[2].due_at == START + timedelta(days=7)
+
+
+def test_consent_is_a_history_with_time_and_source(store):
+    store.upgrade()
+    store.record_consent("test", "Ana@Example.com", ConsentState.SUBSCRIBED, "double opt-in link")
+    store.record_consent("test", "ana@example.com", ConsentState.UNSUBSCRIBED, "one-click unsubscribe")
+    history = store.consent_history("test", "ANA@example.com")
+    assert [(s, src) for s, src, _ in history] == [
+        (ConsentState.SUBSCRIBED, "double opt-in link"),
+        (ConsentState.UNSUBSCRIBED, "one-click unsubscribe"),
+    ]
+    assert store.current_consent("test", "ana@example.com") is ConsentState.UNSUBSCRIBED
+
+
+def test_adapter_state_and_cursors(store):
+    store.upgrade()
+    state = store.shop_state("test")
+    assert state.get("order:1") is None
+    state.set("order:1", {"status": "processing", "refunds": [1]})
+    state.set("order:1", {"status": "completed", "refunds": [1, 2]})
+    assert state.get("order:1") == {"status": "completed", "refunds": [1, 2]}
+    assert store.shop_state("other").get("order:1") is None
+    store.set_cursor("test", "2026-01-05T09:00:00Z")
+    store.set_cursor("test", "2026-01-06T09:00:00Z")
+    assert store.get_cursor("test") == "2026-01-06T09:00:00Z"
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path):
+    s = Store(f"sqlite:///{tmp_path / 'wal.db'}", ManualClock(START))
+    with s.engine.connect() as conn:
+        assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+    s.close()
+
+
+def test_upgrade_from_an_empty_database_to_head_with_alembic(tmp_path):
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    with engine.begin() as conn:
+        upgrade(conn)
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+    engine.dispose()
