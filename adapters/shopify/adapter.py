@@ -1,0 +1,464 @@
+"""The Shopify adapter: webhooks in, Admin GraphQL API out."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import requests
+
+from aftercare.models import ConsentState, Customer, Event, EventKind, Order
+from aftercare.platform import (
+    Adapter,
+    CouponResult,
+    CouponSpec,
+    PayloadError,
+    PlatformError,
+    PollBatch,
+    ShopInfo,
+    ShopState,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+
+from . import webhooks
+from .client import GraphQLClient, user_errors
+from .gql import awaits_delivery, order_from_graphql, state_events
+from .payload import Reader, gid, numeric_id
+from .rest import WebhookMapper, is_partial, order_from_rest
+from .settings import ShopifySettings
+
+log = logging.getLogger(__name__)
+
+#: Scopes aftercare's calls and webhook topics need (a write scope implies its read scope).
+REQUIRED_SCOPES = {
+    "read_orders": ("read_orders", "write_orders"),
+    "write_orders": ("write_orders",),
+    "read_fulfillments": ("read_fulfillments", "write_fulfillments"),
+    "read_returns": ("read_returns", "write_returns"),
+    "write_customers": ("write_customers",),
+    "write_discounts": ("write_discounts",),
+}
+
+_WATCH_KEY = "delivery_watch"  # ShopState: {order id: first seen awaiting delivery (ISO)}
+_NODES_PER_CALL = 5  # the delivery watch re-reads this many orders per query (cost)
+
+
+class ShopifyAdapter(Adapter):
+    platform = "shopify"
+    Settings = ShopifySettings
+    topics: ClassVar[Mapping[EventKind, Sequence[str]]] = {
+        EventKind.ORDER_PAID: ("orders/paid",),
+        EventKind.SHIPPED: ("fulfillments/create",),
+        EventKind.DELIVERED: ("fulfillment_events/create", "fulfillments/update"),
+        EventKind.RETURN_REQUESTED: ("returns/request",),
+        EventKind.ORDER_CANCELLED: ("orders/cancelled",),
+        EventKind.REFUNDED: ("refunds/create",),
+    }
+
+    settings: ShopifySettings
+
+    def __init__(
+        self,
+        shop: ShopInfo,
+        settings: ShopifySettings,
+        state: ShopState,
+        clock: Callable[[], datetime],
+        *,
+        sleep: Callable[[float], None] | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        super().__init__(shop, settings, state, clock)
+        extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
+        self.client = GraphQLClient(
+            settings.graphql_url,
+            settings.access_token.get_secret_value(),
+            settings.api_version,
+            timeout=(settings.connect_timeout, settings.read_timeout),
+            max_attempts=settings.max_attempts,
+            session=session,
+            **extra,
+        )
+
+    @classmethod
+    def offline_settings(cls) -> ShopifySettings:
+        return ShopifySettings(shop_domain="offline.myshopify.com", access_token="offline-mapping-only")
+
+    # -- webhooks ---------------------------------------------------------
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookDelivery:
+        return webhooks.verify(
+            headers,
+            body,
+            secret=self.shop.webhook_secret.get_secret_value(),
+            shop_domain=self.settings.shop_domain,
+            shop_id=self.shop.id,
+        )
+
+    def parse_webhook(self, delivery: WebhookDelivery) -> list[Event]:
+        try:
+            body = json.loads(delivery.body)  # ints stay ints: ids above 2**53 survive
+        except (ValueError, UnicodeDecodeError):
+            raise PayloadError(delivery.topic, "<body>", "is not JSON") from None
+        mapper = WebhookMapper(
+            self.shop.id, delivery.topic, delivery.delivery_id, delivery.triggered_at or self.now()
+        )
+        events = mapper.events(body)
+        if self.settings.refetch_partial_orders:
+            events = [self._with_full_order(event) for event in events]
+        for event in events:
+            if event.kind is EventKind.SHIPPED:
+                self._watch(event.order.platform_id)
+        return events
+
+    def _with_full_order(self, event: Event) -> Event:
+        if not is_partial(event.order):
+            return event
+        return dataclasses.replace(event, order=self.fetch_order(event.order.platform_id))
+
+    def parse_order(self, payload: Mapping[str, Any]) -> Order:
+        return order_from_rest(Reader("order", payload), self.shop.id)
+
+    # -- reading ----------------------------------------------------------
+    def fetch_order(self, order_id: str) -> Order:
+        data = self.client.execute("order.graphql", {"id": gid("Order", order_id)})
+        if data.get("order") is None:
+            raise PlatformError(
+                f"order {order_id} does not exist in {self.settings.shop_domain}", transient=False
+            )
+        try:
+            return order_from_graphql(Reader("graphql:order", data["order"], "order"), self.shop.id)
+        except PayloadError as exc:
+            raise PlatformError(str(exc), transient=False) from exc
+
+    def poll(self, cursor: str | None, since: datetime | None = None) -> Iterator[PollBatch]:
+        """Orders updated since the cursor, page by page, then the delivery watch.
+
+        The cursor is the ISO timestamp of the newest ``updated_at`` seen. The
+        search uses ``>=`` so orders sharing that second are read again rather
+        than missed; their events have the same keys, so the repeat is harmless.
+        """
+        start = (
+            since
+            or _parse_cursor(cursor)
+            or self.now() - timedelta(days=self.settings.poll_lookback_days)
+        )
+        newest = start
+        query = f"updated_at:>='{start.isoformat().replace('+00:00', 'Z')}'"
+        after: str | None = None
+        while True:
+            data = self.client.execute(
+                "orders_changed.graphql",
+                {"first": self.settings.poll_page_size, "query": query, "after": after},
+            )
+            try:
+                connection = Reader("graphql:orders", data.get("orders"), "orders")
+                nodes = list(connection.items("nodes"))
+                page = connection.obj("pageInfo")
+                has_next = page.flag("hasNextPage")
+                after = page.text("endCursor") if has_next else None
+            except PayloadError as exc:
+                raise PlatformError(f"unreadable orders page: {exc}", transient=False) from exc
+            orders = self._orders(nodes)
+            events: list[Event] = []
+            for order in orders:
+                newest = max(newest, order.updated_at)
+                events.extend(self._events_of(order))
+            yield PollBatch(events=events, cursor=_format_cursor(newest), orders_seen=len(orders))
+            if not has_next:
+                break
+        yield from self._sweep_delivery_watch(_format_cursor(newest))
+
+    def _orders(self, nodes: Iterable[Reader]) -> list[Order]:
+        """Map nodes; a node that cannot be read is logged and skipped so one order
+        cannot block polling for the whole shop."""
+        orders = []
+        for node in nodes:
+            try:
+                orders.append(order_from_graphql(node, self.shop.id))
+            except PayloadError as exc:
+                log.error("shop %s: skipping an unreadable order: %s", self.shop.id, exc)
+        return orders
+
+    def _events_of(self, order: Order) -> list[Event]:
+        if awaits_delivery(order):
+            self._watch(order.platform_id)
+        return state_events(order, ship_without_tracking=self.settings.ship_without_tracking)
+
+    # -- the delivery watch ------------------------------------------------
+    # Delivery (a fulfillment event) does not reliably bump the order's updated_at
+    # (PLATFORMS.md 1.2), so orders with a parcel under way are re-read by id
+    # on every poll until it is delivered, fails, or the watch expires.
+
+    def _watch(self, order_id: str) -> None:
+        watched = dict(self.state.get(_WATCH_KEY) or {})
+        if order_id not in watched:
+            watched[order_id] = self.now().isoformat()
+            self.state.set(_WATCH_KEY, watched)
+
+    def _sweep_delivery_watch(self, cursor: str) -> Iterator[PollBatch]:
+        watched: dict[str, str] = dict(self.state.get(_WATCH_KEY) or {})
+        expiry = self.now() - timedelta(days=self.settings.delivery_watch_days)
+        for order_id, since in list(watched.items()):
+            if datetime.fromisoformat(since) < expiry:
+                del watched[order_id]
+        ids = list(watched)
+        for chunk_start in range(0, len(ids), _NODES_PER_CALL):
+            chunk = ids[chunk_start : chunk_start + _NODES_PER_CALL]
+            data = self.client.execute(
+                "orders_by_id.graphql", {"ids": [gid("Order", i) for i in chunk]}
+            )
+            found = [
+                node for node in Reader("graphql:nodes", data).items("nodes") if node.has("id")
+            ]
+            orders = self._orders(found)
+            seen = {order.platform_id for order in orders}
+            events: list[Event] = []
+            for order in orders:
+                if not awaits_delivery(order):
+                    del watched[order.platform_id]
+                events.extend(
+                    event for event in self._events_of(order) if event.kind is EventKind.DELIVERED
+                )
+            for order_id in chunk:
+                if order_id not in seen:  # deleted, or no longer readable
+                    watched.pop(order_id, None)
+            yield PollBatch(events=events, cursor=cursor, orders_seen=len(orders))
+        self.state.set(_WATCH_KEY, watched)
+
+    # -- actions ----------------------------------------------------------
+    def create_coupon(self, spec: CouponSpec) -> CouponResult:
+        existing = self._discount_id(spec.code)
+        if existing:
+            return CouponResult(code=spec.code, platform_id=existing, created=False)
+        customer_gid = self._customer_gid(spec.customer_id, spec.customer_email, required=False)
+        try:
+            data = self.client.execute(
+                "discount_code_basic_create.graphql",
+                {"discount": self._discount_input(spec, customer_gid)},
+            )
+            payload = data["discountCodeBasicCreate"]
+            user_errors(payload, "discountCodeBasicCreate")
+        except PlatformError:
+            # A retried call may have created the code before failing: look again.
+            existing = self._discount_id(spec.code)
+            if existing:
+                return CouponResult(code=spec.code, platform_id=existing, created=False)
+            raise
+        node_id = (payload.get("codeDiscountNode") or {}).get("id", "")
+        return CouponResult(
+            code=spec.code, platform_id=numeric_id(node_id) or node_id, created=True
+        )
+
+    def _discount_input(self, spec: CouponSpec, customer_gid: str | None) -> dict[str, Any]:
+        if spec.kind == "percent":
+            if not Decimal(0) < spec.value <= Decimal(100):
+                raise PlatformError(
+                    f"coupon percentage must be in (0, 100], got {spec.value}", transient=False
+                )
+            # Shopify's percentage is a Float between 0 and 1.
+            value: dict[str, Any] = {"percentage": float(spec.value / Decimal(100))}
+        elif spec.kind == "fixed_amount":
+            value = {"discountAmount": {"amount": str(spec.value), "appliesOnEachItem": False}}
+        else:
+            raise PlatformError(f"unknown coupon kind {spec.kind!r}", transient=False)
+        discount: dict[str, Any] = {
+            "title": spec.title or f"aftercare {spec.code}",
+            "code": spec.code,
+            "startsAt": _iso(self.now()),
+            "endsAt": _iso(spec.expires_at) if spec.expires_at else None,
+            "usageLimit": 1,
+            "appliesOncePerCustomer": True,
+            "context": {"customers": {"add": [customer_gid]}} if customer_gid else {"all": "ALL"},
+            "customerGets": {"value": value, "items": {"all": True}},
+        }
+        if spec.minimum_subtotal is not None:
+            discount["minimumRequirement"] = {
+                "subtotal": {"greaterThanOrEqualToSubtotal": str(spec.minimum_subtotal.amount)}
+            }
+        return discount
+
+    def _discount_id(self, code: str) -> str:
+        data = self.client.execute("discount_by_code.graphql", {"code": code})
+        node = data.get("codeDiscountNodeByCode")
+        if not node:
+            return ""
+        return numeric_id(node["id"]) or node["id"]
+
+    def add_order_note(self, order_id: str, text: str) -> None:
+        """Append ``text`` to the order's note (``orderUpdate`` replaces the note)."""
+        order_gid = gid("Order", order_id)
+        data = self.client.execute("order_note.graphql", {"id": order_gid})
+        if data.get("order") is None:
+            raise PlatformError(f"order {order_id} does not exist", transient=False)
+        current = data["order"].get("note") or ""
+        if text in current:
+            return  # a retry after a lost answer: the note is there already
+        note = f"{current}\n\n{text}" if current else text
+        result = self.client.execute(
+            "order_update_note.graphql", {"input": {"id": order_gid, "note": note}}
+        )
+        user_errors(result["orderUpdate"], "orderUpdate")
+
+    def tag_order(self, order_id: str, tags: Sequence[str]) -> None:
+        self._tags_add(gid("Order", order_id), tags)
+
+    def tag_customer(self, customer: Customer, tags: Sequence[str]) -> None:
+        self._tags_add(self._customer_gid(customer.platform_id, customer.email), tags)
+
+    def _tags_add(self, node_gid: str, tags: Sequence[str]) -> None:
+        data = self.client.execute("tags_add.graphql", {"id": node_gid, "tags": list(tags)})
+        user_errors(data["tagsAdd"], "tagsAdd")
+
+    def set_marketing_consent(self, customer: Customer, state: ConsentState, source: str) -> None:
+        """Record the customer's explicit choice in Shopify.
+
+        ``source`` ``"double_opt_in"`` marks a confirmed opt-in; Shopify has no field
+        for other sources (the core keeps them).
+        """
+        if state is ConsentState.UNKNOWN:
+            raise PlatformError("cannot set email marketing consent to 'unknown'", transient=False)
+        consent: dict[str, Any] = {
+            "marketingState": state.value.upper(),
+            "consentUpdatedAt": _iso(self.now()),
+        }
+        if state is ConsentState.SUBSCRIBED:
+            consent["marketingOptInLevel"] = (
+                "CONFIRMED_OPT_IN" if source == "double_opt_in" else "SINGLE_OPT_IN"
+            )
+        data = self.client.execute(
+            "customer_email_marketing_consent_update.graphql",
+            {
+                "input": {
+                    "customerId": self._customer_gid(customer.platform_id, customer.email),
+                    "emailMarketingConsent": consent,
+                }
+            },
+        )
+        user_errors(
+            data["customerEmailMarketingConsentUpdate"], "customerEmailMarketingConsentUpdate"
+        )
+
+    def _customer_gid(self, customer_id: str, email: str, *, required: bool = True) -> str | None:
+        """The customer's gid from its id, else looked up by email."""
+        if customer_id:
+            return gid("Customer", customer_id)
+        if email:
+            quoted = email.replace("\\", "\\\\").replace('"', '\\"')
+            data = self.client.execute("customer_by_email.graphql", {"query": f'email:"{quoted}"'})
+            nodes = (data.get("customers") or {}).get("nodes") or []
+            if nodes:
+                return nodes[0]["id"]
+        if required:
+            raise PlatformError(f"no Shopify customer with email {email!r}", transient=False)
+        return None
+
+    # -- webhook subscriptions ------------------------------------------------
+    def list_webhooks(self) -> list[WebhookSubscription]:
+        found: list[WebhookSubscription] = []
+        after: str | None = None
+        while True:
+            data = self.client.execute("webhook_subscriptions.graphql", {"after": after})
+            connection = data["webhookSubscriptions"]
+            for node in connection["nodes"]:
+                found.append(
+                    WebhookSubscription(
+                        platform_id=numeric_id(node["id"]) or node["id"],
+                        topic=_topic_name(node["topic"]),
+                        address=node.get("uri") or "",
+                    )
+                )
+            if not connection["pageInfo"]["hasNextPage"]:
+                return found
+            after = connection["pageInfo"]["endCursor"]
+
+    def register_webhooks(
+        self, address: str, kinds: Sequence[EventKind]
+    ) -> list[WebhookSubscription]:
+        wanted = list(dict.fromkeys(topic for kind in kinds for topic in self.topics.get(kind, ())))
+        existing = {(sub.topic, sub.address): sub for sub in self.list_webhooks()}
+        result = []
+        for topic in wanted:
+            if (topic, address) in existing:
+                result.append(existing[(topic, address)])
+                continue
+            data = self.client.execute(
+                "webhook_subscription_create.graphql",
+                {"topic": _topic_enum(topic), "subscription": {"uri": address, "format": "JSON"}},
+            )
+            payload = data["webhookSubscriptionCreate"]
+            user_errors(payload, f"webhookSubscriptionCreate {topic}")
+            node = payload["webhookSubscription"]
+            result.append(
+                WebhookSubscription(
+                    numeric_id(node["id"]) or node["id"], topic, node.get("uri") or address
+                )
+            )
+        return result
+
+    def remove_webhooks(self, address: str) -> int:
+        removed = 0
+        for sub in self.list_webhooks():
+            if sub.address != address:
+                continue
+            data = self.client.execute(
+                "webhook_subscription_delete.graphql",
+                {"id": gid("WebhookSubscription", sub.platform_id)},
+            )
+            user_errors(data["webhookSubscriptionDelete"], "webhookSubscriptionDelete")
+            removed += 1
+        return removed
+
+    # -- health ---------------------------------------------------------------
+    def check_live(self) -> list[str]:
+        try:
+            data = self.client.execute("shop.graphql", attempts=1)
+        except PlatformError as exc:
+            return [exc.message]
+        problems = []
+        domain = ((data.get("shop") or {}).get("myshopifyDomain") or "").lower()
+        if self.settings.admin_url is None and domain and domain != self.settings.shop_domain:
+            problems.append(
+                f"the token belongs to {domain}, not to shop_domain {self.settings.shop_domain}"
+            )
+        installation = data.get("currentAppInstallation") or {}
+        granted = {scope.get("handle") for scope in installation.get("accessScopes") or []}
+        for scope, satisfied_by in REQUIRED_SCOPES.items():
+            if not granted.intersection(satisfied_by):
+                problems.append(f"the access token lacks the {scope} scope")
+        return problems
+
+
+def _topic_enum(topic: str) -> str:
+    """``fulfillment_events/create`` -> ``FULFILLMENT_EVENTS_CREATE``."""
+    return topic.replace("/", "_").upper()
+
+
+def _topic_name(enum: str) -> str:
+    """``FULFILLMENT_EVENTS_CREATE`` -> ``fulfillment_events/create`` (action = last word)."""
+    resource, _, action = enum.lower().rpartition("_")
+    return f"{resource}/{action}" if resource else action
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _parse_cursor(cursor: str | None) -> datetime | None:
+    if not cursor:
+        return None
+    try:
+        parsed = datetime.fromisoformat(cursor)
+    except ValueError:
+        raise PlatformError(f"unreadable Shopify poll cursor {cursor!r}", transient=False) from None
+    if parsed.tzinfo is None:
+        raise PlatformError(f"Shopify poll cursor {cursor!r} has no time zone", transient=False)
+    return parsed
+
+
+def _format_cursor(moment: datetime) -> str:
+    return _iso(moment)

@@ -1,0 +1,253 @@
+"""GraphQL ``OrderFields`` nodes to core Orders, and events derived from order state.
+
+Polling and the delivery watch see states, not transitions, so their events
+carry keys built from the resource and the transition (``fulfillment:7:shipped``):
+the same state seen twice gives the same key and the inbox drops the repeat.
+"""
+
+from __future__ import annotations
+
+from aftercare.models import (
+    Address,
+    ConsentState,
+    Customer,
+    Event,
+    EventKind,
+    FinancialStatus,
+    FulfillmentStatus,
+    LineItem,
+    Order,
+    Refund,
+    ReturnRequest,
+    Shipment,
+    ShipmentStatus,
+)
+
+from .payload import (
+    CONSENT_STATE,
+    FAILED_FULFILLMENT,
+    FINANCIAL_STATUS,
+    FULFILLMENT_STATUS,
+    SHIPMENT_STATUS,
+    Reader,
+    lookup,
+)
+from .rest import PLATFORM, has_tracking
+
+#: Financial states an order only reaches after being paid.
+_WAS_PAID = {FinancialStatus.PAID, FinancialStatus.PARTIALLY_REFUNDED, FinancialStatus.REFUNDED}
+#: Return states that mean a return exists (declined/cancelled ones never mattered).
+_LIVE_RETURN = {"requested", "open", "closed"}
+
+
+def order_from_graphql(node: Reader, shop_id: str) -> Order:
+    total = node.money_v2("totalPriceSet")
+    created_at = node.time("createdAt")
+    updated_at = node.opt_time("updatedAt") or created_at
+    locale = node.opt_text("customerLocale")
+    return Order(
+        platform=PLATFORM,
+        shop_id=shop_id,
+        platform_id=node.id("id"),
+        number=node.opt_text("name"),
+        created_at=created_at,
+        updated_at=updated_at,
+        customer=_customer(node, locale),
+        total=total,
+        subtotal=node.money_v2("subtotalPriceSet") if node.has("subtotalPriceSet") else None,
+        financial_status=lookup(
+            FINANCIAL_STATUS, node.opt_text("displayFinancialStatus"), FinancialStatus.UNKNOWN
+        ),
+        fulfillment_status=lookup(
+            FULFILLMENT_STATUS, node.opt_text("displayFulfillmentStatus"), FulfillmentStatus.UNKNOWN
+        ),
+        lines=tuple(_line(line) for line in node.nodes("lineItems")),
+        shipments=tuple(_shipment(f) for f in node.items("fulfillments")),
+        refunds=tuple(_refund(r) for r in node.items("refunds")),
+        returns=tuple(_return(r, updated_at) for r in node.nodes("returns")),
+        shipping_address=_address(node.opt_obj("shippingAddress")),
+        locale=locale,
+        cancelled_at=node.opt_time("cancelledAt"),
+        tags=tuple(_tags(node)),
+        test=node.flag("test"),
+    )
+
+
+def _customer(node: Reader, locale: str) -> Customer:
+    customer = node.opt_obj("customer")
+    email = node.opt_text("email")
+    if customer is None:
+        return Customer(email=email, locale=locale)
+    consent = customer.opt_obj("emailMarketingConsent")
+    return Customer(
+        email=email or customer.opt_text("email"),
+        first_name=customer.opt_text("firstName"),
+        last_name=customer.opt_text("lastName"),
+        locale=locale or customer.opt_text("locale"),
+        marketing_consent=lookup(
+            CONSENT_STATE,
+            consent.opt_text("marketingState") if consent else "",
+            ConsentState.UNKNOWN,
+        ),
+        platform_id=customer.opt_id("id"),
+    )
+
+
+def _line(line: Reader) -> LineItem:
+    product = line.opt_obj("product")
+    variant = line.opt_obj("variant")
+    return LineItem(
+        platform_id=line.id("id"),
+        title=line.opt_text("title"),
+        quantity=line.integer("quantity"),
+        unit_price=line.money_v2("originalUnitPriceSet"),
+        product_id=product.id("id") if product else "",
+        variant_id=variant.id("id") if variant else "",
+        sku=line.opt_text("sku"),
+    )
+
+
+def _shipment(fulfillment: Reader) -> Shipment:
+    if fulfillment.opt_text("status").lower() in FAILED_FULFILLMENT:
+        status = ShipmentStatus.FAILURE
+    else:
+        status = lookup(
+            SHIPMENT_STATUS, fulfillment.opt_text("displayStatus"), ShipmentStatus.UNKNOWN
+        )
+    delivered_at = fulfillment.opt_time("deliveredAt")
+    if delivered_at is not None and status is not ShipmentStatus.FAILURE:
+        status = ShipmentStatus.DELIVERED
+    tracking = next(fulfillment.items("trackingInfo"), None)
+    return Shipment(
+        platform_id=fulfillment.id("id"),
+        carrier=tracking.opt_text("company") if tracking else "",
+        tracking_number=tracking.opt_text("number") if tracking else "",
+        tracking_url=tracking.opt_text("url") if tracking else "",
+        status=status,
+        shipped_at=fulfillment.opt_time("createdAt"),
+        delivered_at=delivered_at
+        or (fulfillment.opt_time("updatedAt") if status is ShipmentStatus.DELIVERED else None),
+        line_item_ids=tuple(
+            item.obj("lineItem").id("id") for item in fulfillment.nodes("fulfillmentLineItems")
+        ),
+    )
+
+
+def _refund(refund: Reader) -> Refund:
+    return Refund(
+        platform_id=refund.id("id"),
+        created_at=refund.time("createdAt"),
+        amount=refund.money_v2("totalRefundedSet") if refund.has("totalRefundedSet") else None,
+        reason=refund.opt_text("note"),
+    )
+
+
+def _return(node: Reader, seen_at) -> ReturnRequest:
+    """A return. GraphQL gives it no timestamp: the order's updated_at stands in."""
+    reasons: list[str] = []
+    line_ids: list[str] = []
+    for item in node.nodes("returnLineItems"):
+        reason = item.opt_text("returnReason").lower()
+        if reason and reason not in reasons:
+            reasons.append(reason)
+        fulfillment_line = item.opt_obj("fulfillmentLineItem")
+        line = fulfillment_line.opt_obj("lineItem") if fulfillment_line else None
+        if line is not None:
+            line_ids.append(line.id("id"))
+    return ReturnRequest(
+        platform_id=node.id("id"),
+        requested_at=seen_at,
+        status=node.opt_text("status").lower() or "requested",
+        reason=", ".join(reasons),
+        line_item_ids=tuple(line_ids),
+    )
+
+
+def _address(address: Reader | None) -> Address | None:
+    if address is None:
+        return None
+    return Address(
+        first_name=address.opt_text("firstName"),
+        last_name=address.opt_text("lastName"),
+        company=address.opt_text("company"),
+        address1=address.opt_text("address1"),
+        address2=address.opt_text("address2"),
+        city=address.opt_text("city"),
+        province=address.opt_text("province"),
+        zip=address.opt_text("zip"),
+        country_code=address.opt_text("countryCodeV2"),
+        phone=address.opt_text("phone"),
+    )
+
+
+def _tags(node: Reader):
+    tags = node.raw("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        raise node.fail("tags", "is not a list of text")
+    return tags
+
+
+# -- events from state ---------------------------------------------------------
+
+
+def state_events(
+    order: Order, *, ship_without_tracking: bool = False, topic: str = "poll"
+) -> list[Event]:
+    """Every post-sale event the order's current state implies, with state-based keys."""
+    events: list[Event] = []
+
+    def add(kind: EventKind, key: str, when, **extra) -> None:
+        events.append(
+            Event(
+                kind=kind,
+                shop_id=order.shop_id,
+                order=order,
+                occurred_at=when,
+                dedupe_key=key,
+                source="poll",
+                topic=topic,
+                **extra,
+            )
+        )
+
+    oid = order.platform_id
+    if order.financial_status in _WAS_PAID:
+        add(EventKind.ORDER_PAID, f"order:{oid}:paid", order.created_at)
+    for shipment in order.shipments:
+        if shipment.status is ShipmentStatus.FAILURE:
+            continue
+        if has_tracking(shipment) or ship_without_tracking:
+            add(
+                EventKind.SHIPPED,
+                f"fulfillment:{shipment.platform_id}:shipped",
+                shipment.shipped_at or order.updated_at,
+                shipment=shipment,
+            )
+        if shipment.status is ShipmentStatus.DELIVERED:
+            add(
+                EventKind.DELIVERED,
+                f"fulfillment:{shipment.platform_id}:delivered",
+                shipment.delivered_at or order.updated_at,
+                shipment=shipment,
+            )
+    for request in order.returns:
+        if request.status in _LIVE_RETURN:
+            add(
+                EventKind.RETURN_REQUESTED,
+                f"return:{request.platform_id}:requested",
+                request.requested_at,
+                return_request=request,
+            )
+    for refund in order.refunds:
+        add(EventKind.REFUNDED, f"refund:{refund.platform_id}", refund.created_at, refund=refund)
+    if order.cancelled_at is not None:
+        add(EventKind.ORDER_CANCELLED, f"order:{oid}:cancelled", order.cancelled_at)
+    return events
+
+
+def awaits_delivery(order: Order) -> bool:
+    """A live order with a parcel on its way: the delivery watch keeps re-reading it."""
+    return order.cancelled_at is None and any(
+        shipment.status not in (ShipmentStatus.DELIVERED, ShipmentStatus.FAILURE)
+        for shipment in order.shipments
+    )

@@ -1,0 +1,92 @@
+"""Verification of Shopify webhook deliveries (HMAC and headers).
+
+Status codes: 401 for a missing or wrong signature (the sender is not who it
+claims), 400 for other missing or malformed headers, and 403 for a correctly
+signed delivery from another shop: it is authentic, but this endpoint does
+not serve that shop (a misrouted subscription that Shopify should drop).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+
+from aftercare.models import utc
+from aftercare.platform import WebhookDelivery, WebhookRejected
+
+log = logging.getLogger(__name__)
+
+_REQUIRED = ("Topic", "Shop-Domain", "API-Version", "Webhook-Id")
+
+
+def signature(secret: str, body: bytes) -> str:
+    """``base64(HMAC-SHA256(secret, raw body))``, as Shopify signs deliveries."""
+    digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+class ShopifyHeaders:
+    """Case-insensitive access to ``X-Shopify-<name>`` or its ``shopify-<name>`` (Events) form."""
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self._headers = {key.lower(): value for key, value in headers.items()}
+
+    def get(self, name: str) -> str | None:
+        for key in (f"x-shopify-{name}".lower(), f"shopify-{name}".lower()):
+            value = self._headers.get(key)
+            if value is not None and value.strip():
+                return value.strip()
+        return None
+
+
+def verify(
+    headers: Mapping[str, str], body: bytes, *, secret: str, shop_domain: str, shop_id: str
+) -> WebhookDelivery:
+    found = ShopifyHeaders(headers)
+    sent_signature = found.get("Hmac-Sha256")
+    if sent_signature is None:
+        raise WebhookRejected(401, "missing header X-Shopify-Hmac-Sha256")
+    if not secret:
+        raise WebhookRejected(
+            401, "no webhook_secret configured for this shop: cannot check X-Shopify-Hmac-Sha256"
+        )
+    if not hmac.compare_digest(signature(secret, body).encode(), sent_signature.encode()):
+        raise WebhookRejected(
+            401, "X-Shopify-Hmac-Sha256 does not match the body (wrong secret or altered body)"
+        )
+    values = {}
+    for name in _REQUIRED:
+        value = found.get(name)
+        if value is None:
+            raise WebhookRejected(400, f"missing header X-Shopify-{name}")
+        values[name] = value
+    if values["Shop-Domain"].lower() != shop_domain.lower():
+        raise WebhookRejected(
+            403,
+            f"X-Shopify-Shop-Domain {values['Shop-Domain']!r} is not this shop's {shop_domain!r}",
+        )
+    triggered_at = _timestamp(found.get("Triggered-At"))
+    return WebhookDelivery(
+        shop_id=shop_id,
+        topic=values["Topic"],
+        delivery_id=found.get("Event-Id") or values["Webhook-Id"],
+        body=body,
+        triggered_at=triggered_at,
+        api_version=values["API-Version"],
+    )
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    """Triggered-At is advisory (staleness checks): an unreadable one is ignored, not fatal."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        log.warning("ignoring unreadable X-Shopify-Triggered-At %r", value)
+        return None
+    return utc(parsed) if parsed.tzinfo is not None else None
