@@ -1,0 +1,286 @@
+"""Platform actions, webhook management and the live check over mocked HTTP."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+import requests
+import responses
+from responses import matchers
+
+from aftercare.models import ConsentState, Customer, EventKind, Money
+from aftercare.platform import CouponSpec, PlatformError, WebhookSubscription
+
+API = "https://shop.example/wp-json/wc/v3"
+HOOK_URL = "https://aftercare.example/webhooks/wc1"
+
+
+@pytest.fixture
+def http():
+    with responses.RequestsMock() as mock:
+        yield mock
+
+
+def sent(call) -> dict:
+    return json.loads(call.request.body)
+
+
+SPEC = CouponSpec(
+    code="THANKS-727",
+    kind="percent",
+    value=Decimal("10"),
+    currency="USD",
+    customer_email="john.doe@example.com",
+    expires_at=datetime(2026, 8, 1, 12, 0, tzinfo=UTC),
+    minimum_subtotal=Money(Decimal("50.00"), "USD"),
+    title="Thank-you coupon",
+)
+
+
+def test_create_coupon(adapter, http, wc_fixtures):
+    http.get(f"{API}/coupons", json=[], match=[matchers.query_param_matcher({"code": "THANKS-727"})])
+    http.post(
+        f"{API}/coupons",
+        status=201,
+        json=wc_fixtures("coupon_retrieve.json") | {"code": "thanks-727"},
+    )
+    result = adapter.create_coupon(SPEC)
+    assert (result.code, result.platform_id, result.created) == ("thanks-727", "719", True)
+    assert sent(http.calls[1]) == {
+        "code": "THANKS-727",
+        "discount_type": "percent",
+        "amount": "10",
+        "individual_use": True,
+        "usage_limit": 1,
+        "usage_limit_per_user": 1,
+        "description": "Thank-you coupon",
+        "email_restrictions": ["john.doe@example.com"],
+        "date_expires_gmt": "2026-08-01T12:00:00",
+        "minimum_amount": "50.00",
+    }
+
+
+def test_fixed_amount_is_fixed_cart(adapter, http):
+    http.get(f"{API}/coupons", json=[])
+    http.post(f"{API}/coupons", status=201, json={"id": 9, "code": "five"})
+    adapter.create_coupon(CouponSpec(code="five", kind="fixed_amount", value=Decimal("5"), currency="USD"))
+    body = sent(http.calls[1])
+    assert body["discount_type"] == "fixed_cart" and "email_restrictions" not in body
+
+
+def test_existing_code_is_returned_without_creating(adapter, http, wc_fixtures):
+    http.get(f"{API}/coupons", json=[wc_fixtures("coupon_retrieve.json") | {"code": "thanks-727"}])
+    result = adapter.create_coupon(SPEC)
+    assert (result.platform_id, result.created) == ("719", False)
+    assert len(http.calls) == 1
+
+
+def test_retried_creation_does_not_duplicate(adapter, http, wc_fixtures, sleeps):
+    """The first POST created the coupon but its answer was lost (a 503 from a
+    proxy); the retry is refused as a duplicate, and we return the one coupon."""
+    coupon = wc_fixtures("coupon_retrieve.json") | {"code": "thanks-727"}
+    http.get(f"{API}/coupons", json=[])
+    http.post(f"{API}/coupons", status=503, body="Service Unavailable")
+    http.post(
+        f"{API}/coupons",
+        status=400,
+        json={
+            "code": "woocommerce_rest_coupon_code_already_exists",
+            "message": "The coupon code already exists",
+            "data": {"status": 400},
+        },
+    )
+    http.get(f"{API}/coupons", json=[coupon])
+    result = adapter.create_coupon(SPEC)
+    assert (result.platform_id, result.created) == ("719", False)
+    assert [c.request.method for c in http.calls] == ["GET", "POST", "POST", "GET"]
+    assert len(sleeps) == 1
+
+
+def test_other_coupon_errors_surface(adapter, http):
+    http.get(f"{API}/coupons", json=[])
+    http.post(
+        f"{API}/coupons",
+        status=400,
+        json={"code": "rest_invalid_param", "message": "Invalid parameter(s): amount"},
+    )
+    with pytest.raises(PlatformError, match="woocommerce 400 rest_invalid_param") as caught:
+        adapter.create_coupon(SPEC)
+    assert not caught.value.transient
+
+
+def test_order_note_is_private_by_default(adapter, http, wc_fixtures):
+    http.post(f"{API}/orders/727/notes", status=201, json=wc_fixtures("order_note_retrieve.json"))
+    adapter.add_order_note("727", "Review request sent")
+    assert sent(http.calls[0]) == {"note": "Review request sent", "customer_note": False}
+
+
+def test_ids_are_checked_before_they_reach_a_url(adapter):
+    with pytest.raises(PlatformError, match="not a WooCommerce id"):
+        adapter.add_order_note("727/../../users", "x")
+
+
+def test_consent_on_a_registered_customer(adapter, http, clock):
+    http.put(f"{API}/customers/25", json={"id": 25})
+    adapter.set_marketing_consent(
+        Customer(email="john.doe@example.com", platform_id="25"), ConsentState.SUBSCRIBED, "survey"
+    )
+    assert sent(http.calls[0]) == {
+        "meta_data": [
+            {
+                "key": "_aftercare_marketing_consent",
+                "value": {"state": "subscribed", "at": clock.now().isoformat(), "source": "survey"},
+            }
+        ]
+    }
+
+
+def test_consent_of_a_guest_goes_on_their_latest_order(adapter, http, wc_fixtures):
+    http.get(
+        f"{API}/customers",
+        json=[],
+        match=[matchers.query_param_matcher({"email": "john.doe@example.com", "role": "all"})],
+    )
+    other = wc_fixtures("order_retrieve.json") | {"id": 800}
+    other["billing"] = other["billing"] | {"email": "someone.else@example.com"}
+    http.get(f"{API}/orders", json=[other, wc_fixtures("order_retrieve.json")])
+    http.put(f"{API}/orders/727", json={"id": 727})
+    adapter.set_marketing_consent(Customer(email="John.Doe@example.com"), ConsentState.UNSUBSCRIBED, "unsubscribe-link")
+    assert sent(http.calls[2])["meta_data"][0]["value"]["state"] == "unsubscribed"
+
+
+def test_consent_of_unknown_guest_fails_permanently(adapter, http):
+    http.get(f"{API}/customers", json=[])
+    http.get(f"{API}/orders", json=[])
+    with pytest.raises(PlatformError, match="no customer or order") as caught:
+        adapter.set_marketing_consent(Customer(email="nobody@example.com"), ConsentState.SUBSCRIBED, "x")
+    assert not caught.value.transient
+
+
+def test_tag_order_merges_with_existing_tags(adapter, http, wc_fixtures, with_meta):
+    order = with_meta(wc_fixtures("order_retrieve.json"), "_aftercare_tags", "vip")
+    http.get(f"{API}/orders/727", json=order)
+    http.put(f"{API}/orders/727", json=order)
+    adapter.tag_order("727", ["review-sent", "vip"])
+    assert sent(http.calls[1]) == {"meta_data": [{"key": "_aftercare_tags", "value": "vip, review-sent"}]}
+
+
+def test_tagging_again_writes_nothing(adapter, http, wc_fixtures, with_meta):
+    customer = with_meta(wc_fixtures("customer_retrieve.json"), "_aftercare_tags", "vip")
+    http.get(f"{API}/customers/25", json=customer)
+    adapter.tag_customer(Customer(email="john.doe@example.com", platform_id="25"), ["vip"])
+    assert len(http.calls) == 1
+
+
+def test_fetch_order(adapter, http, wc_fixtures):
+    http.get(f"{API}/orders/727", json=wc_fixtures("order_retrieve.json"))
+    order = adapter.fetch_order("727")
+    assert (order.platform_id, order.total) == ("727", Money(Decimal("29.35"), "USD"))
+
+
+def test_fetch_missing_order(adapter, http):
+    http.get(
+        f"{API}/orders/999",
+        status=404,
+        json={
+            "code": "woocommerce_rest_shop_order_invalid_id",
+            "message": "Invalid ID.",
+        },
+    )
+    with pytest.raises(PlatformError, match="woocommerce 404 woocommerce_rest_shop_order_invalid_id"):
+        adapter.fetch_order("999")
+
+
+# -- webhook subscriptions ------------------------------------------------------
+
+
+def test_register_webhooks_is_idempotent(adapter, http, wc_fixtures):
+    ours = wc_fixtures("webhook_resource_retrieve.json") | {"delivery_url": HOOK_URL}
+    foreign = ours | {"id": 5, "delivery_url": "https://elsewhere.example/hook"}
+    pages = {"X-WP-TotalPages": "1"}
+    http.get(f"{API}/webhooks", json=[ours, foreign], headers=pages)
+    http.post(
+        f"{API}/webhooks",
+        status=201,
+        json={"id": 143, "topic": "order.created", "delivery_url": HOOK_URL, "status": "active"},
+    )
+    subs = adapter.register_webhooks(HOOK_URL, [EventKind.ORDER_PAID, EventKind.SHIPPED])
+    assert subs == [
+        WebhookSubscription("143", "order.created", HOOK_URL),
+        WebhookSubscription("142", "order.updated", HOOK_URL),
+    ]
+    assert sent(http.calls[1]) == {
+        "name": "aftercare order.created",
+        "topic": "order.created",
+        "delivery_url": HOOK_URL,
+        "secret": "whsec-test-&-secret",
+        "status": "active",
+    }
+
+    # A second run finds both and creates nothing.
+    created = ours | {"id": 143, "topic": "order.created"}
+    http.get(f"{API}/webhooks", json=[ours, created, foreign], headers=pages)
+    assert adapter.register_webhooks(HOOK_URL, [EventKind.ORDER_PAID]) == subs
+    assert [c.request.method for c in http.calls] == ["GET", "POST", "GET"]
+
+
+def test_register_reactivates_a_disabled_webhook(adapter, http, wc_fixtures):
+    disabled = wc_fixtures("webhook_resource_retrieve.json") | {
+        "delivery_url": HOOK_URL,
+        "status": "disabled",
+    }
+    http.get(f"{API}/webhooks", json=[disabled])
+    http.put(f"{API}/webhooks/142", json=disabled | {"status": "active"})
+    adapter.register_webhooks(HOOK_URL, [EventKind.REFUNDED])
+    assert sent(http.calls[1]) == {"status": "active"}
+
+
+def test_list_and_remove_webhooks(adapter, http, wc_fixtures):
+    ours = wc_fixtures("webhook_resource_retrieve.json") | {"delivery_url": HOOK_URL}
+    foreign = ours | {"id": 5, "delivery_url": "https://elsewhere.example/hook"}
+    http.get(f"{API}/webhooks", json=[ours, foreign])
+    assert adapter.list_webhooks() == [
+        WebhookSubscription("142", "order.updated", HOOK_URL),
+        WebhookSubscription("5", "order.updated", "https://elsewhere.example/hook"),
+    ]
+    http.get(f"{API}/webhooks", json=[ours, foreign])
+    http.delete(f"{API}/webhooks/142", json=ours, match=[matchers.query_param_matcher({"force": "true"})])
+    assert adapter.remove_webhooks(HOOK_URL) == 1
+
+
+# -- live check -----------------------------------------------------------------
+
+
+def test_check_live_ok(adapter, http, wc_fixtures):
+    http.get(f"{API}/orders", json=[wc_fixtures("order_retrieve.json")])
+    assert adapter.check_live() == []
+
+
+def test_check_live_bad_keys(adapter, http, sleeps):
+    http.get(
+        f"{API}/orders",
+        status=401,
+        json={
+            "code": "woocommerce_rest_cannot_view",
+            "message": "Sorry, you cannot list resources.",
+        },
+    )
+    (problem,) = adapter.check_live()
+    assert problem.startswith("woocommerce 401 woocommerce_rest_cannot_view")
+    assert "consumer_key" in problem
+
+
+def test_check_live_wrong_url(adapter, http):
+    http.get(f"{API}/orders", status=404, body="<html>Not Found</html>", content_type="text/html")
+    (problem,) = adapter.check_live()
+    assert "woocommerce 404" in problem and "permalinks" in problem
+
+
+def test_check_live_tls(adapter, http, sleeps):
+    http.get(f"{API}/orders", body=requests.exceptions.SSLError("certificate has expired"))
+    (problem,) = adapter.check_live()
+    assert "TLS error" in problem and "certificate has expired" in problem
+    assert sleeps == []
