@@ -114,6 +114,23 @@ class ActionRecord:
     result: dict[str, Any] = field(default_factory=dict)
 
 
+class ActionDeferred(Exception):
+    """Raised by a channel: not now, try at ``until`` (quiet hours, say). Not a failure."""
+
+    def __init__(self, until: datetime, reason: str) -> None:
+        super().__init__(reason)
+        self.until = until
+        self.reason = reason
+
+
+class ActionDropped(Exception):
+    """Raised by a channel: this action must not run (suppressed address, frequency cap)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def idempotency_key(*, shop_id: str, plugin: str, kind: ActionKind, scope: Scope, event: Event, key: str) -> str:
     """``shop/plugin/kind/order:ID/key`` or ``shop/plugin/kind/customer:EMAIL/key``."""
     if scope is Scope.CUSTOMER:

@@ -25,6 +25,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from aftercare.mail.settings import MailSettings
+
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 SHOP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -77,6 +79,19 @@ class ShopConfig(BaseModel):
         return dict(self.model_extra or {})
 
 
+class ServerSettings(BaseModel):
+    """``[server]``: the webhook receiver and the embedded worker of ``aftercare serve``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    #: Webhook bodies above this many bytes are refused with 413.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    #: Worker threads of the embedded queue consumer.
+    workers: int = Field(default=2, ge=1, le=64)
+
+
 class Config(BaseModel):
     """The whole file. Relative paths are resolved against the file's folder."""
 
@@ -95,6 +110,8 @@ class Config(BaseModel):
     #: Load only these plugins (by name); empty means all installed.
     load_plugins: list[str] = Field(default_factory=list)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    server: ServerSettings = Field(default_factory=lambda: ServerSettings())
+    mail: MailSettings = Field(default_factory=MailSettings)
     shops: list[ShopConfig] = Field(default_factory=list)
 
     #: Folder of the config file; set by :func:`load_config`.

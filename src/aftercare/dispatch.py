@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from aftercare.actions import ActionRecord, ActionRequest, ActionState, Recheck
+from aftercare.actions import ActionDeferred, ActionDropped, ActionRecord, ActionRequest, ActionState, Recheck
 from aftercare.app import App
 from aftercare.context import ActionSink, Context
 from aftercare.models import ConsentState, Event
@@ -170,6 +170,11 @@ def execute_action(app: App, action: ActionRecord) -> bool:
         if channel is None:
             return finish(ActionState.FAILED, f"no channel is registered for {action.kind.value}")
         result = channel(action, app) or {}
+    except ActionDeferred as exc:
+        store.reschedule_action(action.id, exc.until, exc.reason)
+        return True
+    except ActionDropped as exc:
+        return finish(ActionState.DROPPED, exc.reason)
     except PlatformError as exc:
         if exc.transient and attempts < MAX_ATTEMPTS:
             delay = _backoff(attempts, exc.retry_after)

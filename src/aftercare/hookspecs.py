@@ -108,10 +108,14 @@ def register_adapters(register):
 def register_channels(register):
     """Add ways to execute actions. Call ``register(kind, executor)`` where
     ``kind`` is an action kind (``"send_email"``) and ``executor`` a callable
-    ``executor(action, env) -> dict`` that performs one action and returns what
-    to keep as its result, raising :class:`aftercare.platform.PlatformError`
-    on failure. The last registration of a kind wins, so a plugin can replace
-    the built-in mailer.
+    ``executor(action, app) -> dict`` that performs one
+    :class:`~aftercare.actions.ActionRecord` and returns what to keep as its
+    result. It raises :class:`aftercare.platform.PlatformError` on failure
+    (transient ones are retried with backoff),
+    :class:`aftercare.actions.ActionDeferred` to run later without counting a
+    failure (quiet hours), or :class:`aftercare.actions.ActionDropped` to drop
+    it with a reason (a suppressed address). The last registration of a kind
+    wins, so a plugin can replace the built-in mailer.
     """
 
 

@@ -1,0 +1,1 @@
+"""Email: the ``send_email`` channel, templates, transports, consent and unsubscribe."""
