@@ -2,9 +2,9 @@ import json
 from pathlib import Path
 
 import pytest
-from aftercare.adapters.shopify import ShopifyAdapter, ShopifySettings
 from pydantic import SecretStr
 
+from aftercare.adapters.shopify import ShopifyAdapter, ShopifySettings
 from aftercare.clock import ManualClock
 from aftercare.platform import MemoryShopState, ShopInfo
 

@@ -13,9 +13,9 @@ from decimal import Decimal
 from importlib import resources
 
 import pytest
-from aftercare.adapters.shopify.client import load_query
 from graphql import build_client_schema, execute_sync, parse, validate
 
+from aftercare.adapters.shopify.client import load_query
 from aftercare.platform import CouponSpec
 
 #: file -> (2025-10 text, 2025-01 text, why)

@@ -4,9 +4,9 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from aftercare.adapters.shopify import ShopifyAdapter, ShopifySettings
 from pydantic import SecretStr
 
+from aftercare.adapters.shopify import ShopifyAdapter, ShopifySettings
 from aftercare.clock import ManualClock
 from aftercare.platform import MemoryShopState, ShopInfo, WebhookRejected
 
