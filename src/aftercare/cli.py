@@ -13,7 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -284,6 +284,132 @@ def actions_list(ctx, shop_id, plugin, state, order_id, limit, as_json) -> None:
         table.add_row(str(r.id), r.shop_id, r.order_id, r.plugin, r.kind.value, _short_time(r.due_at),
                       r.state.value, r.reason)  # fmt: skip
     Console().print(table)
+
+
+@actions.command("retry")
+@click.argument("action_ids", nargs=-1, type=int, required=True)
+@click.pass_context
+@reports_user_errors
+def actions_retry(ctx: click.Context, action_ids: tuple[int, ...]) -> None:
+    """Make failed or dropped actions due again, now."""
+    app = open_app(ctx)
+    app.store.upgrade()
+    for action_id in action_ids:
+        ok = app.store.retry_action(action_id)
+        click.echo(f"action {action_id}: {'due again' if ok else 'not retried (done, or no such action)'}")
+
+
+@actions.command("cancel")
+@click.argument("action_ids", nargs=-1, type=int, required=True)
+@click.option("--reason", default="", help="Why; kept on the action with your user name.")
+@click.pass_context
+@reports_user_errors
+def actions_cancel(ctx: click.Context, action_ids: tuple[int, ...], reason: str) -> None:
+    """Drop due or failed actions by hand."""
+    app = open_app(ctx)
+    app.store.upgrade()
+    who = os.environ.get("USER", "someone")
+    for action_id in action_ids:
+        ok = app.store.cancel_action(action_id, f"cancelled by {who}" + (f": {reason}" if reason else ""))
+        click.echo(f"action {action_id}: {'cancelled' if ok else 'not cancelled (done, running, or no such action)'}")
+
+
+@cli.group()
+def events() -> None:
+    """The event inbox."""
+
+
+@events.command("list")
+@click.option("--shop", "shop_id", help="Only this shop.")
+@click.option("--order", "order_id", help="Only this order (platform id).")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+@reports_user_errors
+def events_list(ctx, shop_id, order_id, limit, as_json) -> None:  # noqa: ANN001
+    """Received events, newest first, with the plugins that ran on each."""
+    app = open_app(ctx)
+    app.store.upgrade()
+    stored = app.store.list_events(shop_id=shop_id, order_id=order_id, limit=limit)
+    rows = [
+        {
+            "id": s.id,
+            "shop": s.event.shop_id,
+            "order": s.event.order.platform_id,
+            "kind": s.event.kind.value,
+            "topic": s.event.topic,
+            "source": s.event.source,
+            "occurred_at": s.event.occurred_at.isoformat(),
+            "received_at": s.received_at.isoformat(),
+            "state": s.state,
+            "dedupe_key": s.event.dedupe_key,
+            "hooks": [serialize.to_data(run) for run in app.store.hook_runs_for(s.id)],
+        }
+        for s in stored
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title="events")
+    for column in ("id", "shop", "order", "kind", "source", "received", "state", "plugins"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        plugins = ", ".join(f"{h['plugin']}:{h['outcome']}" for h in row["hooks"]) or "-"
+        table.add_row(str(row["id"]), row["shop"], row["order"], row["kind"], row["source"],
+                      row["received_at"][:16], row["state"], plugins)  # fmt: skip
+    Console().print(table)
+
+
+@cli.command()
+@click.option("--host", help="Address to listen on (default: [server] host).")
+@click.option("--port", type=int, help="Port (default: [server] port; 0 picks a free one).")
+@click.option("--workers", type=int, help="Worker threads of the embedded queue consumer.")
+@click.option("--sweep-interval", default=5.0, show_default=True, help="Seconds between sweeps of the store.")
+@click.pass_context
+@reports_user_errors
+def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None, sweep_interval: float) -> None:
+    """Receive webhooks and run the worker in this process (the embedded default)."""
+    from aftercare.serve import serve as run_server
+
+    app = open_app(ctx)
+    run_server(app, host=host, port=port, workers=workers, sweep_interval=sweep_interval)
+
+
+@cli.command()
+@click.option("--workers", type=int, help="Worker threads (default: [server] workers).")
+@click.option("--sweep-interval", default=5.0, show_default=True, help="Seconds between sweeps of the store.")
+@click.pass_context
+@reports_user_errors
+def worker(ctx: click.Context, workers: int | None, sweep_interval: float) -> None:
+    """Consume the queue only (scale-out: run several beside `serve`). SIGTERM finishes work in flight."""
+    from aftercare.serve import run_worker
+
+    app = open_app(ctx)
+    run_worker(app, workers=workers, sweep_interval=sweep_interval)
+
+
+@cli.command()
+@click.option("--shop", "shop_ids", multiple=True, help="Only this shop (repeatable).")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]),
+              help="Start here instead of the stored cursor (UTC unless an offset is given).")  # fmt: skip
+@click.pass_context
+@reports_user_errors
+def sync(ctx: click.Context, shop_ids: tuple[str, ...], since: datetime | None) -> None:
+    """Poll shops for orders changed since their cursor; store and enqueue the events webhooks would give."""
+    from aftercare.sync import sync_shop
+    from aftercare.worker import Worker
+
+    app = open_app(ctx)
+    app.store.upgrade()
+    for shop_id in shop_ids:
+        if shop_id not in app.shops:
+            raise UserError(f"no shop {shop_id!r} (known: {', '.join(app.shops) or 'none'})")
+    worker = Worker(app)
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    for shop_id in shop_ids or tuple(app.shops):
+        report = sync_shop(app, worker.queue, shop_id, since=since, progress=True)
+        click.echo(f"{shop_id}: {report.orders} order(s), {report.events} event(s), {report.new_events} new")
 
 
 # -- helpers ------------------------------------------------------------------

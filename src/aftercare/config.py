@@ -57,6 +57,8 @@ class ShopConfig(BaseModel):
     name: str = ""
     sender: str = ""
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: ``[shops.mail]``: this shop's overrides of ``[mail]`` (only the keys it sets).
+    mail: MailSettings = Field(default_factory=MailSettings)
 
     @field_validator("id")
     @classmethod
@@ -90,6 +92,9 @@ class ServerSettings(BaseModel):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     #: Worker threads of the embedded queue consumer.
     workers: int = Field(default=2, ge=1, le=64)
+    #: An action claimed this long ago and not finished belongs to a worker that died:
+    #: the sweep makes it due again.
+    claim_lease_seconds: float = Field(default=600, gt=0)
 
 
 class Config(BaseModel):
@@ -101,6 +106,8 @@ class Config(BaseModel):
     database: str = "sqlite:///aftercare.db"
     #: Where the queue lives: a SQLite file (embedded default) or ``redis://...``.
     queue: str = "sqlite:///aftercare-queue.db"
+    #: Name of the queue inside it (several deployments may share one Redis).
+    queue_name: str = "aftercare"
     #: Public base URL of this deployment (webhook addresses, links in emails).
     public_url: str = "http://127.0.0.1:8000"
     #: Record every action but execute none, for every shop.

@@ -189,8 +189,9 @@ class PluginManager:
             def register(kind: str, executor: Executor) -> None:
                 found[kind] = executor
 
-            # pluggy calls the last registered first; reverse so later registrations win.
-            for impl in reversed(self.pm.hook.register_channels.get_hookimpls()):
+            # get_hookimpls() lists in registration order (pluggy calls them in reverse):
+            # walking it forwards lets a later registration replace an earlier one.
+            for impl in self.pm.hook.register_channels.get_hookimpls():
                 impl.function(register=register)
             self._channels = found
         return self._channels

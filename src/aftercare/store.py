@@ -15,6 +15,7 @@ The schema is owned by the Alembic migrations in ``aftercare/migrations``;
 
 from __future__ import annotations
 
+import contextvars
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -77,6 +78,19 @@ events = sa.Table(
     sa.UniqueConstraint("shop_id", "dedupe_key", name="uq_events_shop_dedupe"),
     sa.Index("ix_events_shop_order", "shop_id", "order_id"),
     sa.Index("ix_events_state", "state"),
+)
+
+rejected_deliveries = sa.Table(
+    "rejected_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("shop_id", sa.String(64), nullable=False),
+    sa.Column("delivery_id", sa.String(255), nullable=False),
+    sa.Column("topic", sa.String(128), nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("shop_id", "delivery_id", name="uq_rejected_deliveries_shop_delivery"),
 )
 
 hook_runs = sa.Table(
@@ -284,6 +298,43 @@ class Store:
         with self.engine.connect() as conn:
             return [_stored_event(row) for row in conn.execute(query)]
 
+    def pending_events(self, received_before: datetime, limit: int = 500) -> list[int]:
+        """Events stored but not dispatched yet (a lost queue message, a crash)."""
+        query = (
+            sa.select(events.c.id)
+            .where(events.c.state == "pending", events.c.received_at <= received_before)
+            .order_by(events.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def count_events_by_state(self) -> dict[str, int]:
+        query = sa.select(events.c.state, sa.func.count()).group_by(events.c.state)
+        with self.engine.connect() as conn:
+            return {state: n for state, n in conn.execute(query)}
+
+    def keep_rejected_delivery(
+        self, conn: Connection, *, shop_id: str, delivery_id: str, topic: str, error: str, body: bytes
+    ) -> None:
+        """Keep a signed delivery the adapter could not read, raw, for inspection (once per delivery)."""
+        row = {
+            "shop_id": shop_id,
+            "delivery_id": delivery_id or f"unidentified:{self._clock.now().isoformat()}",
+            "topic": topic,
+            "error": error,
+            "body": body,
+            "received_at": self._clock.now(),
+        }
+        insert_new(conn, rejected_deliveries, [row], ("shop_id", "delivery_id"))
+
+    def rejected(self, shop_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        query = sa.select(rejected_deliveries).order_by(rejected_deliveries.c.id.desc()).limit(limit)
+        if shop_id:
+            query = query.where(rejected_deliveries.c.shop_id == shop_id)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
     def record_hook_runs(self, conn: Connection, event_id: int, runs: Iterable[HookRun]) -> None:
         now = self._clock.now()
         rows = [
@@ -444,6 +495,34 @@ class Store:
                 .values(state=ActionState.DUE.value, due_at=due_at, reason=reason, updated_at=self._clock.now())
             )
 
+    def release_stale_actions(self, claimed_before: datetime) -> int:
+        """Put back actions a worker claimed and never finished (it died): due again, now."""
+        with self.engine.begin() as conn:
+            return conn.execute(
+                sa.update(actions)
+                .where(actions.c.state == ActionState.RUNNING.value, actions.c.updated_at <= claimed_before)
+                .values(
+                    state=ActionState.DUE.value,
+                    reason="released: its worker stopped mid-run",
+                    updated_at=self._clock.now(),
+                )
+            ).rowcount
+
+    def cancel_action(self, action_id: int, reason: str) -> bool:
+        """Drop a due (or failed) action by hand, with who and why in the reason."""
+        with self.engine.begin() as conn:
+            return (
+                conn.execute(
+                    sa.update(actions)
+                    .where(
+                        actions.c.id == action_id,
+                        actions.c.state.in_([ActionState.DUE.value, ActionState.FAILED.value]),
+                    )
+                    .values(state=ActionState.DROPPED.value, reason=reason, updated_at=self._clock.now())
+                ).rowcount
+                == 1
+            )
+
     def retry_action(self, action_id: int) -> bool:
         """Make a failed (or dropped) action due again, now."""
         with self.engine.begin() as conn:
@@ -524,7 +603,11 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(query).scalar_one_or_none()
 
-    def set_cursor(self, shop_id: str, value: str, name: str = "poll") -> None:
+    def set_cursor(self, shop_id: str, value: str, name: str = "poll", conn: Connection | None = None) -> None:
+        if conn is not None:
+            upsert(conn, cursors, {"shop_id": shop_id, "name": name, "value": value, "updated_at": self._clock.now()},
+                   ("shop_id", "name"))  # fmt: skip
+            return
         with self.engine.begin() as conn:
             upsert(
                 conn,
@@ -534,6 +617,26 @@ class Store:
             )
 
 
+_bound_connection: contextvars.ContextVar[Connection | None] = contextvars.ContextVar(
+    "aftercare_bound_connection", default=None
+)
+
+
+@contextmanager
+def state_in_transaction(conn: Connection) -> Iterator[None]:
+    """Make adapter state writes part of ``conn``'s transaction.
+
+    An adapter that derives events from remembered state (WooCommerce) must
+    not remember a change whose events were then not stored: with this, both
+    commit together or neither does.
+    """
+    token = _bound_connection.set(conn)
+    try:
+        yield
+    finally:
+        _bound_connection.reset(token)
+
+
 class StoredShopState:
     """The :class:`aftercare.platform.ShopState` an adapter gets, kept in ``adapter_state``."""
 
@@ -541,15 +644,24 @@ class StoredShopState:
         self._store = store
         self._shop_id = shop_id
 
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        bound = _bound_connection.get()
+        if bound is not None:
+            yield bound
+            return
+        with self._store.engine.begin() as conn:
+            yield conn
+
     def get(self, key: str) -> Any | None:
         query = sa.select(adapter_state.c.value).where(
             adapter_state.c.shop_id == self._shop_id, adapter_state.c.key == key
         )
-        with self._store.engine.connect() as conn:
+        with self._connection() as conn:
             return conn.execute(query).scalar_one_or_none()
 
     def set(self, key: str, value: Any) -> None:
-        with self._store.engine.begin() as conn:
+        with self._connection() as conn:
             upsert(conn, adapter_state, {"shop_id": self._shop_id, "key": key, "value": value}, ("shop_id", "key"))
 
 

@@ -59,6 +59,7 @@ from aftercare.platform import (
     Adapter,
     CouponResult,
     CouponSpec,
+    PayloadError,
     PlatformError,
     PollBatch,
     ShopInfo,
@@ -121,7 +122,12 @@ class MemoryAdapter(Adapter):
         )
 
     def parse_webhook(self, delivery: WebhookDelivery) -> list[Event]:
-        event = Event.from_json(delivery.body)
+        if delivery.topic == "ignored":
+            return []
+        try:
+            event = Event.from_json(delivery.body)
+        except (ValueError, TypeError) as exc:
+            raise PayloadError(delivery.topic, "<event>", f"is not a valid Event: {exc}") from None
         self.put_order(event.order)
         return [event]
 

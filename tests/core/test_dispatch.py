@@ -3,6 +3,7 @@
 from dataclasses import replace
 from datetime import timedelta
 
+from aftercare import hookimpl
 from aftercare.actions import ActionKind, ActionState
 from aftercare.dispatch import Dispatcher, execute_due
 from aftercare.platform import PlatformError
@@ -147,3 +148,22 @@ def test_actions_of_one_worker_are_not_run_by_another(aftercare_app):
     assert app.store.claim_action(coupon.id)
     assert not app.store.claim_action(coupon.id)
     assert app.store.get_action(coupon.id).state is ActionState.RUNNING
+
+
+def test_a_later_channel_registration_replaces_the_built_in_one(aftercare_app):
+    class NoteKeeper:
+        name = "note_keeper"
+        notes = []
+
+        @hookimpl
+        def register_channels(self, register):
+            register("add_order_note", lambda action, app: self.notes.append(action.payload["text"]) or {})
+
+    keeper = NoteKeeper()
+    app = aftercare_app(ThankYou(), Mailbox(), keeper)
+    order = make_order()
+    app.adapter("test").put_order(order)
+    Dispatcher(app).dispatch(make_event("order_paid", order))
+    app.clock.advance(timedelta(days=7))
+    execute_due(app)
+    assert keeper.notes == ["a week has passed"] and app.adapter("test").notes == {}

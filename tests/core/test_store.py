@@ -8,11 +8,12 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from aftercare.actions import ActionState
 from aftercare.clock import ManualClock
 from aftercare.context import ActionSink, Context, ShopProfile
-from aftercare.migrations import upgrade
+from aftercare.migrations import alembic_config, upgrade
 from aftercare.models import ConsentState
 from aftercare.settings import PluginSettings
 from aftercare.store import Store, metadata
@@ -143,5 +144,23 @@ def test_upgrade_from_an_empty_database_to_head_with_alembic(tmp_path):
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'm.db'}")
     with engine.begin() as conn:
         upgrade(conn)
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        head = ScriptDirectory.from_config(alembic_config(conn)).get_current_head()
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == head
     engine.dispose()
+
+
+def test_data_survives_an_upgrade_from_the_first_revision(tmp_path):
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.begin() as conn:
+        upgrade(conn, "0001")
+        conn.execute(
+            sa.text(
+                "INSERT INTO consent (shop_id, email, state, source, recorded_at) "
+                "VALUES ('test', 'ana@example.com', 'subscribed', 'opt-in', '2026-01-05 09:00:00')"
+            )
+        )
+    engine.dispose()
+    store = Store(f"sqlite:///{tmp_path / 'old.db'}", ManualClock(START))
+    store.upgrade()
+    assert store.current_consent("test", "ana@example.com") is ConsentState.SUBSCRIBED
+    store.close()

@@ -1,0 +1,5 @@
+"""``python -m aftercare``: the same as the ``aftercare`` command."""
+
+from aftercare.cli import main
+
+main()

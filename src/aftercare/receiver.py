@@ -1,0 +1,223 @@
+"""The webhook receiver: ``POST /webhooks/{shop_id}`` and ``GET /healthz``.
+
+DESIGN rule 1, persist before acknowledging: a delivery is answered 200 only
+after its events are committed to the inbox. Committing each request on its
+own would cap ingest at the disk's fsync rate, so requests hand their
+verified deliveries to one committer thread that writes whatever has
+gathered in one transaction (group commit) and then wakes every waiting
+request. A platform retry of a stored delivery finds its dedupe key taken
+and is answered 200 without storing anything.
+
+Answers: 401 bad or missing signature (nothing stored), 413 body too large,
+400 malformed body or headers, 404 unknown shop, 422 a signed payload the
+adapter cannot read (kept raw in ``rejected_deliveries``), 503 the store is
+down (the platform retries), 200 otherwise, including topics no hook needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import queue
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from aftercare.app import App
+from aftercare.platform import PayloadError, WebhookDelivery, WebhookRejected
+from aftercare.store import state_in_transaction
+from aftercare.worker import Worker
+
+log = logging.getLogger("aftercare.receiver")
+
+MAX_BATCH = 256
+
+
+@dataclass
+class _Job:
+    delivery: WebhookDelivery
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+
+
+@dataclass(frozen=True)
+class Stored:
+    new_event_ids: list[int] = field(default_factory=list)
+    events: int = 0
+
+
+class Ingest:
+    """Group commit: one thread turns verified deliveries into stored events, in batches."""
+
+    def __init__(self, app: App, worker: Worker) -> None:
+        self.app = app
+        self.worker = worker
+        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="aftercare-ingest", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Commit what was handed in, then stop."""
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    async def submit(self, delivery: WebhookDelivery) -> Stored:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._jobs.put(_Job(delivery, loop, future))
+        return await future
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._jobs.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stopping = True
+                    break
+                batch.append(job)
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Job]) -> None:
+        try:
+            results = self._store(batch)
+        except Exception as exc:
+            if len(batch) > 1:  # one bad delivery must not fail its neighbours: retry them one by one
+                for job in batch:
+                    self._commit([job])
+                return
+            log.exception("could not store delivery %s", batch[0].delivery.delivery_id)
+            _resolve(batch[0], exc)
+            return
+        new_ids = [i for r in results if isinstance(r, Stored) for i in r.new_event_ids]
+        try:
+            self.worker.queue.dispatch_events(new_ids)
+        except Exception:  # stored is what counts; the worker's sweep finds pending events
+            log.exception("could not enqueue %d event(s); the sweep will pick them up", len(new_ids))
+        for job, result in zip(batch, results, strict=True):
+            _resolve(job, result)
+
+    def _store(self, batch: list[_Job]) -> list[Stored | PayloadError]:
+        store = self.app.store
+        results: list[Stored | PayloadError] = []
+        with store.transaction() as conn, state_in_transaction(conn):
+            for job in batch:
+                delivery = job.delivery
+                try:
+                    events = self.app.adapter(delivery.shop_id).parse_webhook(delivery)
+                except PayloadError as exc:
+                    store.keep_rejected_delivery(
+                        conn, shop_id=delivery.shop_id, delivery_id=delivery.delivery_id,
+                        topic=delivery.topic, error=str(exc), body=delivery.body,
+                    )  # fmt: skip
+                    results.append(exc)
+                    continue
+                ids = store.add_events(conn, events)
+                results.append(Stored([i for i, new in ids if new], len(events)))
+        return results
+
+
+def _resolve(job: _Job, result: Any) -> None:
+    def settle() -> None:
+        if job.future.done():
+            return
+        if isinstance(result, BaseException) and not isinstance(result, PayloadError):
+            job.future.set_exception(result)
+        else:
+            job.future.set_result(result)
+
+    job.loop.call_soon_threadsafe(settle)
+
+
+def create_receiver(app: App, worker: Worker, extra_routes: list[BaseRoute] | None = None) -> Starlette:
+    ingest = Ingest(app, worker)
+    limit = app.config.server.max_body_bytes
+
+    async def webhook(request: Request) -> Response:
+        shop_id = request.path_params["shop_id"]
+        if shop_id not in app.shops:
+            return _answer(404, f"unknown shop {shop_id!r}")
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            too_big = declared.isdigit()
+            return _answer(413, f"body over {limit} bytes") if too_big else _answer(400, "bad Content-Length")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                return _answer(413, f"body over {limit} bytes")
+        try:
+            delivery = app.adapter(shop_id).verify_webhook(request.headers, bytes(body))
+        except WebhookRejected as exc:
+            log.warning("webhook shop=%s rejected %d: %s", shop_id, exc.status, exc.reason)
+            return _answer(exc.status, exc.reason)
+        if delivery.is_ping:
+            return _answer(200, "pong")
+        try:
+            json.loads(delivery.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return _answer(400, f"body is not JSON: {exc}")
+        try:
+            result = await ingest.submit(delivery)
+        except Exception:
+            return _answer(503, "the store is unavailable; retry later")
+        if isinstance(result, PayloadError):
+            log.warning("webhook shop=%s topic=%s unreadable: %s", shop_id, delivery.topic, result)
+            return _answer(422, str(result))
+        if result.events == 0:
+            log.info("webhook shop=%s topic=%s needs no hook; acknowledged", shop_id, delivery.topic)
+        return JSONResponse({"stored": len(result.new_event_ids), "events": result.events})
+
+    async def healthz(request: Request) -> Response:
+        checks: dict[str, Any] = {}
+        healthy = True
+        for name, probe in (("store", app.store.ping), ("queue", worker.queue.ping)):
+            try:
+                await asyncio.to_thread(probe)
+                checks[name] = "ok"
+            except Exception as exc:
+                checks[name] = f"error: {type(exc).__name__}: {exc}"
+                healthy = False
+        if healthy:
+            checks["backlog"] = await asyncio.to_thread(worker.queue.backlog)
+        return JSONResponse(checks, status_code=200 if healthy else 503)
+
+    routes: list[BaseRoute] = [
+        Route("/webhooks/{shop_id}", webhook, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        *(extra_routes or []),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        ingest.start()
+        try:
+            yield
+        finally:
+            ingest.stop()
+
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def _answer(status: int, message: str) -> Response:
+    return JSONResponse({"error" if status >= 400 else "status": message}, status_code=status)

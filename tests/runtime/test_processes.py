@@ -1,0 +1,219 @@
+"""Real processes: `aftercare serve` and `aftercare worker` on SQLite+Huey-SQLite and on
+PostgreSQL+Redis: acknowledged webhooks, a worker stopped mid-run and restarted, two
+workers sharing one queue. Executions are counted in a log file the channel appends to."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from aftercare.app import App
+from aftercare.config import load_config
+from aftercare.testing import make_event, make_order
+from aftercare.worker import Worker
+
+from ..core.test_store import POSTGRES, postgres_or_skip
+
+LOCAL_PLUGINS = Path(__file__).parent / "local_plugins"
+REDIS = "redis://127.0.0.1:6379/0"
+SECRET = "process-test-secret"
+
+
+def redis_or_skip():
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS, socket_connect_timeout=1).ping()
+    except redis.exceptions.ConnectionError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis must answer in CI at {REDIS}: {exc}")
+        pytest.skip(f"no Redis at {REDIS}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql+redis"])
+def deployment(request, tmp_path):
+    """A config file for one of the two stacks, and the log the channel writes."""
+    if request.param == "sqlite":
+        database, queue = "sqlite:///aftercare.db", "sqlite:///queue.db"
+        cleanup = None
+    else:
+        postgres_or_skip()
+        redis_or_skip()
+        schema = f"p_{uuid.uuid4().hex[:12]}"
+        admin = sa.create_engine(POSTGRES)
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+        database, queue = f"{POSTGRES}?options=-csearch_path%3D{schema}", REDIS
+
+        def cleanup():
+            with admin.begin() as conn:
+                conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+            admin.dispose()
+
+    config = tmp_path / "aftercare.toml"
+    config.write_text(
+        f'database = "{database}"\nqueue = "{queue}"\nqueue_name = "t-{uuid.uuid4().hex[:8]}"\n'
+        f'plugins_folder = "{LOCAL_PLUGINS}"\n\n[server]\nclaim_lease_seconds = 2\n\n'
+        f'[[shops]]\nid = "test"\nplatform = "memory"\nwebhook_secret = "{SECRET}"\nproduction = true\n'
+    )
+    log = tmp_path / "executions.log"
+    log.touch()
+    yield config, log
+    if cleanup:
+        cleanup()
+
+
+def start(config, log, *args, slow=0.0):
+    env = {**os.environ, "AFTERCARE_TEST_LOG": str(log), "AFTERCARE_TEST_SLOW": str(slow), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "aftercare", "--config", str(config), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+
+
+def first_line(process, prefix, timeout=20):
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if line.startswith(prefix):
+            return line.strip()
+        seen.append(line)
+        if process.poll() is not None:
+            break
+    raise AssertionError(f"no line starting {prefix!r}; got:\n{''.join(seen)}")
+
+
+def stop(process, sig=signal.SIGTERM):
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.stdout.read() if process.stdout else ""
+
+
+def executions(log):
+    return Counter(line.split(" ", 1)[1] for line in log.read_text().splitlines())
+
+
+def wait_for(predicate, timeout=30, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def producer(config):
+    app = App(load_config(config))
+    app.store.upgrade()
+    return app, Worker(app)
+
+
+def enqueue_orders(app, worker, count):
+    """Store `count` paid events and send their dispatch messages, as the receiver does."""
+    events = [make_event("order_paid", make_order(str(n)), key=f"paid-{n}") for n in range(count)]
+    with app.store.transaction() as conn:
+        ids = [i for i, _new in app.store.add_events(conn, events)]
+    for start_at in range(0, len(ids), 10):
+        worker.queue.dispatch_events(ids[start_at : start_at + 10])
+    return ids
+
+
+def test_serve_acknowledges_stored_webhooks_and_runs_each_action_once(deployment):
+    config, log = deployment
+    server = start(config, log, "serve", "--port", "0", "--sweep-interval", "0.2")
+    try:
+        url = first_line(server, "aftercare serve: listening on").rsplit(" ", 1)[1]
+        app, _ = producer(config)
+        adapter = app.adapter("test")
+        with httpx.Client(base_url=url, timeout=10) as client:
+            for n in range(5):
+                body = make_event("order_paid", make_order(str(n)), key=f"paid-{n}").to_json().encode()
+                for _attempt in range(2):  # the platform retries: the second is a no-op
+                    answer = client.post("/webhooks/test", content=body,
+                                         headers={"x-aftercare-hmac-sha256": adapter.sign(body)})  # fmt: skip
+                    assert answer.status_code == 200, answer.text
+            tampered = client.post("/webhooks/test", content=b"{}", headers={"x-aftercare-hmac-sha256": "AAAA"})
+            assert tampered.status_code == 401
+            assert client.get("/healthz").json()["store"] == "ok"
+        assert len(app.store.list_events()) == 5  # acknowledged means stored
+        wait_for(lambda: sum(executions(log).values()) == 10, what="10 executions")
+        app.close()
+    finally:
+        output = stop(server)
+    assert "aftercare serve: stopped" in output
+    assert set(executions(log).values()) == {1}
+
+
+def test_worker_stopped_mid_run_finishes_in_flight_work_and_a_restart_does_the_rest(deployment):
+    config, log = deployment
+    app, worker = producer(config)
+    enqueue_orders(app, worker, 30)
+    first = start(config, log, "worker", "--workers", "2", "--sweep-interval", "0.2", slow=0.05)
+    first_line(first, "aftercare worker: consuming")
+    wait_for(lambda: sum(executions(log).values()) >= 6, what="some executions")
+    output = stop(first, signal.SIGTERM)
+    assert first.returncode == 0, output
+    done_before_restart = sum(executions(log).values())
+    assert done_before_restart < 60, "the worker finished everything before it was stopped"
+
+    second = start(config, log, "worker", "--sweep-interval", "0.2")
+    try:
+        wait_for(lambda: sum(executions(log).values()) >= 60, what="all 60 executions")
+        time.sleep(0.5)
+    finally:
+        stop(second)
+    counts = executions(log)
+    assert len(counts) == 60 and set(counts.values()) == {1}, counts.most_common(3)
+    app.close()
+
+
+def test_a_killed_worker_loses_nothing(deployment):
+    config, log = deployment
+    app, worker = producer(config)
+    enqueue_orders(app, worker, 10)
+    first = start(config, log, "worker", "--sweep-interval", "0.2", slow=0.3)
+    first_line(first, "aftercare worker: consuming")
+    wait_for(lambda: sum(executions(log).values()) >= 1, what="a first execution")
+    stop(first, signal.SIGKILL)
+
+    second = start(config, log, "worker", "--sweep-interval", "0.2")
+    try:  # the claim of the killed worker's action runs out (2 s lease) and it runs again
+        wait_for(lambda: len(executions(log)) >= 20, timeout=40, what="all 20 actions")
+    finally:
+        stop(second)
+    assert len(executions(log)) == 20
+    app.close()
+
+
+def test_two_workers_on_one_queue_never_run_an_action_twice(deployment):
+    config, log = deployment
+    app, worker = producer(config)
+    workers = [start(config, log, "worker", "--workers", "2", "--sweep-interval", "0.1", slow=0.01) for _ in range(2)]
+    try:
+        for process in workers:
+            first_line(process, "aftercare worker: consuming")
+        enqueue_orders(app, worker, 40)
+        wait_for(lambda: sum(executions(log).values()) >= 80, what="80 executions")
+        time.sleep(1.0)  # let any duplicate show itself
+    finally:
+        for process in workers:
+            stop(process)
+    counts = executions(log)
+    assert len(counts) == 80 and set(counts.values()) == {1}, counts.most_common(3)
+    pids = {line.split(" ", 1)[0] for line in log.read_text().splitlines()}
+    assert len(pids) == 2, "both workers should have taken a share"
+    app.close()

@@ -1,0 +1,86 @@
+"""The receiver in-process: every answer of the issue's table, and persist-before-acknowledge."""
+
+import pytest
+from starlette.testclient import TestClient
+
+from aftercare.receiver import create_receiver
+from aftercare.testing import make_event, make_order
+from aftercare.worker import Worker
+
+from ..core.plugins_for_tests import Mailbox, ThankYou
+
+
+@pytest.fixture
+def served(aftercare_app):
+    app = aftercare_app(ThankYou(), Mailbox())
+    worker = Worker(app)
+    with TestClient(create_receiver(app, worker), base_url="http://127.0.0.1") as client:
+        yield app, worker, client
+
+
+def post(client, app, body, *, topic="orders/paid", shop="test", signature=None, headers=None):
+    signature = signature if signature is not None else app.adapter("test").sign(body)
+    return client.post(
+        f"/webhooks/{shop}",
+        content=body,
+        headers={"x-aftercare-hmac-sha256": signature, "x-aftercare-topic": topic, **(headers or {})},
+    )
+
+
+def test_signed_delivery_is_stored_then_acknowledged_and_a_retry_stores_nothing(served):
+    app, worker, client = served
+    body = make_event("order_paid", make_order()).to_json().encode()
+    first = post(client, app, body)
+    assert first.status_code == 200 and first.json() == {"stored": 1, "events": 1}
+    [stored] = app.store.list_events()
+    assert stored.state == "pending"  # acknowledged once stored; dispatch is the worker's
+    assert worker.queue.backlog() == 1
+
+    again = post(client, app, body)
+    assert again.status_code == 200 and again.json() == {"stored": 0, "events": 1}
+    assert len(app.store.list_events()) == 1
+
+    worker.run_now()
+    assert app.store.get_event(stored.id).state == "dispatched"
+    assert {a.state.value for a in app.store.list_actions()} >= {"done"}
+
+
+def test_bad_signature_is_401_and_stores_nothing(served):
+    app, _worker, client = served
+    body = make_event("order_paid", make_order()).to_json().encode()
+    tampered = body.replace(b"ana@example.com", b"eve@example.com")
+    response = post(client, app, tampered, signature=app.adapter("test").sign(body))
+    assert response.status_code == 401 and "does not match" in response.json()["error"]
+    assert post(client, app, body, signature="").status_code == 401
+    assert app.store.list_events() == []
+
+
+def test_unknown_shop_oversized_and_malformed_bodies(served):
+    app, _worker, client = served
+    assert post(client, app, b"{}", shop="nope").status_code == 404
+    huge = b"x" * (app.config.server.max_body_bytes + 1)
+    assert post(client, app, huge).status_code == 413
+    response = post(client, app, b"{not json")
+    assert response.status_code == 400 and response.json()["error"].startswith("body is not JSON")
+    assert app.store.list_events() == []
+
+
+def test_unreadable_payload_is_422_and_kept_raw(served):
+    app, _worker, client = served
+    response = post(client, app, b'{"kind": "order_paid"}', headers={"x-aftercare-delivery-id": "d-1"})
+    assert response.status_code == 422 and "orders/paid: field '<event>'" in response.json()["error"]
+    [kept] = app.store.rejected()
+    assert (kept["delivery_id"], kept["body"]) == ("d-1", b'{"kind": "order_paid"}')
+    assert app.store.list_events() == []
+
+
+def test_topic_no_hook_needs_is_acknowledged(served):
+    app, _worker, client = served
+    response = post(client, app, b"{}", topic="ignored")
+    assert response.status_code == 200 and response.json() == {"stored": 0, "events": 0}
+
+
+def test_healthz_checks_store_and_queue(served):
+    _app, _worker, client = served
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"store": "ok", "queue": "ok", "backlog": 0}
