@@ -107,11 +107,14 @@ class Dispatcher:
         with store.transaction() as conn:
             ids = store.add_events(conn, batch)
             store.record_customer_events(conn, [e for e, (_id, new) in zip(batch, ids, strict=True) if new])
+            new_actions = store.add_actions(conn, [r for res in all_results for r in res.sink.requests])
+            store.apply_cancellations(conn, [c for res in all_results for c in res.sink.cancellations])
+            store.record_hook_runs(
+                conn, {event_id: res.runs for (event_id, _new), res in zip(ids, all_results, strict=True)}
+            )
             for (event_id, new), results in zip(ids, all_results, strict=True):
-                new_actions = store.add_actions(conn, results.sink.requests)
-                store.apply_cancellations(conn, results.sink.cancellations)
-                store.record_hook_runs(conn, event_id, results.runs)
-                outcomes.append(Dispatched(event_id, new, results, new_actions))
+                mine = {r.idempotency_key for r in results.sink.requests} & new_actions
+                outcomes.append(Dispatched(event_id, new, results, mine))
         return outcomes
 
     def retry_failed_hooks(self, event_id: int) -> Dispatched | None:

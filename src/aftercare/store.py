@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextvars
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -335,7 +335,8 @@ class Store:
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 
-    def record_hook_runs(self, conn: Connection, event_id: int, runs: Iterable[HookRun]) -> None:
+    def record_hook_runs(self, conn: Connection, runs_by_event: Mapping[int, Iterable[HookRun]]) -> None:
+        """Keep what each plugin's hook did, and mark the events dispatched."""
         now = self._clock.now()
         rows = [
             {
@@ -348,11 +349,13 @@ class Store:
                 "duration_ms": r.duration_ms,
                 "ran_at": now,
             }
+            for event_id, runs in runs_by_event.items()
             for r in runs
         ]
         if rows:
             conn.execute(hook_runs.insert(), rows)
-        conn.execute(sa.update(events).where(events.c.id == event_id).values(state="dispatched"))
+        if runs_by_event:
+            conn.execute(sa.update(events).where(events.c.id.in_(list(runs_by_event))).values(state="dispatched"))
 
     def hook_runs_for(self, event_id: int) -> list[HookRun]:
         query = sa.select(hook_runs).where(hook_runs.c.event_id == event_id).order_by(hook_runs.c.id)
@@ -682,16 +685,43 @@ def _dialect_insert(conn: Connection) -> Any:
 def insert_new(
     conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]], unique: Sequence[str]
 ) -> set[tuple[Any, ...]]:
-    """Insert rows whose unique columns are new; return those columns' values for the new ones."""
+    """Insert the rows whose unique columns are not taken; return those columns' values for them.
+
+    One SELECT for what exists, then one executemany INSERT ... ON CONFLICT DO
+    NOTHING: per-row statements would cost more than the hooks themselves.
+    (Two writers racing on PostgreSQL may both call a key new; only one row
+    lands, and every caller treats "new" as "worth enqueueing", which is safe twice.)
+    """
     if not rows:
         return set()
-    insert = _dialect_insert(conn)
-    columns = [table.c[name] for name in unique]
-    statement = insert(table).on_conflict_do_nothing(index_elements=list(unique)).returning(*columns)
-    inserted: set[tuple[Any, ...]] = set()
-    for row in rows:  # one statement per row: RETURNING with executemany is not portable
-        inserted.update(tuple(r) for r in conn.execute(statement, row))
-    return inserted
+    keys = [tuple(row[name] for name in unique) for row in rows]
+    taken = _existing_keys(conn, table, unique, keys)
+    fresh: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for key, row in zip(keys, rows, strict=True):
+        if key not in taken and key not in fresh:
+            fresh[key] = row
+    if fresh:
+        insert = _dialect_insert(conn)
+        conn.execute(insert(table).on_conflict_do_nothing(index_elements=list(unique)), list(fresh.values()))
+    return set(fresh)
+
+
+def _existing_keys(
+    conn: Connection, table: sa.Table, unique: Sequence[str], keys: Sequence[tuple[Any, ...]]
+) -> set[tuple[Any, ...]]:
+    *scope_columns, last = unique
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    for key in keys:
+        groups.setdefault(key[:-1], []).append(key[-1])
+    found: set[tuple[Any, ...]] = set()
+    for scope, values in groups.items():
+        for chunk_start in range(0, len(values), 500):
+            chunk = values[chunk_start : chunk_start + 500]
+            query = sa.select(table.c[last]).where(table.c[last].in_(chunk))
+            for column, value in zip(scope_columns, scope, strict=True):
+                query = query.where(table.c[column] == value)
+            found.update(scope + (value,) for value in conn.execute(query).scalars())
+    return found
 
 
 def upsert(conn: Connection, table: sa.Table, row: dict[str, Any], unique: Sequence[str]) -> None:
