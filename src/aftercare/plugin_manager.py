@@ -90,8 +90,10 @@ class PluginManager:
         manager = cls()
         allowed = set(only) | _names_from_env()
         from aftercare import executors  # core actions on the platform (coupons, notes, ...)
+        from aftercare.mail import channel as mail_channel
 
         manager.register(executors, "core-executors", source="core")
+        manager.register(mail_channel, "core-mail", source="core")
         if entry_points:
             manager._load_entry_points(allowed)
         if local_folder is not None:

@@ -32,6 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from aftercare.app import App
+from aftercare.mail.web import routes as mail_routes
 from aftercare.platform import PayloadError, WebhookDelivery, WebhookRejected
 from aftercare.store import state_in_transaction
 from aftercare.worker import Worker
@@ -205,6 +206,7 @@ def create_receiver(app: App, worker: Worker, extra_routes: list[BaseRoute] | No
     routes: list[BaseRoute] = [
         Route("/webhooks/{shop_id}", webhook, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
+        *mail_routes(app),
         *(extra_routes or []),
     ]
 

@@ -1,10 +1,69 @@
-"""The ``[mail]`` table of the config (and a shop's ``[shops.mail]`` overrides)."""
+"""The ``[mail]`` table of the config, and a shop's ``[shops.mail]`` overrides.
+
+A shop's ``[shops.mail]`` is the same model: only the keys the shop sets
+replace the deployment's (:func:`merge_shop_settings`), so an agency can give
+one client its own SMTP relay, quiet hours or frequency cap and leave the rest
+alone. ``templates_dir`` is the exception: both folders stay in the search
+path, the shop's first (see docs/mail.md).
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import ipaddress
+from datetime import time
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
+_DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class SmtpSettings(BaseModel):
+    """``[mail.smtp]``: the relay that sends for us."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    #: Default: 587 for ``starttls``, 465 for ``tls``, 25 for ``none``.
+    port: int | None = Field(default=None, ge=1, le=65535)
+    #: ``starttls`` (submission, port 587), ``tls`` (implicit TLS, port 465) or
+    #: ``none``, which is only allowed to a relay on this machine.
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str = ""
+    password: SecretStr | None = None
+    #: A CA bundle for a relay with a private certificate; the system's otherwise.
+    ca_file: str = ""
+    #: Seconds for connecting and for each SMTP command.
+    timeout: float = Field(default=30.0, gt=0, le=600)
+    #: A connection idle longer than this is closed and opened again, not reused.
+    keepalive: float = Field(default=30.0, ge=0, le=3600)
+    #: Messages sent over one connection before it is renewed.
+    max_messages_per_connection: int = Field(default=100, ge=1)
+
+    @model_validator(mode="after")
+    def _safe(self) -> SmtpSettings:
+        if self.security == "none" and not is_loopback(self.host):
+            raise ValueError(
+                f"security = 'none' sends in clear text; it is allowed only to a relay on this machine "
+                f"(127.0.0.1), not {self.host!r}: use 'starttls' or 'tls'"
+            )
+        if self.username and self.password is None:
+            raise ValueError("username is set but password is not")
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or _DEFAULT_PORTS[self.security]
 
 
 class MailSettings(BaseModel):
@@ -12,4 +71,59 @@ class MailSettings(BaseModel):
 
     #: ``outbox`` writes each message as an .eml file into ``outbox_dir``; ``smtp`` sends it.
     transport: Literal["outbox", "smtp"] = "outbox"
+    #: Relative to the config file's folder.
     outbox_dir: str = "outbox"
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    #: Signs unsubscribe links. Unset: derived from the shop's webhook secret
+    #: (then rotating that secret invalidates links already sent).
+    secret_key: SecretStr | None = None
+    #: A folder of template overrides (``<locale>/<template>.html`` ...), relative to the config file.
+    templates_dir: str = ""
+    #: ``From`` when the shop has no ``sender`` of its own.
+    sender: str = ""
+    #: ``Reply-To``; empty for none (replies go to ``From``).
+    reply_to: str = ""
+    #: Marketing mail due between these local times (shop's time zone) waits
+    #: until ``quiet_hours_end``. Equal times turn quiet hours off.
+    quiet_hours_start: time = time(21, 0)
+    quiet_hours_end: time = time(8, 0)
+    #: At most ``frequency_cap`` marketing mails per customer in ``frequency_days``; 0 for no cap.
+    frequency_cap: int = Field(default=3, ge=0)
+    frequency_days: int = Field(default=7, ge=1)
+
+
+def merge_shop_settings(deployment: MailSettings, shop: MailSettings) -> MailSettings:
+    """The deployment's settings with the keys the shop set on top (nested tables key by key).
+
+    Raises pydantic's ``ValidationError`` when the combination is invalid
+    (a shop's ``security = 'none'`` with the deployment's remote host, say).
+    """
+    merged = _deep_merge(deployment.model_dump(exclude_unset=True), shop.model_dump(exclude_unset=True))
+    return MailSettings.model_validate(merged)
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    result = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = _deep_merge(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def for_shop(app: Any, shop_id: str) -> MailSettings:
+    """The mail settings shop ``shop_id`` runs with: ``[mail]`` under its ``[shops.mail]``.
+
+    An invalid combination is a config error naming the shop's table.
+    """
+    from pydantic import ValidationError
+
+    from aftercare.config import ConfigError, describe_errors  # config imports this module
+
+    shop = app.shop(shop_id).config
+    try:
+        return merge_shop_settings(app.config.mail, shop.mail)
+    except ValidationError as exc:
+        prefix = f"shops[{app.config.shop_index(shop_id)}].mail (merged with [mail])"
+        raise ConfigError(describe_errors(exc, prefix=prefix)) from None

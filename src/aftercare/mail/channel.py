@@ -1,0 +1,152 @@
+"""The ``send_email`` channel: from a stored action to a sent (or filed) message.
+
+Registered through ``register_channels`` like any channel, so a plugin can
+replace it. For each due mail it checks suppression, consent, the frequency
+cap and quiet hours (:mod:`aftercare.mail.policy`), renders the template in
+the reader's language (:mod:`aftercare.mail.templates`), builds the MIME
+message (:mod:`aftercare.mail.message`) and hands it to the shop's transport.
+
+The order is not part of the action's payload. Templates get it from the
+event the action came from, as stored in the inbox (no platform call, and the
+names and lines the customer saw); only when that event is gone is the order
+fetched from the platform. :func:`compose` is what ``aftercare preview`` runs
+too, so a preview is exactly what would be sent.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from email.message import EmailMessage
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from aftercare import hookimpl
+from aftercare.actions import ActionKind, ActionRecord
+from aftercare.mail import policy
+from aftercare.mail.message import build_message
+from aftercare.mail.settings import MailSettings, SmtpSettings, for_shop
+from aftercare.mail.suppression import SuppressionReason, suppress
+from aftercare.mail.templates import default_context, mail_context, render_email
+from aftercare.mail.transports import OutboxTransport, RecipientRefused, SmtpTransport
+from aftercare.mail.unsubscribe import unsubscribe_url
+from aftercare.models import Event, Order
+from aftercare.platform import PlatformError
+from aftercare.store import events
+
+if TYPE_CHECKING:
+    from aftercare.app import App
+
+
+@hookimpl
+def register_channels(register):
+    register(ActionKind.SEND_EMAIL.value, MailChannel())
+
+
+class MailChannel:
+    """The executor. One instance per plugin manager (so per app); it keeps the open
+    SMTP connections, one per relay, for as long as the app runs."""
+
+    def __init__(self) -> None:
+        self._relays: dict[str, SmtpTransport] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, action: ActionRecord, app: App) -> dict[str, Any]:
+        settings = for_shop(app, action.shop_id)
+        policy.check_send(app, action, settings)
+        p = action.payload
+        message = compose(
+            app,
+            shop_id=action.shop_id,
+            template=p["template"],
+            to=p["to"],
+            locale=p.get("locale", ""),
+            context=p.get("context", {}),
+            transactional=bool(p.get("transactional", False)),
+            idempotency_key=action.idempotency_key,
+            plugin=action.plugin,
+            order=order_for(app, action),
+        )
+        result = {"message_id": message["Message-ID"], "locale": message["Content-Language"]}
+        if settings.transport == "outbox":
+            folder = app.config.resolve_path(settings.outbox_dir)
+            return {**result, **OutboxTransport(folder).send(message, outbox_name(app, action))}
+        try:
+            return {**result, **self.relay(settings.smtp).send(message)}
+        except RecipientRefused as exc:
+            suppress(app, action.shop_id, exc.address, SuppressionReason.BOUNCED, exc.message)
+            raise
+
+    def relay(self, settings: SmtpSettings) -> SmtpTransport:
+        key = settings.model_dump_json()
+        with self._lock:
+            if key not in self._relays:
+                self._relays[key] = SmtpTransport(settings)
+            return self._relays[key]
+
+    def close(self) -> None:
+        with self._lock:
+            relays, self._relays = list(self._relays.values()), {}
+        for relay in relays:
+            relay.close()
+
+
+def compose(
+    app: App,
+    *,
+    shop_id: str,
+    template: str,
+    to: str,
+    locale: str,
+    context: dict[str, Any],
+    transactional: bool,
+    idempotency_key: str,
+    plugin: str = "",
+    order: Order | None = None,
+    settings: MailSettings | None = None,
+) -> EmailMessage:
+    """The message a mail action produces: rendered, with every header. Sends nothing."""
+    settings = settings or for_shop(app, shop_id)
+    shop = app.shop(shop_id).profile
+    sender = shop.sender or settings.sender
+    if not sender:
+        raise PlatformError(f"shop {shop_id!r} has no sender: set `sender` for the shop or in [mail]", transient=False)
+    link = None if transactional else unsubscribe_url(app, shop_id, to, locale)
+    variables = mail_context(default_context(order, shop), context, transactional=transactional, unsubscribe_url=link)
+    rendered = render_email(app, shop_id, template, locale=locale, context=variables, plugin=plugin)
+    customer = order.customer if order is not None else None
+    to_name = customer.name if customer and customer.email.strip().lower() == to.strip().lower() else ""
+    return build_message(
+        rendered,
+        sender=sender,
+        to=to,
+        to_name=to_name,
+        reply_to=settings.reply_to,
+        now=app.now(),
+        timezone=shop.timezone,
+        idempotency_key=idempotency_key,
+        transactional=transactional,
+        unsubscribe_url=link,
+    )
+
+
+def order_for(app: App, action: ActionRecord) -> Order:
+    """The order as the triggering event carried it; from the platform if that event is not stored."""
+    if action.event_key:
+        query = sa.select(events.c.body).where(
+            events.c.shop_id == action.shop_id, events.c.dedupe_key == action.event_key
+        )
+        with app.store.engine.connect() as conn:
+            body = conn.execute(query).scalar_one_or_none()
+        if body is not None:
+            event = Event.from_json(body)
+            if event.order.platform_id == action.order_id:
+                return event.order
+    return app.adapter(action.shop_id).fetch_order(action.order_id)
+
+
+def outbox_name(app: App, action: ActionRecord) -> str:
+    """Sortable by send time; the shop, action id and template say which mail it is."""
+    template = re.sub(r"[^A-Za-z0-9_-]", "_", str(action.payload.get("template", "mail")))
+    return f"{app.now():%Y%m%dT%H%M%SZ}-{action.shop_id}-{action.id:06d}-{template}.eml"

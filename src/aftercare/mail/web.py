@@ -1,0 +1,63 @@
+"""The unsubscribe pages the receiver serves.
+
+``GET /unsubscribe/{token}`` only shows a page with a button: link scanners
+and mail previews fetch every link, and a fetch must never unsubscribe
+anyone. ``POST /unsubscribe/{token}`` records it; the same URL is the
+``List-Unsubscribe`` target, so a mail client's RFC 8058 one-click POST
+(body ``List-Unsubscribe=One-Click``) lands here too. Posting twice is fine.
+
+An unsubscribe is recorded twice, on purpose: as the customer's consent
+(``unsubscribed``, with its source and time) and on the suppression list
+every later marketing send checks.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from aftercare.mail.suppression import SuppressionReason, suppress
+from aftercare.mail.templates import environment, locale_chain, template_roots
+from aftercare.mail.unsubscribe import PATH, InvalidToken, Unsubscribe, read_token
+from aftercare.models import ConsentState
+
+if TYPE_CHECKING:
+    from aftercare.app import App
+
+
+def routes(app: App) -> list[Route]:
+    async def unsubscribe(request: Request) -> HTMLResponse:
+        token = request.path_params["token"]
+        try:
+            link = read_token(app, token)
+        except InvalidToken:
+            return HTMLResponse(page(app, None, "invalid"), status_code=400)
+        if request.method == "GET":
+            return HTMLResponse(page(app, link, "confirm"), headers={"Cache-Control": "no-store"})
+        # RFC 8058: the client posts ``List-Unsubscribe=One-Click``; our form posts nothing.
+        one_click = parse_qs((await request.body()).decode("utf-8", "replace")).get("List-Unsubscribe") == ["One-Click"]
+        source = "one-click unsubscribe (RFC 8058)" if one_click else "unsubscribe link"
+        await run_in_threadpool(record_unsubscribe, app, link, source)
+        return HTMLResponse(page(app, link, "done"), headers={"Cache-Control": "no-store"})
+
+    return [Route(PATH + "/{token}", unsubscribe, methods=["GET", "POST"], name="unsubscribe")]
+
+
+def record_unsubscribe(app: App, link: Unsubscribe, source: str) -> None:
+    if app.store.current_consent(link.shop_id, link.email) is not ConsentState.UNSUBSCRIBED:
+        app.store.record_consent(link.shop_id, link.email, ConsentState.UNSUBSCRIBED, source)
+    suppress(app, link.shop_id, link.email, SuppressionReason.UNSUBSCRIBED, source)
+
+
+def page(app: App, link: Unsubscribe | None, state: str) -> str:
+    """The page in the reader's language, from ``_unsubscribe.html`` (a shop may override it)."""
+    shop = app.shop(link.shop_id).profile if link else None
+    chain = locale_chain(link.locale, shop.locale) if link and shop else locale_chain("")
+    env = environment(template_roots(app, shop.id if shop else None), chain, chain[0], shop.timezone if shop else "UTC")
+    variables = {"shop": {"id": shop.id, "name": shop.name} if shop else None, "email": link.email if link else ""}
+    return env.get_template("_unsubscribe.html").render(state=state, **variables)
