@@ -46,7 +46,6 @@ REQUIRED_SCOPES = {
 }
 
 _WATCH_KEY = "delivery_watch"  # ShopState: {order id: first seen awaiting delivery (ISO)}
-_NODES_PER_CALL = 5  # the delivery watch re-reads this many orders per query (cost)
 
 
 class ShopifyAdapter(Adapter):
@@ -207,8 +206,9 @@ class ShopifyAdapter(Adapter):
             if datetime.fromisoformat(since) < expiry:
                 del watched[order_id]
         ids = list(watched)
-        for chunk_start in range(0, len(ids), _NODES_PER_CALL):
-            chunk = ids[chunk_start : chunk_start + _NODES_PER_CALL]
+        per_call = self.settings.poll_page_size  # same order fields, same cost limit as a poll page
+        for chunk_start in range(0, len(ids), per_call):
+            chunk = ids[chunk_start : chunk_start + per_call]
             data = self.client.execute(
                 "orders_by_id.graphql", {"ids": [gid("Order", i) for i in chunk]}
             )

@@ -30,7 +30,9 @@ class ShopifySettings(AdapterSettings):
     #: Attempts for one API call on throttling, 5xx and network errors.
     max_attempts: int = Field(default=5, ge=1, le=20)
     #: Orders per poll page (each order brings fulfillments, refunds and returns).
-    poll_page_size: int = Field(default=5, ge=1, le=50)
+    #: At most 3: one order with its fulfillments, refunds and returns costs about 260
+    #: points, and Shopify refuses any single query above 1,000.
+    poll_page_size: int = Field(default=3, ge=1, le=3)
     #: The first poll of a shop (no cursor, no ``since``) looks back this many days.
     poll_lookback_days: int = Field(default=7, ge=0)
     #: How long polling keeps re-reading a shipped order for a delivery signal.

@@ -30,6 +30,7 @@ from aftercare.actions import ActionRecord, ActionState
 from aftercare.app import App
 from aftercare.config import ConfigError
 from aftercare.dispatch import Dispatcher, execute_due
+from aftercare.mail.templates import check_templates
 from aftercare.models import Event, EventKind, Order
 from aftercare.platform import PayloadError
 from aftercare.plugin_manager import PluginManager
@@ -120,6 +121,9 @@ def check(ctx: click.Context) -> None:
             ", ".join(shop.enabled_plugins()) or "-",
         )
     console.print(table)
+    template_problems = check_templates(app)
+    if template_problems:
+        raise ConfigError(template_problems)
     console.print(f"store: {_redact_url(app.config.database_url)}")
     console.print(f"queue: {_redact_url(app.config.queue_url)}")
     if not app.shops:
@@ -488,6 +492,17 @@ def _redact_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return url.split("@")[-1]
+
+
+def _add_commands_of_other_parts() -> None:
+    from aftercare.mail.commands import preview, templates
+    from aftercare.sandbox.commands import sandbox
+
+    for command in (preview, templates, sandbox):
+        cli.add_command(command)
+
+
+_add_commands_of_other_parts()
 
 
 def main() -> None:

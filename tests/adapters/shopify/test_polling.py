@@ -136,7 +136,7 @@ def test_poll_two_pages_then_the_delivery_watch(adapter, mock):
     batches = list(adapter.poll(None, since=datetime(2025, 4, 1, tzinfo=UTC)))
 
     assert sent(mock, 0) == {
-        "first": 5,
+        "first": 3,
         "after": None,
         "query": "updated_at:>='2025-04-01T00:00:00Z'",
     }

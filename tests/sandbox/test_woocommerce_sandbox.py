@@ -1,0 +1,195 @@
+"""The real WooCommerce adapter against the sandbox WooCommerce shop, over 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import requests
+from pydantic import SecretStr
+
+from aftercare.adapters.woocommerce import WooCommerceAdapter, WooCommerceSettings
+from aftercare.clock import SystemClock
+from aftercare.models import ConsentState, Customer, EventKind
+from aftercare.platform import CouponSpec, MemoryShopState, ShopInfo
+from aftercare.sandbox import WooCommerceSandbox
+
+SECRET = "whsec-sandbox-&-test"
+ALL_KINDS = list(WooCommerceAdapter.topics)
+
+
+def adapter_for(shop: WooCommerceSandbox, **settings) -> WooCommerceAdapter:
+    return WooCommerceAdapter(
+        ShopInfo(id="woo", webhook_secret=SecretStr(SECRET)),
+        WooCommerceSettings(**{**shop.adapter_settings(), "max_retries": 0, **settings}),
+        MemoryShopState(),
+        SystemClock().now,
+        sleep=lambda seconds: None,
+    )
+
+
+def test_poll_finds_orders_and_derives_every_event(sandbox_woocommerce):
+    shop = sandbox_woocommerce
+    paid = shop.create_order(locale="en")
+    shipped = shop.create_order(locale="es")
+    shop.ship(shipped.id)
+    delivered = shop.create_order(locale="bg")
+    shop.ship(delivered.id)
+    shop.deliver(delivered.id)
+    returned = shop.create_order()
+    shop.ship(returned.id)
+    shop.request_return(returned.id)
+    refunded = shop.create_order()
+    shop.refund(refunded.id)
+    cancelled = shop.create_order(paid=False)
+    shop.cancel(cancelled.id)
+
+    adapter = adapter_for(shop)
+    events = {(e.order.platform_id, e.kind) for batch in adapter.poll(None) for e in batch.events}
+
+    assert (str(paid.id), EventKind.ORDER_PAID) in events
+    assert (str(shipped.id), EventKind.SHIPPED) in events
+    assert (str(delivered.id), EventKind.DELIVERED) in events
+    assert (str(returned.id), EventKind.RETURN_REQUESTED) in events
+    assert (str(refunded.id), EventKind.REFUNDED) in events
+    assert (str(cancelled.id), EventKind.ORDER_CANCELLED) in events
+    assert (str(cancelled.id), EventKind.ORDER_PAID) not in events
+
+
+def test_poll_pages_through_many_orders(sandbox_woocommerce):
+    for _ in range(130):
+        sandbox_woocommerce.create_order()
+    batches = list(adapter_for(sandbox_woocommerce).poll(None))
+    paid = {e.order.platform_id for b in batches for e in b.events if e.kind is EventKind.ORDER_PAID}
+    assert len(paid) == 130
+    assert batches[0].orders_total == 130
+
+
+def test_fetch_order_maps_the_whole_order(sandbox_woocommerce):
+    order = sandbox_woocommerce.create_order(email="ivan@example.com", locale="bg")
+    sandbox_woocommerce.ship(order.id, carrier="Speedy", tracking_number="6200", tracking_url="https://t/6200")
+
+    fetched = adapter_for(sandbox_woocommerce).fetch_order(str(order.id))
+
+    assert (fetched.customer.email, fetched.locale, fetched.currency) == ("ivan@example.com", "bg", "BGN")
+    assert fetched.total.amount == order.total
+    shipment = fetched.shipments[0]
+    assert (shipment.carrier, shipment.tracking_number, shipment.tracking_url) == ("Speedy", "6200", "https://t/6200")
+
+
+def test_create_coupon_twice_creates_one_and_duplicates_are_refused(sandbox_woocommerce):
+    adapter = adapter_for(sandbox_woocommerce)
+    spec = CouponSpec("THANKS-10", "percent", Decimal(10), "EUR", customer_email="a@example.com")
+
+    first, second = adapter.create_coupon(spec), adapter.create_coupon(spec)
+
+    assert first.created and not second.created and first.platform_id == second.platform_id
+    assert len(sandbox_woocommerce.state.coupons) == 1
+    settings = sandbox_woocommerce.adapter_settings()
+    answer = requests.post(
+        f"{settings['url']}/wp-json/wc/v3/coupons",
+        json={"code": "thanks-10"},
+        auth=(settings["consumer_key"], settings["consumer_secret"]),
+        timeout=5,
+    )
+    assert (answer.status_code, answer.json()["code"]) == (400, "woocommerce_rest_coupon_code_already_exists")
+
+
+def test_notes_tags_and_consent(sandbox_woocommerce):
+    shop = sandbox_woocommerce
+    member = shop.create_order()
+    guest = shop.create_order(guest=True)
+    adapter = adapter_for(shop)
+
+    adapter.add_order_note(str(member.id), "review request sent")
+    adapter.tag_order(str(member.id), ["aftercare", "reviewed"])
+    adapter.tag_order(str(member.id), ["reviewed"])
+    adapter.set_marketing_consent(Customer(email=member.email), ConsentState.SUBSCRIBED, "form")
+    adapter.set_marketing_consent(Customer(email=guest.email), ConsentState.UNSUBSCRIBED, "link")
+
+    assert [note.text for note in member.notes] == ["review request sent"]
+    assert member.notes[0].customer_note is False
+    assert adapter.fetch_order(str(member.id)).tags == ("aftercare", "reviewed")
+    consent = {m["key"]: m["value"] for m in shop.state.customers[member.customer_id].meta}
+    assert consent["_aftercare_marketing_consent"]["state"] == "subscribed"
+    assert adapter.fetch_order(str(guest.id)).customer.marketing_consent is ConsentState.UNSUBSCRIBED
+
+
+def test_webhooks_register_list_remove_with_a_ping(sandbox_woocommerce, webhook_receiver):
+    adapter = adapter_for(sandbox_woocommerce)
+
+    created = adapter.register_webhooks(webhook_receiver.url, ALL_KINDS)
+
+    assert sorted(s.topic for s in adapter.list_webhooks()) == ["order.created", "order.updated"]
+    pings = webhook_receiver.wait_for(2)
+    assert sorted(p.body for p in pings) == sorted(f"webhook_id={s.platform_id}".encode() for s in created)
+    assert all(not any(k.startswith("x-wc-webhook") for k in p.headers) for p in pings)
+    assert adapter.verify_webhook(pings[0].headers, pings[0].body).is_ping
+    assert adapter.remove_webhooks(webhook_receiver.url) == 2
+    assert adapter.list_webhooks() == []
+
+
+def test_check_live_passes_and_reports_a_bad_key(sandbox_woocommerce):
+    assert adapter_for(sandbox_woocommerce).check_live() == []
+    (problem,) = adapter_for(sandbox_woocommerce, consumer_secret="cs_wrong").check_live()
+    assert "401 woocommerce_rest_authentication_error" in problem and "consumer_key/consumer_secret" in problem
+    answer = requests.get(f"{sandbox_woocommerce.url}/wp-json/wc/v3/orders", timeout=5)
+    assert (answer.status_code, answer.json()["code"]) == (401, "woocommerce_rest_cannot_view")
+
+
+def test_webhooks_verify_and_parse_into_events(sandbox_woocommerce, webhook_receiver):
+    shop = sandbox_woocommerce
+    adapter = adapter_for(shop)
+    adapter.register_webhooks(webhook_receiver.url, ALL_KINDS)
+    order = shop.create_order(locale="es")
+    shop.flush()
+    shop.ship(order.id)
+    shop.flush()
+    shop.deliver(order.id)
+    shop.flush()
+    shop.refund(order.id, amount=Decimal("3.00"), reason="late")
+    shop.flush()
+
+    deliveries = [
+        adapter.verify_webhook(r.headers, r.body) for r in webhook_receiver.received if b"webhook_id=" not in r.body
+    ]
+    events = [e for d in deliveries for e in adapter.parse_webhook(d)]
+
+    assert [e.kind for e in events] == [
+        EventKind.ORDER_PAID,
+        EventKind.SHIPPED,
+        EventKind.DELIVERED,
+        EventKind.REFUNDED,
+    ]
+    assert events[-1].refund.amount.amount == Decimal("3.00")
+    headers = webhook_receiver.received[-1].headers
+    assert headers["x-wc-webhook-topic"] == "order.updated" and headers["x-wc-webhook-resource"] == "order"
+
+
+def test_a_failed_delivery_is_not_retried_and_failures_disable_the_webhook(sandbox_woocommerce, webhook_receiver):
+    shop = sandbox_woocommerce
+    adapter = adapter_for(shop)
+    adapter.register_webhooks(webhook_receiver.url, [EventKind.SHIPPED])  # order.updated only
+    webhook_receiver.wait_for(1)  # the ping
+    webhook_receiver.answer(*[500] * 7)
+    order = shop.create_order()
+
+    for attempt in range(7):
+        adapter.tag_order(str(order.id), [f"tag-{attempt}"])  # each PUT fires order.updated
+        shop.flush()
+
+    failures = [r for r in webhook_receiver.received if r.status == 500]
+    assert len(failures) == 7  # one attempt each: no retry
+    (hook,) = shop.webhooks.values()
+    assert hook["status"] == "disabled"
+    adapter.register_webhooks(webhook_receiver.url, [EventKind.SHIPPED])  # aftercare re-activates it
+    assert hook["status"] == "active"
+
+
+def test_order_payload_has_the_fixture_fields(sandbox_woocommerce, shared_fixtures):
+    real = json.loads((shared_fixtures / "woocommerce/order_retrieve.json").read_text())
+    order = sandbox_woocommerce.create_order()
+    ours = sandbox_woocommerce.order_json(order)
+    assert set(real) <= set(ours)
+    assert set(real["line_items"][0]) <= set(ours["line_items"][0])
+    assert set(real["billing"]) <= set(ours["billing"])
