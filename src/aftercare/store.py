@@ -15,8 +15,10 @@ The schema is owned by the Alembic migrations in ``aftercare/migrations``;
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -220,6 +222,8 @@ class Store:
         self.url = url
         self.engine = create_engine(url)
         self._clock = clock
+        self._sqlite = self.engine.dialect.name == "sqlite"
+        self._write_lock = threading.Lock() if self._sqlite else contextlib.nullcontext()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -229,12 +233,23 @@ class Store:
         """Create or migrate the schema to the current revision (keeps the data)."""
         from aftercare.migrations import upgrade
 
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             upgrade(conn)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
+        """A write transaction.
+
+        SQLite has one writer at a time, and its busy handler waits by
+        sleeping in growing steps (up to 100 ms), which under load costs far
+        more than the writes. So writers of this process queue on a lock
+        instead, and ``BEGIN IMMEDIATE`` takes the write lock up front, so a
+        transaction that reads before it writes cannot fail half-way against
+        another process.
+        """
+        with self._write_lock, self.engine.begin() as conn:
+            if self._sqlite:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             yield conn
 
     def ping(self) -> None:
@@ -286,6 +301,13 @@ class Store:
         if row is None:
             raise KeyError(f"no event #{event_id}")
         return _stored_event(row)
+
+    def get_events(self, event_ids: Sequence[int]) -> list[StoredEvent]:
+        if not event_ids:
+            return []
+        query = sa.select(events).where(events.c.id.in_(list(event_ids))).order_by(events.c.id)
+        with self.engine.connect() as conn:
+            return [_stored_event(row) for row in conn.execute(query)]
 
     def list_events(
         self, *, shop_id: str | None = None, order_id: str | None = None, limit: int = 100
@@ -471,7 +493,7 @@ class Store:
 
     def claim_action(self, action_id: int) -> bool:
         """Move a due action to running; False if another worker claimed it first."""
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             claimed = conn.execute(
                 sa.update(actions)
                 .where(actions.c.id == action_id, actions.c.state == ActionState.DUE.value)
@@ -486,12 +508,12 @@ class Store:
         values: dict[str, Any] = {"state": state.value, "reason": reason, "updated_at": self._clock.now()}
         if result is not None:
             values["result"] = result
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(sa.update(actions).where(actions.c.id == action_id).values(**values))
 
     def reschedule_action(self, action_id: int, due_at: datetime, reason: str) -> None:
         """Put a claimed action back, due later (a transient failure, a dependency not done yet)."""
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 sa.update(actions)
                 .where(actions.c.id == action_id)
@@ -500,7 +522,7 @@ class Store:
 
     def release_stale_actions(self, claimed_before: datetime) -> int:
         """Put back actions a worker claimed and never finished (it died): due again, now."""
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             return conn.execute(
                 sa.update(actions)
                 .where(actions.c.state == ActionState.RUNNING.value, actions.c.updated_at <= claimed_before)
@@ -513,7 +535,7 @@ class Store:
 
     def cancel_action(self, action_id: int, reason: str) -> bool:
         """Drop a due (or failed) action by hand, with who and why in the reason."""
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             return (
                 conn.execute(
                     sa.update(actions)
@@ -528,7 +550,7 @@ class Store:
 
     def retry_action(self, action_id: int) -> bool:
         """Make a failed (or dropped) action due again, now."""
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             return (
                 conn.execute(
                     sa.update(actions)
@@ -549,7 +571,7 @@ class Store:
 
     # -- consent and customer history --------------------------------------
     def record_consent(self, shop_id: str, email: str, state: ConsentState, source: str) -> None:
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 consent.insert().values(
                     shop_id=shop_id,
@@ -611,7 +633,7 @@ class Store:
             upsert(conn, cursors, {"shop_id": shop_id, "name": name, "value": value, "updated_at": self._clock.now()},
                    ("shop_id", "name"))  # fmt: skip
             return
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             upsert(
                 conn,
                 cursors,
@@ -653,7 +675,7 @@ class StoredShopState:
         if bound is not None:
             yield bound
             return
-        with self._store.engine.begin() as conn:
+        with self._store.transaction() as conn:
             yield conn
 
     def get(self, key: str) -> Any | None:

@@ -21,6 +21,7 @@ from datetime import timedelta
 from aftercare.actions import ActionState
 from aftercare.app import App
 from aftercare.dispatch import Dispatcher, execute_action
+from aftercare.models import Event
 from aftercare.platform import PlatformError
 from aftercare.queue import TaskQueue, make_huey
 
@@ -45,36 +46,42 @@ class Worker:
 
     # -- tasks --------------------------------------------------------------
     def dispatch_events(self, event_ids: Sequence[int]) -> None:
-        due_now: list[int] = []
-        for event_id in event_ids:
-            due_now.extend(self.dispatch_stored(event_id))
-        self.queue.execute_actions(due_now)
-
-    def dispatch_stored(self, event_id: int) -> list[int]:
-        """Run the hooks of one stored event once; return its actions due now."""
-        stored = self.app.store.get_event(event_id)
-        if stored.state != "pending":
-            return []
-        event = stored.event
-        if event.order.partial:  # a fulfillment/refund/return payload: plugins get the whole order
-            try:
-                order = self.app.adapter(event.shop_id).fetch_order(event.order.platform_id)
-            except PlatformError as exc:
-                log.warning("event=%s order=%s refetch failed, left pending: %s", event_id,
-                            event.order.platform_id, exc.message)  # fmt: skip
-                return []
-            event = dataclasses.replace(event, order=order)
+        """Run the hooks of stored events (one transaction for all) and send on their due actions."""
+        batch = []
+        for stored in self.app.store.get_events(event_ids):
+            if stored.state != "pending":
+                continue  # a repeated message, or the sweep and the queue both brought it
+            event = self._whole(stored.id, stored.event)
+            if event is not None:
+                batch.append(event)
+        if not batch:
+            return
         started = time.perf_counter()
-        outcome = self.dispatcher.dispatch(event)
-        failed = [r.plugin for r in outcome.results.runs if r.outcome == "failed"]
-        log.info(
-            "event shop=%s order=%s kind=%s key=%s plugins=%d actions=%d failed=%s duration_ms=%.1f",
-            event.shop_id, event.order.platform_id, event.kind.value, event.dedupe_key,
-            len(outcome.results.runs), len(outcome.new_actions), ",".join(failed) or "-",
-            (time.perf_counter() - started) * 1000,
-        )  # fmt: skip
+        outcomes = self.dispatcher.dispatch_many(batch)
+        elapsed = (time.perf_counter() - started) * 1000 / len(batch)
+        for outcome in outcomes:
+            event = outcome.results.event
+            failed = [r.plugin for r in outcome.results.runs if r.outcome == "failed"]
+            log.info(
+                "event shop=%s order=%s kind=%s key=%s plugins=%d actions=%d failed=%s duration_ms=%.1f",
+                event.shop_id, event.order.platform_id, event.kind.value, event.dedupe_key,
+                len(outcome.results.runs), len(outcome.new_actions), ",".join(failed) or "-", elapsed,
+            )  # fmt: skip
+        new_keys = [key for outcome in outcomes for key in outcome.new_actions]
         now = self.app.now()
-        return [a.id for a in self.app.store.actions_by_keys(outcome.new_actions) if a.due_at <= now]
+        self.queue.execute_actions([a.id for a in self.app.store.actions_by_keys(new_keys) if a.due_at <= now])
+
+    def _whole(self, event_id: int, event: Event) -> Event | None:
+        """The event with its whole order: fulfillment/refund/return payloads carry only part."""
+        if not event.order.partial:
+            return event
+        try:
+            order = self.app.adapter(event.shop_id).fetch_order(event.order.platform_id)
+        except PlatformError as exc:
+            log.warning("event=%s order=%s refetch failed, left pending: %s", event_id,
+                        event.order.platform_id, exc.message)  # fmt: skip
+            return None
+        return dataclasses.replace(event, order=order)
 
     def execute_actions(self, action_ids: Sequence[int]) -> None:
         now = self.app.now()
