@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from aftercare.actions import (
     DEFAULT_RECHECKS,
@@ -33,7 +33,7 @@ from aftercare.actions import (
     Scope,
     idempotency_key,
 )
-from aftercare.models import ConsentState, Event, Money
+from aftercare.models import ConsentState, Event, Money, SurveyKind
 from aftercare.settings import PluginSettings
 
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are typed by hand
@@ -50,6 +50,14 @@ class ShopProfile:
     timezone: str = "UTC"
     sender: str = ""
     production: bool = False
+
+
+class LinkMaker(Protocol):
+    """Makes the signed links of customer pages (see :mod:`aftercare.links`)."""
+
+    def survey(self, *, shop_id: str, order_id: str, email: str, locale: str, kind: SurveyKind, score: int) -> str: ...
+
+    def optin(self, *, shop_id: str, order_id: str, email: str, locale: str) -> str: ...
 
 
 @dataclass
@@ -75,6 +83,7 @@ class Context:
         sink: ActionSink,
         delay: timedelta = timedelta(0),
         rechecks: Sequence[Recheck] = (),
+        links: LinkMaker | None = None,
     ) -> None:
         self.event = event
         self.plugin = plugin
@@ -85,6 +94,7 @@ class Context:
         self._sink = sink
         self._delay = delay
         self._rechecks = tuple(rechecks)
+        self._links = links
 
     def now(self) -> datetime:
         """The app's clock (moved by the demo and the tests), timezone-aware UTC."""
@@ -119,7 +129,39 @@ class Context:
             sink=self._sink,
             delay=self._delay + total,
             rechecks=tuple(Recheck(r) for r in rechecks),
+            links=self._links,
         )
+
+    # -- links for mail ----------------------------------------------------
+    def survey_link(self, kind: SurveyKind | str, score: int) -> str:
+        """A signed link answering survey ``kind`` (csat, nps, ces) with ``score`` for this order.
+
+        The page it opens asks the customer to confirm (mail scanners open
+        links too); the confirmed answer fires ``on_survey_answered``.
+        """
+        order = self.event.order
+        return self._link_maker().survey(
+            shop_id=self.shop.id, order_id=order.platform_id, email=order.customer.email,
+            locale=self.locale, kind=SurveyKind(kind), score=score,
+        )  # fmt: skip
+
+    def optin_link(self) -> str:
+        """A signed double opt-in link for this order's customer; confirming fires ``on_optin_confirmed``."""
+        order = self.event.order
+        return self._link_maker().optin(
+            shop_id=self.shop.id, order_id=order.platform_id, email=order.customer.email, locale=self.locale
+        )
+
+    @property
+    def locale(self) -> str:
+        """The customer's language: the order's, else the customer's, else the shop's."""
+        order = self.event.order
+        return order.locale or order.customer.locale or self.shop.locale
+
+    def _link_maker(self) -> LinkMaker:
+        if self._links is None:
+            raise RuntimeError("this ctx cannot make links (no receiver configured)")
+        return self._links
 
     # -- actions -----------------------------------------------------------
     def send_email(
@@ -149,7 +191,7 @@ class Context:
         payload = {
             "template": template,
             "to": recipient,
-            "locale": order.locale or order.customer.locale or self.shop.locale,
+            "locale": self.locale,
             "context": _json_ready(context or {}, f"send_email({template!r}) context"),
             "transactional": transactional,
         }

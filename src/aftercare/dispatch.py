@@ -23,6 +23,7 @@ from datetime import timedelta
 from aftercare.actions import ActionDeferred, ActionDropped, ActionRecord, ActionRequest, ActionState, Recheck
 from aftercare.app import App
 from aftercare.context import ActionSink, Context
+from aftercare.links import Links
 from aftercare.models import ConsentState, Event
 from aftercare.platform import PlatformError
 from aftercare.store import HookRun
@@ -61,6 +62,7 @@ class Dispatched:
 class Dispatcher:
     def __init__(self, app: App) -> None:
         self.app = app
+        self.links = Links(app)
 
     def run_hooks(self, event: Event, only: Sequence[str] = ()) -> HookResults:
         """Call every enabled plugin's hook for ``event``; store nothing."""
@@ -80,6 +82,7 @@ class Dispatcher:
                 settings=settings,
                 clock=self.app.now,
                 sink=sink,
+                links=self.links,
             )
             arguments = {"event": event, "ctx": ctx}
             started = time.perf_counter()

@@ -93,6 +93,29 @@ def on_refunded(event, ctx):
     """
 
 
+# -- customer hooks (from aftercare's own pages) --------------------------------
+
+
+@hookspec
+def on_survey_answered(event, ctx):
+    """The customer confirmed an answer on a survey page (links made with
+    ``ctx.survey_link``): ``event.answer`` has the kind (csat, nps, ces), the
+    score and any comment. Fires once per order and survey kind; a changed
+    answer is recorded but does not fire again. Typical use: a note and a tag
+    for follow-up on a low score, a coupon as thanks.
+    """
+
+
+@hookspec
+def on_optin_confirmed(event, ctx):
+    """The customer confirmed a newsletter invitation (a link made with
+    ``ctx.optin_link``); the consent is already recorded with time and source.
+    ``event.order`` is the order whose mail carried the invitation. Typical
+    use: ``ctx.set_marketing_consent(...)`` to tell the platform, a welcome
+    coupon.
+    """
+
+
 # -- registration hooks -------------------------------------------------------
 
 

@@ -245,8 +245,37 @@ class Order:
         return next((s for s in self.shipments if s.platform_id == platform_id), None)
 
 
+class SurveyKind(enum.StrEnum):
+    """CSAT: 1-5, satisfied is 4-5. NPS: 0-10, promoters 9-10, detractors 0-6. CES: 1-7 effort, low is good."""
+
+    CSAT = "csat"
+    NPS = "nps"
+    CES = "ces"
+
+    @property
+    def scale(self) -> range:
+        return {"csat": range(1, 6), "nps": range(0, 11), "ces": range(1, 8)}[self.value]
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyAnswer:
+    kind: SurveyKind
+    score: int
+    answered_at: datetime
+    comment: str = ""
+
+    def __post_init__(self) -> None:
+        _require_utc("SurveyAnswer.answered_at", self.answered_at)
+        if self.score not in self.kind.scale:
+            raise ValueError(f"{self.kind.value} score must be in {self.kind.scale.start}..{self.kind.scale.stop - 1}")
+
+
 class EventKind(enum.StrEnum):
-    """The post-sale moments. Each maps to the hook ``on_<value>``."""
+    """The post-sale moments. Each maps to the hook ``on_<value>``.
+
+    The first six come from the platform; the last two from the customer, on
+    aftercare's own pages (a confirmed survey answer, a confirmed opt-in).
+    """
 
     ORDER_PAID = "order_paid"
     SHIPPED = "shipped"
@@ -254,6 +283,8 @@ class EventKind(enum.StrEnum):
     RETURN_REQUESTED = "return_requested"
     ORDER_CANCELLED = "order_cancelled"
     REFUNDED = "refunded"
+    SURVEY_ANSWERED = "survey_answered"
+    OPTIN_CONFIRMED = "optin_confirmed"
 
     @property
     def hook(self) -> str:
@@ -278,6 +309,7 @@ class Event:
     shipment: Shipment | None = None
     return_request: ReturnRequest | None = None
     refund: Refund | None = None
+    answer: SurveyAnswer | None = None
     source: str = "webhook"
     topic: str = ""
 
