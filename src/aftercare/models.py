@@ -212,6 +212,8 @@ class Order:
     locale: str = ""
     cancelled_at: datetime | None = None
     tags: tuple[str, ...] = ()
+    #: Discount codes the customer used on this order (redemptions of our coupons show here).
+    discount_codes: tuple[str, ...] = ()
     test: bool = False
     #: The webhook carried only part of the order (a fulfillment, refund or
     #: return payload): the runtime re-reads it through the adapter before the

@@ -1,0 +1,1 @@
+"""The coupon plugin (in progress)."""

@@ -1,0 +1,1 @@
+"""The newsletter_optin plugin (in progress)."""

@@ -1,0 +1,1 @@
+"""The return_ack plugin (in progress)."""

@@ -1,0 +1,1 @@
+"""The review_request plugin (in progress)."""

@@ -1,0 +1,1 @@
+"""The satisfaction_survey plugin (in progress)."""

@@ -1,0 +1,1 @@
+"""The tracking_notice plugin (in progress)."""

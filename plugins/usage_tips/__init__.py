@@ -1,0 +1,1 @@
+"""The usage_tips plugin (in progress)."""

@@ -1,0 +1,1 @@
+"""The warranty_reminder plugin (in progress)."""
