@@ -104,11 +104,20 @@ class Dispatcher:
 
     def dispatch_many(self, batch: Sequence[Event], *, only: Sequence[str] = ()) -> list[Dispatched]:
         """Store the events, run their hooks, record the actions: one transaction for the batch."""
+        return self._dispatch(batch, only, stored_ids=None)
+
+    def dispatch_stored(self, stored: Sequence[tuple[int, Event]]) -> list[Dispatched]:
+        """Run the hooks of events already in the inbox (the worker's path), first time for each."""
+        return self._dispatch([event for _id, event in stored], (), stored_ids=[i for i, _event in stored])
+
+    def _dispatch(
+        self, batch: Sequence[Event], only: Sequence[str], stored_ids: Sequence[int] | None
+    ) -> list[Dispatched]:
         all_results = [self.run_hooks(event, only) for event in batch]
         outcomes: list[Dispatched] = []
         store = self.app.store
         with store.transaction() as conn:
-            ids = store.add_events(conn, batch)
+            ids = store.add_events(conn, batch) if stored_ids is None else [(i, True) for i in stored_ids]
             store.record_customer_events(conn, [e for e, (_id, new) in zip(batch, ids, strict=True) if new])
             new_actions = store.add_actions(conn, [r for res in all_results for r in res.sink.requests])
             store.apply_cancellations(conn, [c for res in all_results for c in res.sink.cancellations])

@@ -53,11 +53,11 @@ class Worker:
                 continue  # a repeated message, or the sweep and the queue both brought it
             event = self._whole(stored.id, stored.event)
             if event is not None:
-                batch.append(event)
+                batch.append((stored.id, event))
         if not batch:
             return
         started = time.perf_counter()
-        outcomes = self.dispatcher.dispatch_many(batch)
+        outcomes = self.dispatcher.dispatch_stored(batch)
         elapsed = (time.perf_counter() - started) * 1000 / len(batch)
         for outcome in outcomes:
             event = outcome.results.event
