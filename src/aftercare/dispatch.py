@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ MAX_ATTEMPTS = 8
 RETRY_BASE = timedelta(seconds=30)
 RETRY_CAP = timedelta(hours=6)
 DEPENDENCY_WAIT = timedelta(minutes=1)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 
 
 @dataclass
@@ -159,7 +161,7 @@ def execute_action(app: App, action: ActionRecord) -> bool:
         log.info(
             "action shop=%s order=%s plugin=%s action=%s outcome=%s duration_ms=%.1f%s",
             action.shop_id, action.order_id, action.plugin, action.kind.value, state.value,
-            (time.perf_counter() - started) * 1000, f" reason={reason!r}" if reason else "",
+            (time.perf_counter() - started) * 1000, f" reason={_without_addresses(reason)!r}" if reason else "",
         )  # fmt: skip
         return True
 
@@ -217,6 +219,11 @@ def fire_time_check(app: App, action: ActionRecord) -> str:
     if Recheck.RETURNED in checks and order.has_return:
         return "fire-time check: a return was requested"
     return ""
+
+
+def _without_addresses(text: str) -> str:
+    """Reasons may name the customer's address (the record keeps it); logs do not."""
+    return _EMAIL.sub("<address>", text)
 
 
 def _backoff(attempts: int, retry_after: float | None) -> timedelta:

@@ -4,7 +4,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from aftercare import hookimpl
-from aftercare.actions import ActionKind, ActionState
+from aftercare.actions import ActionDropped, ActionKind, ActionState
 from aftercare.dispatch import Dispatcher, execute_due
 from aftercare.platform import PlatformError
 from aftercare.testing import START, make_event, make_order
@@ -167,3 +167,25 @@ def test_a_later_channel_registration_replaces_the_built_in_one(aftercare_app):
     app.clock.advance(timedelta(days=7))
     execute_due(app)
     assert keeper.notes == ["a week has passed"] and app.adapter("test").notes == {}
+
+
+def test_action_log_lines_never_carry_the_customers_address(aftercare_app, caplog):
+    class Refuses:
+        name = "refuses"
+
+        @hookimpl
+        def register_channels(self, register):
+            def refuse(action, app):
+                raise ActionDropped(f"suppressed: unsubscribed {action.payload['to']}")
+
+            register("send_email", refuse)
+
+    app = aftercare_app(ThankYou(), Refuses())
+    Dispatcher(app).dispatch(make_event("order_paid", make_order(email="ana.garcia@example.com")))
+    caplog.set_level("INFO", logger="aftercare.dispatch")
+    execute_due(app)
+    app.clock.advance(timedelta(minutes=2))
+    execute_due(app)
+    assert states(app)[("thank_you", "send_email")] == ("dropped", "suppressed: unsubscribed ana.garcia@example.com")
+    lines = [r.getMessage() for r in caplog.records if "action=send_email" in r.getMessage()]
+    assert lines and all("ana.garcia" not in line and "<address>" in line for line in lines)
