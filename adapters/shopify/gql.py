@@ -68,7 +68,8 @@ def order_from_graphql(node: Reader, shop_id: str) -> Order:
         shipping_address=_address(node.opt_obj("shippingAddress")),
         locale=locale,
         cancelled_at=node.opt_time("cancelledAt"),
-        tags=tuple(_tags(node)),
+        tags=tuple(_text_list(node, "tags")),
+        discount_codes=tuple(_text_list(node, "discountCodes")),
         test=node.flag("test"),
     )
 
@@ -180,11 +181,11 @@ def _address(address: Reader | None) -> Address | None:
     )
 
 
-def _tags(node: Reader):
-    tags = node.raw("tags") or []
-    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
-        raise node.fail("tags", "is not a list of text")
-    return tags
+def _text_list(node: Reader, key: str) -> list[str]:
+    values = node.raw(key) or []
+    if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
+        raise node.fail(key, "is not a list of text")
+    return values
 
 
 # -- events from state ---------------------------------------------------------

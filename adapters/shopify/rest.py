@@ -76,6 +76,7 @@ def order_from_rest(order: Reader, shop_id: str) -> Order:
         locale=locale,
         cancelled_at=order.opt_time("cancelled_at"),
         tags=split_tags(order.opt_text("tags")),
+        discount_codes=tuple(code.text("code") for code in order.items("discount_codes")),
         test=order.flag("test"),
     )
 

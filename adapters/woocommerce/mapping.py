@@ -234,6 +234,10 @@ class OrderMapper:
             locale=self._locale(payload),
             cancelled_at=updated_at if status in self.settings.cancelled_statuses else None,
             tags=tags_from_meta(meta_value(payload, self.settings.tags_meta_key)),
+            discount_codes=tuple(
+                fields.text(line, "code", f"coupon_lines[{index}].code")
+                for index, line in enumerate(fields.items(payload, "coupon_lines", "coupon_lines"))
+            ),
         )
         return OrderFacts(order, status, paid_at, completed_at, tracking)
 

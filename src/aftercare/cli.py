@@ -496,9 +496,10 @@ def _redact_url(url: str) -> str:
 
 def _add_commands_of_other_parts() -> None:
     from aftercare.mail.commands import preview, templates
+    from aftercare.report import report
     from aftercare.sandbox.commands import sandbox
 
-    for command in (preview, templates, sandbox):
+    for command in (preview, templates, sandbox, report):
         cli.add_command(command)
 
 

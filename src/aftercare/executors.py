@@ -63,10 +63,14 @@ def tag_customer(action: ActionRecord, app: App) -> dict[str, Any]:
 
 
 def set_marketing_consent(action: ActionRecord, app: App) -> dict[str, Any]:
+    """Tell the platform, and record the change in the store's history unless it is already the
+    latest state there (the opt-in page records the customer's confirmation before a plugin asks
+    for this action): the history keeps changes, not repeats."""
     state = ConsentState(action.payload["state"])
     customer = _customer(action)
     app.adapter(action.shop_id).set_marketing_consent(customer, state, action.payload["source"])
-    app.store.record_consent(action.shop_id, customer.email, state, action.payload["source"])
+    if app.store.current_consent(action.shop_id, customer.email) is not state:
+        app.store.record_consent(action.shop_id, customer.email, state, action.payload["source"])
     return {"state": state.value}
 
 

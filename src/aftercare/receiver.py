@@ -31,6 +31,7 @@ from starlette.routing import BaseRoute, Route
 from aftercare.app import App
 from aftercare.mail.web import routes as mail_routes
 from aftercare.models import Event
+from aftercare.pages import routes as page_routes
 from aftercare.platform import PayloadError, WebhookDelivery, WebhookRejected
 from aftercare.store import state_in_transaction
 from aftercare.worker import Worker
@@ -204,6 +205,7 @@ def create_receiver(app: App, worker: Worker, extra_routes: list[BaseRoute] | No
         Route("/webhooks/{shop_id}", webhook, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         *mail_routes(app),
+        *page_routes(app, worker),
         *(extra_routes or []),
     ]
 

@@ -49,7 +49,7 @@ def serve(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound = sock.getsockname()[1]
-    receiver = create_receiver(app, worker, extra_routes=_extra_routes(app))
+    receiver = create_receiver(app, worker)
     server = uvicorn.Server(uvicorn.Config(receiver, log_config=None, access_log=False, timeout_graceful_shutdown=10))
 
     consumer.start()
@@ -77,8 +77,3 @@ def run_worker(app: App, *, workers: int | None = None, sweep_interval: float = 
         worker.stop_sweeper()
         app.close()
         print("aftercare worker: stopped", flush=True)
-
-
-def _extra_routes(app: App) -> list:
-    """Pages served beside the webhooks (unsubscribe, surveys...) that other parts register."""
-    return []

@@ -1,5 +1,5 @@
 """The store: event inbox, action outbox (with its schedule), hook runs,
-consent, customer history, adapter state and sync cursors.
+consent, customer history, survey answers, adapter state and sync cursors.
 
 SQLAlchemy 2 Core over SQLite (a WAL file, the embedded default) or
 PostgreSQL. Nothing here is SQLite-only: the one dialect-specific construct,
@@ -37,7 +37,7 @@ from aftercare.actions import (
     Cancellation,
     Recheck,
 )
-from aftercare.models import ConsentState, Event, EventKind
+from aftercare.models import ConsentState, Event, EventKind, Order, SurveyAnswer, SurveyKind
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -162,6 +162,23 @@ customer_history = sa.Table(
     sa.Index("ix_customer_history_shop_email", "shop_id", "email"),
 )
 
+survey_answers = sa.Table(
+    "survey_answers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("shop_id", sa.String(64), nullable=False),
+    sa.Column("order_id", sa.String(64), nullable=False),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),  # csat | nps | ces
+    sa.Column("score", sa.Integer, nullable=False),
+    sa.Column("comment", sa.Text, nullable=False, server_default=""),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("answered_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("shop_id", "order_id", "kind", name="uq_survey_answers_shop_order_kind"),
+    sa.Index("ix_survey_answers_shop_answered", "shop_id", "answered_at"),
+)
+
 adapter_state = sa.Table(
     "adapter_state",
     metadata,
@@ -186,6 +203,18 @@ class StoredEvent:
     event: Event
     received_at: datetime
     state: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSurveyAnswer:
+    """A customer's answer as kept: one per shop, order and survey kind."""
+
+    shop_id: str
+    order_id: str
+    email: str
+    answer: SurveyAnswer
+    source: str
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +348,37 @@ class Store:
             query = query.where(events.c.order_id == order_id)
         with self.engine.connect() as conn:
             return [_stored_event(row) for row in conn.execute(query)]
+
+    def latest_order(self, shop_id: str, order_id: str) -> Order | None:
+        """The order as its latest stored event carried it, a whole one rather than a partial one.
+
+        Customer pages build their events from it, so they never ask the
+        platform (a partial order is still re-read by the worker before the hooks).
+        """
+        query = (
+            sa.select(events.c.body)
+            .where(events.c.shop_id == shop_id, events.c.order_id == order_id)
+            .order_by(events.c.id.desc())
+        )
+        with self.engine.connect() as conn:
+            orders = [Event.from_json(body).order for body in conn.execute(query).scalars()]
+        return next((o for o in orders if not o.partial), orders[0] if orders else None)
+
+    def events_of_kind(
+        self, shop_id: str, kinds: Iterable[EventKind], since: datetime | None = None, until: datetime | None = None
+    ) -> list[Event]:
+        """A shop's events of these kinds that occurred in [since, until), oldest first (for the report)."""
+        query = (
+            sa.select(events.c.body)
+            .where(events.c.shop_id == shop_id, events.c.kind.in_([k.value for k in kinds]))
+            .order_by(events.c.occurred_at, events.c.id)
+        )
+        if since is not None:
+            query = query.where(events.c.occurred_at >= since)
+        if until is not None:
+            query = query.where(events.c.occurred_at < until)
+        with self.engine.connect() as conn:
+            return [Event.from_json(body) for body in conn.execute(query).scalars()]
 
     def pending_events(self, received_before: datetime, limit: int = 500) -> list[int]:
         """Events stored but not dispatched yet (a lost queue message, a crash)."""
@@ -491,6 +551,26 @@ class Store:
         with self.engine.connect() as conn:
             return [_action_record(r) for r in conn.execute(query)]
 
+    def done_actions(
+        self, shop_id: str, kind: ActionKind, since: datetime | None = None, until: datetime | None = None
+    ) -> list[ActionRecord]:
+        """A shop's actions of ``kind`` that were done in [since, until), oldest first (for the report)."""
+        query = (
+            sa.select(actions)
+            .where(
+                actions.c.shop_id == shop_id,
+                actions.c.kind == kind.value,
+                actions.c.state == ActionState.DONE.value,
+            )
+            .order_by(actions.c.updated_at, actions.c.id)
+        )
+        if since is not None:
+            query = query.where(actions.c.updated_at >= since)
+        if until is not None:
+            query = query.where(actions.c.updated_at < until)
+        with self.engine.connect() as conn:
+            return [_action_record(r) for r in conn.execute(query)]
+
     def claim_action(self, action_id: int) -> bool:
         """Move a due action to running; False if another worker claimed it first."""
         with self.transaction() as conn:
@@ -618,6 +698,68 @@ class Store:
         )
         with self.engine.connect() as conn:
             return [(o, EventKind(k), at) for o, k, at in conn.execute(query)]
+
+    # -- survey answers ------------------------------------------------------
+    def record_survey_answer(
+        self, conn: Connection, *, shop_id: str, order_id: str, email: str, answer: SurveyAnswer, source: str
+    ) -> bool:
+        """Keep the answer of one order and survey kind; True if it is the first one.
+
+        A later confirmation changes the score, and the comment when it
+        brings one; ``answered_at`` stays the first answer's time.
+        """
+        row = {
+            "shop_id": shop_id,
+            "order_id": order_id,
+            "email": email.strip().lower(),
+            "kind": answer.kind.value,
+            "score": answer.score,
+            "comment": answer.comment,
+            "source": source,
+            "answered_at": answer.answered_at,
+            "updated_at": self._clock.now(),
+        }
+        if insert_new(conn, survey_answers, [row], ("shop_id", "order_id", "kind")):
+            return True
+        changes: dict[str, Any] = {"score": answer.score, "source": source, "updated_at": row["updated_at"]}
+        if answer.comment:
+            changes["comment"] = answer.comment
+        conn.execute(
+            sa.update(survey_answers)
+            .where(
+                survey_answers.c.shop_id == shop_id,
+                survey_answers.c.order_id == order_id,
+                survey_answers.c.kind == answer.kind.value,
+            )
+            .values(**changes)
+        )
+        return False
+
+    def survey_answer(self, shop_id: str, order_id: str, kind: SurveyKind) -> StoredSurveyAnswer | None:
+        query = sa.select(survey_answers).where(
+            survey_answers.c.shop_id == shop_id,
+            survey_answers.c.order_id == order_id,
+            survey_answers.c.kind == kind.value,
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).one_or_none()
+        return _survey_answer(row) if row else None
+
+    def survey_answers(
+        self, shop_id: str, since: datetime | None = None, until: datetime | None = None
+    ) -> list[StoredSurveyAnswer]:
+        """A shop's answers first given in [since, until), oldest first."""
+        query = (
+            sa.select(survey_answers)
+            .where(survey_answers.c.shop_id == shop_id)
+            .order_by(survey_answers.c.answered_at, survey_answers.c.id)
+        )
+        if since is not None:
+            query = query.where(survey_answers.c.answered_at >= since)
+        if until is not None:
+            query = query.where(survey_answers.c.answered_at < until)
+        with self.engine.connect() as conn:
+            return [_survey_answer(r) for r in conn.execute(query)]
 
     # -- adapter state and cursors -----------------------------------------
     def shop_state(self, shop_id: str) -> StoredShopState:
@@ -755,6 +897,11 @@ def upsert(conn: Connection, table: sa.Table, row: dict[str, Any], unique: Seque
 
 def _stored_event(row: Any) -> StoredEvent:
     return StoredEvent(id=row.id, event=Event.from_json(row.body), received_at=row.received_at, state=row.state)
+
+
+def _survey_answer(row: Any) -> StoredSurveyAnswer:
+    answer = SurveyAnswer(SurveyKind(row.kind), row.score, row.answered_at, row.comment)
+    return StoredSurveyAnswer(row.shop_id, row.order_id, row.email, answer, row.source, row.updated_at)
 
 
 def _action_record(row: Any) -> ActionRecord:

@@ -99,7 +99,10 @@ def test_real_payloads_through_serve_reach_the_platform_and_the_mail_relay_once(
                 tampered = client.post(f"/webhooks/{shop_id}", content=body.replace(b"@", b"#", 1), headers=headers)
                 assert tampered.status_code == 401, tampered.text
 
-        wait_for(lambda: len(sink.received) >= 2, timeout=30, what="two thank-you mails")
+        try:
+            wait_for(lambda: len(sink.received) >= 2, timeout=30, what="two thank-you mails")
+        except AssertionError:
+            raise AssertionError(f"no mails; serve said:\n{stop(server)}") from None
         time.sleep(1.0)  # give a duplicate the chance to show itself
     finally:
         stop(server)

@@ -85,7 +85,9 @@ def test_delivery_is_seen_through_the_delivery_watch(roomy_shop):
 
 
 def test_fetch_order_maps_the_whole_order(sandbox_shopify):
-    order = sandbox_shopify.create_order(email="ana@example.com", locale="es", currency="EUR")
+    order = sandbox_shopify.create_order(
+        email="ana@example.com", locale="es", currency="EUR", discount_codes=["WELCOME-ABCDE"]
+    )
     shipment = sandbox_shopify.ship(
         order.id, carrier="Correos", tracking_number="PQ1ES", tracking_url="https://t/PQ1ES"
     )
@@ -98,6 +100,7 @@ def test_fetch_order_maps_the_whole_order(sandbox_shopify):
     assert [line.title for line in fetched.lines] == [line.title for line in order.lines]
     assert fetched.shipments[0].platform_id == str(shipment.id)
     assert (fetched.shipments[0].carrier, fetched.shipments[0].tracking_number) == ("Correos", "PQ1ES")
+    assert fetched.discount_codes == ("WELCOME-ABCDE",)
 
 
 def test_create_coupon_twice_creates_one(sandbox_shopify):

@@ -66,13 +66,13 @@ def test_poll_pages_through_many_orders(sandbox_woocommerce):
 
 
 def test_fetch_order_maps_the_whole_order(sandbox_woocommerce):
-    order = sandbox_woocommerce.create_order(email="ivan@example.com", locale="bg")
+    order = sandbox_woocommerce.create_order(email="ivan@example.com", locale="bg", discount_codes=["10off"])
     sandbox_woocommerce.ship(order.id, carrier="Speedy", tracking_number="6200", tracking_url="https://t/6200")
 
     fetched = adapter_for(sandbox_woocommerce).fetch_order(str(order.id))
 
     assert (fetched.customer.email, fetched.locale, fetched.currency) == ("ivan@example.com", "bg", "BGN")
-    assert fetched.total.amount == order.total
+    assert fetched.total.amount == order.total and fetched.discount_codes == ("10off",)
     shipment = fetched.shipments[0]
     assert (shipment.carrier, shipment.tracking_number, shipment.tracking_url) == ("Speedy", "6200", "https://t/6200")
 

@@ -147,6 +147,7 @@ class SandboxShop(abc.ABC):
         paid: bool = True,
         guest: bool = False,
         shipping: Decimal | None = None,
+        discount_codes: Sequence[str] = (),
     ) -> Order:
         """A new order from a new or returning customer (same email = same customer).
 
@@ -177,10 +178,23 @@ class SandboxShop(abc.ABC):
                 updated_at=now,
                 paid_at=now if paid else None,
                 status="processing" if paid else "pending",
+                discount_codes=list(discount_codes),
             )
             self.state.orders[order.id] = order
             self.order_changed(order, "created")
             return order
+
+    def add_customer(
+        self, *, id: int, email: str, first_name: str = "", last_name: str = "", locale: str = "en"
+    ) -> Customer:
+        """A customer with a known id: lets a test post a real platform payload whose
+        customer the sandbox must then recognise (coupons restricted to them, consent)."""
+        with self.state.lock:
+            customer = self._new_customer(email, first_name, last_name, locale, False, self.now())
+            del self.state.customers[customer.id]
+            customer.id = id
+            self.state.customers[id] = customer
+            return customer
 
     def pay(self, order_id: int) -> Order:
         with self.state.lock:

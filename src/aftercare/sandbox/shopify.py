@@ -436,7 +436,9 @@ class RestShapes:
             "current_total_tax": "0.00",
             "customer_locale": order.locale,
             "device_id": None,
-            "discount_codes": [],
+            "discount_codes": [
+                {"code": code, "amount": "0.00", "type": "fixed_amount"} for code in order.discount_codes
+            ],
             "email": order.email,
             "estimated_taxes": False,
             "financial_status": shop.financial_status(order),
@@ -883,6 +885,7 @@ class _Resolvers:
             "closedAt": None,
             "test": order.test,
             "tags": list(order.tags),
+            "discountCodes": list(order.discount_codes),
             "customerLocale": order.locale,
             "currencyCode": cur,
             "displayFinancialStatus": self.shop.financial_status(order).upper(),

@@ -110,6 +110,7 @@ type Order implements Node {
   closedAt: DateTime
   test: Boolean!
   tags: [String!]!
+  discountCodes: [String!]!
   customerLocale: String
   currencyCode: CurrencyCode!
   displayFinancialStatus: OrderDisplayFinancialStatus

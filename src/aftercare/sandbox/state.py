@@ -158,6 +158,8 @@ class Order:
     #: WooCommerce order notes.
     notes: list[Note] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
+    #: Discount codes the customer entered at checkout (the sandbox does not take the discount off the total).
+    discount_codes: list[str] = field(default_factory=list)
     #: WooCommerce order meta_data entries ``{id, key, value}``.
     meta: list[dict[str, Any]] = field(default_factory=list)
     #: WooCommerce post status without ``wc-`` (pending, processing, completed...).

@@ -300,7 +300,10 @@ class WooCommerceSandbox(SandboxShop):
                 }
             ],
             "fee_lines": [],
-            "coupon_lines": [],
+            "coupon_lines": [
+                {"id": index + 1, "code": code, "discount": "0.00", "discount_tax": "0.00", "meta_data": []}
+                for index, code in enumerate(order.discount_codes)
+            ],
             "refunds": [
                 {"id": r.id, "reason": r.reason, "total": f"-{money(r.amount)}"} for r in reversed(order.refunds)
             ],

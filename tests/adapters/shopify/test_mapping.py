@@ -69,6 +69,7 @@ def test_rest_order_450789469(adapter, load):
     assert order.shipping_address.city == "Louisville"
     assert order.shipping_address.country_code == "US"
     assert order.tags == ()
+    assert order.discount_codes == ("TENOFF",)
     assert order.test is False and order.cancelled_at is None
 
 

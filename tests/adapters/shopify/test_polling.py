@@ -29,6 +29,7 @@ def order_node(
         "cancelledAt": cancelled,
         "test": False,
         "tags": ["vip"],
+        "discountCodes": ["WELCOME-ABCDE"],
         "customerLocale": "de-CH",
         "displayFinancialStatus": status,
         "displayFulfillmentStatus": "FULFILLED" if fulfillments else "UNFULFILLED",
@@ -217,6 +218,7 @@ def test_fetch_order(adapter, mock):
         ShipmentStatus.IN_TRANSIT,
     )
     assert order.tags == ("vip",)
+    assert order.discount_codes == ("WELCOME-ABCDE",)
 
 
 def test_refetch_partial_orders_on_webhooks(make_adapter, mock, load):

@@ -66,6 +66,20 @@ def test_order_retrieve_maps_field_by_field(adapter, wc_fixtures):
     assert (variant.product_id, variant.variant_id, variant.sku) == ("22", "23", "Bar3")
     assert order.shipments == order.refunds == order.returns == ()
     assert order.cancelled_at is None and order.tags == ()
+    assert order.discount_codes == ()  # its coupon_lines is empty
+
+
+def test_coupon_lines_give_the_discount_codes(adapter, wc_fixtures):
+    """The order fixture with the coupon of coupon_retrieve.json applied, in the REST coupon_lines shape."""
+    payload = wc_fixtures("order_retrieve.json")
+    code = wc_fixtures("coupon_retrieve.json")["code"]
+    payload["coupon_lines"] = [
+        {"id": 728, "code": code, "discount": "10.00", "discount_tax": "0.00", "meta_data": []}
+    ]
+    assert adapter.parse_order(payload).discount_codes == (code,)
+    payload["coupon_lines"] = [{"id": 728, "discount": "10.00"}]
+    with pytest.raises(PayloadError, match="coupon_lines\\[0\\].code"):
+        adapter.parse_order(payload)
 
 
 def test_completed_order_counts_as_one_parcel_by_default(adapter, wc_fixtures):

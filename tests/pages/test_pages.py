@@ -1,0 +1,181 @@
+"""The survey and opt-in pages: a GET records nothing, a POST records once, one shop never acts on another."""
+
+from datetime import timedelta
+
+from aftercare.models import ConsentState, EventKind, SurveyKind
+from aftercare.pages import OPTIN_SOURCE, SURVEY_SOURCE
+
+from .conftest import optin_path, paid, survey_path
+
+
+def page_events_of(app, kind):
+    return [e for e in app.store.list_events() if e.event.kind is kind]
+
+
+def test_get_shows_the_question_with_the_score_preselected_and_records_nothing(served):
+    app, worker, client = served
+    order = paid(app)
+    response = client.get(survey_path(app, order, "csat", 4))
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    assert "How satisfied are you" in response.text and "Order 1001" in response.text
+    assert 'value="4" checked' in response.text and 'value="5" checked' not in response.text
+    assert '<form method="post">' in response.text
+    assert app.store.survey_answers("test") == []
+    assert page_events_of(app, EventKind.SURVEY_ANSWERED) == []
+    assert worker.queue.backlog() == 0
+
+
+def test_post_records_the_answer_and_one_event_even_when_posted_twice(served, page_events):
+    app, worker, client = served
+    order = paid(app)
+    url = survey_path(app, order, "nps", 9)
+    assert client.post(url).status_code == 200
+    assert client.post(url).status_code == 200
+
+    [stored] = app.store.survey_answers("test")
+    assert (stored.order_id, stored.email, stored.source) == ("order-1001", "ana@example.com", SURVEY_SOURCE)
+    assert (stored.answer.kind, stored.answer.score, stored.answer.answered_at) == (SurveyKind.NPS, 9, app.now())
+    [event] = page_events_of(app, EventKind.SURVEY_ANSWERED)
+    assert (event.event.dedupe_key, event.event.source) == ("survey:order-1001:nps", "page")
+    assert event.event.order == order and event.event.answer == stored.answer
+    assert worker.queue.backlog() == 1  # enqueued once, after commit
+
+    worker.run_now()
+    assert page_events.seen == [("survey_answered", "order-1001", stored.answer)]
+
+
+def test_a_changed_score_updates_the_answer_but_fires_no_second_event(served):
+    app, _worker, client = served
+    order = paid(app)
+    url = survey_path(app, order, "csat", 5)
+    client.post(url)
+    first_time = app.now()
+    app.clock.advance(timedelta(hours=1))
+    response = client.post(url, data={"score": "2"})
+    assert response.status_code == 200
+    [stored] = app.store.survey_answers("test")
+    assert stored.answer.score == 2
+    assert stored.answer.answered_at == first_time and stored.updated_at == app.now()
+    [event] = page_events_of(app, EventKind.SURVEY_ANSWERED)
+    assert event.event.answer.score == 5
+
+
+def test_a_score_off_the_scale_is_refused(served):
+    app, _worker, client = served
+    url = survey_path(app, paid(app), "csat", 5)
+    for bad in ("6", "0", "x"):
+        assert client.post(url, data={"score": bad}).status_code == 400
+    assert app.store.survey_answers("test") == []
+
+
+def test_thank_you_page_takes_a_comment_and_a_customer_effort_answer(served, page_events):
+    app, worker, client = served
+    order = paid(app)
+    url = survey_path(app, order, "csat", 4)
+    thanks = client.post(url)
+    assert 'name="comment"' in thanks.text and 'name="ces"' in thanks.text
+    assert f'action="{url.rsplit("/", 1)[1]}/more"' in thanks.text  # relative: works under any path prefix
+
+    done = client.post(url + "/more", data={"comment": "  Arrived a day late, but fine.  ", "ces": "2"})
+    assert done.status_code == 200 and "Thank you for your feedback" in done.text
+    answers = {a.answer.kind: a for a in app.store.survey_answers("test")}
+    assert (answers[SurveyKind.CSAT].answer.score, answers[SurveyKind.CSAT].answer.comment) == (
+        4, "Arrived a day late, but fine.")  # fmt: skip
+    assert answers[SurveyKind.CES].answer.score == 2
+    keys = sorted(e.event.dedupe_key for e in page_events_of(app, EventKind.SURVEY_ANSWERED))
+    assert keys == ["survey:order-1001:ces", "survey:order-1001:csat"]
+
+    client.post(url)  # confirming again keeps the comment
+    assert app.store.survey_answer("test", "order-1001", SurveyKind.CSAT).answer.comment == (
+        "Arrived a day late, but fine.")  # fmt: skip
+    worker.run_now()
+    assert sorted(kind.value for _, _, answer in page_events.seen for kind in [answer.kind]) == ["ces", "csat"]
+
+
+def test_ces_survey_asks_no_second_effort_question(served):
+    app, _worker, client = served
+    thanks = client.post(survey_path(app, paid(app), "ces", 3))
+    assert 'name="comment"' in thanks.text and 'name="ces"' not in thanks.text
+
+
+def test_tampered_or_foreign_tokens_are_400(served):
+    app, _worker, client = served
+    order = paid(app)
+    url = survey_path(app, order, "csat", 5)
+    body, mac = url.rsplit("/", 1)[1].split(".")
+    tampered = f"/survey/{body[:-2]}{'A' if body[-2] != 'A' else 'B'}{body[-1]}.{mac}"
+    for bad in (tampered, "/survey/nonsense", optin_path(app, order).replace("/optin/", "/survey/")):
+        assert client.get(bad).status_code == 400
+        assert client.post(bad).status_code == 400
+    assert client.post(survey_path(app, order).replace("/survey/", "/optin/")).status_code == 400
+    assert "This survey link is not valid" in client.get("/survey/nonsense").text
+    assert app.store.survey_answers("test") == [] and app.store.consent_history("test", "ana@example.com") == []
+
+
+def test_a_link_of_one_shop_never_reads_or_writes_another(served):
+    app, _worker, client = served
+    mine = paid(app, "1001", shop_id="test")
+    paid(app, "1001", shop_id="other", email="ivan@example.com")  # same order id in the other shop
+    # A token signed for shop "test" with the other shop's id swapped in does not verify.
+    url = survey_path(app, mine, "csat", 5)
+    body, mac = url.rsplit("/", 1)[1].split(".")
+    import base64
+
+    text = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).replace(b"\ntest\n", b"\nother\n")
+    forged = base64.urlsafe_b64encode(text).rstrip(b"=").decode()
+    assert client.post(f"/survey/{forged}.{mac}").status_code == 400
+
+    # The genuine link acts on its own shop only, with its own shop's order.
+    client.post(url)
+    assert [a.shop_id for a in app.store.survey_answers("test")] == ["test"]
+    assert app.store.survey_answers("other") == []
+    [event] = page_events_of(app, EventKind.SURVEY_ANSWERED)
+    assert event.event.shop_id == "test" and event.event.order.customer.email == "ana@example.com"
+
+
+def test_optin_records_consent_with_its_source_and_one_event(served, page_events):
+    app, worker, client = served
+    order = paid(app)
+    url = optin_path(app, order)
+    page = client.get(url)
+    assert page.status_code == 200 and "ana@example.com" in page.text and "<form" in page.text
+    assert app.store.consent_history("test", "ana@example.com") == []
+
+    assert client.post(url).status_code == 200
+    assert client.post(url).status_code == 200
+    assert app.store.consent_history("test", "ana@example.com") == [(ConsentState.SUBSCRIBED, OPTIN_SOURCE, app.now())]
+    [event] = page_events_of(app, EventKind.OPTIN_CONFIRMED)
+    assert (event.event.dedupe_key, event.event.order) == ("optin:ana@example.com", order)
+
+    second_order = paid(app, "1002")  # one opt-in per customer, whichever order's mail it came from
+    client.post(optin_path(app, second_order))
+    assert len(page_events_of(app, EventKind.OPTIN_CONFIRMED)) == 1
+    worker.run_now()
+    assert page_events.seen == [("optin_confirmed", "order-1001", "ana@example.com")]
+
+
+def test_a_page_without_a_stored_order_records_the_answer_and_no_event(served):
+    app, worker, client = served
+    from aftercare.testing import make_order
+
+    never_seen = make_order("2001")
+    client.post(survey_path(app, never_seen, "csat", 3))
+    assert [a.answer.score for a in app.store.survey_answers("test")] == [3]
+    assert app.store.list_events() == [] and worker.queue.backlog() == 0
+
+
+def test_pages_speak_spanish_and_bulgarian(served):
+    app, _worker, client = served
+    order = paid(app)
+    es = client.get(survey_path(app, order, "nps", 10, locale="es-ES"))
+    assert "¿Qué probabilidad hay de que recomiendes Tienda Test" in es.text and "Enviar mi respuesta" in es.text
+    assert '<html lang="es">' in es.text
+    assert "¡Gracias!" in client.post(survey_path(app, order, "csat", 5, locale="es")).text
+    assert "Sí, suscribirme" in client.get(optin_path(app, order, locale="es")).text
+
+    bulgarian = paid(app, "3001", shop_id="other", email="ivan@example.com")
+    bg = client.get(survey_path(app, bulgarian, "csat", 5, locale=""))  # no locale: the shop's (bg)
+    assert "Доколко сте доволни" in bg.text and "Изпрати отговора ми" in bg.text
+    assert "Да, абонирайте ме" in client.get(optin_path(app, bulgarian, locale="bg")).text
+    assert "Благодарим ви!" in client.post(optin_path(app, bulgarian, locale="bg")).text
