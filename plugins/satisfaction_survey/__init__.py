@@ -1,1 +1,158 @@
-"""The satisfaction_survey plugin (in progress)."""
+"""Satisfaction survey: a one-click CSAT or NPS question a few days after delivery.
+
+The mail carries one signed link per score (``ctx.survey_link``); the
+customer page it opens asks to confirm, records the answer and fires
+``on_survey_answered``, where a low score becomes an order note and a
+customer tag for follow-up.
+
+Delivery or shipping, never both
+    The survey is due ``days_after_delivery`` after the delivery the platform
+    reports. Shops whose platform never reports delivery get it
+    ``days_after_shipping`` after the first parcel left instead. Both dates
+    are computed from the order's own timestamps, so each hook knows the
+    other's date:
+
+    - ``on_shipped`` records the fallback (key ``survey-fallback``), due at
+      first ``shipped_at`` + ``days_after_shipping``, unless a delivery is
+      already known;
+    - ``on_delivered`` before that date withdraws the fallback (``ctx.cancel``)
+      and records the survey (key ``survey``), due at ``delivered_at`` +
+      ``days_after_delivery``;
+    - ``on_delivered`` on or after that date asks for the fallback itself, due
+      now: an idempotent no-op when it was already recorded (sent, due or
+      withdrawn), the one survey when no shipping was ever seen.
+
+    One key cannot serve both: the first request recorded under a key wins
+    (later ones are no-ops), and a cancel and a new request in one dispatch
+    would withdraw both.
+
+Never after a cancellation, refund or return: the mail is re-checked when it
+falls due (the core's fire-time checks), and the survey is withdrawn as soon
+as one of those events arrives.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import Field
+
+from aftercare import hookimpl
+from aftercare.models import Event, Order, ShipmentStatus, SurveyAnswer, SurveyKind
+from aftercare.settings import PluginSettings
+
+SURVEY = "survey"
+FALLBACK = "survey-fallback"
+
+
+class Settings(PluginSettings):
+    enabled: bool = False
+    #: ``csat``: "how satisfied are you?" 1-5; ``nps``: "how likely to recommend us?" 0-10.
+    kind: Literal["csat", "nps"] = "csat"
+    days_after_delivery: int = Field(3, ge=0)
+    #: When the platform never reports delivery: this many days after the first parcel left.
+    days_after_shipping: int = Field(10, ge=0)
+    template: str = "satisfaction_survey"
+    #: Follow up on CSAT at or below this (0: never).
+    low_csat: int = Field(2, ge=0, le=5)
+    #: Follow up on NPS at or below this (detractors are 0-6; -1: never).
+    low_nps: int = Field(6, ge=-1, le=10)
+    #: Follow up on a Customer Effort score (1-7, asked on the survey page) at or above this (8: never).
+    high_ces: int = Field(6, ge=1, le=8)
+    #: Tag the customer with this on a low score ("": no tag, the order note only).
+    follow_up_tag: str = "aftercare-follow-up"
+
+
+# -- hooks ------------------------------------------------------------------------------
+
+
+@hookimpl
+def on_shipped(event: Event, ctx) -> None:
+    if _delivery_known(event.order):
+        return  # on_delivered schedules it from the delivery date
+    shipped = _first_shipped(event.order) or event.occurred_at
+    _send_survey(ctx, FALLBACK, due=shipped + timedelta(days=ctx.settings.days_after_shipping))
+
+
+@hookimpl
+def on_delivered(event: Event, ctx) -> None:
+    fallback_due = _fallback_due(event.order, ctx.settings)
+    if fallback_due is not None and ctx.now() >= fallback_due:
+        _send_survey(ctx, FALLBACK, due=ctx.now())
+        return
+    ctx.cancel(FALLBACK, reason="delivery reported: the survey goes after delivery instead")
+    delivered = (event.shipment.delivered_at if event.shipment else None) or event.occurred_at
+    _send_survey(ctx, SURVEY, due=delivered + timedelta(days=ctx.settings.days_after_delivery))
+
+
+@hookimpl
+def on_return_requested(event: Event, ctx) -> None:
+    _withdraw(ctx, "a return was requested")
+
+
+@hookimpl
+def on_refunded(event: Event, ctx) -> None:
+    _withdraw(ctx, "the order was refunded")
+
+
+@hookimpl
+def on_order_cancelled(event: Event, ctx) -> None:
+    _withdraw(ctx, "the order was cancelled")
+
+
+@hookimpl
+def on_survey_answered(event: Event, ctx) -> None:
+    answer = event.answer
+    if answer is None or not _needs_follow_up(answer, ctx.settings):
+        return
+    ctx.add_order_note(_follow_up_note(answer), key=f"follow-up-{answer.kind.value}")
+    tag = ctx.settings.follow_up_tag.strip()
+    if tag:
+        # Once per order: a customer untagged after a follow-up is tagged again by a later low score.
+        ctx.tag_customer(tag, key=f"{tag}:order:{event.order.platform_id}")
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _send_survey(ctx, key: str, *, due: datetime) -> None:
+    """Schedule the survey mail under ``key`` at ``due`` (now, if that has passed)."""
+    kind = SurveyKind(ctx.settings.kind)
+    answers = [{"score": score, "url": ctx.survey_link(kind, score)} for score in kind.scale]
+    later = ctx.later(max(due - ctx.now(), timedelta(0)))
+    later.send_email(ctx.settings.template, key=key, context={"kind": kind.value, "answers": answers})
+
+
+def _withdraw(ctx, why: str) -> None:
+    for key in (SURVEY, FALLBACK):
+        ctx.cancel(key, reason=f"{why}: no survey")
+
+
+def _fallback_due(order: Order, settings: Settings) -> datetime | None:
+    shipped = _first_shipped(order)
+    return shipped + timedelta(days=settings.days_after_shipping) if shipped else None
+
+
+def _first_shipped(order: Order) -> datetime | None:
+    times = [s.shipped_at for s in order.shipments if s.shipped_at is not None]
+    return min(times) if times else None
+
+
+def _delivery_known(order: Order) -> bool:
+    return any(s.delivered_at is not None or s.status is ShipmentStatus.DELIVERED for s in order.shipments)
+
+
+def _needs_follow_up(answer: SurveyAnswer, settings: Settings) -> bool:
+    if answer.kind is SurveyKind.CSAT:
+        return answer.score <= settings.low_csat
+    if answer.kind is SurveyKind.NPS:
+        return answer.score <= settings.low_nps
+    return answer.score >= settings.high_ces
+
+
+def _follow_up_note(answer: SurveyAnswer) -> str:
+    scale = answer.kind.scale
+    comment = answer.comment.strip()
+    said = f'comment: "{comment}"' if comment else "no comment"
+    return f"follow up: {answer.kind.value.upper()} {answer.score} ({scale.start}-{scale.stop - 1}) — {said}"

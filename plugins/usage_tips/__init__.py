@@ -1,1 +1,139 @@
-"""The usage_tips plugin (in progress)."""
+"""Usage tips: a few days after delivery, how to get the most out of what the customer bought.
+
+Products are sorted into groups configured in TOML; each group has its own
+template and delay::
+
+    [plugins.usage_tips.groups.coffee]
+    skus = ["CUP-2"]                 # exact SKUs (case-insensitive)
+    product_ids = ["632910392"]      # the platform's product ids
+    title_keywords = ["espresso"]    # a word in the line's title (case-insensitive)
+    template = "tips_coffee"         # "" (default): the generic usage_tips template ...
+    tips = []                        # ... which lists these lines
+    days_after_delivery = 5          # default: the plugin's days_after_delivery
+
+The core's line items carry SKU, product id, variant id and title but no
+product tags, so groups match on those three. An order with products of two
+groups gets two mails, each once (keys ``tips:<group>``).
+
+Delivery or shipping, never both: when the platform never reports delivery
+the mail goes ``assumed_transit_days`` + the group's delay after the first
+parcel left (key ``tips-fallback:<group>``). A delivery reported before that
+date withdraws the fallback and schedules from the delivery; one reported on
+or after it asks for the fallback itself, which is a no-op if it was already
+recorded. Marketing mail: re-checked when due (cancelled, refunded,
+returned, unsubscribed) and subject to quiet hours and the frequency cap.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from aftercare import hookimpl
+from aftercare.models import Event, LineItem, Order, ShipmentStatus
+from aftercare.settings import PluginSettings
+
+GENERIC_TEMPLATE = "usage_tips"
+
+
+class Group(BaseModel):
+    """Products that share tips: matched by SKU, product id or a title keyword."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    skus: list[str] = []
+    product_ids: list[str] = []
+    title_keywords: list[str] = []
+    #: The group's template; "" for the generic one, which lists ``tips``.
+    template: str = ""
+    tips: list[str] = []
+    #: Days after delivery; default: the plugin's ``days_after_delivery``.
+    days_after_delivery: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _matches_something(self) -> Group:
+        if not (self.skus or self.product_ids or self.title_keywords):
+            raise ValueError("a group needs at least one of skus, product_ids or title_keywords")
+        return self
+
+    def matches(self, line: LineItem) -> bool:
+        if line.sku and line.sku.strip().casefold() in {s.strip().casefold() for s in self.skus}:
+            return True
+        if line.product_id and line.product_id in self.product_ids:
+            return True
+        title = line.title.casefold()
+        return any(word.strip() and word.strip().casefold() in title for word in self.title_keywords)
+
+
+class Settings(PluginSettings):
+    enabled: bool = False
+    days_after_delivery: int = Field(5, ge=0)
+    #: When the platform never reports delivery, assume the parcel took this long.
+    assumed_transit_days: int = Field(4, ge=0)
+    groups: dict[str, Group] = {}
+
+
+# -- hooks ------------------------------------------------------------------------------
+
+
+@hookimpl
+def on_shipped(event: Event, ctx) -> None:
+    order = event.order
+    if _delivery_known(order):
+        return  # on_delivered schedules from the delivery date
+    shipped = _first_shipped(order) or event.occurred_at
+    for name, group, lines in _matched_groups(order, ctx.settings):
+        due = shipped + timedelta(days=ctx.settings.assumed_transit_days + _days(group, ctx.settings))
+        _send_tips(ctx, f"tips-fallback:{name}", name, group, lines, due=due)
+
+
+@hookimpl
+def on_delivered(event: Event, ctx) -> None:
+    order = event.order
+    delivered = (event.shipment.delivered_at if event.shipment else None) or event.occurred_at
+    shipped = _first_shipped(order)
+    for name, group, lines in _matched_groups(order, ctx.settings):
+        days = _days(group, ctx.settings)
+        fallback = f"tips-fallback:{name}"
+        if shipped is not None and ctx.now() >= shipped + timedelta(days=ctx.settings.assumed_transit_days + days):
+            # The fallback's date has come: a no-op if it was recorded, the one mail if it was not.
+            _send_tips(ctx, fallback, name, group, lines, due=ctx.now())
+            continue
+        ctx.cancel(fallback, reason="delivery reported: the tips go after delivery instead")
+        _send_tips(ctx, f"tips:{name}", name, group, lines, due=delivered + timedelta(days=days))
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _matched_groups(order: Order, settings: Settings) -> list[tuple[str, Group, list[LineItem]]]:
+    matched = []
+    for name, group in settings.groups.items():
+        lines = [line for line in order.lines if group.matches(line)]
+        if lines:
+            matched.append((name, group, lines))
+    return matched
+
+
+def _days(group: Group, settings: Settings) -> int:
+    return settings.days_after_delivery if group.days_after_delivery is None else group.days_after_delivery
+
+
+def _send_tips(ctx, key: str, name: str, group: Group, lines: list[LineItem], *, due: datetime) -> None:
+    context = {
+        "group": name,
+        "products": [{"title": line.title, "sku": line.sku, "quantity": line.quantity} for line in lines],
+        "tips": list(group.tips),
+    }
+    later = ctx.later(max(due - ctx.now(), timedelta(0)))
+    later.send_email(group.template or GENERIC_TEMPLATE, key=key, context=context)
+
+
+def _first_shipped(order: Order) -> datetime | None:
+    times = [s.shipped_at for s in order.shipments if s.shipped_at is not None]
+    return min(times) if times else None
+
+
+def _delivery_known(order: Order) -> bool:
+    return any(s.delivered_at is not None or s.status is ShipmentStatus.DELIVERED for s in order.shipments)

@@ -1,1 +1,183 @@
-"""The warranty_reminder plugin (in progress)."""
+"""Warranty reminder: a few weeks before a product's warranty ends, remind the customer to check it.
+
+Warranties are configured per product group in TOML::
+
+    [plugins.warranty_reminder.groups.grinders]
+    skus = ["GRIND-1"]               # exact SKUs (case-insensitive)
+    product_ids = []                 # the platform's product ids
+    title_keywords = ["grinder"]     # a word in the line's title (case-insensitive)
+    months = 24                      # length of the warranty
+    days_before = 30                 # the reminder is due this many days before it ends
+    template = ""                    # "" (default): the plugin's ``template``
+
+The core's line items carry SKU, product id, variant id and title but no
+product tags, so groups match on those three.
+
+The warranty starts at delivery, or when the first parcel left if the
+platform never reports delivery. It ends ``months`` calendar months later
+(31 January + 1 month is 28/29 February), and the reminder falls due exactly
+``days_before`` days earlier, at the same time of day. Each order and group
+gets one reminder (keys ``warranty:<group>`` from delivery,
+``warranty-fallback:<group>`` from shipping: a delivery reported before the
+fallback's date replaces it; on or after that date, the fallback is the one).
+
+Re-checked when due for a cancelled order and an unsubscribed customer. A
+partial refund or return does not void the warranty of the other products:
+a group's reminder is withdrawn when its products are returned or refunded
+(or the whole order is), not for any refund on the order.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Collection
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+
+from aftercare import hookimpl
+from aftercare.actions import Recheck
+from aftercare.models import Event, FinancialStatus, LineItem, Order, ShipmentStatus
+from aftercare.settings import PluginSettings
+
+RECHECKS = (Recheck.CANCELLED, Recheck.UNSUBSCRIBED)
+
+
+class Warranty(BaseModel):
+    """Products with the same warranty: matched by SKU, product id or a title keyword."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    skus: list[str] = []
+    product_ids: list[str] = []
+    title_keywords: list[str] = []
+    months: int = Field(ge=1)
+    days_before: int = Field(30, ge=0)
+    #: The group's template; "" for the plugin's ``template``.
+    template: str = ""
+
+    @model_validator(mode="after")
+    def _matches_something(self) -> Warranty:
+        if not (self.skus or self.product_ids or self.title_keywords):
+            raise ValueError("a group needs at least one of skus, product_ids or title_keywords")
+        return self
+
+    def matches(self, line: LineItem) -> bool:
+        if line.sku and line.sku.strip().casefold() in {s.strip().casefold() for s in self.skus}:
+            return True
+        if line.product_id and line.product_id in self.product_ids:
+            return True
+        title = line.title.casefold()
+        return any(word.strip() and word.strip().casefold() in title for word in self.title_keywords)
+
+
+class Settings(PluginSettings):
+    enabled: bool = False
+    template: str = "warranty_reminder"
+    #: Where to make a warranty claim, linked from the mail (leave out: "reply to this email").
+    claim_url: HttpUrl | None = None
+    groups: dict[str, Warranty] = {}
+
+
+# -- hooks ------------------------------------------------------------------------------
+
+
+@hookimpl
+def on_shipped(event: Event, ctx) -> None:
+    order = event.order
+    if _delivery_known(order):
+        return  # on_delivered starts the warranty at the delivery
+    start = _first_shipped(order) or event.occurred_at
+    for name, warranty, lines in _matched_groups(order, ctx.settings):
+        _remind(ctx, f"warranty-fallback:{name}", name, warranty, lines, start=start)
+
+
+@hookimpl
+def on_delivered(event: Event, ctx) -> None:
+    order = event.order
+    delivered = (event.shipment.delivered_at if event.shipment else None) or event.occurred_at
+    shipped = _first_shipped(order)
+    for name, warranty, lines in _matched_groups(order, ctx.settings):
+        fallback = f"warranty-fallback:{name}"
+        if shipped is not None and ctx.now() >= _reminder_due(shipped, warranty):
+            # The fallback's date has come: a no-op if it was recorded, the one reminder if it was not.
+            _remind(ctx, fallback, name, warranty, lines, start=shipped)
+            continue
+        ctx.cancel(fallback, reason="delivery reported: the warranty starts at the delivery")
+        _remind(ctx, f"warranty:{name}", name, warranty, lines, start=delivered)
+
+
+@hookimpl
+def on_return_requested(event: Event, ctx) -> None:
+    request = event.return_request
+    returned = set(request.line_item_ids) if request else set()
+    _withdraw(event.order, ctx, returned, whole_order=not returned, why="its products are being returned")
+
+
+@hookimpl
+def on_refunded(event: Event, ctx) -> None:
+    refunded = set(event.refund.line_item_ids) if event.refund else set()
+    whole = event.order.financial_status is FinancialStatus.REFUNDED
+    _withdraw(event.order, ctx, refunded, whole_order=whole, why="its products were refunded")
+
+
+@hookimpl
+def on_order_cancelled(event: Event, ctx) -> None:
+    _withdraw(event.order, ctx, set(), whole_order=True, why="the order was cancelled")
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _matched_groups(order: Order, settings: Settings) -> list[tuple[str, Warranty, list[LineItem]]]:
+    matched = []
+    for name, warranty in settings.groups.items():
+        lines = [line for line in order.lines if warranty.matches(line)]
+        if lines:
+            matched.append((name, warranty, lines))
+    return matched
+
+
+def _remind(ctx, key: str, name: str, warranty: Warranty, lines: list[LineItem], *, start: datetime) -> None:
+    """Schedule the reminder of a warranty starting at ``start``; nothing if it has already ended."""
+    ends = add_months(start, warranty.months)
+    if ends <= ctx.now():
+        return
+    context = {
+        "group": name,
+        "months": warranty.months,
+        "starts_at": start.isoformat(),
+        "ends_at": ends.isoformat(),
+        "products": [{"title": line.title, "sku": line.sku, "quantity": line.quantity} for line in lines],
+        "claim_url": str(ctx.settings.claim_url) if ctx.settings.claim_url else "",
+    }
+    delay = max(_reminder_due(start, warranty) - ctx.now(), timedelta(0))
+    later = ctx.later(delay, rechecks=RECHECKS)
+    later.send_email(warranty.template or ctx.settings.template, key=key, context=context)
+
+
+def _withdraw(order: Order, ctx, line_ids: Collection[str], *, whole_order: bool, why: str) -> None:
+    for name, _warranty, lines in _matched_groups(order, ctx.settings):
+        if whole_order or all(line.platform_id in line_ids for line in lines):
+            for key in (f"warranty:{name}", f"warranty-fallback:{name}"):
+                ctx.cancel(key, reason=f"{why}: no warranty reminder for {name}")
+
+
+def _reminder_due(start: datetime, warranty: Warranty) -> datetime:
+    return add_months(start, warranty.months) - timedelta(days=warranty.days_before)
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """Calendar months later, the day clamped to the month's last (31 Jan + 1 month = 28/29 Feb)."""
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
+
+
+def _first_shipped(order: Order) -> datetime | None:
+    times = [s.shipped_at for s in order.shipments if s.shipped_at is not None]
+    return min(times) if times else None
+
+
+def _delivery_known(order: Order) -> bool:
+    return any(s.delivered_at is not None or s.status is ShipmentStatus.DELIVERED for s in order.shipments)

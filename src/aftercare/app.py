@@ -114,11 +114,13 @@ def _build_shops(config: Config, plugins: PluginManager) -> dict[str, Shop]:
         if name not in known_plugins and not config.load_plugins:
             available = ", ".join(sorted(known_plugins)) or "none"
             problems.append(f"plugins.{name}: no such plugin is installed (installed: {available})")
+    broken: set[str] = set()
     for name, info in known_plugins.items():  # checked once even when no shop is configured
         try:
             validate_layers(info.settings, SettingsSource(((f"plugins.{name}", config.plugins.get(name, {})),)))
         except ConfigError as exc:
             problems.extend(exc.problems)
+            broken.add(name)
     shops: dict[str, Shop] = {}
     for index, shop_config in enumerate(config.shops):
         adapter_class = adapters.get(shop_config.platform)
@@ -138,6 +140,8 @@ def _build_shops(config: Config, plugins: PluginManager) -> dict[str, Shop]:
                 problems.append(f"shops[{index}].plugins.{name}: no such plugin is installed")
         plugin_settings: dict[str, PluginSettings] = {}
         for name, info in known_plugins.items():
+            if name in broken and name not in shop_config.plugins:
+                continue  # already reported once for [plugins.NAME]; the shop adds nothing to it
             try:
                 plugin_settings[name] = validate_layers(  # type: ignore[assignment]
                     info.settings, plugin_settings_source(config, name, shop_config)
