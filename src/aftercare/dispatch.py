@@ -35,6 +35,7 @@ MAX_ATTEMPTS = 8
 RETRY_BASE = timedelta(seconds=30)
 RETRY_CAP = timedelta(hours=6)
 DEPENDENCY_WAIT = timedelta(minutes=1)
+WAITING_FOR = "waiting for "
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 
 
@@ -156,8 +157,8 @@ def execute_action(app: App, action: ActionRecord) -> bool:
     attempts = action.attempts + 1
     started = time.perf_counter()
 
-    def finish(state: ActionState, reason: str = "", result: dict | None = None) -> bool:
-        store.finish_action(action.id, state, reason=reason, result=result)
+    def finish(state: ActionState, reason: str = "", result: dict | None = None, attempted: bool = False) -> bool:
+        store.finish_action(action.id, state, reason=reason, result=result, attempted=attempted)
         log.info(
             "action shop=%s order=%s plugin=%s action=%s outcome=%s duration_ms=%.1f%s",
             action.shop_id, action.order_id, action.plugin, action.kind.value, state.value,
@@ -175,7 +176,8 @@ def execute_action(app: App, action: ActionRecord) -> bool:
             why = first.reason if first else "it was never recorded"
             return finish(ActionState.DROPPED, f"depends on {action.depends_on}, which did not happen: {why}")
         if first.state is not ActionState.DONE:
-            store.reschedule_action(action.id, app.now() + DEPENDENCY_WAIT, f"waiting for {action.depends_on}")
+            # Checked again when that action is done (release_dependents), or by the sweep.
+            store.reschedule_action(action.id, app.now() + DEPENDENCY_WAIT, f"{WAITING_FOR}{action.depends_on}")
             return True
 
     try:
@@ -195,13 +197,18 @@ def execute_action(app: App, action: ActionRecord) -> bool:
     except PlatformError as exc:
         if exc.transient and attempts < MAX_ATTEMPTS:
             delay = _backoff(attempts, exc.retry_after)
-            store.reschedule_action(action.id, app.now() + delay, f"attempt {attempts} failed: {exc.message}")
+            reason = f"attempt {attempts} failed: {exc.message}"
+            store.reschedule_action(action.id, app.now() + delay, reason, attempted=True)
             return True
-        return finish(ActionState.FAILED, exc.message)
+        return finish(ActionState.FAILED, exc.message, attempted=True)
     except Exception as exc:  # a channel bug: keep the action and the error text for `actions retry`
         log.exception("action %s crashed", action.idempotency_key)
-        return finish(ActionState.FAILED, f"{type(exc).__name__}: {exc}")
-    return finish(ActionState.DONE, result=result)
+        return finish(ActionState.FAILED, f"{type(exc).__name__}: {exc}", attempted=True)
+    finish(ActionState.DONE, result=result, attempted=True)
+    # What waited for this action (a mail carrying a coupon's code) goes now, not a minute later.
+    for waiting_id in store.release_dependents(action.idempotency_key, WAITING_FOR):
+        execute_action(app, store.get_action(waiting_id))
+    return True
 
 
 def fire_time_check(app: App, action: ActionRecord) -> str:

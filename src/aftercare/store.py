@@ -520,13 +520,15 @@ class Store:
         with self.engine.connect() as conn:
             return [_action_record(r) for r in conn.execute(query)]
 
-    def due_actions(self, now: datetime, limit: int = 100) -> list[ActionRecord]:
+    def due_actions(self, now: datetime, limit: int = 100, shop_id: str | None = None) -> list[ActionRecord]:
         query = (
             sa.select(actions)
             .where(actions.c.state == ActionState.DUE.value, actions.c.due_at <= now)
             .order_by(actions.c.due_at, actions.c.id)
             .limit(limit)
         )
+        if shop_id is not None:  # the worker picks up shop by shop, so one shop's backlog cannot fill the page
+            query = query.where(actions.c.shop_id == shop_id)
         with self.engine.connect() as conn:
             return [_action_record(r) for r in conn.execute(query)]
 
@@ -577,28 +579,58 @@ class Store:
             claimed = conn.execute(
                 sa.update(actions)
                 .where(actions.c.id == action_id, actions.c.state == ActionState.DUE.value)
-                .values(state=ActionState.RUNNING.value, attempts=actions.c.attempts + 1, updated_at=self._clock.now())
+                .values(state=ActionState.RUNNING.value, updated_at=self._clock.now())
             )
             return claimed.rowcount == 1
 
     def finish_action(
-        self, action_id: int, state: ActionState, *, reason: str = "", result: dict[str, Any] | None = None
+        self,
+        action_id: int,
+        state: ActionState,
+        *,
+        reason: str = "",
+        result: dict[str, Any] | None = None,
+        attempted: bool = False,
     ) -> None:
-        """Record how a claimed action ended: done, dropped or failed."""
+        """Record how a claimed action ended: done, dropped or failed.
+
+        ``attempted``: the channel was called (a drop by a check before it is not an attempt).
+        """
         values: dict[str, Any] = {"state": state.value, "reason": reason, "updated_at": self._clock.now()}
         if result is not None:
             values["result"] = result
+        if attempted:
+            values["attempts"] = actions.c.attempts + 1
         with self.transaction() as conn:
             conn.execute(sa.update(actions).where(actions.c.id == action_id).values(**values))
 
-    def reschedule_action(self, action_id: int, due_at: datetime, reason: str) -> None:
+    def reschedule_action(self, action_id: int, due_at: datetime, reason: str, *, attempted: bool = False) -> None:
         """Put a claimed action back, due later (a transient failure, a dependency not done yet)."""
+        values: dict[str, Any] = {
+            "state": ActionState.DUE.value,
+            "due_at": due_at,
+            "reason": reason,
+            "updated_at": self._clock.now(),
+        }
+        if attempted:
+            values["attempts"] = actions.c.attempts + 1
         with self.transaction() as conn:
-            conn.execute(
-                sa.update(actions)
-                .where(actions.c.id == action_id)
-                .values(state=ActionState.DUE.value, due_at=due_at, reason=reason, updated_at=self._clock.now())
-            )
+            conn.execute(sa.update(actions).where(actions.c.id == action_id).values(**values))
+
+    def release_dependents(self, idempotency_key: str, reason_prefix: str) -> list[int]:
+        """Actions put back to wait for ``idempotency_key`` (their reason starts with
+        ``reason_prefix``): due now that it is done. Others keep their own due time."""
+        now = self._clock.now()
+        waiting = sa.and_(
+            actions.c.depends_on == idempotency_key,
+            actions.c.state == ActionState.DUE.value,
+            actions.c.reason.startswith(reason_prefix),
+        )
+        with self.transaction() as conn:
+            ids = list(conn.execute(sa.select(actions.c.id).where(waiting)).scalars())
+            if ids:
+                conn.execute(sa.update(actions).where(actions.c.id.in_(ids)).values(due_at=now, updated_at=now))
+        return ids
 
     def release_stale_actions(self, claimed_before: datetime) -> int:
         """Put back actions a worker claimed and never finished (it died): due again, now."""

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from aftercare import hookimpl
 from aftercare.actions import ActionDropped, ActionKind, ActionState
-from aftercare.dispatch import Dispatcher, execute_due
+from aftercare.dispatch import Dispatcher, execute_action, execute_due
 from aftercare.platform import PlatformError
 from aftercare.testing import START, make_event, make_order
 
@@ -189,3 +189,17 @@ def test_action_log_lines_never_carry_the_customers_address(aftercare_app, caplo
     assert states(app)[("thank_you", "send_email")] == ("dropped", "suppressed: unsubscribed ana.garcia@example.com")
     lines = [r.getMessage() for r in caplog.records if "action=send_email" in r.getMessage()]
     assert lines and all("ana.garcia" not in line and "<address>" in line for line in lines)
+
+
+def test_a_mail_waiting_for_its_coupon_goes_as_soon_as_the_coupon_is_done(aftercare_app):
+    mailbox = Mailbox()
+    app = aftercare_app(ThankYou(), mailbox)
+    Dispatcher(app).dispatch(make_event("order_paid", make_order()))
+    due = {a.kind: a for a in app.store.due_actions(app.now())}
+    execute_action(app, due[ActionKind.SEND_EMAIL])  # another worker got to the mail first
+    assert states(app)[("thank_you", "send_email")][1].startswith("waiting for test/thank_you/create_coupon/")
+    execute_action(app, due[ActionKind.CREATE_COUPON])  # no clock moved: the mail follows its coupon
+    assert states(app)[("thank_you", "send_email")] == ("done", "")
+    assert len(mailbox.sent) == 1
+    mail = next(a for a in app.store.list_actions() if a.kind is ActionKind.SEND_EMAIL)
+    assert mail.attempts == 1  # waiting for the coupon was not an attempt
