@@ -64,9 +64,11 @@ def on_shipped(event, ctx):
 def on_delivered(event, ctx):
     """The platform or the carrier reports ``event.shipment`` delivered.
 
-    Not every shop gets carrier events: plugins that need delivery should also
-    schedule a fallback from ``on_shipped`` (for example "7 days after
-    shipping") with the same action key, so only one of the two ever fires.
+    Not every shop gets carrier events: a plugin that needs delivery also
+    schedules a fallback from ``on_shipped`` ("14 days after shipping") under
+    its own key, and cancels it here (``ctx.cancel(fallback_key)``) when it
+    schedules from the delivery instead. A fallback already done stays done,
+    so the customer gets one mail either way.
     """
 
 
