@@ -102,19 +102,30 @@ def init(ctx: click.Context, force: bool) -> None:
 
 
 @cli.command()
+@click.option("--shop", "shop_ids", multiple=True, help="Only this shop (repeatable).")
+@click.option("--live", is_flag=True, help="Also call each shop's platform and SMTP relay with its credentials.")
 @click.pass_context
 @reports_user_errors
-def check(ctx: click.Context) -> None:
-    """Validate the config: shops, platform keys, plugin settings. Secrets are never shown."""
+def check(ctx: click.Context, shop_ids: tuple[str, ...], live: bool) -> None:
+    """Validate the config: shops, platform keys, plugin settings. Secrets are never shown.
+
+    With --live, log in to each shop's platform and SMTP relay and print one
+    line per problem (bad token, missing API scope, wrong URL, TLS failure).
+    """
     app = open_app(ctx)
+    for shop_id in shop_ids:
+        if shop_id not in app.shops:
+            raise UserError(f"no shop {shop_id!r} (known: {', '.join(app.shops) or 'none'})")
+    shops = [shop for shop in app.shops.values() if not shop_ids or shop.id in shop_ids]
     console = Console()
     table = Table(title=f"{ctx.obj['config']}: OK")
-    for column in ("shop", "platform", "production", "locale", "time zone", "plugins enabled"):
+    for column in ("shop", "platform", "bundle", "production", "locale", "time zone", "plugins enabled"):
         table.add_column(column)
-    for shop in app.shops.values():
+    for shop in shops:
         table.add_row(
             shop.id,
             shop.config.platform,
+            shop.config.bundle or "-",
             "yes" if shop.config.production else "no (dry run)",
             shop.config.locale,
             shop.config.timezone,
@@ -128,6 +139,37 @@ def check(ctx: click.Context) -> None:
     console.print(f"queue: {_redact_url(app.config.queue_url)}")
     if not app.shops:
         console.print("[yellow]no shops configured[/yellow]")
+    if live:
+        problems = live_problems(app, [shop.id for shop in shops])
+        for line in problems:
+            click.echo(f"error: {line}", err=True)
+        if problems:
+            sys.exit(USAGE_ERROR)
+        click.echo(f"live: {len(shops)} shop(s) reached their platform and mail relay")
+
+
+def live_problems(app: App, shop_ids: list[str]) -> list[str]:
+    """Each shop's platform (``adapter.check_live``) and SMTP relay, one line per problem.
+
+    A relay shared by several shops is tried once and reported for each."""
+    from aftercare.mail.settings import for_shop
+    from aftercare.mail.transports import SmtpTransport
+
+    problems: list[str] = []
+    relays: dict[str, list[str]] = {}
+    for shop_id in shop_ids:
+        try:
+            found = app.adapter(shop_id).check_live()
+        except Exception as exc:  # an adapter's bug must not hide the other shops' answers
+            found = [f"{type(exc).__name__}: {exc}"]
+        problems.extend(f"{shop_id}: platform: {line}" for line in found)
+        settings = for_shop(app, shop_id)
+        if settings.transport == "smtp":
+            key = settings.smtp.model_dump_json()
+            if key not in relays:
+                relays[key] = SmtpTransport(settings.smtp).check_live()
+            problems.extend(f"{shop_id}: mail: {line}" for line in relays[key])
+    return problems
 
 
 @cli.group()
@@ -372,24 +414,27 @@ def events_list(ctx, shop_id, order_id, limit, as_json) -> None:  # noqa: ANN001
 @click.pass_context
 @reports_user_errors
 def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None, sweep_interval: float) -> None:
-    """Receive webhooks and run the worker in this process (the embedded default)."""
+    """Receive webhooks, and run a worker beside them (the embedded default: one command)."""
     from aftercare.serve import serve as run_server
 
     app = open_app(ctx)
-    run_server(app, host=host, port=port, workers=workers, sweep_interval=sweep_interval)
+    run_server(
+        app, config_path=ctx.obj["config"], host=host, port=port, workers=workers, sweep_interval=sweep_interval
+    )
 
 
 @cli.command()
 @click.option("--workers", type=int, help="Worker threads (default: [server] workers).")
 @click.option("--sweep-interval", default=5.0, show_default=True, help="Seconds between sweeps of the store.")
+@click.option("--parent", type=int, hidden=True, help="Stop when this process (serve) is gone.")
 @click.pass_context
 @reports_user_errors
-def worker(ctx: click.Context, workers: int | None, sweep_interval: float) -> None:
+def worker(ctx: click.Context, workers: int | None, sweep_interval: float, parent: int | None) -> None:
     """Consume the queue only (scale-out: run several beside `serve`). SIGTERM finishes work in flight."""
     from aftercare.serve import run_worker
 
     app = open_app(ctx)
-    run_worker(app, workers=workers, sweep_interval=sweep_interval)
+    run_worker(app, workers=workers, sweep_interval=sweep_interval, parent=parent)
 
 
 @cli.command()
@@ -495,11 +540,14 @@ def _redact_url(url: str) -> str:
 
 
 def _add_commands_of_other_parts() -> None:
+    from aftercare.bundles import bundle
+    from aftercare.demo import demo
     from aftercare.mail.commands import preview, templates
     from aftercare.report import report
     from aftercare.sandbox.commands import sandbox
+    from aftercare.webhooks import webhooks
 
-    for command in (preview, templates, sandbox, report):
+    for command in (preview, templates, sandbox, report, demo, bundle, webhooks):
         cli.add_command(command)
 
 

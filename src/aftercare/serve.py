@@ -1,4 +1,4 @@
-"""Running processes: ``aftercare serve`` (receiver + embedded worker) and ``aftercare worker``.
+"""Running processes: ``aftercare serve`` (receiver + its worker) and ``aftercare worker``.
 
 Shutdown order matters for rule 1: stop accepting webhooks, commit what was
 accepted, then let the consumer finish the tasks in flight. SIGTERM does all
@@ -9,8 +9,13 @@ next start.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import socket
+import subprocess
 import sys
+import threading
+import time
 
 import uvicorn
 
@@ -19,6 +24,8 @@ from aftercare.receiver import create_receiver
 from aftercare.worker import Worker
 
 log = logging.getLogger("aftercare.serve")
+
+WORKER_STOP_TIMEOUT = 60
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
@@ -33,15 +40,20 @@ def configure_logging() -> None:
 def serve(
     app: App,
     *,
+    config_path: str,
     host: str | None = None,
     port: int | None = None,
     workers: int | None = None,
     sweep_interval: float = 5.0,
 ) -> None:
+    """The receiver in this process, the worker in a child process it supervises.
+
+    One command still runs everything, but the worker gets its own
+    interpreter: sharing one GIL with the receiver's event loop halved the
+    webhooks a second the receiver could acknowledge (docs/benchmarks.md).
+    """
     configure_logging()
     app.store.upgrade()
-    worker = Worker(app)
-    consumer = worker.queue.consumer(workers or app.config.server.workers)
     host = host or app.config.server.host
     port = app.config.server.port if port is None else port
 
@@ -49,27 +61,53 @@ def serve(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound = sock.getsockname()[1]
-    receiver = create_receiver(app, worker)
-    server = uvicorn.Server(uvicorn.Config(receiver, log_config=None, access_log=False, timeout_graceful_shutdown=10))
+    # The receiver only enqueues; its Worker object is the queue's producer side.
+    receiver = create_receiver(app, Worker(app))
+    server = uvicorn.Server(
+        uvicorn.Config(receiver, log_config=None, log_level="warning", access_log=False, timeout_graceful_shutdown=10)
+    )
 
-    consumer.start()
-    worker.start_sweeper(sweep_interval)
+    child = _start_worker_process(config_path, workers or app.config.server.workers, sweep_interval)
     print(f"aftercare serve: listening on http://{host}:{bound}", flush=True)
+    # uvicorn handles SIGTERM itself, then raises it again once stopped, for whatever handler was
+    # there before; this one lets the shutdown below (stop the worker, close the store) happen.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
         server.run(sockets=[sock])
     finally:
-        worker.stop_sweeper()
-        consumer.stop(graceful=True)
+        _stop_worker_process(child)
         app.close()
         print("aftercare serve: stopped", flush=True)
 
 
-def run_worker(app: App, *, workers: int | None = None, sweep_interval: float = 5.0) -> None:
+def _start_worker_process(config_path: str, workers: int, sweep_interval: float) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable, "-m", "aftercare", "--config", config_path, "worker",
+        "--workers", str(workers), "--sweep-interval", str(sweep_interval), "--parent", str(os.getpid()),
+    ]  # fmt: skip
+    return subprocess.Popen(command)
+
+
+def _stop_worker_process(child: subprocess.Popen[bytes]) -> None:
+    """SIGTERM lets the tasks in flight finish; a worker that hangs is killed after a while."""
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=WORKER_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            log.warning("the worker did not stop within %ss; killing it", WORKER_STOP_TIMEOUT)
+            child.kill()
+            child.wait()
+
+
+def run_worker(app: App, *, workers: int | None = None, sweep_interval: float = 5.0, parent: int | None = None) -> None:
     configure_logging()
     app.store.upgrade()
     worker = Worker(app)
     consumer = worker.queue.consumer(workers or app.config.server.workers)
     worker.start_sweeper(sweep_interval)
+    if parent is not None:
+        _stop_when_orphaned(parent)
     print("aftercare worker: consuming", flush=True)
     try:
         consumer.run()  # returns after SIGTERM once the tasks in flight are done
@@ -77,3 +115,15 @@ def run_worker(app: App, *, workers: int | None = None, sweep_interval: float = 
         worker.stop_sweeper()
         app.close()
         print("aftercare worker: stopped", flush=True)
+
+
+def _stop_when_orphaned(parent: int) -> None:
+    """A worker started by ``serve`` stops (gracefully) if serve dies without stopping it."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        log.warning("serve (pid %d) is gone; stopping", parent)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="aftercare-parent-watch", daemon=True).start()

@@ -217,3 +217,32 @@ def test_two_workers_on_one_queue_never_run_an_action_twice(deployment):
     pids = {line.split(" ", 1)[0] for line in log.read_text().splitlines()}
     assert len(pids) == 2, "both workers should have taken a share"
     app.close()
+
+
+def worker_children(parent_pid):
+    """PIDs of `aftercare worker --parent PID` processes (serve's worker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            parent = argv[argv.index(b"--parent") + 1] if b"--parent" in argv else b""
+            if b"worker" in argv and parent == str(parent_pid).encode():
+                found.append(int(entry.name))
+    return found
+
+
+def test_serves_worker_stops_with_serve_even_when_serve_is_killed(tmp_path):
+    config = tmp_path / "aftercare.toml"
+    config.write_text(
+        f'plugins_folder = "{LOCAL_PLUGINS}"\n\n[[shops]]\nid = "test"\nplatform = "memory"\n'
+        f'webhook_secret = "{SECRET}"\nproduction = true\n'
+    )
+    log = tmp_path / "executions.log"
+    server = start(config, log, "serve", "--port", "0")
+    first_line(server, "aftercare serve: listening on")
+    wait_for(lambda: worker_children(server.pid), what="serve's worker process")
+    stop(server, signal.SIGKILL)
+    wait_for(lambda: not worker_children(server.pid), timeout=15, what="the orphaned worker to stop")
