@@ -1,0 +1,140 @@
+"""The whole lifecycle on each platform's sandbox: paid -> shipped -> delivered -> return requested /
+refunded / cancelled, with every plugin on, real webhooks into the receiver, the worker on the queue,
+and a customer answering the survey and confirming the newsletter over HTTP. Every action is
+asserted, and asserted once: each mail in the outbox carries a distinct key, each coupon exists
+once on the platform, each note and tag once."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+
+from aftercare.demo import Customers
+from aftercare.sandbox import Item
+
+from .conftest import hours, mail_keys
+
+COFFEE = Item("Single-Origin Coffee 250 g", 1, Decimal("11.50"), "COFFEE-250")  # usage_tips group "coffee"
+WALLET = Item("Leather Card Holder", 1, Decimal("35.00"), "CARD-TAN")  # warranty_reminder group "leather"
+
+#: (order, plugin, action, template, state) -> how many. A: delivered, answers the survey with a 2 and
+#: confirms the newsletter; B: delivered, then returned; C: refunded before shipping; D: cancelled
+#: before payment; E: shipped, delivery never reported.
+EXPECTED = Counter(
+    {
+        ("A", "coupon", "create_coupon", "", "done"): 2,  # the next-purchase coupon and the opt-in reward
+        ("A", "coupon", "send_email", "coupon", "done"): 1,
+        ("A", "coupon", "send_email", "reward_coupon", "done"): 1,
+        ("A", "tracking_notice", "send_email", "shipped", "done"): 1,
+        ("A", "tracking_notice", "send_email", "delivered", "done"): 1,
+        ("A", "newsletter_optin", "send_email", "newsletter_invite", "done"): 1,
+        ("A", "newsletter_optin", "set_marketing_consent", "", "done"): 1,
+        ("A", "newsletter_optin", "tag_customer", "", "done"): 1,
+        ("A", "satisfaction_survey", "send_email", "satisfaction_survey", "done"): 1,
+        ("A", "satisfaction_survey", "send_email", "satisfaction_survey", "dropped"): 1,  # the fallback
+        ("A", "satisfaction_survey", "add_order_note", "", "done"): 1,  # the low score
+        ("A", "satisfaction_survey", "tag_customer", "", "done"): 1,
+        ("A", "review_request", "send_email", "review_request", "done"): 1,
+        ("A", "review_request", "send_email", "review_request", "dropped"): 1,  # the fallback
+        ("A", "warranty_reminder", "send_email", "warranty_reminder", "due"): 1,  # in eleven months
+        ("A", "warranty_reminder", "send_email", "warranty_reminder", "dropped"): 1,  # the fallback
+        ("B", "coupon", "create_coupon", "", "done"): 1,
+        ("B", "coupon", "send_email", "coupon", "done"): 1,
+        ("B", "tracking_notice", "send_email", "shipped", "done"): 1,
+        ("B", "tracking_notice", "send_email", "delivered", "done"): 1,
+        ("B", "return_ack", "send_email", "return_ack", "done"): 1,
+        ("B", "return_ack", "add_order_note", "", "done"): 1,
+        ("B", "return_ack", "tag_customer", "", "done"): 1,
+        ("B", "satisfaction_survey", "send_email", "satisfaction_survey", "done"): 1,
+        ("B", "satisfaction_survey", "send_email", "satisfaction_survey", "dropped"): 1,
+        ("B", "newsletter_optin", "send_email", "newsletter_invite", "dropped"): 1,  # fire-time: returned
+        ("B", "review_request", "send_email", "review_request", "dropped"): 2,  # withdrawn, and the fallback
+        ("B", "usage_tips", "send_email", "usage_tips", "dropped"): 2,  # fire-time: returned, and the fallback
+        ("C", "coupon", "create_coupon", "", "done"): 1,  # paid, so the coupon came before the refund
+        ("C", "coupon", "send_email", "coupon", "done"): 1,
+        ("E", "coupon", "create_coupon", "", "done"): 1,
+        ("E", "coupon", "send_email", "coupon", "done"): 1,
+        ("E", "tracking_notice", "send_email", "shipped", "done"): 1,
+        ("E", "satisfaction_survey", "send_email", "satisfaction_survey", "done"): 1,  # days after shipping
+        ("E", "review_request", "send_email", "review_request", "done"): 1,
+        ("E", "usage_tips", "send_email", "usage_tips", "done"): 1,
+    }
+)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
+def test_every_plugin_acts_once_through_the_lifecycle(deploy, platform):
+    running = deploy({"shop": platform})
+    shop = running.sandboxes["shop"]
+    a = shop.create_order(email="ana@example.com", locale="es", items=[WALLET])
+    b = shop.create_order(email="boris@example.com", locale="bg", items=[COFFEE])
+    c = shop.create_order(email="carol@example.com", locale="en", items=[WALLET])
+    d = shop.create_order(email="dan@example.com", locale="en", paid=False)
+    e = shop.create_order(email="eve@example.com", locale="en", items=[COFFEE])
+    hours(running, 1)
+    shop.cancel(d.id)
+    shop.refund(c.id, reason="out of stock")
+    for order in (a, b, e):
+        shop.ship(order.id)
+    hours(running, 24)
+    shop.deliver(a.id)
+    shop.deliver(b.id)
+    hours(running, 24)
+    shop.request_return(b.id, reason="defective")
+    # The customer of A reads their mail as it comes: a low survey score, and a yes to the newsletter.
+    ana = Customers(running, random.Random(1), 1.0, 1.0, scores=((2, 1),), only=frozenset({"ana@example.com"}))
+    for _ in range(24 * 6):
+        hours(running, 1)
+        ana.read_new_mail()
+    running.finish()
+
+    label = {str(o.id): name for name, o in zip("ABCDE", (a, b, c, d, e), strict=True)}
+    actions = running.app.store.list_actions(limit=1000)
+    seen = Counter(
+        (label[x.order_id], x.plugin, x.kind.value, x.payload.get("template", ""), x.state.value) for x in actions
+    )
+    assert seen == EXPECTED, sorted((seen - EXPECTED) + (EXPECTED - seen))
+    assert not [x for x in actions if x.state.value == "failed"]
+
+    # Mail: one .eml per mail sent, none twice, in the customer's language.
+    keys = mail_keys(running)
+    sent = {x.idempotency_key for x in actions if x.kind.value == "send_email" and x.state.value == "done"}
+    assert set(keys) == sent and set(keys.values()) == {1}
+    assert ana.answers == [("shop", "ana@example.com", 2)] and ana.optins == [("shop", "ana@example.com")]
+
+    # The platform: each coupon once, notes on A and B, tags and consent on the customers.
+    codes = sorted(x.payload["code"].upper() for x in actions if x.kind.value == "create_coupon")
+    assert sorted(c["code"].upper() for c in shop.coupons()) == codes
+    assert notes(shop, a.id) == 1 and notes(shop, b.id) == 1
+    assert customer_tags(running, shop, "ana@example.com") == {"aftercare-follow-up", "newsletter"}
+    assert customer_tags(running, shop, "boris@example.com") == {"return-requested"}
+    assert consent(running, shop, "ana@example.com") == "subscribed"
+    assert consent(running, shop, "eve@example.com") != "subscribed"
+
+
+def notes(shop, order_id) -> int:
+    order = shop.state.order(order_id)
+    return len(order.notes) if shop.platform == "woocommerce" else int(bool(order.note))
+
+
+def _meta(running, customer, name):
+    key = getattr(running.app.adapter("shop").settings, name)
+    return next((m["value"] for m in customer.meta if m["key"] == key), None)
+
+
+def customer_tags(running, shop, email) -> set[str]:
+    customer = shop.state.customer_by_email(email)
+    if shop.platform == "shopify":
+        return set(customer.tags)
+    return {t.strip() for t in (_meta(running, customer, "tags_meta_key") or "").split(",") if t.strip()}
+
+
+def consent(running, shop, email) -> str:
+    customer = shop.state.customer_by_email(email)
+    if shop.platform == "shopify":
+        return customer.marketing_state
+    return (_meta(running, customer, "consent_meta_key") or {}).get("state", "")
