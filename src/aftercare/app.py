@@ -2,9 +2,9 @@
 
 Everything that runs (the CLI, the receiver, the worker, the tests) builds one
 :class:`App` and passes it along; there are no module-level singletons.
-Building it validates the whole config, including each shop's platform keys
-and each plugin's settings per shop, so a mistake is reported before anything
-runs.
+Building it validates the whole config, including each shop's platform keys,
+its bundle and each plugin's settings per shop, so a mistake is reported
+before anything runs.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from aftercare.bundles import Bundle, load_bundle
 from aftercare.clock import Clock, SystemClock
 from aftercare.config import (
     Config,
@@ -27,6 +28,7 @@ from aftercare.config import (
     validate_layers,
 )
 from aftercare.context import ShopProfile
+from aftercare.mail.settings import merge_shop_settings
 from aftercare.platform import Adapter, AdapterSettings, ShopInfo
 from aftercare.plugin_manager import PluginManager
 from aftercare.settings import PluginSettings
@@ -42,6 +44,7 @@ class Shop:
     adapter_settings: AdapterSettings
     plugin_settings: dict[str, PluginSettings]
     profile: ShopProfile
+    bundle: Bundle | None = None
     _adapter: Adapter | None = field(default=None, repr=False)
 
     @property
@@ -65,7 +68,10 @@ class App:
         self.clock: Clock = clock or SystemClock()
         folder = config.resolve_path(config.plugins_folder) if config.plugins_folder else None
         self.plugins = plugins or PluginManager.load(local_folder=folder, only=config.load_plugins, extra=extra_plugins)
-        self.shops: dict[str, Shop] = _build_shops(config, self.plugins)
+        bundles = load_bundles(config)
+        for bundle in dict.fromkeys(bundles.values()):
+            self.plugins.load_bundle(bundle)
+        self.shops: dict[str, Shop] = _build_shops(config, self.plugins, bundles)
         self.store = Store(config.database_url, self.clock)
 
     @classmethod
@@ -106,16 +112,84 @@ class App:
         self.store.close()
 
 
-def _build_shops(config: Config, plugins: PluginManager) -> dict[str, Shop]:
+def load_bundles(config: Config) -> dict[str, Bundle]:
+    """The bundle of each shop that names one (shops naming the same folder share one load)."""
+    loaded: dict[Path, Bundle] = {}
+    by_shop: dict[str, Bundle] = {}
+    problems: list[str] = []
+    for index, shop in enumerate(config.shops):
+        if not shop.bundle:
+            continue
+        folder = config.resolve_path(shop.bundle)
+        key = folder.resolve()
+        if key not in loaded:
+            try:
+                loaded[key] = load_bundle(folder, str(Path(shop.bundle) / "bundle.toml"))
+            except ConfigError as exc:
+                problems.extend(f"shops[{index}].bundle: {line}" if "bundle.toml" not in line else line
+                                for line in exc.problems)  # fmt: skip
+                continue
+        by_shop[shop.id] = loaded[key]
+    names: dict[str, Path] = {}
+    for key, bundle in loaded.items():
+        if names.setdefault(bundle.name, key) != key:
+            problems.append(
+                f"{bundle.label}: another bundle folder is also named {bundle.name!r} ({names[bundle.name]})"
+            )
+    if problems:
+        raise ConfigError(dict.fromkeys(problems))
+    return by_shop
+
+
+def bundle_plugin_settings(plugins: PluginManager, bundle: Bundle) -> dict[str, PluginSettings]:
+    """Each plugin's settings as a shop of ``bundle`` with no overrides would get them (``bundle check``)."""
+    problems = _unknown_bundle_plugins(plugins, bundle)
+    settings: dict[str, PluginSettings] = {}
+    for info in plugins.plugins():
+        owner = _bundle_of(info.source)
+        if not info.handles_events or (owner and owner != bundle.name):
+            continue
+        name = bundle.local.get(info.name, info.name)
+        try:
+            source = SettingsSource(((f"{bundle.label}: plugins.{name}", bundle.plugins.get(name, {})),))
+            settings[info.name] = validate_layers(info.settings, source)  # type: ignore[assignment]
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _bundle_of(source: str) -> str:
+    """The bundle a plugin came from ('' for everything else), from its source label."""
+    return source.removeprefix("bundle ") if source.startswith("bundle ") else ""
+
+
+def _unknown_bundle_plugins(plugins: PluginManager, bundle: Bundle) -> list[str]:
+    known = {i.name for i in plugins.plugins() if i.handles_events and not _bundle_of(i.source)}
+    known |= set(bundle.local.values())
+    return [
+        f"{bundle.label}: plugins.{name}: no such plugin is installed or in {bundle.plugins_folder}"
+        for name in bundle.plugins
+        if name not in known
+    ]
+
+
+def _build_shops(config: Config, plugins: PluginManager, bundles: dict[str, Bundle]) -> dict[str, Shop]:
     problems: list[str] = []
     adapters = plugins.adapters()
     known_plugins = {info.name: info for info in plugins.plugins() if info.handles_events}
+    owners = {name: _bundle_of(info.source) for name, info in known_plugins.items()}
+    for bundle in dict.fromkeys(bundles.values()):
+        problems.extend(_unknown_bundle_plugins(plugins, bundle))
     for name in config.plugins:
         if name not in known_plugins and not config.load_plugins:
             available = ", ".join(sorted(known_plugins)) or "none"
             problems.append(f"plugins.{name}: no such plugin is installed (installed: {available})")
     broken: set[str] = set()
     for name, info in known_plugins.items():  # checked once even when no shop is configured
+        if owners[name]:
+            continue  # a bundle's plugin has no deployment-wide table
         try:
             validate_layers(info.settings, SettingsSource(((f"plugins.{name}", config.plugins.get(name, {})),)))
         except ConfigError as exc:
@@ -135,19 +209,30 @@ def _build_shops(config: Config, plugins: PluginManager) -> dict[str, Shop]:
         except ValidationError as exc:
             problems.extend(describe_errors(exc, prefix=f"shops[{index}]"))
             continue
+        bundle = bundles.get(shop_config.id)
+        own = set(bundle.local.values()) if bundle else set()
         for name in shop_config.plugins:
-            if name not in known_plugins and not config.load_plugins:
+            if name not in known_plugins and name not in own and not config.load_plugins:
                 problems.append(f"shops[{index}].plugins.{name}: no such plugin is installed")
         plugin_settings: dict[str, PluginSettings] = {}
         for name, info in known_plugins.items():
-            if name in broken and name not in shop_config.plugins:
+            if owners[name] and (bundle is None or owners[name] != bundle.name):
+                continue  # another client's plugin: no settings, so it never runs for this shop
+            if name in broken and name not in shop_config.plugins and not (bundle and name in bundle.plugins):
                 continue  # already reported once for [plugins.NAME]; the shop adds nothing to it
             try:
                 plugin_settings[name] = validate_layers(  # type: ignore[assignment]
-                    info.settings, plugin_settings_source(config, name, shop_config)
+                    info.settings, plugin_settings_source(config, name, shop_config, bundle)
                 )
             except ConfigError as exc:
                 problems.extend(exc.problems)
+        if bundle is not None:
+            try:  # the bundle's [mail] under the shop's own [shops.mail], key by key
+                shop_config = shop_config.model_copy(
+                    update={"mail": merge_shop_settings(bundle.mail, shop_config.mail)}
+                )
+            except ValidationError as exc:
+                problems.extend(describe_errors(exc, prefix=f"shops[{index}].mail (merged with {bundle.label})"))
         profile = ShopProfile(
             id=shop_config.id,
             platform=shop_config.platform,
@@ -157,7 +242,7 @@ def _build_shops(config: Config, plugins: PluginManager) -> dict[str, Shop]:
             sender=shop_config.sender,
             production=shop_config.production,
         )
-        shops[shop_config.id] = Shop(shop_config, adapter_class, adapter_settings, plugin_settings, profile)
+        shops[shop_config.id] = Shop(shop_config, adapter_class, adapter_settings, plugin_settings, profile, bundle)
     if problems:
         # A plugin's settings are checked once per shop; say each problem once.
         raise ConfigError(dict.fromkeys(problems))

@@ -8,6 +8,9 @@ Where plugins come from:
 - **entry point**: another installed distribution's ``[project.entry-points.aftercare]``.
 - **local**: ``*.py`` files in the config's ``plugins_folder`` (a merchant's
   one-file plugin), loaded by path; ``_*.py`` and ``test_*.py`` are skipped.
+- **bundle NAME**: ``*.py`` files in a bundle's ``plugins/`` folder, loaded the
+  same way under the name ``NAME.FILE``; the app gives them settings (and so
+  runs them) only for the shops of that bundle.
 
 ``AFTERCARE_PLUGINS=a,b`` (or ``load_plugins`` in the config) loads only the
 named plugins, which keeps tests and debugging deterministic.
@@ -24,7 +27,7 @@ import types
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -33,6 +36,9 @@ from aftercare.config import ConfigError
 from aftercare.models import EventKind
 from aftercare.platform import Adapter
 from aftercare.settings import PluginSettings
+
+if TYPE_CHECKING:
+    from aftercare.bundles import Bundle
 
 ENTRY_POINT_GROUP = PROJECT
 ONLY_ENV = "AFTERCARE_PLUGINS"
@@ -122,27 +128,43 @@ class PluginManager:
     def _load_folder(self, folder: Path, allowed: set[str]) -> None:
         if not folder.is_dir():
             raise ConfigError([f"plugins_folder: {folder} is not a folder"])
-        package = sys.modules.setdefault(LOCAL_PACKAGE, types.ModuleType(LOCAL_PACKAGE))
-        package.__path__ = []  # a namespace for the loaded files, nothing to import from
-        for path in sorted(folder.glob("*.py")):
+        for path in _plugin_files(folder):
             name = path.stem
-            # _helpers.py and test_*.py may sit beside the plugins; they are not plugins.
-            if name.startswith(("_", "test_")) or (allowed and name not in allowed):
+            if allowed and name not in allowed:
                 continue
             if name in self._info:
                 raise ConfigError([f"plugins_folder: {path.name} has the name of an installed plugin"])
-            module_name = f"{LOCAL_PACKAGE}.{name}"
-            spec = importlib.util.spec_from_file_location(module_name, path)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module
-            try:
-                spec.loader.exec_module(module)
-            except Exception as exc:
-                del sys.modules[module_name]
-                line = f" line {exc.lineno}" if isinstance(exc, SyntaxError) else ""
-                raise ConfigError([f"plugins_folder: {path}{line}: {type(exc).__name__}: {exc}"]) from None
+            module = _import_file(path, name, "plugins_folder")
             self.register(module, name, source="local", location=str(path))
+
+    def load_bundle(self, bundle: Bundle) -> None:
+        """Register a bundle's ``plugins/*.py`` as ``BUNDLE.FILE`` (idempotent per manager).
+
+        They may implement only the post-sale hooks: an adapter, a channel or a
+        command would act for every shop of the deployment, not just the bundle's.
+        """
+        for path in _plugin_files(bundle.plugins_folder) if bundle.plugins_folder.is_dir() else ():
+            short, name = path.stem, bundle.plugin_name(path.stem)
+            where = f"{bundle.plugins_folder / path.name}"
+            if short in self._info and self._info[short].source != "core":
+                raise ConfigError([f"{where}: has the name of an installed plugin; rename the file"])
+            if name in self._info:
+                if self._info[name].location != str(path):
+                    raise ConfigError([f"{where}: another bundle named {bundle.name!r} already provides {name}"])
+                continue
+            module = _import_file(path, name.replace(".", "__").replace("-", "_"), where)
+            self.register(module, name, source=f"bundle {bundle.name}", location=str(path))
+            other = [h for h in self._info[name].hooks if h not in POST_SALE_HOOKS]
+            if other:
+                self.pm.unregister(name=name)
+                del self._info[name]
+                self._calls.clear()
+                raise ConfigError(
+                    [
+                        f"{where}: a bundle plugin may implement only the post-sale hooks, not {', '.join(other)} "
+                        "(it would act for every shop; install it as a plugin instead)"
+                    ]  # fmt: skip
+                )
 
     def register(self, plugin: object, name: str, *, source: str, version: str = "", location: str = "") -> None:
         settings = getattr(plugin, "Settings", PluginSettings)
@@ -208,6 +230,30 @@ class PluginManager:
                 if not (impl.wrapper or impl.hookwrapper)
             ]
         return self._calls[hook]
+
+
+def _plugin_files(folder: Path) -> list[Path]:
+    """The plugins of a folder: ``_helpers.py`` and ``test_*.py`` may sit beside them."""
+    return [p for p in sorted(folder.glob("*.py")) if not p.stem.startswith(("_", "test_"))]
+
+
+def _import_file(path: Path, name: str, where: str) -> types.ModuleType:
+    """Import a plugin file by path as ``aftercare_local_plugins.NAME``; errors name the file and line."""
+    package = sys.modules.setdefault(LOCAL_PACKAGE, types.ModuleType(LOCAL_PACKAGE))
+    package.__path__ = []  # a namespace for the loaded files, nothing to import from
+    module_name = f"{LOCAL_PACKAGE}.{name}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        line = f" line {exc.lineno}" if isinstance(exc, SyntaxError) else ""
+        prefix = f"{where}: " if where != str(path) else ""
+        raise ConfigError([f"{prefix}{path}{line}: {type(exc).__name__}: {exc}"]) from None
+    return module
 
 
 def _names_from_env() -> set[str]:

@@ -43,6 +43,7 @@ class TaskQueue:
         execute_actions: Callable[[Sequence[int]], None],
     ) -> None:
         self.huey = huey
+        self._consumer: Consumer | None = None
         # Names are fixed so a producer and a consumer in other processes agree.
         self._dispatch = huey.task(name="aftercare.dispatch_events")(dispatch_events)
         self._execute = huey.task(name="aftercare.execute_actions")(execute_actions)
@@ -63,14 +64,20 @@ class TaskQueue:
         """Raise if the queue's storage cannot be reached."""
         self.huey.pending_count()
 
-    def consumer(self, workers: int) -> Consumer:
-        """Worker threads; SIGTERM lets the tasks in flight finish."""
-        return self.huey.create_consumer(
+    def consumer(self, workers: int, *, max_delay: float = 0.5) -> Consumer:
+        """Worker threads; SIGTERM lets the tasks in flight finish. An idle thread looks for
+        work again after 0.05 s, backing off to ``max_delay``."""
+        self._consumer = self.huey.create_consumer(
             workers=workers,
             worker_type="thread",
             periodic=False,
-            initial_delay=0.05,
-            max_delay=0.5,
+            initial_delay=min(0.05, max_delay),
+            max_delay=max_delay,
             graceful_signal="TERM",
             check_worker_health=True,
         )
+        return self._consumer
+
+    def stopping(self) -> bool:
+        """True once this process's consumer was told to stop: long-running tasks should wrap up."""
+        return self._consumer is not None and self._consumer.stop_flag.is_set()

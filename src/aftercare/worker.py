@@ -7,18 +7,37 @@ two ways: a queue message (fast path) and :meth:`Worker.sweep`, a periodic
 look at the store for events not yet dispatched, actions that fell due
 (delayed ones included) and actions whose worker died mid-run (slow path,
 the one that guarantees nothing is forgotten).
+
+Fairness across shops (one deployment serves many clients): no shop's
+trouble may delay another's events.
+
+- Messages carry one shop's work. A mixed batch (the receiver commits
+  deliveries of several shops together) is split into one message per shop,
+  so a shop whose platform is slow to re-read an order holds one thread only.
+- The sweep and :meth:`Worker.run_now` pick up due actions shop by shop,
+  round-robin, at most ``PICKUP_PER_SHOP`` per shop per round: a backlog of
+  thousands in one shop does not fill the page and push the others back.
+- :class:`ShopLanes` bounds the threads one shop's actions may occupy in a
+  process (``[server] shop_concurrency``). A message for a shop whose lane is
+  full hands its actions to the lane's runners and frees the thread at once,
+  so a slow SMTP relay or platform of one shop always leaves threads for the
+  others. Transient failures (429, 5xx, timeouts) are rescheduled with
+  backoff per action (:func:`aftercare.dispatch.execute_action`) and never
+  hold a thread while waiting.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import threading
 import time
-from collections.abc import Sequence
-from datetime import timedelta
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
 
-from aftercare.actions import ActionState
+from aftercare.actions import ActionRecord, ActionState
 from aftercare.app import App
 from aftercare.dispatch import Dispatcher, execute_action
 from aftercare.models import Event
@@ -29,12 +48,69 @@ log = logging.getLogger("aftercare.worker")
 
 #: An event stored this long ago and still pending lost its queue message.
 PENDING_GRACE = timedelta(seconds=30)
+#: Due actions one shop contributes to one round of a pickup.
+PICKUP_PER_SHOP = 100
+
+
+class ShopLanes:
+    """At most ``limit`` threads run one shop's actions at a time; nobody waits for a lane.
+
+    A thread that finds its shop's lane full leaves the action ids in the
+    lane's queue and returns: a runner of that lane takes them before it
+    leaves. So a shop with a slow relay holds ``limit`` threads, never more,
+    and no thread sleeps waiting for a slow shop.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self._lock = threading.Lock()
+        self._waiting: dict[str, dict[int, None]] = {}  # an ordered set per shop: a repeated id is queued once
+        self._running: Counter[str] = Counter()
+
+    def run(
+        self,
+        shop_id: str,
+        action_ids: Iterable[int],
+        execute: Callable[[int], object],
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """Queue ``action_ids`` on the shop's lane and, if it has room, run it until it is empty
+        (or ``stopping()``: what is left is still due in the store for the next start)."""
+        with self._lock:
+            waiting = self._waiting.setdefault(shop_id, {})
+            waiting.update(dict.fromkeys(action_ids))
+            if self._running[shop_id] >= self.limit:
+                return  # the lane's runners will take them
+            self._running[shop_id] += 1
+        try:
+            while True:
+                with self._lock:
+                    if not waiting or stopping():
+                        return
+                    action_id = next(iter(waiting))
+                    del waiting[action_id]
+                execute(action_id)
+        finally:
+            with self._lock:
+                self._running[shop_id] -= 1
+
+    def busy(self, shop_id: str) -> int:
+        """Threads running this shop's actions now."""
+        with self._lock:
+            return self._running[shop_id]
+
+
+def round_robin(per_shop: Iterable[Sequence[ActionRecord]]) -> list[ActionRecord]:
+    """``[a1, a2], [b1]`` -> ``[a1, b1, a2]``: every shop's oldest first, then the next ones."""
+    return [a for group in itertools.zip_longest(*per_shop) for a in group if a is not None]
 
 
 class Worker:
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, *, shop_concurrency: int | None = None) -> None:
         self.app = app
         self.claim_lease = timedelta(seconds=app.config.server.claim_lease_seconds)
+        server = app.config.server
+        self.lanes = ShopLanes(shop_concurrency or server.shop_concurrency or max(1, server.workers // 2))
         self.dispatcher = Dispatcher(app)
         self.queue = TaskQueue(
             make_huey(app.config.queue_url, app.config.queue_name),
@@ -46,16 +122,29 @@ class Worker:
 
     # -- tasks --------------------------------------------------------------
     def dispatch_events(self, event_ids: Sequence[int]) -> None:
-        """Run the hooks of stored events (one transaction for all) and send on their due actions."""
+        """The queue task: one shop's events here; a mixed batch goes back as one message per shop."""
+        by_shop: dict[str, list[int]] = {}
+        for stored in self.app.store.get_events(event_ids):
+            if stored.state == "pending":  # else a repeated message, or the sweep and the queue both brought it
+                by_shop.setdefault(stored.event.shop_id, []).append(stored.id)
+        if len(by_shop) > 1:
+            for ids in by_shop.values():
+                self.queue.dispatch_events(ids)
+            return
+        for ids in by_shop.values():
+            self.queue.execute_actions(self._dispatch(ids))
+
+    def _dispatch(self, event_ids: Sequence[int]) -> list[int]:
+        """Run the hooks of stored events (one transaction for all); return their actions due now."""
         batch = []
         for stored in self.app.store.get_events(event_ids):
             if stored.state != "pending":
-                continue  # a repeated message, or the sweep and the queue both brought it
+                continue
             event = self._whole(stored.id, stored.event)
             if event is not None:
                 batch.append((stored.id, event))
         if not batch:
-            return
+            return []
         started = time.perf_counter()
         outcomes = self.dispatcher.dispatch_stored(batch)
         elapsed = (time.perf_counter() - started) * 1000 / len(batch)
@@ -69,7 +158,7 @@ class Worker:
             )  # fmt: skip
         new_keys = [key for outcome in outcomes for key in outcome.new_actions]
         now = self.app.now()
-        self.queue.execute_actions([a.id for a in self.app.store.actions_by_keys(new_keys) if a.due_at <= now])
+        return [a.id for a in self.app.store.actions_by_keys(new_keys) if a.due_at <= now]
 
     def _whole(self, event_id: int, event: Event) -> Event | None:
         """The event with its whole order: fulfillment/refund/return payloads carry only part."""
@@ -84,31 +173,51 @@ class Worker:
         return dataclasses.replace(event, order=order)
 
     def execute_actions(self, action_ids: Sequence[int]) -> None:
-        now = self.app.now()
+        """The queue task: run one shop's actions in its lane (a mixed message is split per shop)."""
+        by_shop: dict[str, list[int]] = {}
         for action_id in action_ids:
             action = self.app.store.get_action(action_id)
-            if action.state is ActionState.DUE and action.due_at <= now:
-                execute_action(self.app, action)
+            by_shop.setdefault(action.shop_id, []).append(action_id)
+        if len(by_shop) > 1:
+            for ids in by_shop.values():
+                self.queue.execute_actions(ids)
+            return
+        for shop_id, ids in by_shop.items():
+            self.lanes.run(shop_id, ids, self._execute_one, self.queue.stopping)
+
+    def _execute_one(self, action_id: int) -> None:
+        action = self.app.store.get_action(action_id)
+        if action.state is ActionState.DUE and action.due_at <= self.app.now():
+            execute_action(self.app, action)
 
     # -- the sweep ----------------------------------------------------------
+    def due_by_shop(self, now: datetime, per_shop: int = PICKUP_PER_SHOP) -> dict[str, list[ActionRecord]]:
+        """Each shop's oldest due actions, at most ``per_shop`` each (the fair pickup)."""
+        found = {
+            shop_id: self.app.store.due_actions(now, limit=per_shop, shop_id=shop_id) for shop_id in self.app.shops
+        }
+        return {shop_id: due for shop_id, due in found.items() if due}
+
     def sweep(self) -> None:
-        """Find work the queue did not bring: stale claims, pending events, due actions."""
+        """Find work the queue did not bring: stale claims, pending events, due actions (per shop)."""
         store, now = self.app.store, self.app.now()
         released = store.release_stale_actions(now - self.claim_lease)
         if released:
             log.warning("released %d action(s) claimed by a worker that stopped", released)
         self.queue.dispatch_events(store.pending_events(now - PENDING_GRACE))
-        self.queue.execute_actions([a.id for a in store.due_actions(now, limit=500)])
+        for due in self.due_by_shop(now).values():
+            self.queue.execute_actions([a.id for a in due])
 
     def run_now(self) -> None:
-        """Do all waiting work in this thread (tests, ``--once``, the demo's moved clock)."""
+        """Do all waiting work in this thread (tests, ``--once``, the demo's moved clock), shops interleaved."""
         store, now = self.app.store, self.app.now()
         store.release_stale_actions(now - self.claim_lease)
-        self.dispatch_events(store.pending_events(now))
-        while due := store.due_actions(self.app.now(), limit=500):
+        self._dispatch(store.pending_events(now))
+        while due := round_robin(self.due_by_shop(self.app.now()).values()):
             before = [a.id for a in due]
-            self.execute_actions(before)
-            if [a.id for a in store.due_actions(self.app.now(), limit=500)] == before:
+            for action_id in before:
+                self._execute_one(action_id)
+            if [a.id for a in round_robin(self.due_by_shop(self.app.now()).values())] == before:
                 break  # what is left waits for something else (a dependency, a deferral)
 
     def start_sweeper(self, interval: float = 5.0) -> None:

@@ -15,11 +15,12 @@ Roots, first match wins (so a shop overrides any single file by dropping one
 of the same name into its folder):
 
 1. the shop's ``[shops.mail] templates_dir``;
-2. the deployment's ``[mail] templates_dir`` (an agency's house style);
-3. the templates of the plugin that asked for the mail: its module's
+2. the ``templates/`` folder of the shop's bundle (a client's look, shared by its shops);
+3. the deployment's ``[mail] templates_dir`` (an agency's house style);
+4. the templates of the plugin that asked for the mail: its module's
    ``TEMPLATES`` attribute, or a ``templates/`` folder beside a package
    plugin's ``__init__.py``;
-4. the built-in ones in ``aftercare/mail/templates``.
+5. the built-in ones in ``aftercare/mail/templates``.
 
 Locale comes before root: a Spanish customer gets the built-in Spanish
 template rather than a shop's English override. The chain is the mail's
@@ -28,10 +29,11 @@ locale (``es-ES`` then ``es``), the shop's locale, then ``en``.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import traceback
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -49,6 +51,7 @@ from aftercare.models import Customer, FinancialStatus, LineItem, Money, Order, 
 
 if TYPE_CHECKING:
     from aftercare.app import App
+    from aftercare.bundles import Bundle
 
 BUILTIN = Path(__file__).parent / "templates"
 PARTS = {"subject": ".subject.txt", "text": ".txt", "html": ".html"}
@@ -64,7 +67,7 @@ class TemplateError(Exception):
 @dataclass(frozen=True, slots=True)
 class Root:
     path: Path
-    source: str  # "shop", "deployment", "plugin NAME", "built-in"
+    source: str  # "shop", "bundle NAME", "deployment", "plugin NAME", "built-in"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +98,9 @@ def template_roots(app: App, shop_id: str | None, plugin: str = "") -> list[Root
     roots: list[Root] = []
     if shop_id is not None and app.shop(shop_id).config.mail.templates_dir:
         roots.append(Root(app.config.resolve_path(app.shop(shop_id).config.mail.templates_dir), "shop"))
+    bundle = app.shop(shop_id).bundle if shop_id is not None else None
+    if bundle is not None and bundle.templates.is_dir():
+        roots.append(bundle_root(bundle))
     if app.config.mail.templates_dir:
         roots.append(Root(app.config.resolve_path(app.config.mail.templates_dir), "deployment"))
     folder = plugin_templates(app, plugin) if plugin else None
@@ -102,6 +108,10 @@ def template_roots(app: App, shop_id: str | None, plugin: str = "") -> list[Root
         roots.append(Root(folder, f"plugin {plugin}"))
     roots.append(Root(BUILTIN, "built-in"))
     return roots
+
+
+def bundle_root(bundle: Bundle) -> Root:
+    return Root(bundle.templates, f"bundle {bundle.name}")
 
 
 def plugin_templates(app: App, name: str) -> Path | None:
@@ -415,13 +425,27 @@ def check_templates(app: App) -> list[str]:
     rendering each template in each locale with the sample order and the
     ``samples.json`` variables, as marketing and as transactional mail.
     """
+    profiles = [(shop.profile, shop.id) for shop in app.shops.values()] or [(ShopProfile("example", "none"), None)]
+    return _check(app, [(profile, functools.partial(template_roots, app, shop_id)) for profile, shop_id in profiles])
+
+
+def check_bundle_templates(app: App, bundle: Bundle) -> list[str]:
+    """:func:`check_templates` for a bundle on its own: its folder above the plugins' and built-in ones."""
+
+    def roots(plugin: str = "") -> list[Root]:
+        return [bundle_root(bundle), *template_roots(app, None, plugin)]
+
+    if not bundle.templates.is_dir():
+        return []
+    return _check(app, [(ShopProfile(bundle.name, "none", name=bundle.name), roots)])
+
+
+def _check(app: App, shops: Sequence[tuple[ShopProfile, Callable[..., list[Root]]]]) -> list[str]:
     problems: list[str] = []
-    shops = [shop.profile for shop in app.shops.values()] or [ShopProfile("example", "none")]
-    for profile in shops:
-        shop_id = profile.id if profile.id in app.shops else None
-        for plugin, roots in _root_sets(app, shop_id):
+    for profile, roots_for in shops:
+        for plugin, roots in _root_sets(app, roots_for):
             problems.extend(_syntax_problems(roots))
-            for template, locales in sorted(_owned_names(app, shop_id, plugin, roots).items()):
+            for template, locales in sorted(_owned_names(app, plugin, roots).items()):
                 if FALLBACK_LOCALE not in locales:
                     problems.append(f"{roots[-1].path}: template {template!r} has no {FALLBACK_LOCALE!r} version")
                 for locale in sorted(locales):
@@ -429,13 +453,11 @@ def check_templates(app: App) -> list[str]:
     return list(dict.fromkeys(problems))
 
 
-def _root_sets(app: App, shop_id: str | None) -> list[tuple[str, list[Root]]]:
-    return [("", template_roots(app, shop_id))] + [
-        (name, template_roots(app, shop_id, name)) for name in plugins_with_templates(app)
-    ]
+def _root_sets(app: App, roots_for: Callable[..., list[Root]]) -> list[tuple[str, list[Root]]]:
+    return [("", roots_for())] + [(name, roots_for(name)) for name in plugins_with_templates(app)]
 
 
-def _owned_names(app: App, shop_id: str | None, plugin: str, roots: Sequence[Root]) -> dict[str, set[str]]:
+def _owned_names(app: App, plugin: str, roots: Sequence[Root]) -> dict[str, set[str]]:
     """Templates a plugin ships (or, for ``""``, every other one these roots hold)."""
     if plugin:
         own = template_names([r for r in roots if r.source == f"plugin {plugin}"])
@@ -493,8 +515,8 @@ def list_templates(app: App, shop_id: str | None = None) -> list[dict[str, Any]]
     for shop in app.shops.values():
         if shop_id and shop.id != shop_id:
             continue
-        for plugin, roots in _root_sets(app, shop.id):
-            for template, locales in sorted(_owned_names(app, shop.id, plugin, roots).items()):
+        for plugin, roots in _root_sets(app, functools.partial(template_roots, app, shop.id)):
+            for template, locales in sorted(_owned_names(app, plugin, roots).items()):
                 wanted = sorted(set(locales) | {FALLBACK_LOCALE} | set(_candidates(shop.profile.locale)[-1:]))
                 for locale in wanted:
                     row: dict[str, Any] = {"shop": shop.id, "plugin": plugin, "template": template, "locale": locale}

@@ -98,6 +98,37 @@ class SmtpTransport:
         with self._lock:
             self._close()
 
+    def check_live(self) -> list[str]:
+        """Connect, EHLO, STARTTLS and log in as a send would, then QUIT; one line per problem.
+
+        ``aftercare check --live`` runs it so a wrong port, a relay without
+        STARTTLS, a certificate that does not verify or a refused login shows
+        before the first customer mail waits in the retry queue.
+        """
+        s, where = self.settings, f"SMTP {self._where()}"
+        try:
+            conn = self._open()
+        except ssl.SSLError as exc:
+            return [f"{where}: TLS failure ({s.security}): {exc.reason or exc}"]
+        except smtplib.SMTPNotSupportedError as exc:
+            if "STARTTLS" in str(exc):
+                return [f"{where}: the server does not offer STARTTLS (security = 'starttls'); is the port right?"]
+            return [f"{where}: the server offers no login (AUTH) but username is set"]
+        except smtplib.SMTPAuthenticationError as exc:
+            text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
+            return [f"{where}: login refused for {s.username!r}: {exc.smtp_code} {text}"]
+        except smtplib.SMTPResponseException as exc:
+            return [f"{where}: the server answered {exc.smtp_code}: {exc.smtp_error!r}"]
+        except ConnectionRefusedError:
+            return [f"{where}: connection refused (wrong host or port, or the relay is down)"]
+        except TimeoutError:
+            return [f"{where}: no answer within {s.timeout:g} s"]
+        except (smtplib.SMTPException, OSError) as exc:
+            return [f"{where}: {type(exc).__name__}: {exc}"]
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            conn.quit()
+        return []
+
     # -- internals ---------------------------------------------------------
     def _connection(self) -> smtplib.SMTP:
         s = self.settings

@@ -1,0 +1,118 @@
+"""``aftercare webhooks register|list|remove``: the platform's subscriptions for a shop.
+
+A shop needs the topics of the event kinds its enabled plugins handle (a
+plugin implementing ``on_shipped`` needs the platform's "shipped" topics),
+pointing at ``public_url + /webhooks/SHOP_ID``. Only platform kinds count:
+survey answers and opt-ins come from aftercare's own pages. Registering is
+idempotent (the adapter keeps subscriptions that exist), and ``remove``
+deletes only the subscriptions pointing at this deployment, never another
+app's.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from aftercare.models import EventKind
+from aftercare.platform import PlatformError, WebhookSubscription
+
+if TYPE_CHECKING:
+    from aftercare.app import App
+
+
+def webhook_address(app: App, shop_id: str) -> str:
+    return f"{app.config.public_url.rstrip('/')}/webhooks/{shop_id}"
+
+
+def needed_kinds(app: App, shop_id: str) -> list[EventKind]:
+    """The platform event kinds whose hooks the shop's enabled plugins implement."""
+    shop = app.shop(shop_id)
+    hooks = {hook for name in shop.enabled_plugins() for hook in app.plugins.info(name).hooks}
+    return [kind for kind in EventKind if kind.hook in hooks and kind in shop.adapter_class.topics]
+
+
+def needed_topics(app: App, shop_id: str) -> list[str]:
+    topics = app.shop(shop_id).adapter_class.topics
+    return sorted({topic for kind in needed_kinds(app, shop_id) for topic in topics[kind]})
+
+
+def _rows(subscriptions: list[WebhookSubscription], address: str) -> list[dict[str, Any]]:
+    return [
+        {"id": s.platform_id, "topic": s.topic, "address": s.address, "ours": s.address == address}
+        for s in sorted(subscriptions, key=lambda s: (s.topic, s.address))
+    ]
+
+
+@click.group()
+def webhooks() -> None:
+    """The platform's webhook subscriptions for a shop."""
+
+
+def _shop_command(func: Any) -> Any:
+    """Common options, the app, and the platform's errors as one-line user errors (exit 2)."""
+    import functools
+
+    @click.option("--shop", "shop_id", required=True, help="Shop id from the config.")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @click.pass_context
+    @functools.wraps(func)
+    def command(ctx: click.Context, shop_id: str, as_json: bool) -> None:
+        from aftercare.cli import UserError, open_app, reports_user_errors
+
+        def run() -> None:
+            app = open_app(ctx)
+            if shop_id not in app.shops:
+                raise UserError(f"no shop {shop_id!r} (known: {', '.join(app.shops) or 'none'})")
+            try:
+                result = func(app, shop_id)
+            except PlatformError as exc:
+                raise UserError(f"{shop_id}: {exc.message}") from None
+            if as_json:
+                click.echo(json.dumps(result, indent=2))
+            else:
+                click.echo(result.pop("summary"))
+                for row in result.get("subscriptions", []):
+                    mark = "" if row["ours"] else "   (not this deployment)"
+                    click.echo(f"  {row['topic']:<28} {row['address']}{mark}")
+
+        reports_user_errors(run)()
+
+    return command
+
+
+@webhooks.command("register")
+@_shop_command
+def webhooks_register(app: App, shop_id: str) -> dict[str, Any]:
+    """Subscribe the topics the shop's enabled plugins need (idempotent)."""
+    address = webhook_address(app, shop_id)
+    adapter = app.adapter(shop_id)
+    before = {(s.topic, s.address) for s in adapter.list_webhooks()}
+    registered = adapter.register_webhooks(address, needed_kinds(app, shop_id))
+    created = [s for s in registered if (s.topic, s.address) not in before]
+    summary = f"{shop_id}: {len(created)} created, {len(registered) - len(created)} already there -> {address}"
+    return {"shop": shop_id, "address": address, "created": len(created), "subscriptions": _rows(registered, address),
+            "summary": summary}  # fmt: skip
+
+
+@webhooks.command("list")
+@_shop_command
+def webhooks_list(app: App, shop_id: str) -> dict[str, Any]:
+    """The shop's subscriptions, and the topics its plugins need that are missing."""
+    address = webhook_address(app, shop_id)
+    found = app.adapter(shop_id).list_webhooks()
+    missing = sorted(set(needed_topics(app, shop_id)) - {s.topic for s in found if s.address == address})
+    summary = f"{shop_id}: {len(found)} subscription(s); missing: {', '.join(missing) or 'none'}"
+    return {"shop": shop_id, "address": address, "missing": missing, "subscriptions": _rows(found, address),
+            "summary": summary}  # fmt: skip
+
+
+@webhooks.command("remove")
+@_shop_command
+def webhooks_remove(app: App, shop_id: str) -> dict[str, Any]:
+    """Delete the shop's subscriptions that point at this deployment (others are left alone)."""
+    address = webhook_address(app, shop_id)
+    removed = app.adapter(shop_id).remove_webhooks(address)
+    return {"shop": shop_id, "address": address, "removed": removed, "summary": f"{shop_id}: {removed} removed"}
