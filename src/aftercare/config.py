@@ -20,7 +20,7 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -59,6 +59,9 @@ class ShopConfig(BaseModel):
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: ``[shops.mail]``: this shop's overrides of ``[mail]`` (only the keys it sets).
     mail: MailSettings = Field(default_factory=MailSettings)
+    #: A bundle folder (``bundle.toml``, ``templates/``, ``plugins/``), relative to the
+    #: config file: a client's setup shared by its shops (see docs/agencies.md).
+    bundle: str = ""
 
     @field_validator("id")
     @classmethod
@@ -95,6 +98,9 @@ class ServerSettings(BaseModel):
     #: An action claimed this long ago and not finished belongs to a worker that died:
     #: the sweep makes it due again.
     claim_lease_seconds: float = Field(default=600, gt=0)
+    #: Worker threads one shop's actions may occupy at once in a process; 0 means half of
+    #: ``workers`` (at least one), so a shop with a slow SMTP relay or platform never holds them all.
+    shop_concurrency: int = Field(default=0, ge=0, le=64)
 
 
 class Config(BaseModel):
@@ -262,15 +268,39 @@ class SettingsSource:
         return self.layers[-1][0] if self.layers else ""
 
 
-def plugin_settings_source(config: Config, plugin: str, shop: ShopConfig) -> SettingsSource:
-    """Plugin defaults < ``[plugins.NAME]`` < ``[shops.plugins.NAME]``."""
+def plugin_settings_source(
+    config: Config, plugin: str, shop: ShopConfig, bundle: BundleLayer | None = None
+) -> SettingsSource:
+    """Plugin defaults < ``[plugins.NAME]`` < the shop's bundle < ``[shops.plugins.NAME]``.
+
+    The deployment-wide table sits below the bundle: it is the agency's house
+    default, the bundle is one client's choice, and the more specific one wins.
+    A bundle's own plugin (``bundle.local``) has no deployment-wide layer, and
+    the bundle and the shop name it by its short name.
+    """
     index = config.shop_index(shop.id)
-    return SettingsSource(
-        layers=(
-            (f"plugins.{plugin}", config.plugins.get(plugin, {})),
-            (f"shops[{index}].plugins.{plugin}", shop.plugins.get(plugin, {})),
-        )
-    )
+    short = bundle.local.get(plugin, "") if bundle is not None else ""
+    name = short or plugin
+    layers: list[tuple[str, Mapping[str, Any]]] = []
+    if not short:
+        layers.append((f"plugins.{plugin}", config.plugins.get(plugin, {})))
+    if bundle is not None:
+        layers.append((f"{bundle.label}: plugins.{name}", bundle.plugins.get(name, {})))
+    layers.append((f"shops[{index}].plugins.{name}", shop.plugins.get(name, {})))
+    return SettingsSource(layers=tuple(layers))
+
+
+class BundleLayer(Protocol):
+    """What :func:`plugin_settings_source` needs of a bundle (:class:`aftercare.bundles.Bundle`)."""
+
+    @property
+    def label(self) -> str: ...  # how errors name its file: ``bundles/acme/bundle.toml``
+
+    @property
+    def plugins(self) -> Mapping[str, Mapping[str, Any]]: ...  # ``[plugins.NAME]`` by short name
+
+    @property
+    def local(self) -> Mapping[str, str]: ...  # its own plugins: registered name -> short name
 
 
 def validate_layers(model: type[BaseModel], source: SettingsSource) -> BaseModel:
