@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -57,27 +56,37 @@ def serve(
     host = host or app.config.server.host
     port = app.config.server.port if port is None else port
 
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    bound = sock.getsockname()[1]
     # The receiver only enqueues; its Worker object is the queue's producer side.
     receiver = create_receiver(app, Worker(app))
+    # uvicorn binds the socket itself: handing it one we bound halved the webhooks a second
+    # it answered (docs/benchmarks.md); so the port it got is read once it has started.
     server = uvicorn.Server(
-        uvicorn.Config(receiver, log_config=None, log_level="warning", access_log=False, timeout_graceful_shutdown=10)
-    )
-
+        uvicorn.Config(
+            receiver, host=host, port=port, log_config=None, log_level="warning", access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+    )  # fmt: skip
     child = _start_worker_process(config_path, workers or app.config.server.workers, sweep_interval)
-    print(f"aftercare serve: listening on http://{host}:{bound}", flush=True)
+    threading.Thread(target=_announce, args=(server, host), name="aftercare-announce", daemon=True).start()
     # uvicorn handles SIGTERM itself, then raises it again once stopped, for whatever handler was
     # there before; this one lets the shutdown below (stop the worker, close the store) happen.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
-        server.run(sockets=[sock])
+        server.run()
     finally:
         _stop_worker_process(child)
         app.close()
         print("aftercare serve: stopped", flush=True)
+
+
+def _announce(server: uvicorn.Server, host: str) -> None:
+    """Say where serve listens, port included (``--port 0`` picks one), once it does."""
+    while not server.started:
+        if server.should_exit:
+            return
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    print(f"aftercare serve: listening on http://{host}:{port}", flush=True)
 
 
 def _start_worker_process(config_path: str, workers: int, sweep_interval: float) -> subprocess.Popen[bytes]:

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import fcntl
 import json
+import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -252,7 +254,10 @@ class Store:
         self.engine = create_engine(url)
         self._clock = clock
         self._sqlite = self.engine.dialect.name == "sqlite"
-        self._write_lock = threading.Lock() if self._sqlite else contextlib.nullcontext()
+        database = self.engine.url.database if self._sqlite else None
+        self._write_lock = (
+            SqliteWriteLock(Path(database)) if database and database != ":memory:" else contextlib.nullcontext()
+        )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -271,10 +276,10 @@ class Store:
 
         SQLite has one writer at a time, and its busy handler waits by
         sleeping in growing steps (up to 100 ms), which under load costs far
-        more than the writes. So writers of this process queue on a lock
-        instead, and ``BEGIN IMMEDIATE`` takes the write lock up front, so a
-        transaction that reads before it writes cannot fail half-way against
-        another process.
+        more than the writes. So writers queue on :class:`SqliteWriteLock`
+        instead (woken the moment it is free, across threads and processes),
+        and ``BEGIN IMMEDIATE`` takes SQLite's write lock up front, so a
+        transaction that reads before it writes cannot fail half-way.
         """
         with self._write_lock, self.engine.begin() as conn:
             if self._sqlite:
@@ -660,15 +665,18 @@ class Store:
                 == 1
             )
 
-    def retry_action(self, action_id: int) -> bool:
-        """Make a failed (or dropped) action due again, now."""
+    def retry_action(self, action_id: int, reason: str = "") -> bool:
+        """Make a failed (or dropped) action due again, now; ``reason`` may say who asked, until it runs."""
         with self.transaction() as conn:
             return (
                 conn.execute(
                     sa.update(actions)
                     .where(actions.c.id == action_id, actions.c.state != ActionState.DONE.value)
                     .values(
-                        state=ActionState.DUE.value, reason="", due_at=self._clock.now(), updated_at=self._clock.now()
+                        state=ActionState.DUE.value,
+                        reason=reason,
+                        due_at=self._clock.now(),
+                        updated_at=self._clock.now(),
                     )
                 ).rowcount
                 == 1
@@ -834,6 +842,35 @@ def state_in_transaction(conn: Connection) -> Iterator[None]:
         yield
     finally:
         _bound_connection.reset(token)
+
+
+class SqliteWriteLock:
+    """One writer at a time for a SQLite file: a thread lock, then a lock on a file beside it.
+
+    ``flock`` blocks in the kernel and wakes the next writer as soon as the
+    lock is free, where SQLite's busy handler would sleep and poll.
+    """
+
+    def __init__(self, database: Path) -> None:
+        self._path = database.with_name(database.name + ".write-lock")
+        self._threads = threading.Lock()
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        try:
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
 
 
 class StoredShopState:
