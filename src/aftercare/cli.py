@@ -541,13 +541,14 @@ def _redact_url(url: str) -> str:
 
 def _add_commands_of_other_parts() -> None:
     from aftercare.bundles import bundle
+    from aftercare.console.commands import console, simulate
     from aftercare.demo import demo
     from aftercare.mail.commands import preview, templates
     from aftercare.report import report
     from aftercare.sandbox.commands import sandbox
     from aftercare.webhooks import webhooks
 
-    for command in (preview, templates, sandbox, report, demo, bundle, webhooks):
+    for command in (preview, templates, sandbox, report, demo, bundle, webhooks, console, simulate):
         cli.add_command(command)
 
 

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from aftercare.console.settings import ConsoleSettings
 from aftercare.mail.settings import MailSettings
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -125,6 +126,7 @@ class Config(BaseModel):
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
     server: ServerSettings = Field(default_factory=lambda: ServerSettings())
     mail: MailSettings = Field(default_factory=MailSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     shops: list[ShopConfig] = Field(default_factory=list)
 
     #: Folder of the config file; set by :func:`load_config`.

@@ -82,6 +82,9 @@ events = sa.Table(
     sa.UniqueConstraint("shop_id", "dedupe_key", name="uq_events_shop_dedupe"),
     sa.Index("ix_events_shop_order", "shop_id", "order_id"),
     sa.Index("ix_events_state", "state"),
+    # The console's overview (migration 0005): events of a shop since a time, the last one per topic.
+    sa.Index("ix_events_shop_received", "shop_id", "received_at"),
+    sa.Index("ix_events_shop_topic_received", "shop_id", "topic", "received_at"),
 )
 
 rejected_deliveries = sa.Table(
@@ -138,6 +141,9 @@ actions = sa.Table(
     sa.Index("ix_actions_state_due", "state", "due_at"),
     sa.Index("ix_actions_shop_order", "shop_id", "order_id"),
     sa.Index("ix_actions_customer", "shop_id", "customer_email"),
+    # The console (migration 0005): counts per shop and state, and pages of one state newest first.
+    sa.Index("ix_actions_shop_state_id", "shop_id", "state", "id"),
+    sa.Index("ix_actions_state_id", "state", "id"),
 )
 
 consent = sa.Table(
@@ -179,6 +185,17 @@ survey_answers = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("shop_id", "order_id", "kind", name="uq_survey_answers_shop_order_kind"),
     sa.Index("ix_survey_answers_shop_answered", "shop_id", "answered_at"),
+)
+
+console_users = sa.Table(
+    "console_users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("shops", sa.Text, nullable=False),  # "all", or shop ids separated by commas
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("name", name="uq_console_users_name"),
 )
 
 adapter_state = sa.Table(

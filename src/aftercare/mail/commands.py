@@ -11,10 +11,15 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
+from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    from aftercare.app import App
+    from aftercare.models import Order
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -110,36 +115,21 @@ def preview(
 ) -> None:
     """Render TEMPLATE exactly as the mail channel would for ORDER, without sending it."""
     from aftercare.cli import UserError, open_app, read_order
-    from aftercare.mail.channel import compose
-    from aftercare.mail.templates import sample_order, samples, template_roots
 
     app = open_app(ctx)
     if shop_id not in app.shops:
         raise UserError(f"no shop {shop_id!r} (known: {', '.join(app.shops) or 'none configured'})")
-    shop = app.shop(shop_id).profile
-    order = read_order(app, shop_id, order_file) if order_file else sample_order(shop)
-    if context_json is None:
-        variables = samples(template_roots(app, shop_id, plugin), template)
-    else:
+    order = read_order(app, shop_id, order_file) if order_file else None
+    variables = None
+    if context_json is not None:
         try:
             variables = json.loads(context_json)
         except json.JSONDecodeError as exc:
             raise UserError(f"--context: not JSON: {exc}") from None
         if not isinstance(variables, dict):
             raise UserError("--context: expected a JSON object")
-    locale = locale or order.locale or order.customer.locale or shop.locale
-    message = compose(
-        app,
-        shop_id=shop_id,
-        template=template,
-        to=order.customer.email or "customer@example.com",
-        locale=locale,
-        context=variables,
-        transactional=transactional,
-        idempotency_key=f"{shop_id}/preview/send_email/order:{order.platform_id}/{template}",
-        plugin=plugin,
-        order=order,
-    )
+    message = render_preview(app, shop_id, template, locale=locale, order=order, variables=variables,
+                             plugin=plugin, transactional=transactional)  # fmt: skip
     text = message.get_body(("plain",))
     html = message.get_body(("html",))
     for header in ("From", "To", "Reply-To", "Subject", "Content-Language", "List-Unsubscribe"):
@@ -153,3 +143,40 @@ def preview(
     if eml_file is not None:
         eml_file.write_bytes(message.as_bytes())
         click.echo(f"wrote {eml_file}", err=True)
+
+
+def render_preview(
+    app: App,
+    shop_id: str,
+    template: str,
+    *,
+    locale: str = "",
+    order: Order | None = None,
+    variables: dict[str, Any] | None = None,
+    plugin: str = "",
+    transactional: bool = False,
+) -> EmailMessage:
+    """The message the mail channel would send for ``order`` (a sample one by default), unsent.
+
+    ``aftercare preview`` and the console's preview page both render through
+    this, so what the merchant sees is what the channel composes.
+    """
+    from aftercare.mail.channel import compose
+    from aftercare.mail.templates import sample_order, samples, template_roots
+
+    shop = app.shop(shop_id).profile
+    order = order or sample_order(shop)
+    if variables is None:
+        variables = samples(template_roots(app, shop_id, plugin), template)
+    return compose(
+        app,
+        shop_id=shop_id,
+        template=template,
+        to=order.customer.email or "customer@example.com",
+        locale=locale or order.locale or order.customer.locale or shop.locale,
+        context=variables,
+        transactional=transactional,
+        idempotency_key=f"{shop_id}/preview/send_email/order:{order.platform_id}/{template}",
+        plugin=plugin,
+        order=order,
+    )

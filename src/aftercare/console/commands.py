@@ -1,0 +1,180 @@
+"""``aftercare console add-user | list-users | remove-user`` and ``aftercare simulate``.
+
+The CLI's helpers (opening the app, user errors) are imported when a command
+runs: ``aftercare.cli`` imports this module to add the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.group()
+def console() -> None:
+    """The web console's accounts (the pages are served by `aftercare serve` under /console)."""
+
+
+@console.command("add-user")
+@click.argument("name")
+@click.option("--shops", required=True, help="Shop ids separated by commas, or 'all' (agency staff).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+@click.pass_context
+def add_user(ctx: click.Context, name: str, shops: str, password_stdin: bool) -> None:
+    """Create NAME (or set its password and shops). The password is asked for, never taken as an argument."""
+    from aftercare.cli import UserError, open_app, reports_user_errors
+    from aftercare.console import accounts
+
+    @reports_user_errors
+    def run() -> None:
+        app = open_app(ctx)
+        try:
+            allowed = accounts.parse_shops(shops, list(app.shops))
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+        else:
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        if len(password) < 10:
+            raise UserError("the password must have at least 10 characters")
+        app.store.upgrade()
+        try:
+            new = accounts.add_user(app.store, name, password, allowed, app.now())
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        click.echo(f"{'added' if new else 'updated'} console user {name} (shops: {', '.join(allowed)})")
+
+    run()
+
+
+@console.command("list-users")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def list_users(ctx: click.Context, as_json: bool) -> None:
+    """Console accounts and the shops each may see (never their hashes)."""
+    from aftercare.cli import open_app, reports_user_errors
+    from aftercare.console import accounts
+
+    @reports_user_errors
+    def run() -> None:
+        app = open_app(ctx)
+        app.store.upgrade()
+        users = accounts.list_users(app.store)
+        if as_json:
+            rows = [{"name": u.name, "shops": list(u.shops), "created_at": u.created_at.isoformat()} for u in users]
+            click.echo(json.dumps(rows, indent=2))
+            return
+        for user in users:
+            click.echo(f"{user.name}\t{','.join(user.shops)}\t{user.created_at:%Y-%m-%d}")
+
+    run()
+
+
+@console.command("remove-user")
+@click.argument("name")
+@click.pass_context
+def remove_user(ctx: click.Context, name: str) -> None:
+    """Delete NAME; their open sessions end at their next request."""
+    from aftercare.cli import UserError, open_app, reports_user_errors
+    from aftercare.console import accounts
+
+    @reports_user_errors
+    def run() -> None:
+        app = open_app(ctx)
+        app.store.upgrade()
+        if not accounts.remove_user(app.store, name):
+            raise UserError(f"no console user {name!r}")
+        click.echo(f"removed console user {name}")
+
+    run()
+
+
+@click.command()
+@click.option("--shop", "shop_id", required=True, help="Shop id from the config.")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 3650), help="How far back to replay.")
+@click.option(
+    "--config",
+    "new_config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The config to try (default: the current one).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def simulate(ctx: click.Context, shop_id: str, days: int, new_config: Path | None, as_json: bool) -> None:
+    """What-if: replay the shop's stored events of the last DAYS through a config, in a dry run.
+
+    Shows per plugin what was recorded, what would be, and which actions
+    would no longer happen or would be new. Nothing is sent or written to the store.
+    """
+    from aftercare.cli import UserError, open_app, reports_user_errors
+    from aftercare.config import load_config
+    from aftercare.console.simulate import simulate as run_simulation
+
+    @reports_user_errors
+    def run() -> None:
+        app = open_app(ctx)
+        if shop_id not in app.shops:
+            raise UserError(f"no shop {shop_id!r} (known: {', '.join(app.shops) or 'none configured'})")
+        app.store.upgrade()
+        config = load_config(new_config) if new_config else None
+        try:
+            result = run_simulation(app, shop_id, days, config)
+        except KeyError as exc:
+            raise UserError(str(exc.args[0])) from None
+        if as_json:
+            click.echo(json.dumps(_as_data(result), indent=2))
+            return
+        _print(result)
+
+    run()
+
+
+def _as_data(result) -> dict:  # noqa: ANN001 - a Simulation
+    def line(x) -> dict:  # noqa: ANN001
+        return {
+            "key": x.key,
+            "plugin": x.plugin,
+            "kind": x.kind,
+            "order_id": x.order_id,
+            "due_at": x.due_at.isoformat(),
+        }
+
+    return {
+        "shop": result.shop_id,
+        "since": result.since.isoformat(),
+        "until": result.until.isoformat(),
+        "events": result.events,
+        "plugins": [
+            {
+                "plugin": p.plugin,
+                "recorded": p.recorded,
+                "would_be": p.simulated,
+                "no_longer": [line(x) for x in p.gone],
+                "new": [line(x) for x in p.added],
+            }
+            for p in result.plugins
+        ],  # fmt: skip
+    }
+
+
+def _print(result) -> None:  # noqa: ANN001 - a Simulation
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Console()
+    table = Table(title=f"{result.shop_id}: {result.events} events from {result.since:%Y-%m-%d %H:%M} "
+                        f"to {result.until:%Y-%m-%d %H:%M} UTC, replayed in a dry run")  # fmt: skip
+    for column in ("plugin", "recorded", "would be", "no longer", "new"):
+        table.add_column(column)
+    for p in result.plugins:
+        table.add_row(p.plugin, str(p.recorded), str(p.simulated), str(len(p.gone)), str(len(p.added)))
+    out.print(table)
+    for p in result.plugins:
+        for x in p.gone:
+            out.print(f"- no longer: {x.plugin} {x.kind} order {x.order_id} ({x.key})", markup=False, highlight=False)
+        for x in p.added:
+            out.print(f"+ new: {x.plugin} {x.kind} order {x.order_id} ({x.key})", markup=False, highlight=False)

@@ -1,0 +1,23 @@
+"""``[console]``: whether the console is served, and how its sessions and logins are protected."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class ConsoleSettings(BaseModel):
+    """The console's section of the config (``docs/console.md``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Serve the pages under ``/console``. Off by default: a deployment opts in.
+    enabled: bool = False
+    #: Signs session cookies. Unset: a random key per process, so sessions end on restart.
+    secret_key: SecretStr | None = None
+    #: Mark cookies ``Secure``; unset means "when public_url is https".
+    secure_cookies: bool | None = None
+    #: A signed-in session lasts this long.
+    session_hours: float = Field(default=12, gt=0, le=24 * 30)
+    #: Failed logins allowed per user name and per client address within the window.
+    login_attempts: int = Field(default=5, ge=1)
+    login_window_minutes: float = Field(default=15, gt=0)

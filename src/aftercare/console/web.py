@@ -1,0 +1,519 @@
+"""The console's routes, mounted by the receiver under ``/console``.
+
+Every route goes through :func:`Console.page`: without a valid session a GET
+is sent to the login page (302) and anything else gets 401, before any data
+is read; a POST must carry the session's CSRF token (403 otherwise). A shop
+the user may not see, or an action or order of such a shop, answers 404,
+exactly as an id that does not exist, so ids of other clients cannot even be
+probed.
+
+Pages are Jinja2 templates from this package (their own autoescaping
+environment, not the mail one), CSS inline, no script, no request to
+anywhere else: they work offline and on a phone.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, quote, urlencode
+
+import jinja2
+from pydantic import SecretStr
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from aftercare.actions import ActionState
+from aftercare.console import accounts, queries
+from aftercare.console.auth import COOKIE, LoginLimiter, Session, SessionSigner, csrf_ok, fingerprint
+from aftercare.console.charts import bar_chart, line_chart
+from aftercare.models import SurveyKind
+from aftercare.platform import PlatformError
+
+if TYPE_CHECKING:
+    from aftercare.app import App
+    from aftercare.worker import Worker
+
+log = logging.getLogger("aftercare.console")
+
+PREFIX = "/console"
+MAX_FORM_BYTES = 16_384
+TEMPLATES = Path(__file__).parent / "templates"
+ADDRESS_FACTOR = 4
+CSRF_FAILED = "This form has expired or did not come from the console (CSRF check). Reload the page and try again."
+HEADERS = {
+    "Cache-Control": "no-store",
+    # Mail previews sit in a sandboxed srcdoc iframe: they inherit this policy, so they load nothing either.
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+class NotFound(Exception):
+    """A shop, order or action that does not exist, or that this user may not see: the same 404."""
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """The signed-in user on one request: who, which shops, and the session's CSRF token."""
+
+    user: accounts.User
+    shops: list[str]
+    csrf: str
+    base: str  # "/console" under whatever prefix the app is mounted at
+
+    def shop(self, shop_id: str) -> str:
+        if shop_id not in self.shops:
+            raise NotFound(shop_id)
+        return shop_id
+
+
+Handler = Callable[[Request, Viewer], Awaitable[Response]]
+
+
+class Console:
+    def __init__(self, app: App, worker: Worker) -> None:
+        self.app = app
+        self.worker = worker
+        settings = app.config.console
+        key = settings.secret_key.get_secret_value().encode() if settings.secret_key else secrets.token_bytes(32)
+        if not settings.secret_key:
+            log.warning("[console] secret_key is not set: sessions end when serve restarts")
+        self.signer = SessionSigner(key, settings.session_hours * 3600)
+        window = settings.login_window_minutes * 60
+        self.by_name = LoginLimiter(settings.login_attempts, window)
+        # An office shares one address: it may fail a few names' worth before everyone there waits.
+        self.by_address = LoginLimiter(settings.login_attempts * ADDRESS_FACTOR, window)
+        secure = settings.secure_cookies
+        self.secure = app.config.public_url.startswith("https://") if secure is None else secure
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
+        )
+        self.env.filters["when"] = _when
+        self.env.globals["states"] = [s.value for s in ActionState]
+
+    # -- plumbing -------------------------------------------------------------------
+    def render(self, request: Request, page: str, status: int = 200, /, **variables: Any) -> HTMLResponse:
+        body = self.env.get_template(page).render(base=_base(request), **variables)
+        return HTMLResponse(body, status_code=status, headers=HEADERS)
+
+    def set_session(self, request: Request, response: Response, session: Session) -> None:
+        response.set_cookie(
+            COOKIE, self.signer.dumps(session), max_age=int(self.signer.max_age), path=_base(request),
+            httponly=True, samesite="lax", secure=self.secure,
+        )  # fmt: skip
+
+    def viewer(self, request: Request) -> tuple[Session | None, Viewer | None]:
+        """The request's session and, when it belongs to a user who still exists as it was, the viewer."""
+        session = self.signer.loads(request.cookies.get(COOKIE))
+        if session is None or not session.user:
+            return session, None
+        user = accounts.get_user(self.app.store, session.user)
+        if user is None or fingerprint(user.password_hash) != session.fingerprint:
+            return session, None
+        return session, Viewer(user, user.visible(list(self.app.shops)), session.csrf, _base(request))
+
+    def page(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """Login, CSRF and shop checks around a handler (see the module docstring)."""
+
+        async def endpoint(request: Request) -> Response:
+            _session, viewer = await run_in_threadpool(self.viewer, request)
+            if viewer is None:
+                if request.method in ("GET", "HEAD"):
+                    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                    return RedirectResponse(f"{_base(request)}/login?next={quote(target)}", status_code=302)
+                return HTMLResponse("login required", status_code=401, headers=HEADERS)
+            if request.method == "POST":
+                request.state.form = await _form(request)
+                if not csrf_ok(_session, request.state.form.get("csrf")):
+                    return self.render(request, "error.html", 403, viewer=viewer, message=CSRF_FAILED)
+            try:
+                return await handler(request, viewer)
+            except NotFound:
+                return self.render(request, "error.html", 404, viewer=viewer, message="Not found.")
+
+        return endpoint
+
+    # -- login and logout -----------------------------------------------------------
+    async def login(self, request: Request) -> Response:
+        session = self.signer.loads(request.cookies.get(COOKIE))
+        next_url = _local_target(request.query_params.get("next", ""), request)
+        if request.method == "GET":
+            if session is None:
+                session = self.signer.new()
+            response = self.render(request, "login.html", csrf=session.csrf, next=next_url, error="", viewer=None)
+            self.set_session(request, response, session)
+            return response
+        form = await _form(request)
+        next_url = _local_target(form.get("next", ""), request)
+        name = form.get("name", "").strip()[:64]
+        if not csrf_ok(session, form.get("csrf")):
+            fresh = self.signer.new()
+            response = self.render(request, "login.html", 403, csrf=fresh.csrf, next=next_url, viewer=None,
+                                   error="The form expired; please sign in again.")  # fmt: skip
+            self.set_session(request, response, fresh)
+            return response
+        assert session is not None
+        address = request.client.host if request.client else "-"
+        if self.by_name.blocked(name) or self.by_address.blocked(address):
+            log.warning("console login refused for %r from %s: too many attempts", name, address)
+            return self.render(request, "login.html", 429, csrf=session.csrf, next=next_url, viewer=None,
+                               error="Too many failed attempts; wait a few minutes and try again.")  # fmt: skip
+        user = await run_in_threadpool(accounts.authenticate, self.app.store, name, form.get("password", ""))
+        if user is None:
+            self.by_name.failed(name)
+            self.by_address.failed(address)
+            log.warning("console login failed for %r from %s", name, address)
+            return self.render(request, "login.html", 401, csrf=session.csrf, next=next_url, viewer=None,
+                               error="Wrong name or password.")  # fmt: skip
+        self.by_name.succeeded(name)
+        log.info("console login: %s", user.name)
+        response = RedirectResponse(next_url or f"{_base(request)}/", status_code=303)
+        self.set_session(request, response, self.signer.new(user.name, user.password_hash))  # a new CSRF token too
+        return response
+
+    async def logout(self, request: Request, viewer: Viewer) -> Response:
+        response = RedirectResponse(f"{viewer.base}/login", status_code=303)
+        response.delete_cookie(COOKIE, path=viewer.base, httponly=True, samesite="lax", secure=self.secure)
+        return response
+
+    # -- pages ----------------------------------------------------------------------
+    async def home(self, request: Request, viewer: Viewer) -> Response:
+        if len(viewer.shops) == 1:
+            return RedirectResponse(f"{viewer.base}/shops/{viewer.shops[0]}", status_code=302)
+        shops = [self.app.shop(s) for s in viewer.shops]
+        return self.render(request, "home.html", viewer=viewer, shops=shops)
+
+    async def overview(self, request: Request, viewer: Viewer) -> Response:
+        shop = self.app.shop(viewer.shop(request.path_params["shop"]))
+        data = await run_in_threadpool(queries.overview, self.app.store, shop.id, shop.profile.timezone, self.app.now())
+        backlog = await run_in_threadpool(self._backlog)
+        live = None
+        if request.method == "POST":  # "run the live checks": the shop's platform and SMTP relay, with its credentials
+            from aftercare.cli import live_problems
+
+            live = await run_in_threadpool(live_problems, self.app, [shop.id])
+        return self.render(request, "overview.html", viewer=viewer, shop=shop, data=data, backlog=backlog, live=live)
+
+    def _backlog(self) -> int | str:
+        try:
+            return self.worker.queue.backlog()
+        except Exception as exc:  # the page still shows the store's side
+            return f"unknown ({type(exc).__name__})"
+
+    async def find_order(self, request: Request, viewer: Viewer) -> Response:
+        shop_id = viewer.shop(request.path_params["shop"])
+        order_id = request.query_params.get("order", "").strip()
+        if not order_id:
+            return RedirectResponse(f"{viewer.base}/shops/{shop_id}", status_code=302)
+        return RedirectResponse(f"{viewer.base}/shops/{shop_id}/orders/{quote(order_id, safe='')}", status_code=302)
+
+    async def order(self, request: Request, viewer: Viewer) -> Response:
+        shop = self.app.shop(viewer.shop(request.path_params["shop"]))
+        order_id = request.path_params["order"]
+        entries = await run_in_threadpool(queries.timeline, self.app.store, shop.id, order_id)
+        if not entries:
+            raise NotFound(order_id)
+        order = next((e.event.event.order for e in reversed(entries) if e.event and not e.event.event.order.partial),
+                     None)  # fmt: skip
+        return self.render(request, "order.html", viewer=viewer, shop=shop, order_id=order_id, order=order,
+                           entries=entries)  # fmt: skip
+
+    async def actions(self, request: Request, viewer: Viewer) -> Response:
+        params = request.query_params
+        shop_id = params.get("shop", "")
+        if shop_id:
+            viewer.shop(shop_id)
+        state = params.get("state", "")
+        flt = queries.ActionFilter(
+            shop_id=shop_id,
+            plugin=params.get("plugin", ""),
+            state=state if state in {s.value for s in ActionState} else "",
+            since=_day(params.get("since")),
+            until=_day(params.get("until"), next_day=True),
+            order_id=params.get("order", ""),
+        )
+        before = params.get("before", "")
+        records, next_before = await run_in_threadpool(
+            queries.actions_page, self.app.store, viewer.shops, flt, int(before) if before.isdigit() else None
+        )
+        plugins = sorted({name for s in viewer.shops for name in self.app.shop(s).plugin_settings})
+        keep = {k: v for k, v in params.items() if k != "before" and v}
+        next_url = f"{viewer.base}/actions?{urlencode({**keep, 'before': next_before})}" if next_before else ""
+        back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return self.render(request, "actions.html", viewer=viewer, records=records, filters=params, plugins=plugins,
+                           next_url=next_url, back=back)  # fmt: skip
+
+    async def act(self, request: Request, viewer: Viewer) -> Response:
+        """Retry or cancel one action (POST), recorded with the user's name."""
+        action_id, verb = int(request.path_params["action"]), request.path_params["verb"]
+        store = self.app.store
+        try:
+            action = await run_in_threadpool(store.get_action, action_id)
+        except KeyError:
+            raise NotFound(str(action_id)) from None
+        viewer.shop(action.shop_id)
+        who = viewer.user.name
+        if verb == "retry":
+            ok = await run_in_threadpool(store.retry_action, action_id, f"retried by {who} in the console")
+            if ok:
+                try:
+                    self.worker.queue.execute_actions([action_id])
+                except Exception:  # due in the store is what counts; the sweep runs it
+                    log.exception("could not enqueue action %s; the sweep will run it", action_id)
+        else:
+            why = request.state.form.get("reason", "").strip()[:500]
+            reason = f"cancelled by {who} in the console" + (f": {why}" if why else "")
+            ok = await run_in_threadpool(store.cancel_action, action_id, reason)
+        log.info("console user=%s %s action=%s ok=%s", who, verb, action_id, ok)
+        back = _local_target(request.state.form.get("back", ""), request) or f"{viewer.base}/actions"
+        return RedirectResponse(back, status_code=303)
+
+    async def preview(self, request: Request, viewer: Viewer) -> Response:
+        from aftercare.mail.commands import render_preview
+        from aftercare.mail.templates import TemplateError, list_templates
+
+        shop = self.app.shop(viewer.shop(request.path_params["shop"]))
+        rows = await run_in_threadpool(list_templates, self.app, shop.id)
+        templates = sorted({(r["template"], r["plugin"]) for r in rows})
+        locales = sorted({r["locale"] for r in rows})
+        template = request.query_params.get("template", "")
+        locale = request.query_params.get("locale", "") or shop.profile.locale
+        plugin = next((p for t, p in templates if t == template), "")
+        message, problem = None, ""
+        if template:
+            if template not in {t for t, _p in templates}:
+                raise NotFound(template)
+            try:
+                message = await run_in_threadpool(render_preview, self.app, shop.id, template, locale=locale,
+                                                  plugin=plugin)  # fmt: skip
+            except (TemplateError, PlatformError) as exc:  # a broken template, a shop without a sender
+                problem = str(exc)
+        parts = {}
+        if message is not None:
+            for kind in ("plain", "html"):
+                body = message.get_body((kind,))
+                parts[kind] = body.get_content() if body is not None else ""
+        return self.render(request, "preview.html", viewer=viewer, shop=shop, templates=templates, locales=locales,
+                           template=template, locale=locale, message=message, parts=parts, problem=problem)  # fmt: skip
+
+    async def surveys(self, request: Request, viewer: Viewer) -> Response:
+        shop = self.app.shop(viewer.shop(request.path_params["shop"]))
+        weeks = _int(request.query_params.get("weeks"), 12, 1, 104)
+        now = self.app.now()
+        since = now - timedelta(weeks=weeks)
+        answers = await run_in_threadpool(self.app.store.survey_answers, shop.id, since)
+        charts = _survey_charts(answers, since, weeks)
+        comments = sorted((a for a in answers if a.answer.comment), key=lambda a: a.updated_at, reverse=True)[:30]
+        return self.render(request, "surveys.html", viewer=viewer, shop=shop, weeks=weeks, charts=charts,
+                           comments=comments, count=len(answers))  # fmt: skip
+
+    async def report(self, request: Request, viewer: Viewer) -> Response:
+        from aftercare.report import period, rows, shop_report
+
+        shop = self.app.shop(viewer.shop(request.path_params["shop"]))
+        start, end = _date(request.query_params.get("since")), _date(request.query_params.get("until"))
+        since, until = period(start, end, shop.profile.timezone, self.app.now())
+        figures = await run_in_threadpool(shop_report, self.app.store, shop.id, since, until)
+        charts = [
+            bar_chart("Emails sent per plugin", list(figures.emails_sent), list(figures.emails_sent.values())),
+            bar_chart("Coupons", ["issued", "redeemed"], [figures.coupons_issued, figures.coupons_redeemed]),
+            bar_chart(
+                "Mailed customers", ["mailed", "bought again"], [figures.mailed_customers, figures.repeat_customers]
+            ),  # fmt: skip
+        ]
+        return self.render(request, "report.html", viewer=viewer, shop=shop, figures=figures, rows=rows(figures),
+                           charts=charts, since=start or (since.date()), until=end or "")  # fmt: skip
+
+    async def plugins(self, request: Request, viewer: Viewer) -> Response:
+        shop = self.app.shop(viewer.shop(request.path_params["shop"]))
+        return self.render(
+            request, "plugins.html", viewer=viewer, shop=shop, plugins=plugin_settings(self.app, shop.id)
+        )
+
+    async def simulate(self, request: Request, viewer: Viewer) -> Response:
+        from aftercare.console.simulate import simulate
+
+        shop = self.app.shop(viewer.shop(request.path_params["shop"]))
+        days = _int(request.query_params.get("days"), 30, 1, 365)
+        result = await run_in_threadpool(simulate, self.app, shop.id, days, self.app.config)
+        return self.render(request, "simulate.html", viewer=viewer, shop=shop, days=days, result=result)
+
+    def routes(self) -> list[BaseRoute]:
+        page = self.page
+        return [
+            Mount(
+                PREFIX,
+                routes=[
+                    Route("/login", self.login, methods=["GET", "POST"]),
+                    Route("/logout", page(self.logout), methods=["POST"]),
+                    Route("/", page(self.home)),
+                    Route("/actions", page(self.actions)),
+                    Route("/actions/{action:int}/{verb:str}", page(self.act), methods=["POST"]),
+                    Route("/shops/{shop}", page(self.overview), methods=["GET", "POST"]),
+                    Route("/shops/{shop}/orders", page(self.find_order)),
+                    Route("/shops/{shop}/orders/{order}", page(self.order)),
+                    Route("/shops/{shop}/preview", page(self.preview)),
+                    Route("/shops/{shop}/surveys", page(self.surveys)),
+                    Route("/shops/{shop}/report", page(self.report)),
+                    Route("/shops/{shop}/plugins", page(self.plugins)),
+                    Route("/shops/{shop}/simulate", page(self.simulate)),
+                    Route("/{rest:path}", page(self.not_found), methods=["GET", "POST"]),
+                ],
+            )
+        ]
+
+    async def not_found(self, request: Request, viewer: Viewer) -> Response:
+        raise NotFound(request.url.path)
+
+
+def routes(app: App, worker: Worker) -> list[BaseRoute]:
+    """The console's routes, or none when ``[console] enabled`` is false."""
+    if not app.config.console.enabled:
+        return []
+    console = Console(app, worker)
+    # The retry and cancel verbs are the only writes; anything else under /actions/ID/ is a 404.
+    return console.routes()
+
+
+# -- what the plugins page shows ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SettingRow:
+    key: str
+    value: str
+    source: str  # "default", or the TOML path (a bundle's file and table, the shop's table...)
+
+
+def plugin_settings(app: App, shop_id: str) -> list[tuple[str, bool, list[SettingRow]]]:
+    """Per plugin: enabled, and each effective setting with where it comes from; secrets masked."""
+    from aftercare.config import plugin_settings_source
+
+    shop = app.shop(shop_id)
+    result = []
+    for name, settings in sorted(shop.plugin_settings.items()):
+        source = plugin_settings_source(app.config, name, shop.config, shop.bundle)
+        rows = []
+        for key, value in settings.model_dump().items():
+            from_layer = any(key in table for _path, table in source.layers)
+            shown = "••••••" if _secret(key, getattr(settings, key, None)) else _show(value)
+            rows.append(SettingRow(key, shown, source.path_of(key) if from_layer else "default"))
+        result.append((name, settings.enabled, rows))
+    return result
+
+
+def _secret(key: str, value: Any) -> bool:
+    return isinstance(value, SecretStr) or any(w in key.lower() for w in ("secret", "password", "token", "api_key"))
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "-" if value is None else str(value)
+
+
+# -- surveys ----------------------------------------------------------------------------------
+
+
+def _survey_charts(answers: list[Any], since: datetime, weeks: int) -> list[Any]:
+    """CSAT (% 4-5), NPS and CES per week, and each kind's score distribution."""
+    labels = [(since + timedelta(weeks=w)).strftime("%d %b") for w in range(weeks)]
+    per_week: dict[SurveyKind, list[list[int]]] = {k: [[] for _ in range(weeks)] for k in SurveyKind}
+    for a in answers:
+        week = min(weeks - 1, max(0, (a.answer.answered_at - since).days // 7))
+        per_week[a.answer.kind][week].append(a.answer.score)
+
+    def csat(s: list[int]) -> float | None:
+        return round(100 * sum(1 for x in s if x >= 4) / len(s), 1) if s else None
+
+    def nps(s: list[int]) -> float | None:
+        return round(100 * (sum(1 for x in s if x >= 9) - sum(1 for x in s if x <= 6)) / len(s), 1) if s else None
+
+    def ces(s: list[int]) -> float | None:
+        return round(sum(s) / len(s), 2) if s else None
+
+    charts = [
+        line_chart(
+            "CSAT per week (% of 4 and 5)", labels, {"CSAT": [csat(s) for s in per_week[SurveyKind.CSAT]]}, high=100
+        ),  # fmt: skip
+        line_chart("NPS per week", labels, {"NPS": [nps(s) for s in per_week[SurveyKind.NPS]]}, low=-100, high=100),
+        line_chart(
+            "CES per week (1 = least effort)",
+            labels,
+            {"CES": [ces(s) for s in per_week[SurveyKind.CES]]},
+            low=1,
+            high=7,
+        ),  # fmt: skip
+    ]
+    for kind in SurveyKind:
+        scores = [a.answer.score for a in answers if a.answer.kind is kind]
+        scale = list(kind.scale)
+        charts.append(bar_chart(f"{kind.value.upper()} scores ({len(scores)} answers)", [str(s) for s in scale],
+                                [scores.count(s) for s in scale]))  # fmt: skip
+    return charts
+
+
+# -- small helpers ---------------------------------------------------------------------------
+
+
+def _base(request: Request) -> str:
+    return request.scope.get("root_path", "").rstrip("/").removesuffix(PREFIX) + PREFIX
+
+
+def _local_target(target: str, request: Request) -> str:
+    """A redirect target only inside the console (never another site: ``//evil`` or ``https://``)."""
+    base = _base(request)
+    if target.startswith(base + "/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return ""
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The posted urlencoded form (first value of each field), read up to a small limit."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            break
+    return {k: v[0] for k, v in parse_qs(body[:MAX_FORM_BYTES].decode("utf-8", "replace")).items()}
+
+
+def _date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _day(value: str | None, *, next_day: bool = False) -> datetime | None:
+    day = _date(value)
+    if day is None:
+        return None
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return start + timedelta(days=1) if next_day else start
+
+
+def _int(value: str | None, default: int, low: int, high: int) -> int:
+    try:
+        return min(high, max(low, int(value))) if value else default
+    except ValueError:
+        return default
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "-"
