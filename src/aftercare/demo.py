@@ -17,7 +17,9 @@ import contextlib
 import logging
 import random
 import re
+import secrets
 import shutil
+import signal
 import socket
 import threading
 import time
@@ -42,6 +44,7 @@ from aftercare.actions import ActionState
 from aftercare.app import App
 from aftercare.clock import ManualClock
 from aftercare.config import Config
+from aftercare.console.accounts import add_user
 from aftercare.links import OPTIN_PATH, SURVEY_PATH, InvalidLink
 from aftercare.models import EventKind
 from aftercare.pages import read_survey_link
@@ -53,6 +56,8 @@ from aftercare.store import events as events_table
 from aftercare.worker import Worker
 
 #: A Monday morning; any aware time works, a fixed one makes every run alike.
+#: The console account `--keep-serving` creates (with a fresh random password each run).
+DEMO_USER = "demo"
 START = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
 
 #: Shop id -> (platform, time zone). Both platforms, each with its own sandbox.
@@ -172,7 +177,9 @@ class Deployment:
         self.settle()
 
 
-def demo_config(folder: Path, sandboxes: Mapping[str, SandboxShop], public_url: str, plugins: Mapping) -> Config:
+def demo_config(
+    folder: Path, sandboxes: Mapping[str, SandboxShop], public_url: str, plugins: Mapping, console: bool = False
+) -> Config:
     """The config a merchant would write for these shops, built in memory."""
     shops = []
     for shop_id, shop in sandboxes.items():
@@ -198,6 +205,7 @@ def demo_config(folder: Path, sandboxes: Mapping[str, SandboxShop], public_url: 
             "plugins": dict(plugins),
             # Every plugin mails in the same week here: a cap of 3 would hide the later ones.
             "mail": {"transport": "outbox", "outbox_dir": "outbox", "frequency_cap": 5},
+            "console": {"enabled": console},
             "shops": shops,
             "base_dir": folder,
         }
@@ -214,6 +222,7 @@ def deployment(
     sandbox_options: Mapping[str, Mapping[str, Any]] | None = None,
     consumer_workers: int = 2,
     register: bool = True,
+    console: bool = False,
 ) -> Iterator[Deployment]:
     """Start sandboxes, the receiver and the worker around one clock; stop them all on exit.
 
@@ -241,7 +250,7 @@ def deployment(
         stack.callback(sock.close)
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
 
-        app = App(demo_config(folder, sandboxes, url, plugins), clock=clock)
+        app = App(demo_config(folder, sandboxes, url, plugins, console), clock=clock)
         stack.callback(app.close)
         app.store.upgrade()
         worker = Worker(app)
@@ -633,7 +642,12 @@ def print_summary(summary: Summary, console: Console) -> None:
               help="Orders per shop.")  # fmt: skip
 @click.option("--days", type=click.IntRange(1, 30), default=7, show_default=True, help="Simulated days.")
 @click.option("--seed", type=int, default=8, show_default=True, help="Another seed tells another story.")
-def demo(folder: Path, orders_per_shop: int, days: int, seed: int) -> None:
+@click.option(
+    "--keep-serving",
+    is_flag=True,
+    help="Afterwards keep the shops, receiver and console running (Ctrl-C stops them) with a console user.",
+)
+def demo(folder: Path, orders_per_shop: int, days: int, seed: int, keep_serving: bool) -> None:
     """A week of two sandbox shops (Shopify and WooCommerce) through aftercare, in seconds.
 
     Runs the real receiver, worker, store, queue and adapters on 127.0.0.1 with
@@ -647,7 +661,7 @@ def demo(folder: Path, orders_per_shop: int, days: int, seed: int) -> None:
         shutil.rmtree(folder)
     started = time.monotonic()
     starting = console.status("starting two sandbox shops, the receiver and the worker...")
-    with starting as status, deployment(folder.resolve()) as running:
+    with starting as status, deployment(folder.resolve(), console=keep_serving) as running:
         since = running.clock.now()
 
         def progress(now: datetime) -> None:
@@ -656,10 +670,27 @@ def demo(folder: Path, orders_per_shop: int, days: int, seed: int) -> None:
         week = run_week(running, orders_per_shop=orders_per_shop, days=days, seed=seed, progress=progress)
         running.finish()
         summary = summarise(running, since)
+        status.stop()
+        console.print(
+            f"[bold]aftercare demo[/bold]: {len(week.orders)} orders on 2 shops over {days} simulated days, "
+            f"{len(week.customers.answers)} survey answers and {len(week.customers.optins)} newsletter "
+            f"confirmations by simulated customers, in {time.monotonic() - started:.1f}s"
+        )
+        print_summary(summary, console)
+        console.print(f"Store: {folder / 'aftercare.db'} (SQLite). Open any .eml file with a mail client.")
+        if keep_serving:
+            keep_serving_until_interrupted(running, console)
+
+
+def keep_serving_until_interrupted(running: Deployment, console: Console) -> None:
+    """Leave the demo's shops, receiver and console up, with a console user, until Ctrl-C."""
+    password = secrets.token_urlsafe(12)
+    add_user(running.app.store, DEMO_USER, password, ("all",), running.app.now())
     console.print(
-        f"[bold]aftercare demo[/bold]: {len(week.orders)} orders on 2 shops over {days} simulated days, "
-        f"{len(week.customers.answers)} survey answers and {len(week.customers.optins)} newsletter confirmations "
-        f"by simulated customers, in {time.monotonic() - started:.1f}s"
+        f"\nThe console is at [bold]{running.url}/console[/bold]: user [bold]{DEMO_USER}[/bold], "
+        f"password [bold]{password}[/bold]. Ctrl-C stops everything."
     )
-    print_summary(summary, console)
-    console.print(f"Store: {folder / 'aftercare.db'} (SQLite). Open any .eml file with a mail client.")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
