@@ -29,7 +29,7 @@ from aftercare.config import (
 )
 from aftercare.context import ShopProfile
 from aftercare.mail.settings import merge_shop_settings
-from aftercare.platform import Adapter, AdapterSettings, ShopInfo
+from aftercare.platform import Adapter, AdapterSettings, ShopInfo, ShopState
 from aftercare.plugin_manager import PluginManager
 from aftercare.settings import PluginSettings
 from aftercare.store import Store
@@ -89,16 +89,22 @@ class App:
             raise KeyError(f"no shop {shop_id!r} (known: {known})") from None
 
     def adapter(self, shop_id: str) -> Adapter:
+        """The shop's adapter, remembering its state (WooCommerce's last seen orders) in the store."""
         shop = self.shop(shop_id)
         if shop._adapter is None:
-            info = ShopInfo(
-                id=shop.id,
-                webhook_secret=shop.config.webhook_secret,
-                locale=shop.config.locale,
-                timezone=shop.config.timezone,
-            )
-            shop._adapter = shop.adapter_class(info, shop.adapter_settings, self.store.shop_state(shop.id), self.now)
+            shop._adapter = self.new_adapter(shop_id, self.store.shop_state(shop_id))
         return shop._adapter
+
+    def new_adapter(self, shop_id: str, state: ShopState) -> Adapter:
+        """Another adapter for the shop with its own state: reading without touching the store's."""
+        shop = self.shop(shop_id)
+        info = ShopInfo(
+            id=shop.id,
+            webhook_secret=shop.config.webhook_secret,
+            locale=shop.config.locale,
+            timezone=shop.config.timezone,
+        )
+        return shop.adapter_class(info, shop.adapter_settings, state, self.now)
 
     def is_dry_run(self, shop_id: str) -> str:
         """Why actions of this shop are recorded but not executed, or '' if they run."""

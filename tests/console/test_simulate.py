@@ -5,6 +5,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import aftercare.plugins.coupon as coupon
+from aftercare import hookimpl
 from aftercare.console.simulate import simulate
 from aftercare.dispatch import Dispatcher
 from aftercare.models import Money
@@ -70,3 +71,39 @@ def test_a_refund_after_the_fact_drops_the_delayed_action_in_the_replay(aftercar
     (diff,) = simulate(app, "test", 30, plugins=app.plugins).plugins
     # "paid" note twice-keyed once; the delayed "later" note would be dropped by the fire-time check (refunded).
     assert [line.key.rsplit("/", 1)[1] for line in diff.gone] == ["later"]
+
+
+class _FeedPlatform:
+    """A platform whose poll returns the orders below: the store has none of them yet."""
+
+    @staticmethod
+    def events(now):
+        orders = [make_order(n, email=f"p{n}@example.com", created_at=now, total=Money(Decimal(t), "EUR"))
+                  for n, t in (("7", "20.00"), ("8", "90.00"))]  # fmt: skip
+        return [make_event("order_paid", o, occurred_at=now, key=f"order:{o.platform_id}:paid") for o in orders]
+
+    @hookimpl
+    def register_adapters(self, register):
+        from aftercare.platform import PollBatch
+        from aftercare.testing import MemoryAdapter
+
+        class FeedAdapter(MemoryAdapter):
+            platform = "feed"
+
+            def poll(self, cursor, since=None):
+                yield PollBatch(_FeedPlatform.events(self.now() - timedelta(days=1)), cursor="end", orders_seen=2)
+
+        register(FeedAdapter)
+
+
+def test_a_store_without_the_period_replays_what_a_poll_of_the_platform_returns(aftercare_app):
+    feed = _FeedPlatform()
+    feed.name = "feed-platform"
+    app = aftercare_app(coupon, feed, settings={"coupon": {"enabled": True}}, shop={"platform": "feed"})
+    raised = app.config.model_copy(update={"plugins": {"coupon": {"enabled": True, "minimum_order": 50}}})
+    result = simulate(app, "test", 30, raised, plugins=app.plugins)
+    assert result.events == 2
+    (diff,) = [d for d in result.plugins if d.plugin == "coupon"]
+    assert (diff.recorded, diff.simulated) == (0, 2)  # the mail and coupon of the 90.00 order
+    assert {line.order_id for line in diff.added} == {"order-8"}
+    assert app.store.list_events() == [] and app.store.get_cursor("test") is None  # the store was only read

@@ -2,7 +2,8 @@
 
 ``aftercare simulate --shop ID --days 30 [--config NEW.toml]`` (and the
 console's what-if page) takes the shop's events of the last N days from the
-store, oldest first, and dispatches them through an :class:`App` built from
+store (or, when it holds none of them, from a poll of the platform), oldest
+first, and dispatches them through an :class:`App` built from
 the given config, on a :class:`ManualClock` set to each event's time, into a
 throwaway SQLite store in a temporary folder. Nothing is executed (the copy
 is a dry run and only the hooks run), the real store is only read, and no
@@ -35,7 +36,8 @@ import sqlalchemy as sa
 
 from aftercare.actions import ActionRecord, ActionState, Recheck
 from aftercare.clock import ManualClock
-from aftercare.models import EventKind, Order
+from aftercare.models import Event, EventKind, Order
+from aftercare.platform import MemoryShopState
 from aftercare.store import _action_record, actions
 
 if TYPE_CHECKING:
@@ -82,7 +84,7 @@ def simulate(
 
     until = app.now()
     since = until - timedelta(days=days)
-    history = app.store.events_of_kind(shop_id, list(EventKind), since, until)
+    history = app.store.events_of_kind(shop_id, list(EventKind), since, until) or polled(app, shop_id, since)
     recorded = _recorded(app, shop_id, {e.dedupe_key for e in history})
     config = config or app.config
     with tempfile.TemporaryDirectory(prefix="aftercare-simulate-") as folder:
@@ -110,6 +112,17 @@ def simulate(
             copy.close()
     would = [a for a in replayed if _would_go(a, whole.get(a.order_id), until)]
     return Simulation(shop_id, since, until, len(history), _compare(recorded, would))
+
+
+def polled(app: App, shop_id: str, since: datetime) -> list[Event]:
+    """The period's events from the platform, for a store that has none of it yet.
+
+    The adapter remembers what it saw in memory only, so the store's sync
+    cursor and WooCommerce's remembered orders are left as they were.
+    """
+    adapter = app.new_adapter(shop_id, MemoryShopState())
+    events = [event for batch in adapter.poll(None, since=since) for event in batch.events]
+    return sorted(events, key=lambda event: event.occurred_at)
 
 
 def _recorded(app: App, shop_id: str, event_keys: set[str]) -> list[ActionRecord]:
