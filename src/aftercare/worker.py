@@ -43,6 +43,7 @@ from aftercare.dispatch import Dispatcher, execute_action
 from aftercare.models import Event
 from aftercare.platform import PlatformError
 from aftercare.queue import TaskQueue, make_huey
+from aftercare.store import StoredEvent
 
 log = logging.getLogger("aftercare.worker")
 
@@ -123,23 +124,21 @@ class Worker:
     # -- tasks --------------------------------------------------------------
     def dispatch_events(self, event_ids: Sequence[int]) -> None:
         """The queue task: one shop's events here; a mixed batch goes back as one message per shop."""
-        by_shop: dict[str, list[int]] = {}
+        by_shop: dict[str, list[StoredEvent]] = {}
         for stored in self.app.store.get_events(event_ids):
             if stored.state == "pending":  # else a repeated message, or the sweep and the queue both brought it
-                by_shop.setdefault(stored.event.shop_id, []).append(stored.id)
+                by_shop.setdefault(stored.event.shop_id, []).append(stored)
         if len(by_shop) > 1:
-            for ids in by_shop.values():
-                self.queue.dispatch_events(ids)
+            for events in by_shop.values():
+                self.queue.dispatch_events([stored.id for stored in events])
             return
-        for ids in by_shop.values():
-            self.queue.execute_actions(self._dispatch(ids))
+        for events in by_shop.values():
+            self.queue.execute_actions(self._dispatch(events))
 
-    def _dispatch(self, event_ids: Sequence[int]) -> list[int]:
+    def _dispatch(self, stored_events: Sequence[StoredEvent]) -> list[int]:
         """Run the hooks of stored events (one transaction for all); return their actions due now."""
         batch = []
-        for stored in self.app.store.get_events(event_ids):
-            if stored.state != "pending":
-                continue
+        for stored in stored_events:
             event = self._whole(stored.id, stored.event)
             if event is not None:
                 batch.append((stored.id, event))
@@ -212,7 +211,7 @@ class Worker:
         """Do all waiting work in this thread (tests, ``--once``, the demo's moved clock), shops interleaved."""
         store, now = self.app.store, self.app.now()
         store.release_stale_actions(now - self.claim_lease)
-        self._dispatch(store.pending_events(now))
+        self._dispatch(store.get_events(store.pending_events(now)))
         while due := round_robin(self.due_by_shop(self.app.now()).values()):
             before = [a.id for a in due]
             for action_id in before:
