@@ -28,42 +28,23 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 
 from aftercare import hookimpl
 from aftercare.models import Event, LineItem, Order, ShipmentStatus
-from aftercare.settings import PluginSettings
+from aftercare.settings import PluginSettings, ProductGroup
 
 GENERIC_TEMPLATE = "usage_tips"
 
 
-class Group(BaseModel):
+class Group(ProductGroup):
     """Products that share tips: matched by SKU, product id or a title keyword."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    skus: list[str] = []
-    product_ids: list[str] = []
-    title_keywords: list[str] = []
     #: The group's template; "" for the generic one, which lists ``tips``.
     template: str = ""
     tips: list[str] = []
     #: Days after delivery; default: the plugin's ``days_after_delivery``.
     days_after_delivery: int | None = Field(None, ge=0)
-
-    @model_validator(mode="after")
-    def _matches_something(self) -> Group:
-        if not (self.skus or self.product_ids or self.title_keywords):
-            raise ValueError("a group needs at least one of skus, product_ids or title_keywords")
-        return self
-
-    def matches(self, line: LineItem) -> bool:
-        if line.sku and line.sku.strip().casefold() in {s.strip().casefold() for s in self.skus}:
-            return True
-        if line.product_id and line.product_id in self.product_ids:
-            return True
-        title = line.title.casefold()
-        return any(word.strip() and word.strip().casefold() in title for word in self.title_keywords)
 
 
 class Settings(PluginSettings):

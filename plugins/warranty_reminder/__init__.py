@@ -33,42 +33,23 @@ import calendar
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import Field, HttpUrl
 
 from aftercare import hookimpl
 from aftercare.actions import Recheck
 from aftercare.models import Event, FinancialStatus, LineItem, Order, ShipmentStatus
-from aftercare.settings import PluginSettings
+from aftercare.settings import PluginSettings, ProductGroup
 
 RECHECKS = (Recheck.CANCELLED, Recheck.UNSUBSCRIBED)
 
 
-class Warranty(BaseModel):
+class Warranty(ProductGroup):
     """Products with the same warranty: matched by SKU, product id or a title keyword."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    skus: list[str] = []
-    product_ids: list[str] = []
-    title_keywords: list[str] = []
     months: int = Field(ge=1)
     days_before: int = Field(30, ge=0)
     #: The group's template; "" for the plugin's ``template``.
     template: str = ""
-
-    @model_validator(mode="after")
-    def _matches_something(self) -> Warranty:
-        if not (self.skus or self.product_ids or self.title_keywords):
-            raise ValueError("a group needs at least one of skus, product_ids or title_keywords")
-        return self
-
-    def matches(self, line: LineItem) -> bool:
-        if line.sku and line.sku.strip().casefold() in {s.strip().casefold() for s in self.skus}:
-            return True
-        if line.product_id and line.product_id in self.product_ids:
-            return True
-        title = line.title.casefold()
-        return any(word.strip() and word.strip().casefold() in title for word in self.title_keywords)
 
 
 class Settings(PluginSettings):

@@ -10,7 +10,9 @@ printed.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from aftercare.models import LineItem
 
 
 class PluginSettings(BaseModel):
@@ -18,3 +20,37 @@ class PluginSettings(BaseModel):
 
     #: Turn the plugin on or off, globally or for one shop.
     enabled: bool = True
+
+
+class ProductGroup(BaseModel):
+    """Products a plugin treats alike (tips for coffee makers, a 24-month warranty),
+    matched by SKU (case-insensitive), product id, or a keyword in the line's title.
+
+    Subclass it for a plugin's groups and add the group's own settings::
+
+        class Tips(ProductGroup):
+            template: str = ""
+
+        class Settings(PluginSettings):
+            groups: dict[str, Tips] = {}
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    skus: list[str] = []
+    product_ids: list[str] = []
+    title_keywords: list[str] = []
+
+    @model_validator(mode="after")
+    def _matches_something(self) -> ProductGroup:
+        if not (self.skus or self.product_ids or self.title_keywords):
+            raise ValueError("a group needs at least one of skus, product_ids or title_keywords")
+        return self
+
+    def matches(self, line: LineItem) -> bool:
+        if line.sku and line.sku.strip().casefold() in {s.strip().casefold() for s in self.skus}:
+            return True
+        if line.product_id and line.product_id in self.product_ids:
+            return True
+        title = line.title.casefold()
+        return any(word.strip() and word.strip().casefold() in title for word in self.title_keywords)
