@@ -72,6 +72,9 @@ class ActionRequest:
     due_at: datetime
     customer_email: str = ""
     rechecks: tuple[Recheck, ...] = ()
+    #: If an action with this key is still due, move it to this request's time and payload
+    #: instead of keeping the first (``ctx.later(..., reschedule=True)``).
+    reschedule: bool = False
     depends_on: str = ""  # idempotency key of an action that must be done first
     hook: str = ""
     event_key: str = ""

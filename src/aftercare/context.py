@@ -84,6 +84,7 @@ class Context:
         delay: timedelta = timedelta(0),
         rechecks: Sequence[Recheck] = (),
         links: LinkMaker | None = None,
+        reschedule: bool = False,
     ) -> None:
         self.event = event
         self.plugin = plugin
@@ -95,6 +96,7 @@ class Context:
         self._delay = delay
         self._rechecks = tuple(rechecks)
         self._links = links
+        self._reschedule = reschedule
 
     def now(self) -> datetime:
         """The app's clock (moved by the demo and the tests), timezone-aware UTC."""
@@ -109,12 +111,20 @@ class Context:
         hours: float = 0,
         minutes: float = 0,
         rechecks: Sequence[Recheck | str] = DEFAULT_RECHECKS,
+        reschedule: bool = False,
     ) -> Context:
         """A ctx whose actions are due after ``delay`` (counted from now).
 
         When they fall due the core re-reads the order and drops them, with
         the reason, if it was cancelled, refunded or returned or the customer
         unsubscribed; pass ``rechecks=()`` (or a subset) to change that.
+
+        ``reschedule=True``: an action with the same key that is still due
+        moves to the new time (and payload) instead of the request being
+        ignored; one that already ran stays as it is. The way to say "7 days
+        after delivery, or 14 after shipping if delivery is never reported"
+        with one key: schedule the fallback from ``on_shipped``, reschedule
+        from ``on_delivered``.
         """
         total = (delay or timedelta(0)) + timedelta(days=days, hours=hours, minutes=minutes)
         if total < timedelta(0):
@@ -130,6 +140,7 @@ class Context:
             delay=self._delay + total,
             rechecks=tuple(Recheck(r) for r in rechecks),
             links=self._links,
+            reschedule=reschedule,
         )
 
     # -- links for mail ----------------------------------------------------
@@ -306,6 +317,7 @@ class Context:
             due_at=self._due_at(),
             customer_email=self.event.order.customer.email.strip().lower(),
             rechecks=self._rechecks,
+            reschedule=self._reschedule,
             depends_on=after.idempotency_key if after is not None else "",
             hook=self.hook,
             event_key=self.event.dedupe_key,

@@ -65,10 +65,10 @@ def on_delivered(event, ctx):
     """The platform or the carrier reports ``event.shipment`` delivered.
 
     Not every shop gets carrier events: a plugin that needs delivery also
-    schedules a fallback from ``on_shipped`` ("14 days after shipping") under
-    its own key, and cancels it here (``ctx.cancel(fallback_key)``) when it
-    schedules from the delivery instead. A fallback already done stays done,
-    so the customer gets one mail either way.
+    schedules a fallback from ``on_shipped`` ("14 days after shipping") and,
+    here, requests the same key with ``ctx.later(days=7, reschedule=True)``:
+    a fallback still due moves to the new time, one that already went out
+    stays done, so the customer gets one mail either way.
     """
 
 

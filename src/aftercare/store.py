@@ -504,7 +504,23 @@ class Store:
             }
             for r in requests
         ]
-        return {key for (key,) in insert_new(conn, actions, rows, ("idempotency_key",))}
+        new = {key for (key,) in insert_new(conn, actions, rows, ("idempotency_key",))}
+        for request in requests:
+            if request.reschedule and request.idempotency_key not in new:
+                conn.execute(
+                    sa.update(actions)
+                    .where(
+                        actions.c.idempotency_key == request.idempotency_key, actions.c.state == ActionState.DUE.value
+                    )
+                    .values(
+                        due_at=request.due_at,
+                        payload=request.payload,
+                        rechecks=",".join(request.rechecks),
+                        reason=f"rescheduled by {request.hook}",
+                        updated_at=now,
+                    )
+                )
+        return new
 
     def apply_cancellations(self, conn: Connection, cancellations: Iterable[Cancellation]) -> int:
         count = 0

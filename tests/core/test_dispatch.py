@@ -203,3 +203,42 @@ def test_a_mail_waiting_for_its_coupon_goes_as_soon_as_the_coupon_is_done(afterc
     assert len(mailbox.sent) == 1
     mail = next(a for a in app.store.list_actions() if a.kind is ActionKind.SEND_EMAIL)
     assert mail.attempts == 1  # waiting for the coupon was not an attempt
+
+
+class ReviewAsk:
+    """14 days after shipping, or 7 after delivery when it is reported: one key."""
+
+    name = "review_ask"
+
+    @hookimpl
+    def on_shipped(self, event, ctx):
+        ctx.later(days=14).add_order_note("how was it?", key="review")
+
+    @hookimpl
+    def on_delivered(self, event, ctx):
+        ctx.later(days=7, reschedule=True).add_order_note("how was it?", key="review")
+
+
+def test_reschedule_moves_a_due_action_and_leaves_one_that_ran(aftercare_app):
+    app = aftercare_app(ReviewAsk())
+    order = make_order()
+    app.adapter("test").put_order(order)
+    dispatcher = Dispatcher(app)
+    dispatcher.dispatch(make_event("shipped", order))
+    app.clock.advance(timedelta(days=2))
+    dispatcher.dispatch(make_event("delivered", order))
+    (review,) = app.store.list_actions()
+    assert review.due_at == START + timedelta(days=9) and review.reason == "rescheduled by on_delivered"
+    app.clock.advance(timedelta(days=7))
+    execute_due(app)
+    assert app.adapter("test").notes == {order.platform_id: ["how was it?"]}
+
+    late = make_order("2002")  # delivery reported after the fallback already went out
+    app.adapter("test").put_order(late)
+    dispatcher.dispatch(make_event("shipped", late))
+    app.clock.advance(timedelta(days=15))
+    execute_due(app)
+    dispatcher.dispatch(make_event("delivered", late))
+    execute_due(app)
+    assert app.adapter("test").notes[late.platform_id] == ["how was it?"]  # once, not twice
+    assert [a.state.value for a in app.store.list_actions(order_id=late.platform_id)] == ["done"]
