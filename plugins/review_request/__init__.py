@@ -14,12 +14,9 @@ because the plugin API cannot tell a hook which products were already asked
 about, so one mail listing several products could not be deduplicated per
 product.
 
-Delivery and the fallback, only one fires. A key, once recorded, stays taken
-(cancelling it does not free it), so the delivered request cannot reuse the
-fallback's key: ``on_delivered`` cancels this order's fallback (``...:fallback``
-keys) and schedules the real one (plain keys) in the same transaction. If the
-delivery is reported only after the fallback window (``shipped_at`` +
-``days_after_shipping``), the fallback stands and nothing new is scheduled.
+Delivery and the fallback, only one fires: both use the same keys, and
+``on_delivered`` asks with ``reschedule=True``, which moves a fallback still
+due to count from the delivery and leaves one that already went out alone.
 
 Never for an order cancelled, refunded or with a return requested: the
 core's fire-time checks drop a due request then, and the hooks for those
@@ -28,7 +25,6 @@ events cancel them at once, with the reason.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from string import Formatter
 from urllib.parse import quote
 
@@ -76,25 +72,17 @@ def on_shipped(event, ctx):
     if event.shipment is None or not days:
         return
     for line in _products(event.order, event.shipment, ctx.settings):
-        _schedule(ctx, event, line, days, suffix=":fallback")
+        _schedule(ctx, event, line, days)
 
 
 @hookimpl
 def on_delivered(event, ctx):
-    shipment, settings = event.shipment, ctx.settings
-    if shipment is None:
+    """The request counts from delivery: a shipping fallback still due moves here; one that
+    already went out stays the only one."""
+    if event.shipment is None:
         return
-    fallback_due = (
-        shipment.shipped_at + timedelta(days=settings.days_after_shipping)
-        if settings.days_after_shipping and shipment.shipped_at
-        else None
-    )
-    if fallback_due is not None and event.occurred_at >= fallback_due:
-        return  # reported after the fallback window: the fallback is (or was) the request
-    for line in _products(event.order, shipment, settings):
-        for key in _keys(line, ":fallback"):
-            ctx.cancel(key, reason="delivery reported: the request counts from delivery instead")
-        _schedule(ctx, event, line, settings.days_after_delivery, suffix="")
+    for line in _products(event.order, event.shipment, ctx.settings):
+        _schedule(ctx, event, line, ctx.settings.days_after_delivery, reschedule=True)
 
 
 @hookimpl
@@ -115,28 +103,29 @@ def on_order_cancelled(event, ctx):
 # -- helpers ----------------------------------------------------------------------------
 
 
-def _schedule(ctx, event: Event, line: LineItem, days: int, suffix: str) -> None:
+def _schedule(ctx, event: Event, line: LineItem, days: int, reschedule: bool = False) -> None:
     """The request for one product ``days`` from now, and its reminder if the merchant wants one."""
-    key, reminder_key = _keys(line, suffix)
+    key, reminder_key = _keys(line)
     context = {"product": _product(line, event.order, ctx)}
-    first = ctx.later(days=days).send_email("review_request", key=key, scope=Scope.CUSTOMER, context=context)
+    first = ctx.later(days=days, reschedule=reschedule).send_email(
+        "review_request", key=key, scope=Scope.CUSTOMER, context=context
+    )
     if ctx.settings.reminder_days:
-        ctx.later(days=days + ctx.settings.reminder_days).send_email(
+        ctx.later(days=days + ctx.settings.reminder_days, reschedule=reschedule).send_email(
             "review_reminder", key=reminder_key, scope=Scope.CUSTOMER, context=context, after=first
         )
 
 
 def _withdraw(event: Event, ctx, reason: str) -> None:
     for line in _distinct(event.order.lines):
-        for suffix in ("", ":fallback"):
-            for key in _keys(line, suffix):
-                ctx.cancel(key, reason=f"review request withdrawn: {reason}")
+        for key in _keys(line):
+            ctx.cancel(key, reason=f"review request withdrawn: {reason}")
 
 
-def _keys(line: LineItem, suffix: str) -> tuple[str, str]:
+def _keys(line: LineItem) -> tuple[str, str]:
     """The request's and the reminder's key: per product, so per customer with ``Scope.CUSTOMER``."""
     product = line.product_id or f"line-{line.platform_id}"
-    return f"review:{product}{suffix}", f"review-reminder:{product}{suffix}"
+    return f"review:{product}", f"review-reminder:{product}"
 
 
 def _products(order: Order, shipment: Shipment, settings: Settings) -> list[LineItem]:
