@@ -8,23 +8,10 @@ customer tag for follow-up.
 Delivery or shipping, never both
     The survey is due ``days_after_delivery`` after the delivery the platform
     reports. Shops whose platform never reports delivery get it
-    ``days_after_shipping`` after the first parcel left instead. Both dates
-    are computed from the order's own timestamps, so each hook knows the
-    other's date:
-
-    - ``on_shipped`` records the fallback (key ``survey-fallback``), due at
-      first ``shipped_at`` + ``days_after_shipping``, unless a delivery is
-      already known;
-    - ``on_delivered`` before that date withdraws the fallback (``ctx.cancel``)
-      and records the survey (key ``survey``), due at ``delivered_at`` +
-      ``days_after_delivery``;
-    - ``on_delivered`` on or after that date asks for the fallback itself, due
-      now: an idempotent no-op when it was already recorded (sent, due or
-      withdrawn), the one survey when no shipping was ever seen.
-
-    One key cannot serve both: the first request recorded under a key wins
-    (later ones are no-ops), and a cancel and a new request in one dispatch
-    would withdraw both.
+    ``days_after_shipping`` after the first parcel left instead: ``on_shipped``
+    schedules that, and ``on_delivered`` asks for the same key with
+    ``reschedule=True``, which moves it to count from the delivery while it
+    is still due and leaves it alone once it went out.
 
 Never after a cancellation, refund or return: the mail is re-checked when it
 falls due (the core's fire-time checks), and the survey is withdrawn as soon
@@ -43,7 +30,6 @@ from aftercare.models import Event, Order, ShipmentStatus, SurveyAnswer, SurveyK
 from aftercare.settings import PluginSettings
 
 SURVEY = "survey"
-FALLBACK = "survey-fallback"
 
 
 class Settings(PluginSettings):
@@ -72,18 +58,13 @@ def on_shipped(event: Event, ctx) -> None:
     if _delivery_known(event.order):
         return  # on_delivered schedules it from the delivery date
     shipped = _first_shipped(event.order) or event.occurred_at
-    _send_survey(ctx, FALLBACK, due=shipped + timedelta(days=ctx.settings.days_after_shipping))
+    _send_survey(ctx, due=shipped + timedelta(days=ctx.settings.days_after_shipping))
 
 
 @hookimpl
 def on_delivered(event: Event, ctx) -> None:
-    fallback_due = _fallback_due(event.order, ctx.settings)
-    if fallback_due is not None and ctx.now() >= fallback_due:
-        _send_survey(ctx, FALLBACK, due=ctx.now())
-        return
-    ctx.cancel(FALLBACK, reason="delivery reported: the survey goes after delivery instead")
     delivered = (event.shipment.delivered_at if event.shipment else None) or event.occurred_at
-    _send_survey(ctx, SURVEY, due=delivered + timedelta(days=ctx.settings.days_after_delivery))
+    _send_survey(ctx, due=delivered + timedelta(days=ctx.settings.days_after_delivery), reschedule=True)
 
 
 @hookimpl
@@ -116,17 +97,16 @@ def on_survey_answered(event: Event, ctx) -> None:
 # -- helpers ----------------------------------------------------------------------------
 
 
-def _send_survey(ctx, key: str, *, due: datetime) -> None:
-    """Schedule the survey mail under ``key`` at ``due`` (now, if that has passed)."""
+def _send_survey(ctx, *, due: datetime, reschedule: bool = False) -> None:
+    """Schedule the survey mail at ``due`` (now, if that has passed)."""
     kind = SurveyKind(ctx.settings.kind)
     answers = [{"score": score, "url": ctx.survey_link(kind, score)} for score in kind.scale]
-    later = ctx.later(max(due - ctx.now(), timedelta(0)))
-    later.send_email(ctx.settings.template, key=key, context={"kind": kind.value, "answers": answers})
+    later = ctx.later(max(due - ctx.now(), timedelta(0)), reschedule=reschedule)
+    later.send_email(ctx.settings.template, key=SURVEY, context={"kind": kind.value, "answers": answers})
 
 
 def _withdraw(ctx, why: str) -> None:
-    for key in (SURVEY, FALLBACK):
-        ctx.cancel(key, reason=f"{why}: no survey")
+    ctx.cancel(SURVEY, reason=f"{why}: no survey")
 
 
 def _fallback_due(order: Order, settings: Settings) -> datetime | None:

@@ -33,8 +33,7 @@ EXPECTED = Counter(
         ("A", "newsletter_optin", "send_email", "newsletter_invite", "done"): 1,
         ("A", "newsletter_optin", "set_marketing_consent", "", "done"): 1,
         ("A", "newsletter_optin", "tag_customer", "", "done"): 1,
-        ("A", "satisfaction_survey", "send_email", "satisfaction_survey", "done"): 1,
-        ("A", "satisfaction_survey", "send_email", "satisfaction_survey", "dropped"): 1,  # the fallback
+        ("A", "satisfaction_survey", "send_email", "satisfaction_survey", "done"): 1,  # its fallback, moved
         ("A", "satisfaction_survey", "add_order_note", "", "done"): 1,  # the low score
         ("A", "satisfaction_survey", "tag_customer", "", "done"): 1,
         ("A", "review_request", "send_email", "review_request", "done"): 1,  # its fallback, moved to delivery
@@ -48,7 +47,6 @@ EXPECTED = Counter(
         ("B", "return_ack", "add_order_note", "", "done"): 1,
         ("B", "return_ack", "tag_customer", "", "done"): 1,
         ("B", "satisfaction_survey", "send_email", "satisfaction_survey", "done"): 1,
-        ("B", "satisfaction_survey", "send_email", "satisfaction_survey", "dropped"): 1,
         ("B", "newsletter_optin", "send_email", "newsletter_invite", "dropped"): 1,  # fire-time: returned
         ("B", "review_request", "send_email", "review_request", "dropped"): 1,  # withdrawn
         ("B", "usage_tips", "send_email", "usage_tips", "dropped"): 2,  # fire-time: returned, and the fallback
