@@ -109,11 +109,6 @@ def _withdraw(ctx, why: str) -> None:
     ctx.cancel(SURVEY, reason=f"{why}: no survey")
 
 
-def _fallback_due(order: Order, settings: Settings) -> datetime | None:
-    shipped = _first_shipped(order)
-    return shipped + timedelta(days=settings.days_after_shipping) if shipped else None
-
-
 def _first_shipped(order: Order) -> datetime | None:
     times = [s.shipped_at for s in order.shipments if s.shipped_at is not None]
     return min(times) if times else None
