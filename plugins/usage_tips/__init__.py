@@ -17,10 +17,9 @@ groups gets two mails, each once (keys ``tips:<group>``).
 
 Delivery or shipping, never both: when the platform never reports delivery
 the mail goes ``assumed_transit_days`` + the group's delay after the first
-parcel left (key ``tips-fallback:<group>``). A delivery reported before that
-date withdraws the fallback and schedules from the delivery; one reported on
-or after it asks for the fallback itself, which is a no-op if it was already
-recorded. Marketing mail: re-checked when due (cancelled, refunded,
+parcel left; a reported delivery asks for the same key with
+``reschedule=True``, which moves the mail to count from the delivery while
+it is still due and leaves it alone once it went out. Marketing mail: re-checked when due (cancelled, refunded,
 returned, unsubscribed) and subject to quiet hours and the frequency cap.
 """
 
@@ -66,23 +65,14 @@ def on_shipped(event: Event, ctx) -> None:
     shipped = _first_shipped(order) or event.occurred_at
     for name, group, lines in _matched_groups(order, ctx.settings):
         due = shipped + timedelta(days=ctx.settings.assumed_transit_days + _days(group, ctx.settings))
-        _send_tips(ctx, f"tips-fallback:{name}", name, group, lines, due=due)
+        _send_tips(ctx, name, group, lines, due=due)
 
 
 @hookimpl
 def on_delivered(event: Event, ctx) -> None:
-    order = event.order
     delivered = (event.shipment.delivered_at if event.shipment else None) or event.occurred_at
-    shipped = _first_shipped(order)
-    for name, group, lines in _matched_groups(order, ctx.settings):
-        days = _days(group, ctx.settings)
-        fallback = f"tips-fallback:{name}"
-        if shipped is not None and ctx.now() >= shipped + timedelta(days=ctx.settings.assumed_transit_days + days):
-            # The fallback's date has come: a no-op if it was recorded, the one mail if it was not.
-            _send_tips(ctx, fallback, name, group, lines, due=ctx.now())
-            continue
-        ctx.cancel(fallback, reason="delivery reported: the tips go after delivery instead")
-        _send_tips(ctx, f"tips:{name}", name, group, lines, due=delivered + timedelta(days=days))
+    for name, group, lines in _matched_groups(event.order, ctx.settings):
+        _send_tips(ctx, name, group, lines, due=delivered + timedelta(days=_days(group, ctx.settings)), reschedule=True)
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -101,14 +91,14 @@ def _days(group: Group, settings: Settings) -> int:
     return settings.days_after_delivery if group.days_after_delivery is None else group.days_after_delivery
 
 
-def _send_tips(ctx, key: str, name: str, group: Group, lines: list[LineItem], *, due: datetime) -> None:
+def _send_tips(ctx, name: str, group: Group, lines: list[LineItem], *, due: datetime, reschedule: bool = False) -> None:
     context = {
         "group": name,
         "products": [{"title": line.title, "sku": line.sku, "quantity": line.quantity} for line in lines],
         "tips": list(group.tips),
     }
-    later = ctx.later(max(due - ctx.now(), timedelta(0)))
-    later.send_email(group.template or GENERIC_TEMPLATE, key=key, context=context)
+    later = ctx.later(max(due - ctx.now(), timedelta(0)), reschedule=reschedule)
+    later.send_email(group.template or GENERIC_TEMPLATE, key=f"tips:{name}", context=context)
 
 
 def _first_shipped(order: Order) -> datetime | None:
