@@ -218,3 +218,18 @@ def test_preview_renders_what_would_be_sent_and_writes_the_html(project):
 def test_the_core_registers_the_mail_channel(aftercare_app):
     app = aftercare_app(shop={"sender": SENDER})
     assert isinstance(app.plugins.channels()["send_email"], channel.MailChannel)
+
+
+@pytest.mark.parametrize(
+    ("locale", "footer", "unsubscribe"),
+    [
+        ("en", "You receive this email because you ordered from", "Unsubscribe from these emails"),
+        ("es", "Recibes este correo porque hiciste un pedido en", "Darte de baja de estos correos"),
+        ("bg", "Получавате този имейл, защото сте поръчали от", "Отписване от тези имейли"),
+    ],
+)
+def test_every_locale_frames_its_mail_with_its_own_footer(aftercare_app, locale, footer, unsubscribe):
+    rendered = render(aftercare_app(), locale=locale)
+    assert f'<html lang="{locale}">' in rendered.html
+    assert footer in rendered.html and unsubscribe in rendered.html
+    assert 'href="https://s.example/u/t"' in rendered.html
