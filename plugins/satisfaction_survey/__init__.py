@@ -26,7 +26,7 @@ from typing import Literal
 from pydantic import Field
 
 from aftercare import hookimpl
-from aftercare.models import Event, Order, ShipmentStatus, SurveyAnswer, SurveyKind
+from aftercare.models import Event, SurveyAnswer, SurveyKind
 from aftercare.settings import PluginSettings
 
 SURVEY = "survey"
@@ -55,9 +55,9 @@ class Settings(PluginSettings):
 
 @hookimpl
 def on_shipped(event: Event, ctx) -> None:
-    if _delivery_known(event.order):
+    if event.order.delivery_known:
         return  # on_delivered schedules it from the delivery date
-    shipped = _first_shipped(event.order) or event.occurred_at
+    shipped = event.order.first_shipped_at or event.occurred_at
     _send_survey(ctx, due=shipped + timedelta(days=ctx.settings.days_after_shipping))
 
 
@@ -107,15 +107,6 @@ def _send_survey(ctx, *, due: datetime, reschedule: bool = False) -> None:
 
 def _withdraw(ctx, why: str) -> None:
     ctx.cancel(SURVEY, reason=f"{why}: no survey")
-
-
-def _first_shipped(order: Order) -> datetime | None:
-    times = [s.shipped_at for s in order.shipments if s.shipped_at is not None]
-    return min(times) if times else None
-
-
-def _delivery_known(order: Order) -> bool:
-    return any(s.delivered_at is not None or s.status is ShipmentStatus.DELIVERED for s in order.shipments)
 
 
 def _needs_follow_up(answer: SurveyAnswer, settings: Settings) -> bool:

@@ -30,8 +30,8 @@ from datetime import datetime, timedelta
 from pydantic import Field
 
 from aftercare import hookimpl
-from aftercare.models import Event, LineItem, Order, ShipmentStatus
-from aftercare.settings import PluginSettings, ProductGroup
+from aftercare.models import Event, LineItem
+from aftercare.settings import PluginSettings, ProductGroup, matched_groups
 
 GENERIC_TEMPLATE = "usage_tips"
 
@@ -60,10 +60,10 @@ class Settings(PluginSettings):
 @hookimpl
 def on_shipped(event: Event, ctx) -> None:
     order = event.order
-    if _delivery_known(order):
+    if order.delivery_known:
         return  # on_delivered schedules from the delivery date
-    shipped = _first_shipped(order) or event.occurred_at
-    for name, group, lines in _matched_groups(order, ctx.settings):
+    shipped = order.first_shipped_at or event.occurred_at
+    for name, group, lines in matched_groups(ctx.settings.groups, order.lines):
         due = shipped + timedelta(days=ctx.settings.assumed_transit_days + _days(group, ctx.settings))
         _send_tips(ctx, name, group, lines, due=due)
 
@@ -71,20 +71,11 @@ def on_shipped(event: Event, ctx) -> None:
 @hookimpl
 def on_delivered(event: Event, ctx) -> None:
     delivered = (event.shipment.delivered_at if event.shipment else None) or event.occurred_at
-    for name, group, lines in _matched_groups(event.order, ctx.settings):
+    for name, group, lines in matched_groups(ctx.settings.groups, event.order.lines):
         _send_tips(ctx, name, group, lines, due=delivered + timedelta(days=_days(group, ctx.settings)), reschedule=True)
 
 
 # -- helpers ----------------------------------------------------------------------------
-
-
-def _matched_groups(order: Order, settings: Settings) -> list[tuple[str, Group, list[LineItem]]]:
-    matched = []
-    for name, group in settings.groups.items():
-        lines = [line for line in order.lines if group.matches(line)]
-        if lines:
-            matched.append((name, group, lines))
-    return matched
 
 
 def _days(group: Group, settings: Settings) -> int:
@@ -99,12 +90,3 @@ def _send_tips(ctx, name: str, group: Group, lines: list[LineItem], *, due: date
     }
     later = ctx.later(max(due - ctx.now(), timedelta(0)), reschedule=reschedule)
     later.send_email(group.template or GENERIC_TEMPLATE, key=f"tips:{name}", context=context)
-
-
-def _first_shipped(order: Order) -> datetime | None:
-    times = [s.shipped_at for s in order.shipments if s.shipped_at is not None]
-    return min(times) if times else None
-
-
-def _delivery_known(order: Order) -> bool:
-    return any(s.delivered_at is not None or s.status is ShipmentStatus.DELIVERED for s in order.shipments)

@@ -37,8 +37,8 @@ from pydantic import Field, HttpUrl
 
 from aftercare import hookimpl
 from aftercare.actions import Recheck
-from aftercare.models import Event, FinancialStatus, LineItem, Order, ShipmentStatus
-from aftercare.settings import PluginSettings, ProductGroup
+from aftercare.models import Event, FinancialStatus, LineItem, Order
+from aftercare.settings import PluginSettings, ProductGroup, matched_groups
 
 RECHECKS = (Recheck.CANCELLED, Recheck.UNSUBSCRIBED)
 
@@ -66,10 +66,10 @@ class Settings(PluginSettings):
 @hookimpl
 def on_shipped(event: Event, ctx) -> None:
     order = event.order
-    if _delivery_known(order):
+    if order.delivery_known:
         return  # on_delivered starts the warranty at the delivery
-    start = _first_shipped(order) or event.occurred_at
-    for name, warranty, lines in _matched_groups(order, ctx.settings):
+    start = order.first_shipped_at or event.occurred_at
+    for name, warranty, lines in matched_groups(ctx.settings.groups, order.lines):
         _remind(ctx, f"warranty-fallback:{name}", name, warranty, lines, start=start)
 
 
@@ -77,8 +77,8 @@ def on_shipped(event: Event, ctx) -> None:
 def on_delivered(event: Event, ctx) -> None:
     order = event.order
     delivered = (event.shipment.delivered_at if event.shipment else None) or event.occurred_at
-    shipped = _first_shipped(order)
-    for name, warranty, lines in _matched_groups(order, ctx.settings):
+    shipped = order.first_shipped_at
+    for name, warranty, lines in matched_groups(ctx.settings.groups, order.lines):
         fallback = f"warranty-fallback:{name}"
         if shipped is not None and ctx.now() >= _reminder_due(shipped, warranty):
             # The fallback's date has come: a no-op if it was recorded, the one reminder if it was not.
@@ -110,15 +110,6 @@ def on_order_cancelled(event: Event, ctx) -> None:
 # -- helpers ----------------------------------------------------------------------------
 
 
-def _matched_groups(order: Order, settings: Settings) -> list[tuple[str, Warranty, list[LineItem]]]:
-    matched = []
-    for name, warranty in settings.groups.items():
-        lines = [line for line in order.lines if warranty.matches(line)]
-        if lines:
-            matched.append((name, warranty, lines))
-    return matched
-
-
 def _remind(ctx, key: str, name: str, warranty: Warranty, lines: list[LineItem], *, start: datetime) -> None:
     """Schedule the reminder of a warranty starting at ``start``; nothing if it has already ended."""
     ends = add_months(start, warranty.months)
@@ -138,7 +129,7 @@ def _remind(ctx, key: str, name: str, warranty: Warranty, lines: list[LineItem],
 
 
 def _withdraw(order: Order, ctx, line_ids: Collection[str], *, whole_order: bool, why: str) -> None:
-    for name, _warranty, lines in _matched_groups(order, ctx.settings):
+    for name, _warranty, lines in matched_groups(ctx.settings.groups, order.lines):
         if whole_order or all(line.platform_id in line_ids for line in lines):
             for key in (f"warranty:{name}", f"warranty-fallback:{name}"):
                 ctx.cancel(key, reason=f"{why}: no warranty reminder for {name}")
@@ -153,12 +144,3 @@ def add_months(moment: datetime, months: int) -> datetime:
     index = moment.month - 1 + months
     year, month = moment.year + index // 12, index % 12 + 1
     return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
-
-
-def _first_shipped(order: Order) -> datetime | None:
-    times = [s.shipped_at for s in order.shipments if s.shipped_at is not None]
-    return min(times) if times else None
-
-
-def _delivery_known(order: Order) -> bool:
-    return any(s.delivered_at is not None or s.status is ShipmentStatus.DELIVERED for s in order.shipments)

@@ -243,6 +243,17 @@ class Order:
     def has_return(self) -> bool:
         return bool(self.returns)
 
+    @property
+    def first_shipped_at(self) -> datetime | None:
+        """When the first parcel left, if any shipment says."""
+        times = [s.shipped_at for s in self.shipments if s.shipped_at is not None]
+        return min(times) if times else None
+
+    @property
+    def delivery_known(self) -> bool:
+        """Some parcel is reported delivered (by a date or by its status)."""
+        return any(s.delivered_at is not None or s.status is ShipmentStatus.DELIVERED for s in self.shipments)
+
     def shipment(self, platform_id: str) -> Shipment | None:
         return next((s for s in self.shipments if s.platform_id == platform_id), None)
 

@@ -10,6 +10,9 @@ printed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import TypeVar
+
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from aftercare.models import LineItem
@@ -54,3 +57,16 @@ class ProductGroup(BaseModel):
             return True
         title = line.title.casefold()
         return any(word.strip() and word.strip().casefold() in title for word in self.title_keywords)
+
+
+G = TypeVar("G", bound=ProductGroup)
+
+
+def matched_groups(groups: Mapping[str, G], lines: Sequence[LineItem]) -> list[tuple[str, G, list[LineItem]]]:
+    """Each group that matches some of ``lines``, with those lines, in the groups' order."""
+    matched = []
+    for name, group in groups.items():
+        mine = [line for line in lines if group.matches(line)]
+        if mine:
+            matched.append((name, group, mine))
+    return matched
