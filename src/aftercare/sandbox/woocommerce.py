@@ -31,7 +31,7 @@ import requests
 from .base import SandboxShop
 from .delivery import Attempt, Delivery
 from .http import Request, Response, Router, json_response
-from .state import Coupon, Customer, Note, Order, UnknownRecord, money
+from .state import Address, Coupon, Customer, Note, Order, UnknownRecord, money
 
 API = "/wp-json/wc/v3"
 VALID_RESOURCES = ("coupon", "customer", "order", "product")
@@ -53,6 +53,21 @@ _TOPIC_HOOKS = {
 
 def wc_error(code: str, message: str, status: int, **data: Any) -> Response:
     return json_response({"code": code, "message": message, "data": {"status": status, **data}}, status)
+
+
+def address_json(a: Address) -> dict[str, Any]:
+    """An address as WooCommerce's REST API writes it (``billing`` adds email and phone)."""
+    return {
+        "first_name": a.first_name,
+        "last_name": a.last_name,
+        "company": a.company,
+        "address_1": a.address1,
+        "address_2": a.address2,
+        "city": a.city,
+        "state": a.province,
+        "postcode": a.zip,
+        "country": a.country_code,
+    }
 
 
 def local_time(moment: datetime | None) -> str | None:
@@ -198,23 +213,6 @@ class WooCommerceSandbox(SandboxShop):
         customer = self.state.customers.get(order.customer_id)
         billing, shipping = order.billing_address, order.shipping_address
 
-        def address(a, with_email: bool) -> dict[str, Any]:
-            data = {
-                "first_name": a.first_name,
-                "last_name": a.last_name,
-                "company": a.company,
-                "address_1": a.address1,
-                "address_2": a.address2,
-                "city": a.city,
-                "state": a.province,
-                "postcode": a.zip,
-                "country": a.country_code,
-                "phone": a.phone,
-            }
-            if with_email:
-                data["email"] = order.email
-            return data
-
         meta = list(order.meta)
         meta_ids = {entry["key"] for entry in meta}
         if "wpml_language" not in meta_ids:
@@ -257,8 +255,8 @@ class WooCommerceSandbox(SandboxShop):
             "customer_ip_address": "203.0.113.7",
             "customer_user_agent": "Mozilla/5.0",
             "customer_note": "",
-            "billing": address(billing, True),
-            "shipping": address(shipping, False),
+            "billing": {**address_json(billing), "phone": billing.phone, "email": order.email},
+            "shipping": {**address_json(shipping), "phone": shipping.phone},
             "payment_method": order.payment_method,
             "payment_method_title": order.payment_method_title,
             "transaction_id": f"ch_{order.id}" if order.paid_at else "",
@@ -311,18 +309,7 @@ class WooCommerceSandbox(SandboxShop):
         }
 
     def customer_json(self, customer: Customer) -> dict[str, Any]:
-        a = customer.address
-        address = {
-            "first_name": a.first_name,
-            "last_name": a.last_name,
-            "company": a.company,
-            "address_1": a.address1,
-            "address_2": a.address2,
-            "city": a.city,
-            "state": a.province,
-            "postcode": a.zip,
-            "country": a.country_code,
-        }
+        address = address_json(customer.address)
         paying = any(o.customer_id == customer.id and o.paid_at for o in self.state.orders.values())
         return {
             "id": customer.id,
