@@ -138,7 +138,7 @@ class Context:
             clock=self._clock,
             sink=self._sink,
             delay=self._delay + total,
-            rechecks=tuple(Recheck(r) for r in rechecks),
+            rechecks=rechecks if rechecks is DEFAULT_RECHECKS else tuple(Recheck(r) for r in rechecks),
             links=self._links,
             reschedule=reschedule,
         )
