@@ -8,7 +8,6 @@ one alone is enough to catch every change.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -93,11 +92,7 @@ class WooCommerceAdapter(Adapter):
         other topics (deleted, restored, customers, coupons, actions) give none."""
         if delivery.is_ping or delivery.topic not in ORDER_TOPICS:
             return []
-        try:
-            payload = json.loads(delivery.body)
-        except (ValueError, UnicodeDecodeError):
-            raise PayloadError(delivery.topic, "<body>", "is not JSON") from None
-        return self._events_for(payload, source="webhook", topic=delivery.topic)
+        return self._events_for(delivery.payload, source="webhook", topic=delivery.topic)
 
     def parse_order(self, payload: Mapping[str, Any]) -> Order:
         return self.mapper.order(payload)

@@ -17,6 +17,7 @@ and ``aftercare.hookimpl``; nothing else of the core.
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,7 @@ from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
+from aftercare import serialize
 from aftercare.models import ConsentState, Customer, Event, EventKind, Money, Order
 
 
@@ -66,7 +68,7 @@ class PlatformError(Exception):
         self.retry_after = retry_after
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class WebhookDelivery:
     """A verified webhook: who sent it, what it is about, and its raw body."""
 
@@ -77,6 +79,17 @@ class WebhookDelivery:
     triggered_at: datetime | None = None
     api_version: str = ""
     is_ping: bool = False
+
+    @functools.cached_property
+    def payload(self) -> Any:
+        """The body as JSON data, parsed once (the receiver checks it, the adapter maps it).
+
+        Raises PayloadError (field ``<body>``) if the body is not JSON.
+        """
+        try:
+            return serialize.parse_json(self.body)
+        except ValueError as exc:  # UnicodeDecodeError included
+            raise PayloadError(self.topic, "<body>", f"is not JSON ({exc})") from None
 
 
 class ShopState(Protocol):

@@ -4,6 +4,11 @@ One codec for every value type: dataclasses become objects, Decimal a string
 (never a float), datetimes ISO 8601 with their offset, enums their value,
 tuples lists. Decoding is driven by the dataclass's type hints, so a model
 change needs no codec change.
+
+JSON text goes through orjson (a 10 kB Shopify order parses in a third of
+the stdlib's time, and the receiver parses every delivery), falling back to
+the stdlib for what orjson refuses and the stdlib takes: integers beyond 64
+bits, lone surrogates. Either way ints stay ints, so ids above 2**53 survive.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 from typing import Any, TypeVar
+
+import orjson
 
 T = TypeVar("T")
 
@@ -68,11 +75,24 @@ def from_data(cls: type[T], data: Any) -> T:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(to_data(value), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    """Compact JSON text of :func:`to_data`, keys sorted."""
+    data = to_data(value)
+    try:
+        return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:  # orjson.JSONEncodeError: an int beyond 64 bits, say
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
 def loads(cls: type[T], text: str | bytes) -> T:
-    return from_data(cls, json.loads(text))
+    return from_data(cls, parse_json(text))
+
+
+def parse_json(text: str | bytes) -> Any:
+    """JSON text to data; ValueError (with the stdlib's message) if it is not JSON."""
+    try:
+        return orjson.loads(text)
+    except ValueError:
+        return json.loads(text)
 
 
 class _Mismatch(Exception):
