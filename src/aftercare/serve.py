@@ -8,6 +8,7 @@ next start.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -27,6 +28,9 @@ log = logging.getLogger("aftercare.serve")
 WORKER_STOP_TIMEOUT = 60
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+#: Allocations between two collections of the youngest generation (CPython's default is 700).
+YOUNG_GC_THRESHOLD = 20_000
 
 
 def configure_logging() -> None:
@@ -71,6 +75,7 @@ def serve(
     # uvicorn handles SIGTERM itself, then raises it again once stopped, for whatever handler was
     # there before; this one lets the shutdown below (stop the worker, close the store) happen.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    tune_gc_for_throughput()
     try:
         server.run()
     finally:
@@ -117,6 +122,7 @@ def run_worker(app: App, *, workers: int | None = None, sweep_interval: float = 
     worker.start_sweeper(sweep_interval)
     if parent is not None:
         _stop_when_orphaned(parent)
+    tune_gc_for_throughput()
     print("aftercare worker: consuming", flush=True)
     try:
         consumer.run()  # returns after SIGTERM once the tasks in flight are done
@@ -124,6 +130,22 @@ def run_worker(app: App, *, workers: int | None = None, sweep_interval: float = 
         worker.stop_sweeper()
         app.close()
         print("aftercare worker: stopped", flush=True)
+
+
+def tune_gc_for_throughput() -> None:
+    """Keep the cyclic garbage collector off the hot path of a long-running process.
+
+    Each delivery allocates thousands of short-lived containers (its parsed
+    body, its event), so with CPython's defaults the collector ran every few
+    deliveries and, every few hundred, walked the whole heap that startup
+    built (SQLAlchemy, pydantic, Starlette): 16% of the receiver's time and
+    most of its p99 (docs/benchmarks.md). What startup built is frozen out of
+    the collector's sight; young objects are collected every 20,000
+    allocations instead of every 700. Cycles are still collected, later.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG_GC_THRESHOLD, 20, 20)
 
 
 def _stop_when_orphaned(parent: int) -> None:
