@@ -176,9 +176,10 @@ def execute_action(app: App, action: ActionRecord) -> bool:
             why = first.reason if first else "it was never recorded"
             return finish(ActionState.DROPPED, f"depends on {action.depends_on}, which did not happen: {why}")
         if first.state is not ActionState.DONE:
-            # Checked again when that action is done (release_dependents), or by the sweep.
-            store.reschedule_action(action.id, app.now() + DEPENDENCY_WAIT, f"{WAITING_FOR}{action.depends_on}")
-            return True
+            # Run when that action is done (release_dependents), or by the sweep if it never is.
+            wait = app.now() + DEPENDENCY_WAIT, f"{WAITING_FOR}{action.depends_on}"
+            if store.wait_for_dependency(action.id, action.depends_on, *wait) is not ActionState.DONE:
+                return True
 
     try:
         if action.rechecks:

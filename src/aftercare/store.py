@@ -655,6 +655,26 @@ class Store:
         with self.transaction() as conn:
             conn.execute(sa.update(actions).where(actions.c.id == action_id).values(**values))
 
+    def wait_for_dependency(self, action_id: int, depends_on: str, due_at: datetime, reason: str) -> ActionState:
+        """Put a claimed action back, due at ``due_at``, unless the action ``depends_on`` is done now.
+
+        One transaction with the dependency's row locked: its worker finishes it
+        and then releases what waits (:meth:`release_dependents`); checked any
+        earlier, a dependency finishing in between would release nothing and
+        leave this action waiting its full ``due_at``. Returns the dependency's state.
+        """
+        with self.transaction() as conn:
+            state = conn.execute(
+                sa.select(actions.c.state).where(actions.c.idempotency_key == depends_on).with_for_update()
+            ).scalar_one()
+            if state != ActionState.DONE.value:
+                conn.execute(
+                    sa.update(actions)
+                    .where(actions.c.id == action_id)
+                    .values(state=ActionState.DUE.value, due_at=due_at, reason=reason, updated_at=self._clock.now())
+                )
+        return ActionState(state)
+
     def release_dependents(self, idempotency_key: str, reason_prefix: str) -> list[int]:
         """Actions put back to wait for ``idempotency_key`` (their reason starts with
         ``reason_prefix``): due now that it is done. Others keep their own due time."""

@@ -205,6 +205,22 @@ def test_a_mail_waiting_for_its_coupon_goes_as_soon_as_the_coupon_is_done(afterc
     assert mail.attempts == 1  # waiting for the coupon was not an attempt
 
 
+def test_a_coupon_done_while_its_mail_looks_is_not_missed(aftercare_app, monkeypatch):
+    """The mail's worker reads the coupon as running; another worker finishes it (and releases
+    what waits: nothing yet) before the mail is put back. The mail must go now, not in a minute."""
+    mailbox = Mailbox()
+    app = aftercare_app(ThankYou(), mailbox)
+    Dispatcher(app).dispatch(make_event("order_paid", make_order()))
+    due = {a.kind: a for a in app.store.due_actions(app.now())}
+    coupon = due[ActionKind.CREATE_COUPON]
+    execute_action(app, coupon)
+    read_before_it_finished = replace(coupon, state=ActionState.RUNNING)
+    monkeypatch.setattr(app.store, "actions_by_keys", lambda keys: [read_before_it_finished])
+    execute_action(app, due[ActionKind.SEND_EMAIL])
+    assert states(app)[("thank_you", "send_email")] == ("done", "")
+    assert len(mailbox.sent) == 1
+
+
 class ReviewAsk:
     """14 days after shipping, or 7 after delivery when it is reported: one key."""
 
