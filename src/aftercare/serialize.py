@@ -75,12 +75,25 @@ def from_data(cls: type[T], data: Any) -> T:
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON text of :func:`to_data`, keys sorted."""
-    data = to_data(value)
+    """Compact JSON text of :func:`to_data`, keys sorted.
+
+    orjson walks dataclasses, enums, datetimes and tuples itself, in C, to the
+    same data :func:`to_data` gives (a test holds the two together); only
+    Decimal needs telling. What it refuses goes the slow way.
+    """
     try:
-        return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
-    except TypeError:  # orjson.JSONEncodeError: an int beyond 64 bits, say
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        return orjson.dumps(value, default=_decimal_as_text, option=_ORJSON_OPTIONS).decode()
+    except TypeError:  # orjson.JSONEncodeError: an int beyond 64 bits, a tzinfo it does not know
+        return json.dumps(to_data(value), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+_ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
+def _decimal_as_text(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-ready")
 
 
 def loads(cls: type[T], text: str | bytes) -> T:

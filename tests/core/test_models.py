@@ -1,5 +1,6 @@
 """Core models: invariants and the JSON round trip the queue and the store rely on."""
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from aftercare import serialize
 from aftercare.models import Event, EventKind, Money, Order, Refund
-from aftercare.testing import START, make_event, make_order
+from aftercare.testing import SAMPLES, START, make_event, make_order, sample_order
 
 
 def test_money_refuses_floats_and_bad_currencies():
@@ -69,3 +70,16 @@ def test_round_trip_holds_for_any_values(amount, number, email, note, when):
     order = make_order(number=number, email=email, total=Money(amount, "USD"), updated_at=when)
     event = replace(make_event(EventKind.REFUNDED, order), topic=note, occurred_at=when)
     assert Event.from_json(event.to_json()) == event
+    # dumps lets orjson walk the dataclasses; it must give exactly what to_data gives
+    assert json.loads(serialize.dumps(event)) == serialize.to_data(event)
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_fast_and_plain_encodings_agree_on_real_orders(name):
+    event = make_event(EventKind.DELIVERED, sample_order(name))
+    assert json.loads(serialize.dumps(event)) == serialize.to_data(event)
+
+
+def test_values_orjson_refuses_still_encode():
+    data = {"event": make_event("order_paid", make_order()), "beyond_64_bits": 2**70}
+    assert json.loads(serialize.dumps(data)) == serialize.to_data(data)
