@@ -66,7 +66,7 @@ def serve(
     # it answered (docs/benchmarks.md); so the port it got is read once it has started.
     server = uvicorn.Server(
         uvicorn.Config(
-            receiver, host=host, port=port, log_config=None, log_level="warning", access_log=False,
+            receiver, host=host, port=port, http="httptools", log_config=None, log_level="warning", access_log=False,
             timeout_graceful_shutdown=10,
         )
     )  # fmt: skip
