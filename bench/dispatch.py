@@ -20,6 +20,7 @@ from aftercare.clock import ManualClock
 from aftercare.config import Config, ShopConfig
 from aftercare.dispatch import Dispatcher
 from aftercare.plugin_manager import PluginManager
+from aftercare.serve import tune_gc_for_throughput
 from aftercare.testing import START, make_event, make_order, memory_platform
 
 
@@ -53,6 +54,7 @@ def main() -> None:
         events = [
             make_event("order_paid", make_order(str(n), shop_id="bench"), key=f"paid-{n}") for n in range(args.events)
         ]
+        tune_gc_for_throughput()  # as `aftercare worker` runs
         started = time.perf_counter()
         for first in range(0, len(events), args.batch):
             dispatcher.dispatch_many(events[first : first + args.batch])
