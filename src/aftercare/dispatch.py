@@ -35,7 +35,6 @@ MAX_ATTEMPTS = 8
 RETRY_BASE = timedelta(seconds=30)
 RETRY_CAP = timedelta(hours=6)
 DEPENDENCY_WAIT = timedelta(minutes=1)
-WAITING_FOR = "waiting for "
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 
 
@@ -157,8 +156,10 @@ def execute_action(app: App, action: ActionRecord) -> bool:
     attempts = action.attempts + 1
     started = time.perf_counter()
 
+    released: list[int] = []  # actions that waited for this one, due now that it is done
+
     def finish(state: ActionState, reason: str = "", result: dict | None = None, attempted: bool = False) -> bool:
-        store.finish_action(action.id, state, reason=reason, result=result, attempted=attempted)
+        released.extend(store.finish_action(action.id, state, reason=reason, result=result, attempted=attempted))
         log.info(
             "action shop=%s order=%s plugin=%s action=%s outcome=%s duration_ms=%.1f%s",
             action.shop_id, action.order_id, action.plugin, action.kind.value, state.value,
@@ -175,11 +176,12 @@ def execute_action(app: App, action: ActionRecord) -> bool:
         if first is None or first.state in (ActionState.FAILED, ActionState.DROPPED):
             why = first.reason if first else "it was never recorded"
             return finish(ActionState.DROPPED, f"depends on {action.depends_on}, which did not happen: {why}")
-        if first.state is not ActionState.DONE:
-            # Run when that action is done (release_dependents), or by the sweep if it never is.
-            wait = app.now() + DEPENDENCY_WAIT, f"{WAITING_FOR}{action.depends_on}"
-            if store.wait_for_dependency(action.id, action.depends_on, *wait) is not ActionState.DONE:
-                return True
+        # Put back until that action is done (finishing it releases this one), or the sweep's next look.
+        waiting_until = app.now() + DEPENDENCY_WAIT
+        if first.state is not ActionState.DONE and (
+            store.wait_for_dependency(action.id, action.depends_on, waiting_until) is not ActionState.DONE
+        ):
+            return True
 
     try:
         if action.rechecks:
@@ -207,7 +209,7 @@ def execute_action(app: App, action: ActionRecord) -> bool:
         return finish(ActionState.FAILED, f"{type(exc).__name__}: {exc}", attempted=True)
     finish(ActionState.DONE, result=result, attempted=True)
     # What waited for this action (a mail carrying a coupon's code) goes now, not a minute later.
-    for waiting_id in store.release_dependents(action.idempotency_key, WAITING_FOR):
+    for waiting_id in released:
         execute_action(app, store.get_action(waiting_id))
     return True
 

@@ -64,6 +64,9 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+#: The reason of an action put back until the action it depends on is done.
+WAITING_FOR = "waiting for "
+
 metadata = sa.MetaData()
 
 events = sa.Table(
@@ -629,18 +632,34 @@ class Store:
         reason: str = "",
         result: dict[str, Any] | None = None,
         attempted: bool = False,
-    ) -> None:
+    ) -> list[int]:
         """Record how a claimed action ended: done, dropped or failed.
 
         ``attempted``: the channel was called (a drop by a check before it is not an attempt).
+        When it is done, the actions put back to wait for it (:meth:`wait_for_dependency`)
+        become due now in the same transaction, so no reader ever sees it done and them
+        still waiting; their ids are returned for the caller to run.
         """
-        values: dict[str, Any] = {"state": state.value, "reason": reason, "updated_at": self._clock.now()}
+        now = self._clock.now()
+        values: dict[str, Any] = {"state": state.value, "reason": reason, "updated_at": now}
         if result is not None:
             values["result"] = result
         if attempted:
             values["attempts"] = actions.c.attempts + 1
         with self.transaction() as conn:
             conn.execute(sa.update(actions).where(actions.c.id == action_id).values(**values))
+            if state is not ActionState.DONE:
+                return []
+            key = conn.execute(sa.select(actions.c.idempotency_key).where(actions.c.id == action_id)).scalar_one()
+            waiting = sa.and_(
+                actions.c.depends_on == key,
+                actions.c.state == ActionState.DUE.value,
+                actions.c.reason.startswith(WAITING_FOR),
+            )
+            released = list(conn.execute(sa.select(actions.c.id).where(waiting)).scalars())
+            if released:
+                conn.execute(sa.update(actions).where(actions.c.id.in_(released)).values(due_at=now, updated_at=now))
+            return released
 
     def reschedule_action(self, action_id: int, due_at: datetime, reason: str, *, attempted: bool = False) -> None:
         """Put a claimed action back, due later (a transient failure, a dependency not done yet)."""
@@ -655,13 +674,13 @@ class Store:
         with self.transaction() as conn:
             conn.execute(sa.update(actions).where(actions.c.id == action_id).values(**values))
 
-    def wait_for_dependency(self, action_id: int, depends_on: str, due_at: datetime, reason: str) -> ActionState:
-        """Put a claimed action back, due at ``due_at``, unless the action ``depends_on`` is done now.
+    def wait_for_dependency(self, action_id: int, depends_on: str, due_at: datetime) -> ActionState:
+        """Put a claimed action back, due at ``due_at`` at the latest, unless the action
+        ``depends_on`` is done now; return that action's state.
 
-        One transaction with the dependency's row locked: its worker finishes it
-        and then releases what waits (:meth:`release_dependents`); checked any
-        earlier, a dependency finishing in between would release nothing and
-        leave this action waiting its full ``due_at``. Returns the dependency's state.
+        One transaction with the dependency's row locked: finishing the dependency
+        releases what waits for it (:meth:`finish_action`), and a dependency
+        finishing between an earlier look and this one would release nothing.
         """
         with self.transaction() as conn:
             state = conn.execute(
@@ -671,24 +690,14 @@ class Store:
                 conn.execute(
                     sa.update(actions)
                     .where(actions.c.id == action_id)
-                    .values(state=ActionState.DUE.value, due_at=due_at, reason=reason, updated_at=self._clock.now())
+                    .values(
+                        state=ActionState.DUE.value,
+                        due_at=due_at,
+                        reason=f"{WAITING_FOR}{depends_on}",
+                        updated_at=self._clock.now(),
+                    )
                 )
         return ActionState(state)
-
-    def release_dependents(self, idempotency_key: str, reason_prefix: str) -> list[int]:
-        """Actions put back to wait for ``idempotency_key`` (their reason starts with
-        ``reason_prefix``): due now that it is done. Others keep their own due time."""
-        now = self._clock.now()
-        waiting = sa.and_(
-            actions.c.depends_on == idempotency_key,
-            actions.c.state == ActionState.DUE.value,
-            actions.c.reason.startswith(reason_prefix),
-        )
-        with self.transaction() as conn:
-            ids = list(conn.execute(sa.select(actions.c.id).where(waiting)).scalars())
-            if ids:
-                conn.execute(sa.update(actions).where(actions.c.id.in_(ids)).values(due_at=now, updated_at=now))
-        return ids
 
     def release_stale_actions(self, claimed_before: datetime) -> int:
         """Put back actions a worker claimed and never finished (it died): due again, now."""

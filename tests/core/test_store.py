@@ -2,6 +2,7 @@
 
 import os
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -106,6 +107,28 @@ def test_actions_dedupe_claim_and_schedule(store):
     assert store.retry_action(due[0].id)
     assert [a.key for a in store.due_actions(START + timedelta(days=8))] == ["a", "b", "later"]
     assert store.due_actions(START + timedelta(days=8))[2].due_at == START + timedelta(days=7)
+
+
+def test_finishing_an_action_releases_what_waits_for_it_in_the_same_transaction(store):
+    store.upgrade()
+    event = make_event("order_paid", make_order())
+    coupon, mail, other = requests_for(event, "coupon", "mail", "other")
+    mail = replace(mail, depends_on=coupon.idempotency_key)
+    other = replace(other, depends_on=coupon.idempotency_key)
+    with store.transaction() as conn:
+        store.add_actions(conn, [coupon, mail, other])
+    ids = {a.key: a.id for a in store.due_actions(START)}
+    for key in ("coupon", "mail", "other"):
+        assert store.claim_action(ids[key])
+    an_hour = START + timedelta(hours=1)
+    assert store.wait_for_dependency(ids["mail"], coupon.idempotency_key, an_hour) is ActionState.RUNNING
+    store.reschedule_action(ids["other"], an_hour, "quiet hours")  # waits, but not for the coupon
+    assert store.finish_action(ids["coupon"], ActionState.DONE) == [ids["mail"]]
+    assert store.get_action(ids["mail"]).due_at == START
+    assert store.get_action(ids["other"]).due_at == an_hour
+    assert store.claim_action(ids["mail"])  # the coupon is done now: no more waiting
+    assert store.wait_for_dependency(ids["mail"], coupon.idempotency_key, an_hour) is ActionState.DONE
+    assert store.get_action(ids["mail"]).state is ActionState.RUNNING
 
 
 def test_consent_is_a_history_with_time_and_source(store):
