@@ -17,9 +17,10 @@ The warranty starts at delivery, or when the first parcel left if the
 platform never reports delivery. It ends ``months`` calendar months later
 (31 January + 1 month is 28/29 February), and the reminder falls due exactly
 ``days_before`` days earlier, at the same time of day. Each order and group
-gets one reminder (keys ``warranty:<group>`` from delivery,
-``warranty-fallback:<group>`` from shipping: a delivery reported before the
-fallback's date replaces it; on or after that date, the fallback is the one).
+gets one reminder, key ``warranty:<group>``: scheduled from shipping, moved
+to count from the delivery when one is reported before it falls due
+(``reschedule=True``); reported on or after that date, the one from shipping
+stands.
 
 Re-checked when due for a cancelled order and an unsubscribed customer. A
 partial refund or return does not void the warranty of the other products:
@@ -41,6 +42,8 @@ from aftercare.models import Event, FinancialStatus, LineItem, Order
 from aftercare.settings import PluginSettings, ProductGroup, matched_groups
 
 RECHECKS = (Recheck.CANCELLED, Recheck.UNSUBSCRIBED)
+#: The key of the reminder from shipping before one key per group did both (still withdrawn).
+LEGACY_FALLBACK = "warranty-fallback:{}"
 
 
 class Warranty(ProductGroup):
@@ -70,7 +73,7 @@ def on_shipped(event: Event, ctx) -> None:
         return  # on_delivered starts the warranty at the delivery
     start = order.first_shipped_at or event.occurred_at
     for name, warranty, lines in matched_groups(ctx.settings.groups, order.lines):
-        _remind(ctx, f"warranty-fallback:{name}", name, warranty, lines, start=start)
+        _remind(ctx, name, warranty, lines, start=start)
 
 
 @hookimpl
@@ -79,13 +82,13 @@ def on_delivered(event: Event, ctx) -> None:
     delivered = (event.shipment.delivered_at if event.shipment else None) or event.occurred_at
     shipped = order.first_shipped_at
     for name, warranty, lines in matched_groups(ctx.settings.groups, order.lines):
-        fallback = f"warranty-fallback:{name}"
         if shipped is not None and ctx.now() >= _reminder_due(shipped, warranty):
-            # The fallback's date has come: a no-op if it was recorded, the one reminder if it was not.
-            _remind(ctx, fallback, name, warranty, lines, start=shipped)
+            # The reminder counted from shipping is due or sent: it stays the one (recorded if it was not).
+            _remind(ctx, name, warranty, lines, start=shipped)
             continue
-        ctx.cancel(fallback, reason="delivery reported: the warranty starts at the delivery")
-        _remind(ctx, f"warranty:{name}", name, warranty, lines, start=delivered)
+        _remind(ctx, name, warranty, lines, start=delivered, reschedule=True)
+        # Orders scheduled before one key did it kept the shipping one under a second key.
+        ctx.cancel(LEGACY_FALLBACK.format(name), reason="delivery reported: the warranty starts at the delivery")
 
 
 @hookimpl
@@ -110,7 +113,9 @@ def on_order_cancelled(event: Event, ctx) -> None:
 # -- helpers ----------------------------------------------------------------------------
 
 
-def _remind(ctx, key: str, name: str, warranty: Warranty, lines: list[LineItem], *, start: datetime) -> None:
+def _remind(
+    ctx, name: str, warranty: Warranty, lines: list[LineItem], *, start: datetime, reschedule: bool = False
+) -> None:
     """Schedule the reminder of a warranty starting at ``start``; nothing if it has already ended."""
     ends = add_months(start, warranty.months)
     if ends <= ctx.now():
@@ -124,14 +129,14 @@ def _remind(ctx, key: str, name: str, warranty: Warranty, lines: list[LineItem],
         "claim_url": str(ctx.settings.claim_url) if ctx.settings.claim_url else "",
     }
     delay = max(_reminder_due(start, warranty) - ctx.now(), timedelta(0))
-    later = ctx.later(delay, rechecks=RECHECKS)
-    later.send_email(warranty.template or ctx.settings.template, key=key, context=context)
+    later = ctx.later(delay, rechecks=RECHECKS, reschedule=reschedule)
+    later.send_email(warranty.template or ctx.settings.template, key=f"warranty:{name}", context=context)
 
 
 def _withdraw(order: Order, ctx, line_ids: Collection[str], *, whole_order: bool, why: str) -> None:
     for name, _warranty, lines in matched_groups(ctx.settings.groups, order.lines):
         if whole_order or all(line.platform_id in line_ids for line in lines):
-            for key in (f"warranty:{name}", f"warranty-fallback:{name}"):
+            for key in (f"warranty:{name}", LEGACY_FALLBACK.format(name)):
                 ctx.cancel(key, reason=f"{why}: no warranty reminder for {name}")
 
 

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from aftercare.actions import ActionKind, ActionState, Recheck
+from aftercare.context import ActionSink, Context
 from aftercare.dispatch import Dispatcher, execute_due
 from aftercare.mail.templates import check_templates
 from aftercare.models import LineItem, Money, ReturnRequest, ShipmentStatus
@@ -54,12 +55,10 @@ def test_the_reminder_falls_due_exactly_days_before_the_end_of_a_warranty_from_d
     delivered_at = datetime(2026, 1, 7, 9, 0, tzinfo=UTC)
     grinder_due = datetime(2028, 1, 7, 9, 0, tzinfo=UTC) - timedelta(days=30)
     shirt_due = datetime(2026, 7, 7, 9, 0, tzinfo=UTC) - timedelta(days=7)
-    moved = "delivery reported: the warranty starts at the delivery"
+    moved = "rescheduled by on_delivered"  # one reminder per group: the one from shipping, moved
     assert actions(app) == [
-        (ActionKind.SEND_EMAIL, "warranty-fallback:grinders", grinder_due - 2 * DAY, ActionState.DROPPED, moved),
-        (ActionKind.SEND_EMAIL, "warranty-fallback:shirts", shirt_due - 2 * DAY, ActionState.DROPPED, moved),
-        (ActionKind.SEND_EMAIL, "warranty:grinders", grinder_due, ActionState.DUE, ""),
-        (ActionKind.SEND_EMAIL, "warranty:shirts", shirt_due, ActionState.DUE, ""),
+        (ActionKind.SEND_EMAIL, "warranty:grinders", grinder_due, ActionState.DUE, moved),
+        (ActionKind.SEND_EMAIL, "warranty:shirts", shirt_due, ActionState.DUE, moved),
     ]
     assert grinder_due == datetime(2027, 12, 8, 9, 0, tzinfo=UTC)
     assert {a.rechecks for a in app.store.list_actions()} == {(Recheck.CANCELLED, Recheck.UNSUBSCRIBED)}
@@ -99,7 +98,7 @@ def test_without_a_delivery_the_warranty_starts_at_shipping_in_bulgarian(plugin_
     app.adapter("test").put_order(order)
     Dispatcher(app).dispatch(make_event("shipped", order))
     due = datetime(2027, 1, 5, 9, 0, tzinfo=UTC) - timedelta(days=10)
-    assert actions(app) == [(ActionKind.SEND_EMAIL, "warranty-fallback:ipods", due, ActionState.DUE, "")]
+    assert actions(app) == [(ActionKind.SEND_EMAIL, "warranty:ipods", due, ActionState.DUE, "")]
 
     app.clock.advance(due - app.now())
     execute_due(app)
@@ -122,7 +121,7 @@ def test_returning_one_product_withdraws_its_reminder_only(plugin_app):
         ActionState.DROPPED,
         "its products are being returned: no warranty reminder for grinders",
     )
-    assert states["warranty:shirts"] == (ActionState.DUE, "")
+    assert states["warranty:shirts"] == (ActionState.DUE, "rescheduled by on_delivered")
 
     app.adapter("test").put_order(returning)  # a return of another product does not void this warranty
     app.clock.advance(datetime(2026, 6, 30, 9, 0, tzinfo=UTC) - app.now())
@@ -130,6 +129,43 @@ def test_returning_one_product_withdraws_its_reminder_only(plugin_app):
     assert [mail.subject for mail in inbox(app)] == [
         "La garantía de Ship Your Idea – Color: Black, Size: M Test termina el 7 de julio de 2026"
     ]
+
+
+def test_a_delivery_reported_after_the_reminder_from_shipping_fell_due_changes_nothing(plugin_app):
+    app = plugin_app(warranty_reminder, settings={"warranty_reminder": {"groups": GROUPS}})
+    order = woo_order_with_a_grinder()
+    app.adapter("test").put_order(order)
+    Dispatcher(app).dispatch(make_event("shipped", order))
+    shirt_due = datetime(2026, 7, 5, 9, 0, tzinfo=UTC) - timedelta(days=7)  # six months from shipping
+    app.clock.advance(shirt_due - app.now())
+    execute_due(app)
+    arrived = replace(order, shipments=(replace(order.shipments[0], status=ShipmentStatus.DELIVERED,
+                                                delivered_at=app.now()),))  # fmt: skip
+    Dispatcher(app).dispatch(make_event("delivered", arrived, occurred_at=app.now()))
+    execute_due(app)
+    assert [mail.subject for mail in inbox(app)] == [
+        "La garantía de Ship Your Idea – Color: Black, Size: M Test termina el 5 de julio de 2026"
+    ]
+    states = {key: state for _kind, key, _due, state, _reason in actions(app)}
+    assert states == {"warranty:shirts": ActionState.DONE, "warranty:grinders": ActionState.DUE}
+
+
+def test_a_reminder_recorded_under_the_old_fallback_key_is_withdrawn_at_delivery(plugin_app):
+    """Before one key per group, the reminder from shipping had its own key: an order
+    shipped before an upgrade and delivered after it must still get one reminder."""
+    app = plugin_app(warranty_reminder, settings={"warranty_reminder": {"groups": GROUPS}})
+    order = woo_order_with_a_grinder()
+    shipped = make_event("shipped", order)
+    sink = ActionSink()
+    ctx = Context(event=shipped, plugin="warranty_reminder", hook="on_shipped", shop=app.shop("test").profile,
+                  settings=app.shop("test").plugin_settings["warranty_reminder"], clock=app.now, sink=sink)  # fmt: skip
+    ctx.later(days=600).send_email("warranty_reminder", key="warranty-fallback:grinders")
+    with app.store.transaction() as conn:
+        app.store.add_actions(conn, sink.requests)
+    deliver(app, order, START + 2 * DAY)
+    states = {key: state for _kind, key, _due, state, _reason in actions(app)}
+    assert states["warranty-fallback:grinders"] is ActionState.DROPPED
+    assert states["warranty:grinders"] is ActionState.DUE
 
 
 def test_a_warranty_that_has_already_ended_gets_no_reminder(plugin_app):
