@@ -650,9 +650,9 @@ class Store:
             conn.execute(sa.update(actions).where(actions.c.id == action_id).values(**values))
             if state is not ActionState.DONE:
                 return []
-            key = conn.execute(sa.select(actions.c.idempotency_key).where(actions.c.id == action_id)).scalar_one()
+            its_key = sa.select(actions.c.idempotency_key).where(actions.c.id == action_id).scalar_subquery()
             waiting = sa.and_(
-                actions.c.depends_on == key,
+                actions.c.depends_on == its_key,
                 actions.c.state == ActionState.DUE.value,
                 actions.c.reason.startswith(WAITING_FOR),
             )
@@ -662,17 +662,9 @@ class Store:
             return released
 
     def reschedule_action(self, action_id: int, due_at: datetime, reason: str, *, attempted: bool = False) -> None:
-        """Put a claimed action back, due later (a transient failure, a dependency not done yet)."""
-        values: dict[str, Any] = {
-            "state": ActionState.DUE.value,
-            "due_at": due_at,
-            "reason": reason,
-            "updated_at": self._clock.now(),
-        }
-        if attempted:
-            values["attempts"] = actions.c.attempts + 1
+        """Put a claimed action back, due later (a transient failure, a deferral)."""
         with self.transaction() as conn:
-            conn.execute(sa.update(actions).where(actions.c.id == action_id).values(**values))
+            self._put_back(conn, action_id, due_at, reason, attempted=attempted)
 
     def wait_for_dependency(self, action_id: int, depends_on: str, due_at: datetime) -> ActionState:
         """Put a claimed action back, due at ``due_at`` at the latest, unless the action
@@ -687,17 +679,21 @@ class Store:
                 sa.select(actions.c.state).where(actions.c.idempotency_key == depends_on).with_for_update()
             ).scalar_one()
             if state != ActionState.DONE.value:
-                conn.execute(
-                    sa.update(actions)
-                    .where(actions.c.id == action_id)
-                    .values(
-                        state=ActionState.DUE.value,
-                        due_at=due_at,
-                        reason=f"{WAITING_FOR}{depends_on}",
-                        updated_at=self._clock.now(),
-                    )
-                )
+                self._put_back(conn, action_id, due_at, f"{WAITING_FOR}{depends_on}")
         return ActionState(state)
+
+    def _put_back(
+        self, conn: Connection, action_id: int, due_at: datetime, reason: str, *, attempted: bool = False
+    ) -> None:
+        values: dict[str, Any] = {
+            "state": ActionState.DUE.value,
+            "due_at": due_at,
+            "reason": reason,
+            "updated_at": self._clock.now(),
+        }
+        if attempted:
+            values["attempts"] = actions.c.attempts + 1
+        conn.execute(sa.update(actions).where(actions.c.id == action_id).values(**values))
 
     def release_stale_actions(self, claimed_before: datetime) -> int:
         """Put back actions a worker claimed and never finished (it died): due again, now."""
