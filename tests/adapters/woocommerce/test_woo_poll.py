@@ -160,9 +160,7 @@ def test_poll_reads_the_refund_lines_the_order_summary_lacks(adapter, http, life
     assert refunded.kind is EventKind.REFUNDED
     assert refunded.refund == refunded.order.refunds[0]
     assert refunded.refund.lines_known
-    assert refunded.refund.line_item_ids == tuple(
-        str(line["meta_data"][0]["value"]) for line in refund["line_items"]
-    )
+    assert refunded.refund.line_item_ids == tuple(str(line["meta_data"][0]["value"]) for line in refund["line_items"])
     assert refunded.refund.created_at == datetime.fromisoformat(refund["date_created_gmt"]).replace(tzinfo=UTC)
     assert not refunded.order.partial
     assert [e.order for e in batch.events] == [refunded.order] * 3
