@@ -105,9 +105,10 @@ class WooCommerceSettings(AdapterSettings):
         if not key:
             raise ValueError("must name a meta key")
         if key.startswith("_"):
+            plain = key.lstrip("_")
+            kept = " (orders written under the old key are still read)" if LEGACY_META_KEYS.get(plain) == key else ""
             raise ValueError(
-                f"{key!r} starts with '_': WooCommerce silently drops protected customer meta; "
-                f"use {key.lstrip('_')!r} (orders written under the old key are still read)"
+                f"{key!r} starts with '_': WooCommerce silently drops protected customer meta; use {plain!r}{kept}"
             )
         return key
 

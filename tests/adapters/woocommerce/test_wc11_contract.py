@@ -462,7 +462,17 @@ def test_a_customer_meta_key_with_a_leading_underscore_is_refused(key):
         WooCommerceSettings(url=SHOP, consumer_key="ck", consumer_secret=SecretStr("cs"), **{key: "_aftercare_x"})
     (error,) = caught.value.errors()
     assert error["loc"] == (key,)
-    assert "WooCommerce silently drops protected customer meta; use 'aftercare_x'" in error["msg"]
+    assert error["msg"].endswith("WooCommerce silently drops protected customer meta; use 'aftercare_x'")
+
+
+def test_the_old_default_key_is_refused_with_the_way_forward():
+    with pytest.raises(ValidationError) as caught:
+        WooCommerceSettings(
+            url=SHOP, consumer_key="ck", consumer_secret=SecretStr("cs"), tags_meta_key="_aftercare_tags"
+        )
+    assert caught.value.errors()[0]["msg"].endswith(
+        "use 'aftercare_tags' (orders written under the old key are still read)"
+    )
 
 
 def test_consent_is_read_from_the_customer_record_on_their_next_order(wc11, make, http):
