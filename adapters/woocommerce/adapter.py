@@ -8,6 +8,7 @@ one alone is enough to catch every change.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -30,7 +31,7 @@ from aftercare.platform import (
 
 from . import webhooks
 from .client import WooClient, error_code, total_items, total_pages
-from .mapping import OrderMapper, meta_value, parse_gmt, tags_from_meta
+from .mapping import OrderMapper, customer_consent, meta_value, order_meta_value, parse_gmt, tags_from_meta
 from .settings import WooCommerceSettings
 from .transitions import SeenState, derive_events, state_key
 
@@ -97,20 +98,56 @@ class WooCommerceAdapter(Adapter):
     def parse_order(self, payload: Mapping[str, Any]) -> Order:
         return self.mapper.order(payload)
 
-    def _events_for(self, payload: Any, *, source: str, topic: str) -> list[Event]:
-        """Map the order, diff it with what was seen, and remember the new state."""
+    def _events_for(self, payload: Any, *, source: str, topic: str, complete: bool = False) -> list[Event]:
+        """Map the order, diff it with what was seen, and remember the new state.
+
+        ``complete`` (polling, never the receiver): when there are events, read what
+        the payload lacks (refund lines, the customer's consent) before they go out."""
         facts = self.mapper.facts(payload, topic or "order")
         key = state_key(facts.order.platform_id)
         stored = self.state.get(key)
         seen = SeenState.from_json(stored)
         events = derive_events(facts, seen, self.settings, source=source, topic=topic)
+        if complete and events and facts.order.partial:
+            order = self._completed(facts.order)
+            events = [_with_order(event, order) for event in events]
         if seen.as_json() != stored:
             self.state.set(key, seen.as_json())
         return events
 
     # -- reading ------------------------------------------------------------
     def fetch_order(self, order_id: str) -> Order:
-        return self.parse_order(self.client.get(f"orders/{_path_id(order_id)}"))
+        """The order now, whole: refund lines from the refunds endpoint when the
+        order's summary lacks them, a registered customer's consent from their record."""
+        return self._completed(self.parse_order(self.client.get(f"orders/{_path_id(order_id)}")))
+
+    def _completed(self, order: Order) -> Order:
+        """``order`` with what its payload does not carry read from the shop."""
+        refunds = order.refunds
+        if any(not refund.lines_known for refund in refunds):
+            listing = self.client.get(f"orders/{_path_id(order.platform_id)}/refunds", {"per_page": PER_PAGE})
+            read = {refund.platform_id: refund for refund in self.mapper.refunds(listing, order.currency)}
+            # A refund made after the order was read is in the listing but not in the order: it
+            # arrives with the next change. One in the order but not yet listed keeps its summary.
+            refunds = tuple(read.get(refund.platform_id, refund) for refund in refunds)
+        customer = order.customer
+        if customer.platform_id:
+            consent = self._customer_consent(customer.platform_id)
+            if consent is not None:
+                customer = dataclasses.replace(customer, marketing_consent=consent)
+        return dataclasses.replace(order, refunds=refunds, customer=customer, partial=False)
+
+    def _customer_consent(self, customer_id: str) -> ConsentState | None:
+        """The consent on a registered customer's record; None when the record says
+        nothing (never written, or the customer was deleted): the order's meta stands."""
+        try:
+            record = self.client.get(f"customers/{_path_id(customer_id)}")
+        except PlatformError as error:
+            if error_code(error) in ("woocommerce_rest_invalid_id", "woocommerce_rest_customer_invalid_id"):
+                return None
+            raise
+        consent = customer_consent(record, self.settings.consent_meta_key)
+        return None if consent is ConsentState.UNKNOWN else consent
 
     def poll(self, cursor: str | None, since: datetime | None = None) -> Iterator[PollBatch]:
         """Orders modified after the cursor, oldest change first, one batch per page.
@@ -151,7 +188,7 @@ class WooCommerceAdapter(Adapter):
                     continue
                 done[order_id] = modified
                 try:
-                    events.extend(self._events_for(payload, source="poll", topic=""))
+                    events.extend(self._events_for(payload, source="poll", topic="", complete=True))
                 except PayloadError as error:
                     # One unreadable order must not stop every later change from arriving.
                     log.warning("shop %s: skipped order %s: %s", self.shop.id, order_id, error)
@@ -241,19 +278,33 @@ class WooCommerceAdapter(Adapter):
 
     def _add_tags(self, record: str, tags: Sequence[str]) -> None:
         key = self.settings.tags_meta_key
-        current = self.client.get(record)
-        present = tags_from_meta(meta_value(current, key) if isinstance(current, Mapping) else None)
+        answer = self.client.get(record)
+        current = answer if isinstance(answer, Mapping) else {}
+        read = order_meta_value if record.startswith("orders/") else meta_value  # orders: the old key too
+        present = tags_from_meta(read(current, key))
         merged = tuple(dict.fromkeys([*present, *(t.strip() for t in tags if t.strip())]))
-        if merged != present:
-            self.client.put(record, {"meta_data": [{"key": key, "value": ", ".join(merged)}]})
+        if merged != tags_from_meta(meta_value(current, key)):
+            self._put_meta(record, key, ", ".join(merged))
 
     def set_marketing_consent(self, customer: Customer, state: ConsentState, source: str) -> None:
         """Written with its time and source on the customer, or for a guest on
         their latest order (guests have no customer record in WooCommerce)."""
         value = {"state": state.value, "at": self.now().isoformat(), "source": source}
-        self.client.put(
-            self._customer_record(customer),
-            {"meta_data": [{"key": self.settings.consent_meta_key, "value": value}]},
+        self._put_meta(self._customer_record(customer), self.settings.consent_meta_key, value)
+
+    def _put_meta(self, record: str, key: str, value: Any) -> None:
+        """Write one meta entry and confirm it from the answer: WooCommerce answers
+        200 to a write it dropped (protected ``_`` keys on customers, a plugin's
+        filter), and an action must not say done for what the shop does not hold."""
+        answer = self.client.put(record, {"meta_data": [{"key": key, "value": value}]})
+        kept = meta_value(answer, key) if isinstance(answer, Mapping) else None
+        if kept == value:
+            return
+        what = record.split("/", 1)[0].rstrip("s")
+        raise PlatformError(
+            f"WooCommerce did not keep {what} meta {key!r}: PUT {record} answered 200 without it "
+            "(a plugin filtering meta, or a protected key)",
+            transient=False,
         )
 
     def _customer_record(self, customer: Customer) -> str:
@@ -346,6 +397,12 @@ def _explain(error: PlatformError, url: str) -> str:
     if message.startswith("woocommerce 404"):
         return f"{message} (url {url})"
     return message
+
+
+def _with_order(event: Event, order: Order) -> Event:
+    """The event carrying the completed order, and its refund as the order now knows it."""
+    refund = order.refund(event.refund.platform_id) if event.refund is not None else None
+    return dataclasses.replace(event, order=order, refund=refund or event.refund)
 
 
 def _identity(payload: Any) -> tuple[str, str]:

@@ -35,7 +35,7 @@ from aftercare.models import (
 )
 from aftercare.platform import PayloadError
 
-from .settings import WooCommerceSettings, normalise_status
+from .settings import LEGACY_META_KEYS, WooCommerceSettings, normalise_status
 
 PLATFORM = "woocommerce"
 _MISSING = object()
@@ -159,6 +159,14 @@ def meta_value(payload: Mapping, key: str) -> Any:
     return found
 
 
+def order_meta_value(payload: Mapping, key: str) -> Any:
+    """Order meta under ``key``, else under the key aftercare used for it before 0.2
+    (``_aftercare_*``: orders keep such keys, so guests' old values still count)."""
+    value = meta_value(payload, key)
+    legacy = LEGACY_META_KEYS.get(key)
+    return meta_value(payload, legacy) if value is None and legacy else value
+
+
 def status_of(payload: Mapping, fields: Fields) -> str:
     return normalise_status(fields.text(payload, "status", "status"))
 
@@ -214,6 +222,7 @@ class OrderMapper:
         refunds = self._refunds(payload, currency, updated_at, fields)
         tracking = self._tracking(payload, status, fields)
         shipments = tracking or self._status_shipments(order_id, status, completed_at, updated_at)
+        customer = self._customer(payload, fields)
         order = Order(
             platform=PLATFORM,
             shop_id=self.shop_id,
@@ -221,7 +230,7 @@ class OrderMapper:
             number=fields.text(payload, "number", "number", order_id) or order_id,
             created_at=created_at,
             updated_at=updated_at,
-            customer=self._customer(payload, fields),
+            customer=customer,
             total=fields.money(payload, "total", "total", currency),
             financial_status=self._financial_status(status, paid_at, refunds),
             fulfillment_status=self._fulfillment_status(status, shipments),
@@ -233,11 +242,15 @@ class OrderMapper:
             shipping_address=self._address(payload, fields),
             locale=self._locale(payload),
             cancelled_at=updated_at if status in self.settings.cancelled_statuses else None,
-            tags=tags_from_meta(meta_value(payload, self.settings.tags_meta_key)),
+            tags=tags_from_meta(order_meta_value(payload, self.settings.tags_meta_key)),
             discount_codes=tuple(
                 fields.text(line, "code", f"coupon_lines[{index}].code")
                 for index, line in enumerate(fields.items(payload, "coupon_lines", "coupon_lines"))
             ),
+            # The payload lacks what lives elsewhere: a registered customer's consent (on the
+            # customer record) and which lines a refund covered (GET .../refunds); the worker
+            # re-reads such an order through the adapter before the hooks see it.
+            partial=bool(customer.platform_id) or any(not refund.lines_known for refund in refunds),
         )
         return OrderFacts(order, status, paid_at, completed_at, tracking)
 
@@ -250,7 +263,7 @@ class OrderMapper:
             first_name=fields.text(billing, "first_name", "billing.first_name", ""),
             last_name=fields.text(billing, "last_name", "billing.last_name", ""),
             locale=self._locale(payload),
-            marketing_consent=consent_from_meta(meta_value(payload, self.settings.consent_meta_key)),
+            marketing_consent=consent_from_meta(order_meta_value(payload, self.settings.consent_meta_key)),
             platform_id=str(customer_id) if customer_id > 0 else "",  # 0 means a guest
         )
 
@@ -281,8 +294,10 @@ class OrderMapper:
     def _refunds(self, payload: Mapping, currency: str, updated_at: datetime, fields: Fields) -> tuple[Refund, ...]:
         """The order's refund summaries (``{id, reason, total: "-10.00"}``).
 
-        They carry no date; the order's modification time is when we learnt of them.
-        Sorted oldest first (WooCommerce lists the newest first)."""
+        They carry no date and no lines (WooCommerce 11): the order's modification
+        time is when we learnt of them, and the lines are unknown until
+        :meth:`refunds` reads ``GET orders/{id}/refunds``. Sorted oldest first
+        (WooCommerce lists the newest first)."""
         refunds = []
         for index, item in enumerate(fields.items(payload, "refunds", "refunds")):
             path = f"refunds[{index}]"
@@ -294,6 +309,38 @@ class OrderMapper:
                     created_at=updated_at,
                     amount=Money(abs(amount), currency) if amount is not None else None,
                     reason=fields.text(item, "reason", f"{path}.reason", ""),
+                    lines_known=False,
+                )
+            )
+        return tuple(sorted(refunds, key=lambda refund: _id_sort_key(refund.platform_id)))
+
+    def refunds(self, listing: Any, currency: str, topic: str = "refunds") -> tuple[Refund, ...]:
+        """``GET orders/{id}/refunds``: each refund with its date and the order lines it
+        covered (a refund line names its order line in ``_refunded_item_id`` meta); a
+        refund of an amount only has no lines. Sorted oldest first."""
+        fields = Fields(topic)
+        if not isinstance(listing, list):
+            raise fields.error("<body>", "is not a list")
+        refunds = []
+        for index, item in enumerate(listing):
+            path = f"[{index}]"
+            lines, known = [], True
+            for line in fields.items(item, "line_items", f"{path}.line_items"):
+                refunded = meta_value(line, "_refunded_item_id")
+                if isinstance(refunded, str | int) and not isinstance(refunded, bool) and str(refunded).strip():
+                    lines.append(str(refunded).strip())
+                else:
+                    known = False  # a refund line we cannot tie to an order line: say "unknown", not "none"
+            created = fields.timestamp(item, "date_created_gmt", f"{path}.date_created_gmt")
+            amount = fields.decimal(item, "amount", f"{path}.amount", None)
+            refunds.append(
+                Refund(
+                    platform_id=fields.ident(item, "id", f"{path}.id"),
+                    created_at=created,
+                    amount=Money(abs(amount), currency) if amount is not None else None,
+                    reason=fields.text(item, "reason", f"{path}.reason", ""),
+                    line_item_ids=tuple(dict.fromkeys(lines)),
+                    lines_known=known,
                 )
             )
         return tuple(sorted(refunds, key=lambda refund: _id_sort_key(refund.platform_id)))
@@ -323,7 +370,10 @@ class OrderMapper:
     def _status_shipments(
         self, order_id: str, status: str, completed_at: datetime | None, updated_at: datetime
     ) -> tuple[Shipment, ...]:
-        """Without tracking items, a shipped or delivered status stands for one parcel."""
+        """Without tracking items, a shipped or delivered status stands for one parcel,
+        and so does ``date_completed_gmt`` when "completed" means shipped: WooCommerce
+        keeps it when the status moves on (return-requested, refunded), so a
+        completion aftercare never saw still counts."""
         if status in self.settings.delivered_statuses:
             return (
                 Shipment(
@@ -335,6 +385,8 @@ class OrderMapper:
             )
         if status in self.settings.shipped_statuses:
             return (Shipment(platform_id=status_shipment_id(order_id), shipped_at=completed_at or updated_at),)
+        if completed_at is not None and "completed" in self.settings.shipped_statuses:
+            return (Shipment(platform_id=status_shipment_id(order_id), shipped_at=completed_at),)
         return ()
 
     def _returns(self, payload: Mapping, order_id: str, status: str, updated_at: datetime) -> tuple[ReturnRequest, ...]:
@@ -503,6 +555,11 @@ def tags_from_meta(value: Any) -> tuple[str, ...]:
     else:
         return ()
     return tuple(dict.fromkeys(part.strip() for part in parts if part.strip()))
+
+
+def customer_consent(record: Any, key: str) -> ConsentState:
+    """Consent from a ``GET customers/{id}`` answer (UNKNOWN if aftercare never wrote it)."""
+    return consent_from_meta(meta_value(record, key)) if isinstance(record, Mapping) else ConsentState.UNKNOWN
 
 
 def consent_from_meta(value: Any) -> ConsentState:

@@ -76,10 +76,11 @@ class WooCommerceSettings(AdapterSettings):
     #: Order meta with the customer's language (WPML's "wpml_language",
     #: Polylang users may point it elsewhere). Empty: use the shop locale.
     locale_meta_key: str = "wpml_language"
-    #: Customer meta (order meta for guests) holding marketing consent.
-    consent_meta_key: str = "_aftercare_marketing_consent"
-    #: Order meta, and customer meta, holding aftercare's tags.
-    tags_meta_key: str = "_aftercare_tags"
+    #: Customer meta (order meta for guests) holding marketing consent. No
+    #: leading "_": the customers endpoint drops protected meta keys silently.
+    consent_meta_key: str = "aftercare_marketing_consent"
+    #: Order meta, and customer meta, holding aftercare's tags (no leading "_" either).
+    tags_meta_key: str = "aftercare_tags"
     #: Order notes are private unless this is on (a customer note emails them).
     notes_visible_to_customer: bool = False
 
@@ -95,6 +96,22 @@ class WooCommerceSettings(AdapterSettings):
             raise ValueError("must not have a query or fragment")
         return value.strip().rstrip("/")
 
+    @field_validator("consent_meta_key", "tags_meta_key")
+    @classmethod
+    def _kept_by_the_customers_endpoint(cls, value: str) -> str:
+        """WooCommerce treats meta keys starting with "_" as protected: PUT /customers
+        answers 200 and drops them, and GET /customers never shows them."""
+        key = value.strip()
+        if not key:
+            raise ValueError("must name a meta key")
+        if key.startswith("_"):
+            plain = key.lstrip("_")
+            kept = " (orders written under the old key are still read)" if LEGACY_META_KEYS.get(plain) == key else ""
+            raise ValueError(
+                f"{key!r} starts with '_': WooCommerce silently drops protected customer meta; use {plain!r}{kept}"
+            )
+        return key
+
     @field_validator(
         "paid_statuses",
         "shipped_statuses",
@@ -106,6 +123,14 @@ class WooCommerceSettings(AdapterSettings):
     def _statuses_without_prefix(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         """The REST API reports statuses without WordPress's ``wc-`` post-status prefix."""
         return tuple(normalise_status(status) for status in value)
+
+
+#: The keys aftercare used before 0.2 (dropped by the customers endpoint, kept on
+#: orders): guests' order meta written under them is still read.
+LEGACY_META_KEYS = {
+    "aftercare_marketing_consent": "_aftercare_marketing_consent",
+    "aftercare_tags": "_aftercare_tags",
+}
 
 
 def normalise_status(status: str) -> str:

@@ -12,7 +12,7 @@ poller give the same key for the same change:
 =====================  ==========================================
 paid                   ``order:{order}:paid``
 shipped (tracking)     ``tracking:{order}:{tracking_id}:shipped``
-shipped (status)       ``order:{order}:shipped``
+shipped (status)       ``order:{order}:shipped`` (also from ``date_completed_gmt``)
 delivered (tracking)   ``tracking:{order}:{tracking_id}:delivered``
 delivered (status)     ``order:{order}:delivered``
 return requested       ``order:{order}:return_requested``
@@ -114,8 +114,14 @@ def derive_events(
         seen.paid = True
         emit(EventKind.ORDER_PAID, f"order:{oid}:paid", facts.paid_at)
 
+    # A parcel first learnt of when the order is already cancelled or refunded in full (the
+    # completion was missed, or coalesced with what followed) is remembered but not announced:
+    # a tracking notice or a warranty for money already given back is noise.
+    moot = facts.status in settings.cancelled_statuses or facts.status == "refunded"
     for shipment in _shipped(facts, seen):
         seen.shipped.append(shipment.platform_id)
+        if moot:
+            continue
         emit(
             EventKind.SHIPPED,
             _shipment_key(oid, shipment, "shipped"),

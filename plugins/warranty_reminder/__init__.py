@@ -22,10 +22,13 @@ to count from the delivery when one is reported before it falls due
 (``reschedule=True``); reported on or after that date, the one from shipping
 stands.
 
-Re-checked when due for a cancelled order and an unsubscribed customer. A
-partial refund or return does not void the warranty of the other products:
-a group's reminder is withdrawn when its products are returned or refunded
-(or the whole order is), not for any refund on the order.
+Re-checked when due for a cancelled order, an unsubscribed customer and
+refunded products. A partial refund or return does not void the warranty of
+the other products: a group's reminder is withdrawn when its products are
+returned or refunded (or the whole order is), not for any refund on the
+order; a group whose products were refunded before they shipped gets none,
+and one refunded after the reminder was scheduled is dropped when it falls due
+(``lines_refunded``: the order is re-read then, with its refunds' lines).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from aftercare.actions import Recheck
 from aftercare.models import Event, FinancialStatus, LineItem, Order
 from aftercare.settings import PluginSettings, ProductGroup, matched_groups
 
-RECHECKS = (Recheck.CANCELLED, Recheck.UNSUBSCRIBED)
+RECHECKS = (Recheck.CANCELLED, Recheck.UNSUBSCRIBED, Recheck.LINES_REFUNDED)
 #: The key of the reminder from shipping before one key per group did both (still withdrawn).
 LEGACY_FALLBACK = "warranty-fallback:{}"
 
@@ -72,7 +75,7 @@ def on_shipped(event: Event, ctx) -> None:
     if order.delivery_known:
         return  # on_delivered starts the warranty at the delivery
     start = order.first_shipped_at or event.occurred_at
-    for name, warranty, lines in matched_groups(ctx.settings.groups, order.lines):
+    for name, warranty, lines in _covered(ctx, order):
         _remind(ctx, name, warranty, lines, start=start)
 
 
@@ -81,7 +84,7 @@ def on_delivered(event: Event, ctx) -> None:
     order = event.order
     delivered = (event.shipment.delivered_at if event.shipment else None) or event.occurred_at
     shipped = order.first_shipped_at
-    for name, warranty, lines in matched_groups(ctx.settings.groups, order.lines):
+    for name, warranty, lines in _covered(ctx, order):
         if shipped is not None and ctx.now() >= _reminder_due(shipped, warranty):
             # The reminder counted from shipping is due or sent: it stays the one (recorded if it was not).
             _remind(ctx, name, warranty, lines, start=shipped)
@@ -100,7 +103,9 @@ def on_return_requested(event: Event, ctx) -> None:
 
 @hookimpl
 def on_refunded(event: Event, ctx) -> None:
+    # This refund's lines and any earlier refund's: a product refunded in two goes is refunded.
     refunded = set(event.refund.line_item_ids) if event.refund else set()
+    refunded |= event.order.refunded_line_ids
     whole = event.order.financial_status is FinancialStatus.REFUNDED
     _withdraw(event.order, ctx, refunded, whole_order=whole, why="its products were refunded")
 
@@ -111,6 +116,18 @@ def on_order_cancelled(event: Event, ctx) -> None:
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+
+def _covered(ctx, order: Order) -> list[tuple[str, Warranty, list[LineItem]]]:
+    """The groups the order's products are in, but for products already refunded."""
+    if order.financial_status is FinancialStatus.REFUNDED:
+        return []
+    refunded = order.refunded_line_ids
+    return [
+        (name, warranty, lines)
+        for name, warranty, lines in matched_groups(ctx.settings.groups, order.lines)
+        if not all(line.platform_id in refunded for line in lines)
+    ]
 
 
 def _remind(
@@ -130,7 +147,12 @@ def _remind(
     }
     delay = max(_reminder_due(start, warranty) - ctx.now(), timedelta(0))
     later = ctx.later(delay, rechecks=RECHECKS, reschedule=reschedule)
-    later.send_email(warranty.template or ctx.settings.template, key=f"warranty:{name}", context=context)
+    later.send_email(
+        warranty.template or ctx.settings.template,
+        key=f"warranty:{name}",
+        context=context,
+        lines=[line.platform_id for line in lines],
+    )
 
 
 def _withdraw(order: Order, ctx, line_ids: Collection[str], *, whole_order: bool, why: str) -> None:

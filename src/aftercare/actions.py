@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from aftercare.models import Event
+from aftercare.models import Event, FinancialStatus, Order
 
 
 class ActionKind(enum.StrEnum):
@@ -45,10 +45,22 @@ class Recheck(enum.StrEnum):
     REFUNDED = "refunded"
     RETURNED = "returned"
     UNSUBSCRIBED = "unsubscribed"
+    #: ...refunded in full, or every line the action is about (``send_email(..., lines=...)``)
+    #: was refunded: a partial refund of other products leaves it be.
+    LINES_REFUNDED = "lines_refunded"
+
+
+def lines_refunded(order: Order, lines: object) -> bool:
+    """The ``lines_refunded`` check: the order was refunded in full, or every one of
+    ``lines`` (order line ids, as an action's payload keeps them) was."""
+    if order.financial_status is FinancialStatus.REFUNDED:
+        return True
+    wanted = {str(line) for line in lines} if isinstance(lines, list) else set()
+    return bool(wanted) and wanted <= order.refunded_line_ids
 
 
 #: What a delayed action re-checks unless the plugin says otherwise.
-DEFAULT_RECHECKS: tuple[Recheck, ...] = tuple(Recheck)
+DEFAULT_RECHECKS: tuple[Recheck, ...] = (Recheck.CANCELLED, Recheck.REFUNDED, Recheck.RETURNED, Recheck.UNSUBSCRIBED)
 
 
 class Scope(enum.StrEnum):

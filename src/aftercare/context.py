@@ -185,6 +185,7 @@ class Context:
         key: str | None = None,
         scope: Scope | str = Scope.ORDER,
         after: ActionRequest | None = None,
+        lines: Sequence[str] = (),
     ) -> ActionRequest:
         """Email ``template`` to ``to`` (default: the order's customer).
 
@@ -193,7 +194,8 @@ class Context:
         Transactional mail (tracking, return acknowledgement) ignores marketing
         consent; everything else is checked against it when sent. ``after``
         holds the mail until that action is done (a coupon's code, say) and
-        drops it if that action fails.
+        drops it if that action fails. ``lines`` names the order lines the mail is
+        about, for the ``lines_refunded`` fire-time check.
         """
         order = self.event.order
         recipient = (to or order.customer.email).strip()
@@ -206,6 +208,8 @@ class Context:
             "context": _json_ready(context or {}, f"send_email({template!r}) context"),
             "transactional": transactional,
         }
+        if lines:
+            payload["line_item_ids"] = [str(line) for line in lines]
         return self._request(ActionKind.SEND_EMAIL, key or template, payload, scope, after)
 
     def create_coupon(

@@ -21,7 +21,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from aftercare.actions import ActionDeferred, ActionDropped, ActionRecord, ActionRequest, ActionState, Recheck
+from aftercare.actions import (
+    ActionDeferred,
+    ActionDropped,
+    ActionRecord,
+    ActionRequest,
+    ActionState,
+    Recheck,
+    lines_refunded,
+)
 from aftercare.app import App
 from aftercare.context import ActionSink, Context
 from aftercare.links import Links
@@ -222,12 +230,16 @@ def fire_time_check(app: App, action: ActionRecord) -> str:
         if consent is ConsentState.UNSUBSCRIBED:
             return "fire-time check: the customer unsubscribed"
     order = app.adapter(action.shop_id).fetch_order(action.order_id)
+    if Recheck.UNSUBSCRIBED in checks and order.customer.marketing_consent is ConsentState.UNSUBSCRIBED:
+        return "fire-time check: the customer unsubscribed (the platform says so)"
     if Recheck.CANCELLED in checks and order.is_cancelled:
         return "fire-time check: the order was cancelled"
     if Recheck.REFUNDED in checks and order.is_refunded:
         return "fire-time check: the order was refunded"
     if Recheck.RETURNED in checks and order.has_return:
         return "fire-time check: a return was requested"
+    if Recheck.LINES_REFUNDED in checks and lines_refunded(order, action.payload.get("line_item_ids")):
+        return "fire-time check: the products it is about were refunded"
     return ""
 
 

@@ -161,11 +161,16 @@ class ReturnRequest:
 
 @dataclass(frozen=True, slots=True)
 class Refund:
+    """Money given back. ``line_item_ids`` are the order's lines it refunded; empty
+    with ``lines_known`` is a refund of an amount only, empty without it means the
+    platform's report did not say (WooCommerce's order summary): re-read the order."""
+
     platform_id: str
     created_at: datetime
     amount: Money | None = None
     reason: str = ""
     line_item_ids: tuple[str, ...] = ()
+    lines_known: bool = True
 
     def __post_init__(self) -> None:
         _require_utc("Refund.created_at", self.created_at)
@@ -256,6 +261,14 @@ class Order:
 
     def shipment(self, platform_id: str) -> Shipment | None:
         return next((s for s in self.shipments if s.platform_id == platform_id), None)
+
+    def refund(self, platform_id: str) -> Refund | None:
+        return next((r for r in self.refunds if r.platform_id == platform_id), None)
+
+    @property
+    def refunded_line_ids(self) -> frozenset[str]:
+        """The lines some refund of this order names (only those whose lines are known)."""
+        return frozenset(line for refund in self.refunds for line in refund.line_item_ids)
 
 
 class SurveyKind(enum.StrEnum):

@@ -169,7 +169,9 @@ class Worker:
             log.warning("event=%s order=%s refetch failed, left pending: %s", event_id,
                         event.order.platform_id, exc.message)  # fmt: skip
             return None
-        return dataclasses.replace(event, order=order)
+        # What the event is about, as the whole order has it (a WooCommerce refund's lines).
+        refund = order.refund(event.refund.platform_id) if event.refund is not None else None
+        return dataclasses.replace(event, order=order, refund=refund or event.refund)
 
     def execute_actions(self, action_ids: Sequence[int]) -> None:
         """The queue task: run one shop's actions in its lane (a mixed message is split per shop)."""

@@ -224,3 +224,15 @@ def test_the_console_is_off_unless_enabled(tmp_path):
     with TestClient(create_receiver(app, Worker(app)), follow_redirects=False) as c:
         assert c.get("/console/login").status_code == 404
     app.close()
+
+
+def test_an_order_known_only_from_partial_events_still_shows_its_customer(client, console_app):
+    """A WooCommerce order of a registered customer is partial (their consent is on their
+    record): the page shows it rather than nothing."""
+    order = make_order("8", shop_id="north")
+    partial = replace(order, partial=True)
+    console_app.adapter("north").put_order(order)
+    Dispatcher(console_app).dispatch(make_event("order_paid", partial, key="paid-north-8"))
+    login(client, "nora")
+    page = client.get("/console/shops/north/orders/order-8")
+    assert page.status_code == 200 and order.customer.email in page.text

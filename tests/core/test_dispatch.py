@@ -6,6 +6,7 @@ from datetime import timedelta
 from aftercare import hookimpl
 from aftercare.actions import ActionDropped, ActionKind, ActionState
 from aftercare.dispatch import Dispatcher, execute_action, execute_due
+from aftercare.models import ConsentState
 from aftercare.platform import PlatformError
 from aftercare.testing import START, make_event, make_order
 
@@ -91,6 +92,22 @@ def test_delayed_action_waits_then_fires(aftercare_app):
     execute_due(app)
     assert states(app)[("thank_you", "add_order_note")] == ("done", "")
     assert app.adapter("test").notes == {order.platform_id: ["a week has passed"]}
+
+
+def test_fire_time_check_drops_action_when_the_platform_says_unsubscribed(aftercare_app):
+    """The re-read order's customer consent counts too (WooCommerce reads it from the
+    customer record then), not only the consent aftercare recorded itself."""
+    app = aftercare_app(ThankYou(), Mailbox())
+    order = make_order()
+    Dispatcher(app).dispatch(make_event("order_paid", order))
+    gone = replace(order.customer, marketing_consent=ConsentState.UNSUBSCRIBED)
+    app.adapter("test").put_order(replace(order, customer=gone))
+    app.clock.advance(timedelta(days=8))
+    execute_due(app)
+    assert states(app)[("thank_you", "add_order_note")] == (
+        "dropped",
+        "fire-time check: the customer unsubscribed (the platform says so)",
+    )
 
 
 def test_fire_time_check_drops_action_for_cancelled_order(aftercare_app):

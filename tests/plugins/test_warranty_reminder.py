@@ -8,7 +8,7 @@ from aftercare.actions import ActionKind, ActionState, Recheck
 from aftercare.context import ActionSink, Context
 from aftercare.dispatch import Dispatcher, execute_due
 from aftercare.mail.templates import check_templates
-from aftercare.models import LineItem, Money, ReturnRequest, ShipmentStatus
+from aftercare.models import FinancialStatus, LineItem, Money, Refund, ReturnRequest, ShipmentStatus
 from aftercare.plugins import warranty_reminder
 from aftercare.plugins.warranty_reminder import add_months
 from aftercare.testing import START, make_event, sample_order
@@ -61,7 +61,9 @@ def test_the_reminder_falls_due_exactly_days_before_the_end_of_a_warranty_from_d
         (ActionKind.SEND_EMAIL, "warranty:shirts", shirt_due, ActionState.DUE, moved),
     ]
     assert grinder_due == datetime(2027, 12, 8, 9, 0, tzinfo=UTC)
-    assert {a.rechecks for a in app.store.list_actions()} == {(Recheck.CANCELLED, Recheck.UNSUBSCRIBED)}
+    assert {a.rechecks for a in app.store.list_actions()} == {
+        (Recheck.CANCELLED, Recheck.UNSUBSCRIBED, Recheck.LINES_REFUNDED)
+    }
 
     app.clock.advance(shirt_due - app.now())
     execute_due(app)
@@ -129,6 +131,60 @@ def test_returning_one_product_withdraws_its_reminder_only(plugin_app):
     assert [mail.subject for mail in inbox(app)] == [
         "La garantía de Ship Your Idea – Color: Black, Size: M Test termina el 7 de julio de 2026"
     ]
+
+
+def grinder_refunded(order, at, *, lines_known=True):
+    refund = Refund("27", at, Money(Decimal("89.00"), "USD"), "defective", ("318",) if lines_known else (),
+                    lines_known=lines_known)  # fmt: skip
+    return replace(order, refunds=(refund,), financial_status=FinancialStatus.PARTIALLY_REFUNDED)
+
+
+def test_refunding_one_product_withdraws_its_reminder_only(plugin_app):
+    app = plugin_app(warranty_reminder, settings={"warranty_reminder": {"groups": GROUPS}})
+    arrived = deliver(app, woo_order_with_a_grinder(), START + 2 * DAY)
+    refunded = grinder_refunded(arrived, START + 5 * DAY)
+    app.clock.advance(3 * DAY)
+    Dispatcher(app).dispatch(make_event("refunded", refunded))
+    states = {key: (state, reason) for _kind, key, _due, state, reason in actions(app)}
+    assert states["warranty:grinders"] == (
+        ActionState.DROPPED,
+        "its products were refunded: no warranty reminder for grinders",
+    )
+    assert states["warranty:shirts"] == (ActionState.DUE, "rescheduled by on_delivered")
+
+
+def test_a_product_refunded_unseen_is_caught_when_its_reminder_falls_due(plugin_app):
+    """The refund's event said nothing of its lines (WooCommerce's order summary), or
+    was never seen: the order re-read at fire time has them, and the reminder is dropped."""
+    app = plugin_app(warranty_reminder, settings={"warranty_reminder": {"groups": GROUPS}})
+    arrived = deliver(app, woo_order_with_a_grinder(), START + 2 * DAY)
+    unknown = grinder_refunded(arrived, START + 5 * DAY, lines_known=False)
+    Dispatcher(app).dispatch(make_event("refunded", unknown))
+    assert {state for _kind, _key, _due, state, _reason in actions(app)} == {ActionState.DUE}
+
+    app.adapter("test").put_order(grinder_refunded(arrived, START + 5 * DAY))  # what the shop says when re-read
+    for due in (datetime(2026, 6, 30, 9, 0, tzinfo=UTC), datetime(2027, 12, 8, 9, 0, tzinfo=UTC)):
+        app.clock.advance(due - app.now())
+        execute_due(app)
+    states = {key: (state, reason) for _kind, key, _due, state, reason in actions(app)}
+    assert states["warranty:grinders"] == (
+        ActionState.DROPPED,
+        "fire-time check: the products it is about were refunded",
+    )
+    assert states["warranty:shirts"][0] is ActionState.DONE
+    assert [mail.subject for mail in inbox(app)] == [
+        "La garantía de Ship Your Idea – Color: Black, Size: M Test termina el 7 de julio de 2026"
+    ]
+
+
+def test_a_product_refunded_before_it_shipped_gets_no_reminder(plugin_app):
+    app = plugin_app(warranty_reminder, settings={"warranty_reminder": {"groups": GROUPS}})
+    order = grinder_refunded(woo_order_with_a_grinder(), START)
+    app.adapter("test").put_order(order)
+    requests = Dispatcher(app).dispatch(make_event("shipped", order)).requests
+    assert [request.key for request in requests] == ["warranty:shirts"]
+    shirt = next(line for line in order.lines if "Ship Your Idea" in line.title)
+    assert requests[0].payload["line_item_ids"] == [shirt.platform_id]
 
 
 def test_a_delivery_reported_after_the_reminder_from_shipping_fell_due_changes_nothing(plugin_app):

@@ -12,7 +12,7 @@ from aftercare.adapters.woocommerce import WooCommerceAdapter, WooCommerceSettin
 from aftercare.clock import SystemClock
 from aftercare.models import ConsentState, Customer, EventKind
 from aftercare.platform import CouponSpec, MemoryShopState, ShopInfo
-from aftercare.sandbox import WooCommerceSandbox
+from aftercare.sandbox import Item, WooCommerceSandbox
 
 SECRET = "whsec-sandbox-&-test"
 ALL_KINDS = list(WooCommerceAdapter.topics)
@@ -111,8 +111,81 @@ def test_notes_tags_and_consent(sandbox_woocommerce):
     assert member.notes[0].customer_note is False
     assert adapter.fetch_order(str(member.id)).tags == ("aftercare", "reviewed")
     consent = {m["key"]: m["value"] for m in shop.state.customers[member.customer_id].meta}
-    assert consent["_aftercare_marketing_consent"]["state"] == "subscribed"
+    assert consent["aftercare_marketing_consent"]["state"] == "subscribed"
     assert adapter.fetch_order(str(guest.id)).customer.marketing_consent is ConsentState.UNSUBSCRIBED
+    # The member's next order reads the consent from the customer record (the order has none).
+    again = shop.create_order(email=member.email)
+    assert again.customer_id == member.customer_id
+    assert adapter.fetch_order(str(again.id)).customer.marketing_consent is ConsentState.SUBSCRIBED
+    assert adapter.fetch_order(str(guest.id)).customer.platform_id == ""
+
+
+def test_protected_customer_meta_is_dropped_on_write_and_read_with_200(sandbox_woocommerce):
+    """rest_customer_put_protected_meta_dropped.json: the real shop keeps the plain key only."""
+    shop = sandbox_woocommerce
+    member = shop.create_order()
+    shop.state.customers[member.customer_id].meta.append({"id": 1, "key": "_set_by_php", "value": "x"})
+    url = f"{shop.url}/wp-json/wc/v3/customers/{member.customer_id}"
+    auth = (shop.consumer_key, shop.consumer_secret)
+    body = {"meta_data": [{"key": "_aftercare_tags", "value": "probe-underscore"},
+                          {"key": "aftercare_tags", "value": "probe-plain"}]}  # fmt: skip
+    answer = requests.put(url, json=body, auth=auth, timeout=5)
+    assert answer.status_code == 200
+    keys = [entry["key"] for entry in answer.json()["meta_data"]]
+    assert keys == ["aftercare_tags"]  # neither the dropped write nor the protected meta already there
+    assert [entry["key"] for entry in requests.get(url, auth=auth, timeout=5).json()["meta_data"]] == keys
+
+
+def test_the_order_summary_lacks_refund_lines_the_refunds_endpoint_has(sandbox_woocommerce):
+    shop = sandbox_woocommerce
+    order = shop.create_order(items=[Item("Burr grinder", 1, Decimal("89.00"), "GRIND-1"),
+                                     Item("Espresso cups", 1, Decimal("12.50"), "CUP-2")])  # fmt: skip
+    shop.ship(order.id)
+    grinder = order.lines[0]
+    refund = shop.refund(order.id, lines=[grinder.id], reason="defective")
+    summary = shop.order_json(order)["refunds"]
+    assert summary == [{"id": refund.id, "reason": "defective", "total": "-89.00", "total_tax": "0.00"}]
+    auth = (shop.consumer_key, shop.consumer_secret)
+    (listed,) = requests.get(f"{shop.url}/wp-json/wc/v3/orders/{order.id}/refunds", auth=auth, timeout=5).json()
+    assert (listed["amount"], listed["line_items"][0]["quantity"]) == ("89.00", -1)
+    assert listed["line_items"][0]["meta_data"][0]["value"] == str(grinder.id)
+
+    adapter = adapter_for(shop)
+    whole = adapter.fetch_order(str(order.id))
+    assert [(r.platform_id, r.line_item_ids, r.lines_known) for r in whole.refunds] == [
+        (str(refund.id), (str(grinder.id),), True)
+    ]
+    assert not whole.partial
+
+
+def test_a_new_order_sends_created_and_updated_and_gives_its_events_once(sandbox_woocommerce, webhook_receiver):
+    shop = sandbox_woocommerce
+    adapter = adapter_for(shop)
+    adapter.register_webhooks(webhook_receiver.url, ALL_KINDS)
+    webhook_receiver.wait_for(2)  # the pings
+    shop.create_order()
+    shop.flush()
+    deliveries = [
+        adapter.verify_webhook(r.headers, r.body) for r in webhook_receiver.received if b"webhook_id=" not in r.body
+    ]
+    assert sorted(d.topic for d in deliveries) == ["order.created", "order.updated"]
+    assert [e.kind for d in deliveries for e in adapter.parse_webhook(d)] == [EventKind.ORDER_PAID]
+
+
+def test_completed_then_return_requested_keeps_date_completed_and_ships_once(sandbox_woocommerce):
+    shop = sandbox_woocommerce
+    order = shop.create_order()
+    shop.complete(order.id)
+    completed_at = order.completed_at
+    shop.request_return(order.id)
+    payload = shop.order_json(order)
+    assert (payload["status"], payload["date_completed_gmt"]) == ("return-requested", completed_at.replace(
+        tzinfo=None).isoformat())  # fmt: skip
+    adapter = adapter_for(shop)
+    (batch,) = adapter.poll(None, since=order.created_at)
+    assert [e.kind for e in batch.events] == [EventKind.ORDER_PAID, EventKind.SHIPPED, EventKind.RETURN_REQUESTED]
+    assert batch.events[1].shipment.shipped_at == completed_at.replace(microsecond=0)
+    assert batch.events[1].dedupe_key == f"order:{order.id}:shipped"
 
 
 def test_webhooks_register_list_remove_with_a_ping(sandbox_woocommerce, webhook_receiver):
@@ -171,8 +244,9 @@ def test_a_failed_delivery_is_not_retried_and_failures_disable_the_webhook(sandb
     adapter = adapter_for(shop)
     adapter.register_webhooks(webhook_receiver.url, [EventKind.SHIPPED])  # order.updated only
     webhook_receiver.wait_for(1)  # the ping
-    webhook_receiver.answer(*[500] * 7)
     order = shop.create_order()
+    shop.flush()  # its order.updated is answered before the failures begin
+    webhook_receiver.answer(*[500] * 7)
 
     for attempt in range(7):
         adapter.tag_order(str(order.id), [f"tag-{attempt}"])  # each PUT fires order.updated

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from aftercare.actions import ActionRecord, ActionState, Recheck
+from aftercare.actions import ActionRecord, ActionState, Recheck, lines_refunded
 from aftercare.clock import ManualClock
 from aftercare.models import Event, EventKind, Order
 from aftercare.platform import MemoryShopState
@@ -151,6 +151,7 @@ def _would_go(action: ActionRecord, order: Order | None, now: datetime) -> bool:
         (Recheck.CANCELLED in checks and order.is_cancelled)
         or (Recheck.REFUNDED in checks and order.is_refunded)
         or (Recheck.RETURNED in checks and order.has_return)
+        or (Recheck.LINES_REFUNDED in checks and lines_refunded(order, action.payload.get("line_item_ids")))
     )
 
 

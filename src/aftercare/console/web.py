@@ -226,8 +226,9 @@ class Console:
         entries = await run_in_threadpool(queries.timeline, self.app.store, shop.id, order_id)
         if not entries:
             raise NotFound(order_id)
-        order = next((e.event.event.order for e in reversed(entries) if e.event and not e.event.event.order.partial),
-                     None)  # fmt: skip
+        orders = [e.event.event.order for e in reversed(entries) if e.event]
+        # A whole one if any; else the latest partial one (WooCommerce's lack only the customer's consent).
+        order = next((o for o in orders if not o.partial), orders[0] if orders else None)
         return self.render(request, "order.html", viewer=viewer, shop=shop, order_id=order_id, order=order,
                            entries=entries)  # fmt: skip
 

@@ -266,7 +266,7 @@ class SandboxShop(abc.ABC):
     def request_return(self, order_id: int, *, reason: str = "unwanted") -> Return:
         with self.state.lock:
             order = self._live(order_id)
-            if not order.fulfillments:
+            if not order.fulfillments and order.completed_at is None:
                 raise MoveError(f"order {order.id} was not shipped: nothing to return")
             now = self.now()
             request = Return(
@@ -284,13 +284,22 @@ class SandboxShop(abc.ABC):
             self.order_changed(order, "return_requested", request)
             return request
 
-    def refund(self, order_id: int, *, amount: Decimal | None = None, reason: str = "") -> Refund:
-        """Refund ``amount`` (default: what is left) of a paid order."""
+    def refund(
+        self, order_id: int, *, amount: Decimal | None = None, reason: str = "", lines: Sequence[int] = ()
+    ) -> Refund:
+        """Refund ``amount`` (default: what is left, or the total of ``lines``) of a paid
+        order; ``lines`` names the order lines refunded (a refund of products, not only money)."""
         with self.state.lock:
             order = self.state.order(order_id)
             if order.paid_at is None:
                 raise MoveError(f"order {order.id} is not paid: nothing to refund")
+            by_id = {line.id: line for line in order.lines}
+            unknown = [line_id for line_id in lines if line_id not in by_id]
+            if unknown:
+                raise MoveError(f"order {order.id} has no line {unknown[0]}")
             left = order.total - order.refunded
+            if amount is None and lines:
+                amount = sum((by_id[line_id].total for line_id in lines), Decimal(0))
             amount = left if amount is None else Decimal(amount)
             if amount <= 0 or amount > left:
                 raise MoveError(f"order {order.id}: can refund between 0.01 and {money_text(left)}, not {amount}")
@@ -300,7 +309,7 @@ class SandboxShop(abc.ABC):
                 created_at=now,
                 amount=amount,
                 reason=reason,
-                line_ids=[line.id for line in order.lines] if amount == order.total else [],
+                line_ids=list(lines) or ([line.id for line in order.lines] if amount == order.total else []),
                 transaction_id=self.state.next_id(),
             )
             order.refunds.append(refund)
@@ -474,6 +483,8 @@ class SandboxShop(abc.ABC):
             options["amount"] = Decimal(str(options["amount"]))
         if "fulfillment_id" in options and options["fulfillment_id"] is not None:
             options["fulfillment_id"] = int(options["fulfillment_id"])
+        if isinstance(options.get("lines"), list):
+            options["lines"] = [int(line) for line in options["lines"]]
         try:
             moves[move](order_id, **{k: v for k, v in options.items() if v is not None})
         except LookupError as exc:

@@ -10,6 +10,13 @@ delivery showing the final state, as on a real shop), signed with the
 webhook's secret; the creation ping is ``webhook_id=N``, unsigned. A failed
 delivery is never retried; after more than ``max_failures`` failures in a row
 the webhook is disabled.
+
+What WooCommerce 11.0.1 was seen doing (../shared/fixtures/woocommerce/wc-11.0.1)
+is done here too: a new order sends both ``order.created`` and ``order.updated``;
+the customers endpoint drops meta keys starting with ``_`` (protected meta) on
+write and on read, answering 200; an order's ``refunds[]`` summary has neither
+lines nor date, ``GET orders/{id}/refunds`` has both; ``date_completed_gmt``
+stays when the status moves on.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import requests
 from .base import SandboxShop
 from .delivery import Attempt, Delivery
 from .http import Request, Response, Router, json_response
-from .state import Address, Coupon, Customer, Note, Order, UnknownRecord, money
+from .state import Address, Coupon, Customer, MoveError, Note, Order, Refund, UnknownRecord, money
 
 API = "/wp-json/wc/v3"
 VALID_RESOURCES = ("coupon", "customer", "order", "product")
@@ -118,6 +125,7 @@ class WooCommerceSandbox(SandboxShop):
             ("PUT", r"/orders/(?P<id>\d+)", self._order_update),
             ("POST", r"/orders/(?P<id>\d+)", self._order_update),
             ("GET", r"/orders/(?P<id>\d+)/notes", self._notes_list),
+            ("GET", r"/orders/(?P<id>\d+)/refunds", self._refunds_list),
             ("POST", r"/orders/(?P<id>\d+)/notes", self._note_create),
             ("GET", "/coupons", self._coupons_list),
             ("POST", "/coupons", self._coupon_create),
@@ -302,8 +310,10 @@ class WooCommerceSandbox(SandboxShop):
                 {"id": index + 1, "code": code, "discount": "0.00", "discount_tax": "0.00", "meta_data": []}
                 for index, code in enumerate(order.discount_codes)
             ],
+            # The summary: no lines, no date (those are in GET orders/{id}/refunds).
             "refunds": [
-                {"id": r.id, "reason": r.reason, "total": f"-{money(r.amount)}"} for r in reversed(order.refunds)
+                {"id": r.id, "reason": r.reason, "total": f"-{money(r.amount)}", "total_tax": "0.00"}
+                for r in reversed(order.refunds)
             ],
             "_links": self.links(f"orders/{order.id}"),
         }
@@ -326,7 +336,7 @@ class WooCommerceSandbox(SandboxShop):
             "shipping": address,
             "is_paying_customer": paying,
             "avatar_url": "https://secure.gravatar.com/avatar/?s=96&d=mm&r=g",
-            "meta_data": list(customer.meta),
+            "meta_data": [entry for entry in customer.meta if not _protected(entry.get("key"))],
             "_links": self.links(f"customers/{customer.id}"),
         }
 
@@ -459,6 +469,56 @@ class WooCommerceSandbox(SandboxShop):
             return order
         return json_response([self.note_json(order, note) for note in reversed(order.notes)])
 
+    def _refunds_list(self, request: Request) -> Response:
+        order = self._order(request)
+        if isinstance(order, Response):
+            return order
+        refunds = sorted(order.refunds, key=lambda r: r.id, reverse=True)
+        return self._page(request, refunds, lambda refund: self.refund_json(order, refund))
+
+    def refund_json(self, order: Order, refund: Refund) -> dict[str, Any]:
+        """A refund as ``GET orders/{id}/refunds`` gives it: its lines are refund items, each
+        naming the order line it refunds in ``_refunded_item_id`` meta, quantities negative."""
+        lines = {line.id: line for line in order.lines}
+        return {
+            "id": refund.id,
+            "date_created": local_time(refund.created_at),
+            "date_created_gmt": local_time(refund.created_at),
+            "amount": money(refund.amount),
+            "reason": refund.reason,
+            "refunded_by": 1,
+            "refunded_payment": False,
+            "meta_data": [{"id": refund.id * 10, "key": "_refund_type", "value": "partial"}],
+            "line_items": [
+                {
+                    "id": refund.id + index + 1,
+                    "name": lines[line_id].title,
+                    "product_id": lines[line_id].product_id,
+                    "variation_id": lines[line_id].variant_id,
+                    "quantity": -lines[line_id].quantity,
+                    "subtotal": f"-{money(lines[line_id].total)}",
+                    "total": f"-{money(lines[line_id].total)}",
+                    "meta_data": [
+                        {
+                            "id": refund.id * 10 + index + 1,
+                            "key": "_refunded_item_id",
+                            "value": str(line_id),
+                            "display_key": "_refunded_item_id",
+                            "display_value": str(line_id),
+                        }
+                    ],
+                    "sku": lines[line_id].sku,
+                    "price": float(lines[line_id].unit_price),
+                }
+                for index, line_id in enumerate(refund.line_ids)
+                if line_id in lines
+            ],
+            "shipping_lines": [],
+            "tax_lines": [],
+            "fee_lines": [],
+            "_links": self.links(f"orders/{order.id}/refunds/{refund.id}", up=f"orders/{order.id}"),
+        }
+
     def note_json(self, order: Order, note: Note) -> dict[str, Any]:
         return {
             "id": note.id,
@@ -561,7 +621,8 @@ class WooCommerceSandbox(SandboxShop):
             return customer
         body = request.json()
         for entry in body.get("meta_data") or []:
-            _set_meta(customer.meta, entry, lambda: self.state.next_id())
+            if not _protected(entry.get("key")):  # WC_REST_Customers_Controller skips protected meta
+                _set_meta(customer.meta, entry, lambda: self.state.next_id())
         for key in ("first_name", "last_name"):
             if key in body:
                 setattr(customer, key, str(body[key]))
@@ -658,10 +719,24 @@ class WooCommerceSandbox(SandboxShop):
             hook["pending_delivery"] = False
 
     # -- state moves -> webhooks -------------------------------------------------------
+    def complete(self, order_id: int) -> Order:
+        """The merchant marks a paid order completed, without any tracking plugin."""
+        with self.state.lock:
+            order = self._live(order_id)
+            if order.paid_at is None:
+                raise MoveError(f"order {order.id} is not paid: pay it before completing it")
+            order.status = "completed"
+            order.updated_at = order.completed_at = self.now()
+            self.order_changed(order, "completed")
+            return order
+
     def order_changed(self, order: Order, move: str, subject: Any = None) -> None:
         if move == "delivered":
             order.updated_at = self.now()  # a status change always moves date_modified
-        self._trigger("order.created" if move == "created" else "order.updated", order.id)
+        if move == "created":
+            # WooCommerce 11 fires both for one new order (the save after creation is an update).
+            self._trigger("order.created", order.id)
+        self._trigger("order.updated", order.id)
 
     def _trigger(self, topic: str, resource_id: int) -> None:
         """Queue ``topic`` for every active webhook; like Action Scheduler, one pending
@@ -718,6 +793,11 @@ class WooCommerceSandbox(SandboxShop):
                 hook["status"] = "disabled"  # checked before counting: the 7th failure disables (PLATFORMS 5.5)
             else:
                 hook["failure_count"] += 1
+
+
+def _protected(key: Any) -> bool:
+    """``is_protected_meta()``: keys starting with ``_`` are the platform's own."""
+    return isinstance(key, str) and key.startswith("_")
 
 
 def _oauth_quote(value: str) -> str:

@@ -123,19 +123,41 @@ def test_ids_are_checked_before_they_reach_a_url(adapter):
         adapter.add_order_note("727/../../users", "x")
 
 
+def echo_meta(call_request) -> tuple[int, dict, str]:
+    """WooCommerce's answer to a meta PUT: the record with the meta it kept."""
+    body = json.loads(call_request.body)
+    record = {"id": int(call_request.url.rstrip("/").rsplit("/", 1)[1]), "meta_data": body["meta_data"]}
+    return 200, {}, json.dumps(record)
+
+
 def test_consent_on_a_registered_customer(adapter, http, clock):
-    http.put(f"{API}/customers/25", json={"id": 25})
+    http.add_callback(responses.PUT, f"{API}/customers/25", callback=echo_meta)
     adapter.set_marketing_consent(
         Customer(email="john.doe@example.com", platform_id="25"), ConsentState.SUBSCRIBED, "survey"
     )
     assert sent(http.calls[0]) == {
         "meta_data": [
             {
-                "key": "_aftercare_marketing_consent",
+                "key": "aftercare_marketing_consent",
                 "value": {"state": "subscribed", "at": clock.now().isoformat(), "source": "survey"},
             }
         ]
     }
+
+
+def test_consent_the_shop_did_not_keep_fails_the_action_with_the_reason(adapter, http):
+    """WooCommerce answers 200 to a customer PUT whose meta it dropped (protected keys,
+    a plugin's filter): the action must not say done."""
+    http.put(f"{API}/customers/25", json={"id": 25, "meta_data": [{"id": 31, "key": "wc_last_active", "value": "1"}]})
+    with pytest.raises(PlatformError) as caught:
+        adapter.set_marketing_consent(
+            Customer(email="john.doe@example.com", platform_id="25"), ConsentState.SUBSCRIBED, "survey"
+        )
+    assert caught.value.message == (
+        "WooCommerce did not keep customer meta 'aftercare_marketing_consent': PUT customers/25 answered 200 "
+        "without it (a plugin filtering meta, or a protected key)"
+    )
+    assert not caught.value.transient
 
 
 def test_consent_of_a_guest_goes_on_their_latest_order(adapter, http, wc_fixtures):
@@ -147,7 +169,7 @@ def test_consent_of_a_guest_goes_on_their_latest_order(adapter, http, wc_fixture
     other = wc_fixtures("order_retrieve.json") | {"id": 800}
     other["billing"] = other["billing"] | {"email": "someone.else@example.com"}
     http.get(f"{API}/orders", json=[other, wc_fixtures("order_retrieve.json")])
-    http.put(f"{API}/orders/727", json={"id": 727})
+    http.add_callback(responses.PUT, f"{API}/orders/727", callback=echo_meta)
     adapter.set_marketing_consent(Customer(email="John.Doe@example.com"), ConsentState.UNSUBSCRIBED, "unsubscribe-link")
     assert sent(http.calls[2])["meta_data"][0]["value"]["state"] == "unsubscribed"
 
@@ -161,15 +183,23 @@ def test_consent_of_unknown_guest_fails_permanently(adapter, http):
 
 
 def test_tag_order_merges_with_existing_tags(adapter, http, wc_fixtures, with_meta):
+    order = with_meta(wc_fixtures("order_retrieve.json"), "aftercare_tags", "vip")
+    http.get(f"{API}/orders/727", json=order)
+    http.add_callback(responses.PUT, f"{API}/orders/727", callback=echo_meta)
+    adapter.tag_order("727", ["review-sent", "vip"])
+    assert sent(http.calls[1]) == {"meta_data": [{"key": "aftercare_tags", "value": "vip, review-sent"}]}
+
+
+def test_tags_under_the_old_key_on_an_order_move_to_the_new_one(adapter, http, wc_fixtures, with_meta):
     order = with_meta(wc_fixtures("order_retrieve.json"), "_aftercare_tags", "vip")
     http.get(f"{API}/orders/727", json=order)
-    http.put(f"{API}/orders/727", json=order)
-    adapter.tag_order("727", ["review-sent", "vip"])
-    assert sent(http.calls[1]) == {"meta_data": [{"key": "_aftercare_tags", "value": "vip, review-sent"}]}
+    http.add_callback(responses.PUT, f"{API}/orders/727", callback=echo_meta)
+    adapter.tag_order("727", ["vip"])
+    assert sent(http.calls[1]) == {"meta_data": [{"key": "aftercare_tags", "value": "vip"}]}
 
 
 def test_tagging_again_writes_nothing(adapter, http, wc_fixtures, with_meta):
-    customer = with_meta(wc_fixtures("customer_retrieve.json"), "_aftercare_tags", "vip")
+    customer = with_meta(wc_fixtures("customer_retrieve.json"), "aftercare_tags", "vip")
     http.get(f"{API}/customers/25", json=customer)
     adapter.tag_customer(Customer(email="john.doe@example.com", platform_id="25"), ["vip"])
     assert len(http.calls) == 1

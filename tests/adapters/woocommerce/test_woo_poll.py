@@ -138,8 +138,9 @@ def test_webhook_then_poll_of_the_same_change_gives_nothing_new(adapter, http, d
     assert adapter.state.get("order:727") == before
 
 
-def test_poll_then_webhook_gives_nothing_new(adapter, http, deliver, lifecycle):
+def test_poll_then_webhook_gives_nothing_new(adapter, http, deliver, lifecycle, wc_fixtures):
     http.get(f"{API}/orders", json=[lifecycle["refunded"]])
+    http.get(f"{API}/orders/727/refunds", json=[wc_fixtures("order_refund_retrieve.json")])
     (batch,) = adapter.poll(None, since=datetime(2017, 3, 22, tzinfo=UTC))
     assert [e.kind for e in batch.events] == [
         EventKind.ORDER_PAID,
@@ -147,6 +148,31 @@ def test_poll_then_webhook_gives_nothing_new(adapter, http, deliver, lifecycle):
         EventKind.REFUNDED,
     ]
     assert deliver(lifecycle["refunded"]) == []
+
+
+def test_poll_reads_the_refund_lines_the_order_summary_lacks(adapter, http, lifecycle, wc_fixtures):
+    """The order's refunds[] has neither lines nor date; the refunds endpoint has both."""
+    refund = wc_fixtures("order_refund_retrieve.json")
+    http.get(f"{API}/orders", json=[lifecycle["refunded"]])
+    http.get(f"{API}/orders/727/refunds", json=[refund])
+    (batch,) = adapter.poll(None, since=datetime(2017, 3, 22, tzinfo=UTC))
+    refunded = batch.events[-1]
+    assert refunded.kind is EventKind.REFUNDED
+    assert refunded.refund == refunded.order.refunds[0]
+    assert refunded.refund.lines_known
+    assert refunded.refund.line_item_ids == tuple(str(line["meta_data"][0]["value"]) for line in refund["line_items"])
+    assert refunded.refund.created_at == datetime.fromisoformat(refund["date_created_gmt"]).replace(tzinfo=UTC)
+    assert not refunded.order.partial
+    assert [e.order for e in batch.events] == [refunded.order] * 3
+
+
+def test_poll_reads_nothing_more_for_an_order_without_news(adapter, http, lifecycle, wc_fixtures):
+    http.get(f"{API}/orders", json=[lifecycle["refunded"]])
+    http.get(f"{API}/orders/727/refunds", json=[wc_fixtures("order_refund_retrieve.json")])
+    adapter.poll(None, since=datetime(2017, 3, 22, tzinfo=UTC)).__next__()
+    (batch,) = adapter.poll(None, since=datetime(2017, 3, 22, tzinfo=UTC))
+    assert batch.events == []
+    assert [call.request.path_url.split("?")[0] for call in http.calls][-1] == "/wp-json/wc/v3/orders"
 
 
 def test_an_unreadable_order_does_not_stop_the_poll(adapter, http, order_at):

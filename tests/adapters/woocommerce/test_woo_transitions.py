@@ -105,6 +105,32 @@ def test_completed_without_tracking_means_shipped(deliver, lifecycle):
     assert event.shipment.platform_id == "order-727"
 
 
+@pytest.mark.parametrize("later", ["return-requested", "delivered-late", "on-hold"])
+def test_a_completion_seen_only_after_the_status_moved_on_still_ships_once(deliver, lifecycle, later):
+    """WooCommerce keeps date_completed_gmt: completed then moved on (coalesced, or missed)."""
+    deliver(lifecycle["processing"])
+    moved_on = copy.deepcopy(lifecycle["completed"]) | {"meta_data": [], "status": later}
+    shipped = [e for e in deliver(moved_on) if e.kind is EventKind.SHIPPED]
+    assert [(e.dedupe_key, e.occurred_at) for e in shipped] == [
+        ("order:727:shipped", datetime(2017, 3, 22, 19, 30, 35, tzinfo=UTC))  # date_completed_gmt
+    ]
+    assert deliver(moved_on) == [] and deliver(copy.deepcopy(lifecycle["completed"]) | {"meta_data": []}) == []
+
+
+@pytest.mark.parametrize("status", ["cancelled", "refunded"])
+def test_a_completion_learnt_of_only_once_cancelled_or_refunded_is_not_announced(deliver, lifecycle, status):
+    deliver(lifecycle["processing"])
+    gone = copy.deepcopy(lifecycle["completed"]) | {"meta_data": [], "status": status}
+    assert EventKind.SHIPPED not in kinds(deliver(gone))
+    assert [e for e in deliver(copy.deepcopy(lifecycle["completed"]) | {"meta_data": []})] == []  # remembered
+
+
+def test_without_completed_among_shipped_statuses_the_completion_date_ships_nothing(make_adapter, deliver, lifecycle):
+    adapter = make_adapter(shipped_statuses=())
+    moved_on = copy.deepcopy(lifecycle["completed"]) | {"meta_data": [], "status": "return-requested"}
+    assert EventKind.SHIPPED not in kinds(deliver(moved_on, target=adapter))
+
+
 def test_two_tracking_items_ship_twice(deliver, lifecycle, with_meta):
     order = lifecycle["tracked"]
     (item,) = next(m["value"] for m in order["meta_data"] if m["key"] == "_wc_shipment_tracking_items")
