@@ -129,6 +129,7 @@ class GrantedToken(TokenSource):
         self.client_id = settings.client_id
         self._client_secret = settings.client_secret.get_secret_value()
         self._lock = threading.Lock()  # one renewal at a time in this process
+        self._known: Grant | None = None  # the last grant read or obtained: no store read per call
 
     @property
     def installs(self) -> bool:
@@ -137,18 +138,23 @@ class GrantedToken(TokenSource):
     # -- TokenSource --------------------------------------------------------
     def token(self) -> str:
         with self._lock:
-            grant, problem = self.stored()
+            known = self._known
+            if known is not None and not known.due(self.now()):
+                return known.access_token
+            grant, problem = self.stored()  # another process may have renewed it already
             if grant is None or grant.due(self.now()):
                 grant = self._obtain(grant, problem)
+            self._known = grant
             return grant.access_token
 
     def renew(self, rejected: str) -> bool:
         with self._lock:
             grant, problem = self.stored()
             if grant is not None and grant.access_token != rejected and not grant.due(self.now()):
-                return True  # another process renewed it meanwhile: use theirs
+                self._known = grant  # another process renewed it meanwhile: use theirs
+                return True
             log.info("shop %s: Shopify refused the Admin API token (HTTP 401); getting a new one", self.shop_id)
-            self._obtain(grant, problem, rejected=True)
+            self._known = self._obtain(grant, problem, rejected=True)
             return True
 
     def rejection(self) -> str:
@@ -358,7 +364,8 @@ class GrantedToken(TokenSource):
             form["expiring"] = "1"
         try:
             with self._lock:
-                return self._keep(self._post(form, "authorization code"), None)
+                self._known = self._keep(self._post(form, "authorization code"), None)
+                return self._known
         except PlatformError as exc:
             raise InstallRejected(502, exc.message) from None
 

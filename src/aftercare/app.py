@@ -55,6 +55,11 @@ class Shop:
     def enabled_plugins(self) -> list[str]:
         return [name for name, settings in self.plugin_settings.items() if settings.enabled]
 
+    @property
+    def keeps_tokens(self) -> bool:
+        """Whether its adapter keeps a token it obtains in the store (Shopify client credentials, installs)."""
+        return bool(self.adapter_class.stored_secrets(self.adapter_settings))
+
 
 class App:
     def __init__(

@@ -28,7 +28,7 @@ from sqlalchemy.exc import ArgumentError
 
 from aftercare import __version__, serialize
 from aftercare.actions import ActionRecord, ActionState
-from aftercare.app import App, Shop
+from aftercare.app import App
 from aftercare.config import ConfigError
 from aftercare.dispatch import Dispatcher, execute_due
 from aftercare.mail.templates import check_templates
@@ -158,7 +158,7 @@ def check(ctx: click.Context, shop_ids: tuple[str, ...], live: bool) -> None:
     if not app.shops:
         console.print("[yellow]no shops configured[/yellow]")
     if live:
-        if any(keeps_tokens(shop) for shop in shops):
+        if any(shop.keeps_tokens for shop in shops):
             app.store.upgrade()  # the granted token is kept there, for every process to share
         problems = live_problems(app, [shop.id for shop in shops])
         for line in problems:
@@ -190,11 +190,6 @@ def live_problems(app: App, shop_ids: list[str]) -> list[str]:
                 relays[key] = SmtpTransport(settings.smtp).check_live()
             problems.extend(f"{shop_id}: mail: {line}" for line in relays[key])
     return problems
-
-
-def keeps_tokens(shop: Shop) -> bool:
-    """Whether the shop's adapter keeps a token it obtains in the store (client credentials, installs)."""
-    return bool(shop.adapter_class.stored_secrets(shop.adapter_settings))
 
 
 def _authentication(app: App, shop_id: str) -> str:
