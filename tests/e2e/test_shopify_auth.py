@@ -174,3 +174,14 @@ def test_the_install_callback_through_the_receiver(deploy):
     assert shop.subscriptions
     record = app.store.shop_state("acme").get("admin_token")
     assert record["grant"] == "authorization_code" and token not in json.dumps(record)
+
+
+def test_init_writes_a_fresh_secret_key_each_time(tmp_path):
+    keys = []
+    for name in ("one.toml", "two.toml"):
+        result = CliRunner().invoke(cli, ["--config", str(tmp_path / name), "init"])
+        assert result.exit_code == 0 and "fresh secret_key" in result.output
+        [line] = [line for line in (tmp_path / name).read_text().splitlines() if line.startswith("secret_key = ")]
+        keys.append(line)
+        assert (tmp_path / name).read_text().index(line) < (tmp_path / name).read_text().index("[mail]")  # top level
+    assert keys[0] != keys[1] and len(keys[0]) > len('secret_key = ""') + 32

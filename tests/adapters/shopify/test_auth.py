@@ -5,6 +5,7 @@ the tokens are kept in a real store (SQLite), sealed with the deployment's key.
 """
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -103,18 +104,22 @@ def test_client_credentials_token_is_asked_for_once_and_shared_through_the_store
     assert token.encode() not in (tmp_path / "aftercare.db").read_bytes()
 
 
-def test_a_revoked_token_is_replaced_and_the_call_retried_once(credentials_shop, store, clock, vault):
+def test_a_revoked_token_is_replaced_and_the_call_retried_once(credentials_shop, store, clock, vault, caplog):
     adapter = adapter_for(credentials_shop, store.shop_state("acme"), clock, vault)
-    adapter.create_coupon(coupon("BEFORE"))
-    [old] = credentials_shop.oauth.granted()
+    with caplog.at_level(logging.DEBUG):
+        adapter.create_coupon(coupon("BEFORE"))
+        [old] = credentials_shop.oauth.granted()
 
-    assert credentials_shop.oauth.revoke() == 1
-    result = adapter.create_coupon(coupon("AFTER"))  # the 401 is answered by a new token, not an error
+        assert credentials_shop.oauth.revoke() == 1
+        result = adapter.create_coupon(coupon("AFTER"))  # the 401 is answered by a new token, not an error
 
     assert result.created and result.code == "AFTER"
     assert token_requests(credentials_shop) == ["client_credentials", "client_credentials"]
     [new] = credentials_shop.oauth.granted()
     assert new != old and vault.decrypt(store.shop_state("acme").get(TOKEN_KEY)["access_token"]) == new
+    assert "refused the Admin API token (HTTP 401)" in caplog.text
+    for secret in (old, new, credentials_shop.secret):
+        assert secret not in caplog.text
 
 
 def test_a_token_is_renewed_a_while_before_it_expires(clock, store, vault):
