@@ -96,6 +96,8 @@ class ShopifyOAuth:
     def add_routes(self, router: Router) -> None:
         router.add("POST", r"/admin/oauth/access_token", self._token)
         router.add("GET", r"/admin/oauth/authorize", self._authorize)
+        # From a shell: make the running deployment's next call meet a revoked token.
+        router.add("POST", r"/_sandbox/tokens/revoke", lambda _request: json_response({"revoked": self.revoke()}))
 
     # -- what the API and tests use ------------------------------------------
     def accepts(self, token: str) -> bool:
