@@ -19,6 +19,8 @@ from aftercare.sandbox import ShopifySandbox
 from aftercare.sandbox.testing import FAST_RETRIES
 from aftercare.vault import new_secret_key
 
+from .conftest import hours
+
 SECRET_KEY = new_secret_key()
 
 
@@ -185,3 +187,25 @@ def test_init_writes_a_fresh_secret_key_each_time(tmp_path):
         keys.append(line)
         assert (tmp_path / name).read_text().index(line) < (tmp_path / name).read_text().index("[mail]")  # top level
     assert keys[0] != keys[1] and len(keys[0]) > len('secret_key = ""') + 32
+
+
+@pytest.mark.timeout(120)
+def test_a_deployment_on_client_credentials_keeps_acting_after_its_token_is_revoked(deploy):
+    options = {"shop": {"auth": "client_credentials", "retry_delays": FAST_RETRIES}}
+    running = deploy({"shop": "shopify"}, sandbox_options=options)  # registers its webhooks: the first token
+    shop = running.sandboxes["shop"]
+    first = shop.create_order(email="ana@example.com", locale="es")
+    hours(running, 1)
+    assert len(shop.coupons()) == 1  # the next-purchase coupon, created through the worker
+
+    assert shop.oauth.revoke() == 1
+    second = shop.create_order(email="boris@example.com", locale="bg")
+    hours(running, 1)
+    running.finish()
+
+    actions = running.app.store.list_actions(limit=100)
+    coupons = [a for a in actions if a.kind.value == "create_coupon"]
+    assert {a.order_id for a in coupons} == {str(first.id), str(second.id)}
+    assert all(a.state.value == "done" for a in coupons) and len(shop.coupons()) == 2
+    assert not [a for a in actions if a.state.value == "failed"]
+    assert shop.oauth.requests == [("client_credentials", 200), ("client_credentials", 200)]
