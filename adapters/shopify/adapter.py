@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -424,7 +425,16 @@ class ShopifyAdapter(Adapter):
         return ""
 
     def authentication(self) -> str:
-        return self.tokens.describe()
+        described = self.tokens.describe()
+        secret = self.settings.client_secret
+        if secret is not None and not hmac.compare_digest(
+            secret.get_secret_value().encode(), self.shop.webhook_secret.get_secret_value().encode()
+        ):
+            described += (
+                "; warning: webhook_secret is not the client_secret, but Shopify signs this app's webhooks "
+                "with its client secret, so they would be refused"
+            )
+        return described
 
     def requested_scopes(self) -> list[str]:
         """The scopes an install link asks for: those aftercare's calls and topics need."""

@@ -58,6 +58,13 @@ def test_a_shop_with_only_client_credentials_passes_check_live_and_shares_its_to
     assert token.encode() not in (tmp_path / "aftercare.db").read_bytes()
 
 
+def test_check_warns_when_webhook_secret_is_not_the_client_secret(tmp_path, credentials_shop):
+    code, out = run(write_config(tmp_path, credentials_shop, webhook_secret="some-other-secret"), "check")
+    assert code == 0
+    assert "acme: logs in with client credentials; warning: webhook_secret is not the client_secret" in out
+    assert "some-other-secret" not in out and credentials_shop.secret not in out
+
+
 def test_a_wrong_client_secret_is_one_line_naming_it_exit_2(tmp_path, credentials_shop):
     wrong = "wrong-client-secret-0123456789"
     path = write_config(tmp_path, credentials_shop, client_secret=wrong)
