@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -14,8 +15,10 @@ import requests
 from aftercare.models import ConsentState, Customer, Event, EventKind, Order
 from aftercare.platform import (
     Adapter,
+    AdapterSettings,
     CouponResult,
     CouponSpec,
+    InstallRejected,
     PayloadError,
     PlatformError,
     PollBatch,
@@ -26,6 +29,7 @@ from aftercare.platform import (
 )
 
 from . import webhooks
+from .auth import GrantedToken, token_source
 from .client import GraphQLClient, user_errors
 from .gql import awaits_delivery, order_from_graphql, state_events
 from .payload import Reader, gid, numeric_id
@@ -73,9 +77,11 @@ class ShopifyAdapter(Adapter):
     ) -> None:
         super().__init__(shop, settings, state, clock)
         extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
+        session = session or requests.Session()
+        self.tokens = token_source(shop.id, settings, state, shop.secrets, session, clock)
         self.client = GraphQLClient(
             settings.graphql_url,
-            settings.access_token.get_secret_value(),
+            self.tokens,
             settings.api_version,
             timeout=(settings.connect_timeout, settings.read_timeout),
             max_attempts=settings.max_attempts,
@@ -407,6 +413,52 @@ class ShopifyAdapter(Adapter):
             user_errors(data["webhookSubscriptionDelete"], "webhookSubscriptionDelete")
             removed += 1
         return removed
+
+    # -- logging in -------------------------------------------------------------
+    @classmethod
+    def stored_secrets(cls, settings: AdapterSettings) -> str:
+        grant = settings.grant if isinstance(settings, ShopifySettings) else "static"
+        if grant == "client_credentials":
+            return "the Admin API token of the client credentials grant"
+        if grant == "authorization_code":
+            return "the Admin API token of its install"
+        return ""
+
+    def authentication(self) -> str:
+        described = self.tokens.describe()
+        secret = self.settings.client_secret
+        if secret is not None and not hmac.compare_digest(
+            secret.get_secret_value().encode(), self.shop.webhook_secret.get_secret_value().encode()
+        ):
+            described += (
+                "; warning: webhook_secret is not the client_secret, but Shopify signs this app's webhooks "
+                "with its client secret, so they would be refused"
+            )
+        return described
+
+    def requested_scopes(self) -> list[str]:
+        """The scopes an install link asks for: those aftercare's calls and topics need."""
+        return list(REQUIRED_SCOPES)
+
+    def install_url(self, redirect_uri: str, valid_for: timedelta) -> str:
+        if not isinstance(self.tokens, GrantedToken) or not self.tokens.installs:
+            raise PlatformError(
+                f"shop {self.shop.id} does not install through a link: set install = true beside its "
+                "client_id and client_secret (for a store the app's organization does not own)",
+                transient=False,
+            )
+        return self.tokens.install_url(redirect_uri, self.requested_scopes(), valid_for)
+
+    def finish_install(self, query: Sequence[tuple[str, str]], redirect_uri: str) -> str:
+        if not isinstance(self.tokens, GrantedToken) or not self.tokens.installs:
+            raise InstallRejected(404, f"shop {self.shop.id} does not install through a link")
+        grant = self.tokens.finish_install(query)
+        granted = set(grant.scope.split(",")) if grant.scope else set()
+        missing = [s for s, satisfied_by in REQUIRED_SCOPES.items() if not granted.intersection(satisfied_by)]
+        done = f"aftercare is installed on {self.settings.shop_domain}."
+        if grant.scope and missing:
+            return f"{done} Shopify did not grant {', '.join(missing)}: some actions will fail until it does."
+        return done
 
     # -- health ---------------------------------------------------------------
     def check_live(self) -> list[str]:

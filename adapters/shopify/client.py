@@ -6,7 +6,9 @@ bucket's ``throttleStatus``); the client remembers it, waits before a query
 that would not fit, and retries ``THROTTLED`` answers (HTTP 200 or 429),
 5xx answers and network errors with exponential backoff and jitter. Every
 failure becomes a :class:`~aftercare.platform.PlatformError` whose
-``transient`` flag tells the queue whether a retry can help.
+``transient`` flag tells the queue whether a retry can help. The token comes
+from a :class:`~.auth.TokenSource` at each call; a 401 gets one more try with a
+renewed token where the source can renew it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any
 import requests
 
 from aftercare.platform import PlatformError
+
+from .auth import TokenSource
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +65,7 @@ class GraphQLClient:
     def __init__(
         self,
         url: str,
-        access_token: str,
+        access_token: str | TokenSource,
         api_version: str,
         *,
         timeout: tuple[float, float] = (5.0, 30.0),
@@ -82,14 +86,9 @@ class GraphQLClient:
         self.sleep = sleep
         self.monotonic = monotonic
         self.jitter = jitter
+        self.tokens = TokenSource(access_token) if isinstance(access_token, str) else access_token
         self.session = session or requests.Session()
-        self.session.headers.update(
-            {
-                "X-Shopify-Access-Token": access_token,
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-            }
-        )
+        self.session.headers.update({"Accept": "application/json"})
         self._bucket: _Bucket | None = None
         self._cost_of: dict[str, float] = {}
         self._warned_versions: set[str] = set()
@@ -117,7 +116,7 @@ class GraphQLClient:
             else:
                 self._wait_for(self._cost_of.get(operation, DEFAULT_EXPECTED_COST))
             try:
-                response = self.session.post(self.url, json=body, timeout=self.timeout)
+                response = self._send(body)
             except requests.exceptions.SSLError as exc:
                 raise PlatformError(
                     f"TLS failure talking to {self.url}: {exc}", transient=False
@@ -137,6 +136,14 @@ class GraphQLClient:
             retry_after=retry_after,
         )
 
+    def _send(self, body: Mapping[str, Any]) -> requests.Response:
+        """POST with the current token; once more with a new one when Shopify answers 401."""
+        token = self.tokens.token()
+        response = self.session.post(self.url, json=body, headers=_auth(token), timeout=self.timeout)
+        if response.status_code == 401 and self.tokens.renew(token):
+            response = self.session.post(self.url, json=body, headers=_auth(self.tokens.token()), timeout=self.timeout)
+        return response
+
     # -- one answer --------------------------------------------------------
     def _read(
         self, response: requests.Response, operation: str
@@ -145,9 +152,7 @@ class GraphQLClient:
         self._check_version(response)
         status = response.status_code
         if status == 401:
-            raise PlatformError(
-                "Shopify rejected the access token (HTTP 401): check access_token", transient=False
-            )
+            raise PlatformError(self.tokens.rejection(), transient=False)
         if status == 403:
             raise PlatformError(
                 f"the access token lacks a required API scope (HTTP 403): {_error_text(response)}",
@@ -237,6 +242,10 @@ class GraphQLClient:
     def _backoff(self, attempt: int) -> float:
         delay = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
         return delay * (0.5 + self.jitter())
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"X-Shopify-Access-Token": token}
 
 
 def user_errors(payload: Mapping[str, Any], operation: str) -> None:

@@ -1,15 +1,26 @@
-"""The shop keys the Shopify adapter reads from a ``[[shops]]`` block."""
+"""The shop keys the Shopify adapter reads from a ``[[shops]]`` block.
+
+How the adapter logs in follows from the keys given (docs/adapters/shopify.md):
+
+- ``client_id`` + ``client_secret``: an app from the Dev Dashboard on a store its
+  organization owns, tokens from the client credentials grant;
+- the same plus ``install = true``: the authorization code grant, for a store the
+  app's organization does not own (an agency's client), installed with
+  ``aftercare shopify install``;
+- ``access_token``: the static token of a legacy custom app made in the store admin.
+"""
 
 from __future__ import annotations
 
 import re
+from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from aftercare.platform import AdapterSettings
 
-_SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
+SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
 _API_VERSION = re.compile(r"^(\d{4}-(01|04|07|10)|unstable)$")
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -17,8 +28,18 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 class ShopifySettings(AdapterSettings):
     #: The shop's permanent domain, ``acme.myshopify.com`` (not a custom domain).
     shop_domain: str
-    #: Admin API access token of the custom/public app (``shpat_...``).
-    access_token: SecretStr
+    #: The static Admin API token of a legacy custom app made in the store admin (``shpat_...``).
+    access_token: SecretStr | None = None
+    #: The Dev Dashboard app's client id and secret (Settings of the app). The secret also
+    #: signs the app's webhooks: it is the shop's ``webhook_secret`` too.
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    #: Install the app through a link (the authorization code grant), for a store the app's
+    #: organization does not own: ``aftercare shopify install --shop ID`` prints the link.
+    install: bool = False
+    #: Installs ask for offline tokens that expire after an hour and come with a refresh
+    #: token (Shopify's recommendation); false asks for tokens that never expire.
+    expiring_tokens: bool = True
     #: The Admin API version every call is pinned to.
     api_version: str = "2025-10"
     #: Replace ``https://{shop_domain}`` as the API base, e.g. a local sandbox shop.
@@ -47,7 +68,7 @@ class ShopifySettings(AdapterSettings):
     @classmethod
     def _check_domain(cls, value: str) -> str:
         value = value.strip().lower().removeprefix("https://").rstrip("/")
-        if not _SHOP_DOMAIN.match(value):
+        if not SHOP_DOMAIN.match(value):
             raise ValueError(
                 f"expected the shop's myshopify domain like 'acme.myshopify.com', got {value!r}"
             )
@@ -74,6 +95,34 @@ class ShopifySettings(AdapterSettings):
             f"admin_url must be https://..., or http:// on 127.0.0.1/localhost; got {value!r}"
         )
 
+    @model_validator(mode="after")
+    def _one_way_to_log_in(self) -> ShopifySettings:
+        has_id, has_secret = bool(self.client_id), self.client_secret is not None
+        if self.access_token is not None and (has_id or has_secret):
+            raise ValueError(
+                "give either access_token (a legacy custom app) or client_id and client_secret "
+                "(an app from the Dev Dashboard), not both"
+            )
+        if has_id and not has_secret:
+            raise ValueError("client_secret is missing (client_id given)")
+        if has_secret and not has_id:
+            raise ValueError("client_id is missing (client_secret given)")
+        if self.install and not has_id:
+            raise ValueError("install = true needs client_id and client_secret (the Dev Dashboard app's)")
+        if self.access_token is None and not has_id:
+            raise ValueError(
+                "no credentials: set client_id and client_secret (an app from the Dev Dashboard) "
+                "or access_token (a legacy custom app)"
+            )
+        return self
+
+    @property
+    def grant(self) -> Literal["static", "client_credentials", "authorization_code"]:
+        """How the adapter obtains its Admin API token."""
+        if self.access_token is not None:
+            return "static"
+        return "authorization_code" if self.install else "client_credentials"
+
     @property
     def base_url(self) -> str:
         return self.admin_url or f"https://{self.shop_domain}"
@@ -81,3 +130,12 @@ class ShopifySettings(AdapterSettings):
     @property
     def graphql_url(self) -> str:
         return f"{self.base_url}/admin/api/{self.api_version}/graphql.json"
+
+    @property
+    def token_url(self) -> str:
+        """Where both grants get tokens; it moves with ``admin_url``."""
+        return f"{self.base_url}/admin/oauth/access_token"
+
+    @property
+    def authorize_url(self) -> str:
+        return f"{self.base_url}/admin/oauth/authorize"

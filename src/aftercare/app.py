@@ -33,6 +33,7 @@ from aftercare.platform import Adapter, AdapterSettings, ShopInfo, ShopState
 from aftercare.plugin_manager import PluginManager
 from aftercare.settings import PluginSettings
 from aftercare.store import Store
+from aftercare.vault import Vault
 
 
 @dataclass
@@ -54,6 +55,11 @@ class Shop:
     def enabled_plugins(self) -> list[str]:
         return [name for name, settings in self.plugin_settings.items() if settings.enabled]
 
+    @property
+    def keeps_tokens(self) -> bool:
+        """Whether its adapter keeps a token it obtains in the store (Shopify client credentials, installs)."""
+        return bool(self.adapter_class.stored_secrets(self.adapter_settings))
+
 
 class App:
     def __init__(
@@ -73,6 +79,8 @@ class App:
             self.plugins.load_bundle(bundle)
         self.shops: dict[str, Shop] = _build_shops(config, self.plugins, bundles)
         self.store = Store(config.database_url, self.clock)
+        #: Seals the tokens adapters keep in the store; None without a ``secret_key``.
+        self.vault = Vault(config.secret_key) if config.secret_key is not None else None
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: object) -> App:
@@ -103,6 +111,7 @@ class App:
             webhook_secret=shop.config.webhook_secret,
             locale=shop.config.locale,
             timezone=shop.config.timezone,
+            secrets=self.vault,
         )
         return shop.adapter_class(info, shop.adapter_settings, state, self.now)
 
@@ -215,6 +224,12 @@ def _build_shops(config: Config, plugins: PluginManager, bundles: dict[str, Bund
         except ValidationError as exc:
             problems.extend(describe_errors(exc, prefix=f"shops[{index}]"))
             continue
+        kept = adapter_class.stored_secrets(adapter_settings)
+        if kept and config.secret_key is None:
+            problems.append(
+                f"secret_key: required by shops[{index}], which keeps {kept} in the store encrypted with it"
+                ' (add secret_key = "${AFTERCARE_SECRET_KEY}" at the top of the file)'
+            )
         bundle = bundles.get(shop_config.id)
         own = set(bundle.local.values()) if bundle else set()
         for name in shop_config.plugins:

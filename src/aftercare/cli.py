@@ -11,9 +11,10 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,8 +33,9 @@ from aftercare.config import ConfigError
 from aftercare.dispatch import Dispatcher, execute_due
 from aftercare.mail.templates import check_templates
 from aftercare.models import Event, EventKind, Order
-from aftercare.platform import PayloadError
+from aftercare.platform import MemoryShopState, PayloadError, PlatformError
 from aftercare.plugin_manager import PluginManager
+from aftercare.vault import new_secret_key
 
 CONFIG_ENV = "AFTERCARE_CONFIG"
 DEFAULT_CONFIG = "aftercare.toml"
@@ -97,8 +99,20 @@ def init(ctx: click.Context, force: bool) -> None:
     if path.exists() and not force:
         raise UserError(f"{path} exists; use --force to overwrite it")
     example = resources.files("aftercare").joinpath("config.example.toml").read_text(encoding="utf-8")
-    path.write_text(example, encoding="utf-8")
-    click.echo(f"wrote {path}; next: aftercare --config {path} check")
+    path.write_text(with_fresh_secret_key(example), encoding="utf-8")
+    click.echo(f"wrote {path} with a fresh secret_key; next: aftercare --config {path} check")
+
+
+_SECRET_KEY_PLACEHOLDER = re.compile(r'^# secret_key = "\$\{AFTERCARE_SECRET_KEY\}"$', re.MULTILINE)
+
+
+def with_fresh_secret_key(example: str) -> str:
+    """The example with its top-level ``secret_key`` line (commented out, before any table) set
+    to a new random key: each deployment encrypts its stored tokens with its own."""
+    match = _SECRET_KEY_PLACEHOLDER.search(example)
+    if match is None or "\n[" in example[: match.start()]:
+        return example
+    return f'{example[: match.start()]}secret_key = "{new_secret_key()}"{example[match.end() :]}'
 
 
 @cli.command()
@@ -132,6 +146,12 @@ def check(ctx: click.Context, shop_ids: tuple[str, ...], live: bool) -> None:
             ", ".join(shop.enabled_plugins()) or "-",
         )
     console.print(table)
+    readable = any(shop.keeps_tokens for shop in shops) and _store_readable(app)
+    for shop in shops:
+        adapter = app.adapter(shop.id) if readable else app.new_adapter(shop.id, MemoryShopState())
+        login = adapter.authentication()
+        if login:
+            click.echo(f"{shop.id}: logs in with {login}")
     template_problems = check_templates(app)
     if template_problems:
         raise ConfigError(template_problems)
@@ -140,6 +160,8 @@ def check(ctx: click.Context, shop_ids: tuple[str, ...], live: bool) -> None:
     if not app.shops:
         console.print("[yellow]no shops configured[/yellow]")
     if live:
+        if any(shop.keeps_tokens for shop in shops):
+            app.store.upgrade()  # the granted token is kept there, for every process to share
         problems = live_problems(app, [shop.id for shop in shops])
         for line in problems:
             click.echo(f"error: {line}", err=True)
@@ -170,6 +192,51 @@ def live_problems(app: App, shop_ids: list[str]) -> list[str]:
                 relays[key] = SmtpTransport(settings.smtp).check_live()
             problems.extend(f"{shop_id}: mail: {line}" for line in relays[key])
     return problems
+
+
+def _store_readable(app: App) -> bool:
+    """Whether the store answers and has its tables (an install's token is kept there).
+    A store that is down is reported by the commands that need it, not by ``check``."""
+    try:
+        return _store_ready(app)
+    except Exception:
+        return False
+
+
+@cli.group()
+def shopify() -> None:
+    """Shopify shops: installing the app on a store its organization does not own."""
+
+
+@shopify.command("install")
+@click.option("--shop", "shop_id", required=True, help="Shop id from the config (install = true).")
+@click.option("--valid-for", "minutes", default=60, show_default=True, type=click.IntRange(1, 7 * 24 * 60),
+              help="Minutes the link can be used (once).")  # fmt: skip
+@click.pass_context
+@reports_user_errors
+def shopify_install(ctx: click.Context, shop_id: str, minutes: int) -> None:
+    """Print the link that installs the app on the shop (the authorization code grant).
+
+    The store's owner or a collaborator opens it and approves; Shopify then sends the
+    browser to this deployment's callback under public_url, where `aftercare serve`
+    must answer. The token is kept in the store, encrypted with secret_key.
+    """
+    from aftercare.install import callback_url, install_link
+
+    app = open_app(ctx)
+    if shop_id not in app.shops:
+        raise UserError(f"no shop {shop_id!r} (known: {', '.join(app.shops) or 'none'})")
+    platform = app.shop(shop_id).config.platform
+    if platform != "shopify":
+        raise UserError(f"shop {shop_id!r} is a {platform} shop, not a Shopify one")
+    app.store.upgrade()
+    try:
+        link = install_link(app, shop_id, timedelta(minutes=minutes))
+    except PlatformError as exc:
+        raise UserError(f"{shop_id}: {exc.message}") from None
+    click.echo(f"Open this link, logged in to the store, within {minutes} minutes (it works once):\n\n  {link}\n")
+    click.echo(f"Shopify sends the browser back to {callback_url(app, shop_id)}: list it under the app's")
+    click.echo("allowed redirection URLs in the Dev Dashboard, and have `aftercare serve` answer there.")
 
 
 @cli.group()

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from aftercare.console.settings import ConsoleSettings
 from aftercare.mail.settings import MailSettings
+from aftercare.vault import MIN_SECRET_KEY_LENGTH
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 SHOP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -119,6 +120,11 @@ class Config(BaseModel):
     public_url: str = "http://127.0.0.1:8000"
     #: Record every action but execute none, for every shop.
     dry_run: bool = False
+    #: The deployment's own key: encrypts the platform tokens kept in the store (Shopify
+    #: client credentials and installs). Any random text of 32+ characters; ``aftercare init``
+    #: writes one. Changing it loses those tokens (client credentials fetch new ones; installs
+    #: must be done again).
+    secret_key: SecretStr | None = None
     #: A folder of one-file plugins (``*.py``) written for this deployment.
     plugins_folder: str = ""
     #: Load only these plugins (by name); empty means all installed.
@@ -131,6 +137,16 @@ class Config(BaseModel):
 
     #: Folder of the config file; set by :func:`load_config`.
     base_dir: Path = Path(".")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_SECRET_KEY_LENGTH} characters of random text "
+                "(`aftercare init` writes one into a new config)"
+            )
+        return value
 
     @field_validator("shops")
     @classmethod

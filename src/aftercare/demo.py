@@ -53,6 +53,7 @@ from aftercare.report import shop_report
 from aftercare.sandbox import SandboxShop, ShopifySandbox, WooCommerceSandbox
 from aftercare.store import actions as actions_table
 from aftercare.store import events as events_table
+from aftercare.vault import new_secret_key
 from aftercare.worker import Worker
 
 #: A Monday morning; any aware time works, a fixed one makes every run alike.
@@ -106,7 +107,10 @@ DEMO_PLUGINS: dict[str, dict[str, Any]] = {
 #: The week runs thousands of times faster than real time, but Shopify's cost bucket refills in
 #: real seconds: at Shopify's standard 50 points/s the demo would mostly wait for the bucket.
 #: A Plus-sized bucket keeps it quick; tests/e2e and bench/backfill.py exercise the real limits.
-DEMO_SANDBOX_OPTIONS: dict[str, dict[str, Any]] = {"demo-shopify": {"bucket_size": 2000, "restore_rate": 1000}}
+#: The Shopify shop logs in as a new merchant's app must since 2026: client credentials.
+DEMO_SANDBOX_OPTIONS: dict[str, dict[str, Any]] = {
+    "demo-shopify": {"bucket_size": 2000, "restore_rate": 1000, "auth": "client_credentials"}
+}
 
 
 # -- the deployment ------------------------------------------------------------------
@@ -202,6 +206,8 @@ def demo_config(
             "database": "sqlite:///aftercare.db",
             "queue": "sqlite:///aftercare-queue.db",
             "public_url": public_url,
+            # Fresh each run: a token kept from an earlier run is then unreadable, and a new one is asked for.
+            "secret_key": new_secret_key(),
             "plugins": dict(plugins),
             # Every plugin mails in the same week here: a cap of 3 would hide the later ones.
             "mail": {"transport": "outbox", "outbox_dir": "outbox", "frequency_cap": 5},

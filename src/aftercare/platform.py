@@ -8,7 +8,9 @@ core creates one instance per configured shop and calls it to:
 - re-read an order when a delayed action fires (DESIGN rule 3),
 - poll for changes (``aftercare sync``),
 - perform platform actions (coupons, notes, tags, consent),
-- manage webhook subscriptions.
+- manage webhook subscriptions,
+- log in to the platform (``authentication``), and install through a link where the
+  platform grants access that way (``install_url``/``finish_install``).
 
 Adapters import this module, :mod:`aftercare.models`, :mod:`aftercare.clock`
 and ``aftercare.hookimpl``; nothing else of the core.
@@ -20,7 +22,7 @@ import abc
 import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
@@ -51,6 +53,16 @@ class PayloadError(ValueError):
         self.topic = topic
         self.field = field
         self.problem = problem
+
+
+class InstallRejected(Exception):
+    """An install callback the receiver must refuse. ``status`` is the HTTP answer,
+    ``reason`` a sentence for the person who followed the link (never a secret)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
 
 
 class PlatformError(Exception):
@@ -104,6 +116,21 @@ class ShopState(Protocol):
     def set(self, key: str, value: Any) -> None: ...
 
 
+class SecretBox(Protocol):
+    """Encrypts what an adapter keeps in its :class:`ShopState` that must not lie there
+    in clear (access and refresh tokens). The core builds it from the deployment's
+    ``secret_key``; an adapter never sees the key itself."""
+
+    def encrypt(self, plaintext: str) -> str:
+        """Authenticated encryption of ``plaintext``, as ASCII text fit for JSON."""
+        ...
+
+    def decrypt(self, sealed: str) -> str:
+        """The plaintext of ``encrypt``'s answer; ValueError when it was sealed with another
+        key or altered."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ShopInfo:
     """What an adapter knows about the shop it serves, besides its own settings."""
@@ -112,6 +139,9 @@ class ShopInfo:
     webhook_secret: SecretStr
     locale: str = "en"
     timezone: str = "UTC"
+    #: Seals secrets the adapter keeps in the store; None when the config has no ``secret_key``
+    #: (the core refuses such a config for shops whose :meth:`Adapter.stored_secrets` is not empty).
+    secrets: SecretBox | None = None
 
 
 class AdapterSettings(BaseModel):
@@ -251,6 +281,38 @@ class Adapter(abc.ABC):
     def check_live(self) -> list[str]:
         """Call the platform with the shop's credentials; return one line per problem."""
         return []
+
+    # -- logging in -----------------------------------------------------
+    @classmethod
+    def stored_secrets(cls, settings: AdapterSettings) -> str:
+        """What secret this shop's adapter obtains and keeps in its state (e.g. "the access
+        token of the client credentials grant"), or '' if none. When not empty, the
+        config must have a ``secret_key`` and ``ShopInfo.secrets`` is set."""
+        return ""
+
+    def authentication(self) -> str:
+        """How the adapter logs in to this shop, in a few words for ``aftercare check``
+        (e.g. "static access token", "authorization code (not installed yet: ...)")."""
+        return ""
+
+    def install_url(self, redirect_uri: str, valid_for: timedelta) -> str:
+        """The link that installs the app on the shop and comes back to ``redirect_uri``.
+
+        The adapter remembers what it needs to trust the callback (a nonce) for
+        ``valid_for``. Raises :class:`PlatformError` when the shop is not set up to
+        install through a link.
+        """
+        raise PlatformError(f"{self.platform} shops are not installed through a link", transient=False)
+
+    def finish_install(self, query: Sequence[tuple[str, str]], redirect_uri: str) -> str:
+        """Complete an install from the callback's query (pairs in order, as sent).
+
+        Verifies the callback, obtains and keeps the credentials, and returns a
+        sentence for the person who installed. Raises :class:`InstallRejected`
+        with the HTTP status and the reason when the callback cannot be trusted or
+        the platform refuses.
+        """
+        raise InstallRejected(404, f"{self.platform} shops are not installed through a link")
 
 
 class MemoryShopState:

@@ -29,6 +29,7 @@ from starlette.routing import BaseRoute, Route
 
 from aftercare.app import App
 from aftercare.console.web import routes as console_routes
+from aftercare.install import routes as install_routes
 from aftercare.mail.web import routes as mail_routes
 from aftercare.models import Event
 from aftercare.pages import routes as page_routes
@@ -206,6 +207,7 @@ def create_receiver(app: App, worker: Worker, extra_routes: list[BaseRoute] | No
         Route("/healthz", healthz, methods=["GET"]),
         *mail_routes(app),
         *page_routes(app, worker),
+        *install_routes(app),
         *console_routes(app, worker),
         *(extra_routes or []),
     ]

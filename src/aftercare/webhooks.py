@@ -66,6 +66,8 @@ def _shop_command(func: Any) -> Any:
             app = open_app(ctx)
             if shop_id not in app.shops:
                 raise UserError(f"no shop {shop_id!r} (known: {', '.join(app.shops) or 'none'})")
+            if app.shop(shop_id).keeps_tokens:
+                app.store.upgrade()  # where the shop's granted token is kept
             try:
                 result = func(app, shop_id)
             except PlatformError as exc:

@@ -27,8 +27,12 @@ URL_ENV = "AFTERCARE_SANDBOX_URL"
 @click.option("--secret", help="Shopify: the app secret signing webhooks; WooCommerce: the default webhook secret.")
 @click.option("--orders", type=int, default=0, help="Start with this many realistic orders.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the made-up customers and baskets.")
+@click.option("--auth", type=click.Choice(["static", "client_credentials", "install"]), default="static",
+              show_default=True, help="Shopify: which login the printed keys use.")  # fmt: skip
 @click.pass_context
-def sandbox(ctx: click.Context, platform: str | None, port: int, secret: str | None, orders: int, seed: int) -> None:
+def sandbox(
+    ctx: click.Context, platform: str | None, port: int, secret: str | None, orders: int, seed: int, auth: str
+) -> None:
     """Run a local Shopify or WooCommerce shop that aftercare's adapters can talk to."""
     if ctx.invoked_subcommand is not None:
         return
@@ -37,6 +41,8 @@ def sandbox(ctx: click.Context, platform: str | None, port: int, secret: str | N
     options: dict[str, Any] = {"seed": seed}
     if secret:
         options["secret"] = secret
+    if platform == "shopify":
+        options["auth"] = auth
     shop = SHOPS[platform](**options)
     url = shop.start(port)
     for _ in range(orders):
@@ -49,6 +55,8 @@ def sandbox(ctx: click.Context, platform: str | None, port: int, secret: str | N
     click.echo(f'webhook_secret = "{shop.describe()["webhook_secret"]}"')
     for key, value in shop.adapter_settings().items():
         click.echo(f"{key} = {json.dumps(value)}")
+    if platform == "shopify" and auth != "static":
+        click.echo("# and a secret_key at the top of the file (aftercare init writes one)")
     click.echo(f"\nDrive it from another shell:\n  export {URL_ENV}={url}")
     click.echo("  aftercare sandbox order create --locale es")
     click.echo("  aftercare sandbox order ship ORDER_ID\n\nCtrl-C stops it.")

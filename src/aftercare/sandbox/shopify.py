@@ -1,7 +1,8 @@
 """A sandbox Shopify shop: the Admin GraphQL API over HTTP, and signed webhooks.
 
 It serves ``POST /admin/api/{version}/graphql.json`` with the access token
-checked, executes the adapter's operations with graphql-core against
+checked (the static one, or one from the token endpoint of :mod:`.shopify_oauth`,
+which expires and can be revoked), executes the adapter's operations with graphql-core against
 :mod:`.shopify_schema`, charges each query's cost to a leaky bucket and
 answers ``THROTTLED`` like Shopify when the bucket cannot pay. State moves fire
 the REST-shaped webhooks Shopify sends (the order for ``orders/*``, a
@@ -35,6 +36,7 @@ from graphql.execution import execute_sync
 from .base import SandboxShop
 from .delivery import Attempt, Delivery
 from .http import Request, Response, Router, json_response
+from .shopify_oauth import ShopifyOAuth
 from .shopify_schema import CostMeter, datetime_text, requested_cost, schema
 from .state import Address, Coupon, Customer, Fulfillment, Line, Order, Refund, Return, UnknownRecord, money
 
@@ -130,10 +132,20 @@ class ShopifySandbox(SandboxShop):
         delete_failing_subscriptions: bool = True,
         scopes: Iterable[str] = DEFAULT_SCOPES,
         monotonic: Callable[[], float] = time.monotonic,
+        client_id: str = "sandbox-client-id",
+        auth: str = "static",
+        token_lifetime: float = 86399,
+        offline_token_lifetime: float = 3600,
+        client_credentials_allowed: bool = True,
         **options: Any,
     ) -> None:
+        if auth not in ("static", "client_credentials", "install"):
+            raise ValueError(f"auth must be 'static', 'client_credentials' or 'install', not {auth!r}")
         self.secret = secret
         self.access_token = access_token
+        self.client_id = client_id
+        #: Which keys ``adapter_settings`` gives: the static token, client credentials, or an install.
+        self.auth = auth
         self.shop_domain = shop_domain
         self.api_version = api_version
         self.bucket = CostBucket(bucket_size, restore_rate, monotonic)
@@ -143,14 +155,32 @@ class ShopifySandbox(SandboxShop):
         self.scopes = tuple(scopes)
         self.subscriptions: dict[int, dict[str, Any]] = {}
         self.throttled = 0  # how many THROTTLED answers were given
+        # The app's client secret is also the secret signing its webhooks, as on Shopify.
+        self.oauth = ShopifyOAuth(
+            shop_domain=shop_domain,
+            client_id=client_id,
+            client_secret=secret,
+            scopes=self.scopes,
+            now=lambda: self.now(),
+            static_token=access_token,
+            token_lifetime=token_lifetime,
+            offline_token_lifetime=offline_token_lifetime,
+            client_credentials_allowed=client_credentials_allowed,
+        )
         super().__init__(**options)
 
     webhook_user_agent = "Shopify-Captain-Hook"
 
     def adapter_settings(self) -> dict[str, Any]:
+        if self.auth == "static":
+            credentials: dict[str, Any] = {"access_token": self.access_token}
+        else:
+            credentials = {"client_id": self.client_id, "client_secret": self.secret}
+            if self.auth == "install":
+                credentials["install"] = True
         return {
             "shop_domain": self.shop_domain,
-            "access_token": self.access_token,
+            **credentials,
             "api_version": self.api_version,
             "admin_url": self.url,
         }
@@ -161,13 +191,14 @@ class ShopifySandbox(SandboxShop):
     # -- HTTP -------------------------------------------------------------------
     def add_routes(self, router: Router) -> None:
         router.add("POST", r"/admin/api/(?P<version>[^/]+)/graphql\.json", self._graphql)
+        self.oauth.add_routes(router)
 
     def _graphql(self, request: Request) -> Response:
         version = request.params["version"]
         if not re.fullmatch(r"\d{4}-(01|04|07|10)|unstable", version):
             return json_response({"errors": "Not Found"}, 404)
         headers = {"X-Shopify-API-Version": version}
-        if not hmac.compare_digest(request.headers.get("x-shopify-access-token", ""), self.access_token):
+        if not self.oauth.accepts(request.headers.get("x-shopify-access-token", "")):
             return json_response(
                 {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}, 401, headers
             )
