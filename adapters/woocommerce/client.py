@@ -22,6 +22,7 @@ and they are raised without the original exception chained to them.
 
 from __future__ import annotations
 
+import html
 import logging
 import random
 import re
@@ -370,7 +371,8 @@ def error_line(response: requests.Response) -> str:
     except ValueError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("code"), str):
-        message = _TAGS.sub("", str(body.get("message") or "")).strip()
+        # WooCommerce escapes its messages for HTML: tags and entities (&quot;) go.
+        message = html.unescape(_TAGS.sub("", str(body.get("message") or ""))).strip()
         return f"woocommerce {response.status_code} {body['code']}: {' '.join(message.split())}"
     hint = response.reason or "error"
     if response.status_code == 404:
