@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -299,3 +300,13 @@ def test_a_reregistered_webhook_survives_the_next_failed_delivery(sandbox_woocom
     (listed,) = adapter.list_webhooks()
     assert fresh.platform_id != hook.platform_id
     assert (listed.platform_id, listed.status) == (fresh.platform_id, "active")
+
+
+def test_one_connection_is_kept_alive_for_the_shop(sandbox_woocommerce, caplog):
+    caplog.set_level(logging.DEBUG, logger="urllib3.connectionpool")
+    adapter = adapter_for(sandbox_woocommerce)
+    for _ in range(3):
+        adapter.check_live()
+    adapter.list_webhooks()
+    opened = [r for r in caplog.records if r.getMessage().startswith("Starting new HTTP connection")]
+    assert len(opened) == 1
