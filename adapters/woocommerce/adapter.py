@@ -256,7 +256,7 @@ class WooCommerceAdapter(Adapter):
         found = self.client.get("coupons", {"code": code})
         wanted = code.strip().lower()  # WooCommerce compares coupon codes case-insensitively
         for coupon in found if isinstance(found, list) else []:
-            if isinstance(coupon, Mapping) and str(coupon.get("code", "")).lower() == wanted:
+            if isinstance(coupon, Mapping) and "id" in coupon and str(coupon.get("code", "")).lower() == wanted:
                 return coupon
         return None
 
