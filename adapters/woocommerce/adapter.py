@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from aftercare.models import ConsentState, Customer, Event, EventKind, Order
@@ -220,21 +221,51 @@ class WooCommerceAdapter(Adapter):
 
     # -- actions ------------------------------------------------------------
     def create_coupon(self, spec: CouponSpec) -> CouponResult:
-        """Idempotent by code: an existing coupon of that code is returned, whether
-        it existed before or an earlier attempt created it and its answer was lost."""
+        """Idempotent by code, and honest about what the shop holds.
+
+        A coupon of that code that exists already (from an earlier attempt whose
+        answer was lost, or made by someone else) is adopted only if it is what
+        this spec would create; otherwise the action fails naming the first
+        difference, so a hand-made 50 % code is never mailed as ours. A created
+        coupon is read back: WooCommerce ignores fields it does not know (it
+        drops ``date_expires_gmt`` on create), so an expiry missing from its
+        answer fails the action instead of mailing a promise the shop does not
+        keep. The code returned is the shop's (WooCommerce lower-cases codes).
+        """
+        body = self._coupon_body(spec)
         existing = self._coupon_by_code(spec.code)
         if existing is not None:
-            return CouponResult(spec.code, str(existing["id"]), created=False)
+            return self._adopted(spec, existing)
         try:
-            created = self.client.post("coupons", self._coupon_body(spec))
+            created = self.client.post("coupons", body)
         except PlatformError as error:
             if error_code(error) != "woocommerce_rest_coupon_code_already_exists":
                 raise
             existing = self._coupon_by_code(spec.code)
             if existing is None:
                 raise
-            return CouponResult(spec.code, str(existing["id"]), created=False)
+            return self._adopted(spec, existing)
+        if not isinstance(created, Mapping) or "id" not in created:
+            raise PlatformError("woocommerce: POST coupons answered without a coupon", transient=False)
+        if spec.expires_at is not None and _coupon_expiry(created) != _whole_seconds(spec.expires_at):
+            answered = created.get("date_expires_gmt")
+            raise PlatformError(
+                f"woocommerce: coupon {created.get('code') or spec.code} (id {created['id']}) was created "
+                f"without the expiry asked for: the shop answered date_expires_gmt {answered!r}, "
+                f"expected {_wc_time(spec.expires_at)!r}; not reported as done",
+                transient=False,
+            )
         return CouponResult(str(created.get("code") or spec.code), str(created["id"]), created=True)
+
+    def _adopted(self, spec: CouponSpec, existing: Mapping[str, Any]) -> CouponResult:
+        difference = coupon_difference(spec, existing)
+        if difference:
+            raise PlatformError(
+                f"woocommerce: a coupon with code {existing.get('code') or spec.code} (id {existing.get('id')}) "
+                f"already exists and is not the one aftercare would create: {difference}; not adopted",
+                transient=False,
+            )
+        return CouponResult(str(existing.get("code") or spec.code), str(existing["id"]), created=False)
 
     def _coupon_body(self, spec: CouponSpec) -> dict[str, Any]:
         if spec.kind not in COUPON_KINDS:
@@ -251,7 +282,9 @@ class WooCommerceAdapter(Adapter):
         if spec.customer_email:
             body["email_restrictions"] = [spec.customer_email]
         if spec.expires_at is not None:
-            body["date_expires_gmt"] = _wc_time(spec.expires_at)
+            # WooCommerce 11 ignores date_expires_gmt on create; date_expires with
+            # an explicit offset is kept, whatever the shop's time zone.
+            body["date_expires"] = f"{_wc_time(spec.expires_at)}Z"
         if spec.minimum_subtotal is not None:
             body["minimum_amount"] = str(spec.minimum_subtotal.amount)
         return body
@@ -260,7 +293,7 @@ class WooCommerceAdapter(Adapter):
         found = self.client.get("coupons", {"code": code})
         wanted = code.strip().lower()  # WooCommerce compares coupon codes case-insensitively
         for coupon in found if isinstance(found, list) else []:
-            if isinstance(coupon, Mapping) and str(coupon.get("code", "")).lower() == wanted:
+            if isinstance(coupon, Mapping) and "id" in coupon and str(coupon.get("code", "")).lower() == wanted:
                 return coupon
         return None
 
@@ -326,10 +359,7 @@ class WooCommerceAdapter(Adapter):
 
     # -- webhook subscriptions ---------------------------------------------
     def list_webhooks(self) -> list[WebhookSubscription]:
-        return [
-            WebhookSubscription(str(hook["id"]), str(hook.get("topic", "")), str(hook.get("delivery_url", "")))
-            for hook in self._webhooks()
-        ]
+        return [_subscription(hook) for hook in self._webhooks()]
 
     def _webhooks(self) -> list[Mapping[str, Any]]:
         return [
@@ -340,19 +370,26 @@ class WooCommerceAdapter(Adapter):
         ]
 
     def register_webhooks(self, address: str, kinds: Sequence[EventKind]) -> list[WebhookSubscription]:
-        """Create the missing subscriptions; re-activate ours that WooCommerce
-        disabled after failed deliveries (it never retries them itself)."""
+        """Create the missing subscriptions, and replace ours that are not active.
+
+        WooCommerce disables a webhook after repeated failed deliveries (it never
+        retries them) and keeps its failure count when it is re-activated, so a
+        re-activated webhook dies at its next failure. A disabled or paused one
+        is deleted and created anew instead: same topic and address, a fresh count.
+        """
         wanted = sorted({topic for kind in kinds for topic in self.topics.get(kind, ())})
-        existing = {
-            (hook.get("topic"), hook.get("delivery_url")): hook
-            for hook in self._webhooks()
-            if hook.get("delivery_url") == address
-        }
+        ours: dict[str, list[Mapping[str, Any]]] = {}
+        for hook in self._webhooks():
+            if hook.get("delivery_url") == address:
+                ours.setdefault(str(hook.get("topic", "")), []).append(hook)
         result = []
         for topic in wanted:
-            hook = existing.get((topic, address))
-            if hook is None:
-                hook = self.client.post(
+            hooks = ours.get(topic, [])
+            active = next((hook for hook in hooks if hook.get("status") == "active"), None)
+            if active is None:
+                for stale in hooks:
+                    self.client.delete(f"webhooks/{_path_id(str(stale['id']))}", {"force": "true"})
+                active = self.client.post(
                     "webhooks",
                     {
                         "name": f"aftercare {topic}",
@@ -362,9 +399,7 @@ class WooCommerceAdapter(Adapter):
                         "status": "active",
                     },
                 )
-            elif hook.get("status") != "active":
-                hook = self.client.put(f"webhooks/{_path_id(str(hook['id']))}", {"status": "active"})
-            result.append(WebhookSubscription(str(hook["id"]), topic, address))
+            result.append(_subscription(active, topic=topic, address=address))
         return result
 
     def remove_webhooks(self, address: str) -> int:
@@ -403,6 +438,74 @@ def _with_order(event: Event, order: Order) -> Event:
     """The event carrying the completed order, and its refund as the order now knows it."""
     refund = order.refund(event.refund.platform_id) if event.refund is not None else None
     return dataclasses.replace(event, order=order, refund=refund or event.refund)
+
+
+def coupon_difference(spec: CouponSpec, coupon: Mapping[str, Any]) -> str:
+    """The first way ``coupon`` (a WooCommerce answer) differs from what ``spec``
+    creates, like ``amount is '50.00', expected '10'``; empty when it matches."""
+    emails = coupon.get("email_restrictions")
+    found_emails = sorted(str(e).strip().lower() for e in emails) if isinstance(emails, list) else emails
+    wanted_emails = [spec.customer_email.strip().lower()] if spec.customer_email.strip() else []
+    minimum = spec.minimum_subtotal.amount if spec.minimum_subtotal is not None else Decimal(0)
+    expires = _whole_seconds(spec.expires_at) if spec.expires_at is not None else None
+    # (field, as compared on the shop, as compared from the spec, as the shop wrote it, as we would)
+    checks: list[tuple[str, Any, Any, Any, Any]] = [
+        ("discount_type", coupon.get("discount_type"), COUPON_KINDS.get(spec.kind), None, None),
+        ("amount", _decimal(coupon.get("amount")), spec.value, coupon.get("amount"), str(spec.value)),
+        ("email_restrictions", found_emails, wanted_emails, None, None),
+        ("usage_limit", coupon.get("usage_limit"), 1, None, None),
+        ("usage_limit_per_user", coupon.get("usage_limit_per_user"), 1, None, None),
+        ("individual_use", coupon.get("individual_use"), True, None, None),
+        (
+            "date_expires_gmt",
+            _coupon_expiry(coupon),
+            expires,
+            coupon.get("date_expires_gmt"),
+            _wc_time(expires) if expires else None,
+        ),
+        (
+            "minimum_amount",
+            _decimal(coupon.get("minimum_amount")) or Decimal(0),
+            minimum,
+            coupon.get("minimum_amount"),
+            str(minimum),
+        ),
+    ]
+    for name, found, wanted, found_text, wanted_text in checks:
+        if found != wanted:
+            shown = found_text if found_text is not None or wanted_text is not None else found
+            return f"{name} is {shown!r}, expected {wanted_text if wanted_text is not None else wanted!r}"
+    return ""
+
+
+def _decimal(value: Any) -> Decimal | None:
+    try:
+        return Decimal(str(value)) if value not in (None, "") else None
+    except ArithmeticError:
+        return None
+
+
+def _coupon_expiry(coupon: Mapping[str, Any]) -> datetime | None:
+    """The coupon's expiry as the shop holds it (``date_expires_gmt``), whole seconds, UTC."""
+    when = parse_gmt(coupon.get("date_expires_gmt"))
+    return _whole_seconds(when) if when is not None else None
+
+
+def _whole_seconds(when: datetime) -> datetime:
+    return when.astimezone(UTC).replace(microsecond=0)
+
+
+def _subscription(hook: Mapping[str, Any], *, topic: str = "", address: str = "") -> WebhookSubscription:
+    """A WooCommerce webhook. Its REST answer has no failure count (WC_Webhook keeps
+    one, unexposed), so the count is known only when a shop's answer carries it."""
+    failures = hook.get("failure_count")
+    return WebhookSubscription(
+        str(hook["id"]),
+        str(hook.get("topic") or topic),
+        str(hook.get("delivery_url") or address),
+        status=str(hook.get("status") or "active"),
+        failure_count=failures if isinstance(failures, int) and not isinstance(failures, bool) else None,
+    )
 
 
 def _identity(payload: Any) -> tuple[str, str]:

@@ -1,31 +1,50 @@
-"""WooCommerce REST v3 over the ``woocommerce`` package, made dependable.
+"""WooCommerce REST v3 over one ``requests.Session`` per shop, made dependable.
 
-The package builds URLs and authentication (HTTP Basic over HTTPS, the keys in
-the query string when configured, OAuth 1.0a over plain HTTP on loopback) and
-calls ``requests``. This module adds what it lacks: retries with exponential
-backoff and jitter on network errors, 5xx and 429 (honouring Retry-After),
-pagination through ``X-WP-TotalPages``, and one-line errors in the shape
-``woocommerce 401 woocommerce_rest_cannot_view: Sorry, you cannot list resources.``
+Authentication is what WooCommerce's ``WC_REST_Authentication`` accepts:
+
+- plain HTTP (loopback only): OAuth 1.0a one-legged, HMAC-SHA256 keyed with
+  ``consumer_secret&``, signed by ``oauthlib``; the OAuth parameters go in the
+  ``Authorization`` header, or in the query string when ``query_string_auth``
+  says the server strips that header;
+- HTTPS: HTTP Basic with the key pair, or the pair as ``consumer_key`` /
+  ``consumer_secret`` query parameters when ``query_string_auth`` is on.
+
+On top: keep-alive (one session), timeouts on every call, retries with
+exponential backoff and jitter on network errors, 5xx and 429 (honouring
+Retry-After), pagination through ``X-WP-TotalPages``, and one-line errors in
+the shape ``woocommerce 401 woocommerce_rest_cannot_view: Sorry, you cannot list resources.``
+
+No credential reaches an error, a reason or a log line: messages are built from
+the method, the endpoint and a scrubbed description of the failure, never from
+``str()`` of a ``requests`` exception (those carry the whole URL, query and all),
+and they are raised without the original exception chained to them.
 """
 
 from __future__ import annotations
 
+import html
+import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import requests
-from woocommerce import API
+import urllib3.exceptions
+from oauthlib.oauth1 import SIGNATURE_HMAC_SHA256, SIGNATURE_TYPE_AUTH_HEADER, SIGNATURE_TYPE_QUERY
+from oauthlib.oauth1 import Client as OAuth1Signer
 
 from aftercare import __version__
 from aftercare.platform import PlatformError
 
 from .settings import WooCommerceSettings
 
+API_PATH = "/wp-json/wc/v3"
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 _TAGS = re.compile(r"<[^>]+>")
 #: Failures of the connection rather than of the request: worth another try.
@@ -35,6 +54,13 @@ _NETWORK_ERRORS = (
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
 )
+#: Query parameters that carry credentials, plain or percent-encoded (as in an
+#: OAuth base string), and urllib3's ``Pool(host=..., port=...): `` prefix.
+_CREDENTIAL_PARAMS = re.compile(
+    r"(?i)\b(consumer_key|consumer_secret|oauth_[a-z_]+)(=|%3D|%253D)[^&\s'\",)]*"
+)
+_POOL_PREFIX = re.compile(r"^\s*<?[\w.]+(?:\([^)]*\)| object at 0x[0-9a-f]+>):\s*")
+REDACTED = "[redacted]"
 
 
 class WooClient:
@@ -52,16 +78,17 @@ class WooClient:
         self.clock = clock
         self.sleep = sleep
         self.jitter = jitter
-        self.api = API(
-            url=settings.url,
-            consumer_key=settings.consumer_key,
-            consumer_secret=settings.consumer_secret.get_secret_value(),
-            version="wc/v3",
-            timeout=(settings.connect_timeout, settings.read_timeout),
-            verify_ssl=settings.verify_tls,
-            query_string_auth=settings.query_string_auth,
-            user_agent=f"aftercare/{__version__}",
-        )
+        self.base_url = f"{settings.url}{API_PATH}/"
+        secret = settings.consumer_secret.get_secret_value()
+        self._secrets = _secret_forms(settings.consumer_key, secret)
+        _CREDENTIAL_LOGS.remember(self._secrets)
+        self.session = requests.Session()
+        self.session.headers.update({"User-Agent": f"aftercare/{__version__}", "Accept": "application/json"})
+        self.session.verify = settings.verify_tls
+        self.session.auth = _auth_for(settings, secret)
+
+    def close(self) -> None:
+        self.session.close()
 
     # -- calls ------------------------------------------------------------
     def get(self, endpoint: str, params: Mapping[str, Any] | None = None) -> Any:
@@ -101,30 +128,38 @@ class WooClient:
         data: Mapping[str, Any] | None = None,
         retries: int | None = None,
     ) -> requests.Response:
-        """One call with retries; a 2xx JSON response or a :class:`PlatformError`."""
+        """One call with retries; a 2xx JSON response or a :class:`PlatformError`.
+
+        Errors are raised outside the ``except`` blocks, so neither ``__cause__``
+        nor ``__context__`` holds the ``requests`` exception and its URL.
+        """
         retries = self.settings.max_retries if retries is None else retries
+        endpoint = endpoint.strip("/")
         for attempt in range(retries + 1):
             last_try = attempt == retries
+            failure: PlatformError | None = None
             try:
                 response = self._send(method, endpoint, params, data)
             except requests.exceptions.SSLError as error:
-                raise PlatformError(
-                    f"woocommerce TLS error talking to {self.settings.url}: {_first_line(error)}",
+                failure = PlatformError(
+                    f"woocommerce TLS error on {method} {endpoint}: {self._describe(error)}",
                     transient=False,
-                ) from error
+                )
             except _NETWORK_ERRORS as error:
-                if last_try:
-                    raise PlatformError(
-                        f"woocommerce network error on {method} {endpoint}: {_first_line(error)}",
-                        transient=True,
-                    ) from error
+                failure = PlatformError(
+                    f"woocommerce network error on {method} {endpoint}: {self._describe(error)}",
+                    transient=True,
+                )
+            except (requests.RequestException, ValueError) as error:  # bad URLs, unsignable requests
+                failure = PlatformError(
+                    f"woocommerce request failed on {method} {endpoint}: {self._describe(error)}",
+                    transient=False,
+                )
+            if failure is not None:
+                if last_try or not failure.transient:
+                    raise failure
                 self.sleep(self._backoff(attempt))
                 continue
-            except requests.RequestException as error:  # redirect loops, bad URLs: not passing
-                raise PlatformError(
-                    f"woocommerce request failed on {method} {endpoint}: {_first_line(error)}",
-                    transient=False,
-                ) from error
             if response.status_code not in _RETRY_STATUSES:
                 return _checked(response, method, endpoint)
             retry_after = self._retry_after(response)
@@ -141,17 +176,36 @@ class WooClient:
         params: Mapping[str, Any] | None,
         data: Mapping[str, Any] | None,
     ) -> requests.Response:
-        # The package mutates the params dict it is given (query-string auth): pass a copy.
-        query = dict(params or {})
-        if method in ("POST", "PUT"):
-            return (
-                self.api.post(endpoint, data, params=query)
-                if method == "POST"
-                else self.api.put(endpoint, data, params=query)
-            )
-        if method == "DELETE":
-            return self.api.delete(endpoint, params=query)
-        return self.api.get(endpoint, params=query)
+        # Redirects are not followed: a POST would come back as a GET, and the
+        # credentials would travel to wherever the Location points.
+        return self.session.request(
+            method,
+            self.base_url + endpoint,
+            params=dict(params or {}),
+            json=dict(data) if data is not None and method in ("POST", "PUT") else None,
+            timeout=(self.settings.connect_timeout, self.settings.read_timeout),
+            allow_redirects=False,
+        )
+
+    def _describe(self, error: BaseException) -> str:
+        """What went wrong, in the words of the innermost cause, without URL or credentials.
+
+        ``requests`` wraps urllib3's ``MaxRetryError``, whose text repeats the
+        request's URL; its ``reason`` (connection refused, timed out, the TLS
+        alert) says the same without it.
+        """
+        inner: BaseException = error
+        for _ in range(10):
+            if isinstance(inner, urllib3.exceptions.MaxRetryError) and inner.reason is not None:
+                inner = inner.reason
+            elif inner.args and isinstance(inner.args[0], BaseException):
+                inner = inner.args[0]
+            else:
+                break
+        lines = str(inner).strip().splitlines()
+        text = _POOL_PREFIX.sub("", lines[0]) if lines else ""
+        text = scrub(text, self._secrets)[:300]
+        return f"{type(error).__name__} ({text})" if text else type(error).__name__
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with "equal jitter": half fixed, half random, so
@@ -172,6 +226,125 @@ class WooClient:
         if when.tzinfo is None:
             return None
         return max(0.0, (when - self.clock()).total_seconds())
+
+
+# -- authentication -----------------------------------------------------------------
+
+
+class OAuth1Auth(requests.auth.AuthBase):
+    """OAuth 1.0a one-legged as WooCommerce checks it over plain HTTP: no token,
+    HMAC keyed with ``consumer_secret&``, the base string over method, URL and
+    query parameters. JSON bodies are not signed: WooCommerce reads the
+    parameters from ``$_GET``, ``$_POST`` and the header only."""
+
+    def __init__(self, key: str, secret: str, *, in_query: bool) -> None:
+        self.signer = OAuth1Signer(
+            key,
+            client_secret=secret,
+            signature_method=SIGNATURE_HMAC_SHA256,
+            signature_type=SIGNATURE_TYPE_QUERY if in_query else SIGNATURE_TYPE_AUTH_HEADER,
+        )
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        url, headers, _ = self.signer.sign(str(request.url), str(request.method), None, {})
+        request.url = url
+        request.headers.update(headers)
+        return request
+
+    def __repr__(self) -> str:
+        return "OAuth1Auth()"
+
+
+class QueryKeyAuth(requests.auth.AuthBase):
+    """``consumer_key``/``consumer_secret`` in the query (HTTPS only), for servers
+    that strip the Authorization header: added to the URL as it is sent, never
+    to the parameters our messages and logs are built from."""
+
+    def __init__(self, key: str, secret: str) -> None:
+        self._pair = {"consumer_key": key, "consumer_secret": secret}
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.prepare_url(request.url, self._pair)
+        return request
+
+    def __repr__(self) -> str:
+        return "QueryKeyAuth()"
+
+
+class BasicAuth(requests.auth.HTTPBasicAuth):
+    def __repr__(self) -> str:
+        return "BasicAuth()"
+
+
+def _auth_for(settings: WooCommerceSettings, secret: str) -> requests.auth.AuthBase:
+    key = settings.consumer_key
+    if urlsplit(settings.url).scheme == "http":
+        return OAuth1Auth(key, secret, in_query=settings.query_string_auth)
+    if settings.query_string_auth:
+        return QueryKeyAuth(key, secret)
+    return BasicAuth(key, secret)
+
+
+# -- keeping credentials out of text ----------------------------------------------------
+
+
+def _secret_forms(*values: str) -> frozenset[str]:
+    """Each credential as written and as a URL would carry it."""
+    forms = set()
+    for value in values:
+        if len(value) >= 4:  # a one-letter "secret" would redact half of every message
+            forms.update({value, quote(value, safe=""), quote(quote(value, safe=""), safe="")})
+    return frozenset(forms)
+
+
+def scrub(text: str, secrets: frozenset[str] | set[str] = frozenset()) -> str:
+    """``text`` with credential query parameters and the given secrets redacted."""
+    text = _CREDENTIAL_PARAMS.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+class _CredentialLogFilter(logging.Filter):
+    """Scrubs the HTTP libraries' log records: urllib3 logs each request line
+    (path and query) at DEBUG, and oauthlib logs the parameters, the base string
+    and the signature at DEBUG while signing: those are dropped whole."""
+
+    #: Loggers that may see a URL with its query, and oauthlib's signer.
+    SCRUBBED = ("urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry", "requests")
+    DROPPED_DEBUG = ("oauthlib.oauth1.rfc5849", "oauthlib")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: set[str] = set()
+        self._lock = threading.Lock()
+        self._installed = False
+
+    def remember(self, secrets: frozenset[str]) -> None:
+        with self._lock:
+            self._secrets.update(secrets)
+            if not self._installed:
+                for name in (*self.SCRUBBED, *self.DROPPED_DEBUG):
+                    logging.getLogger(name).addFilter(self)
+                self._installed = True
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name in self.DROPPED_DEBUG and record.levelno <= logging.DEBUG:
+            return False
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is the logging module's to report
+            return True
+        clean = scrub(message, self._secrets)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True
+
+
+_CREDENTIAL_LOGS = _CredentialLogFilter()
+
+
+# -- answers ------------------------------------------------------------------------------
 
 
 def total_pages(response: requests.Response) -> int:
@@ -198,7 +371,8 @@ def error_line(response: requests.Response) -> str:
     except ValueError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("code"), str):
-        message = _TAGS.sub("", str(body.get("message") or "")).strip()
+        # WooCommerce escapes its messages for HTML: tags and entities (&quot;) go.
+        message = html.unescape(_TAGS.sub("", str(body.get("message") or ""))).strip()
         return f"woocommerce {response.status_code} {body['code']}: {' '.join(message.split())}"
     hint = response.reason or "error"
     if response.status_code == 404:
@@ -209,6 +383,14 @@ def error_line(response: requests.Response) -> str:
 def _checked(response: requests.Response, method: str, endpoint: str) -> requests.Response:
     if response.status_code >= 400:
         raise PlatformError(error_line(response), transient=False)
+    if 300 <= response.status_code < 400:
+        target = urlsplit(response.headers.get("Location", ""))
+        where = f"{target.scheme}://{target.netloc}{target.path}" if target.netloc else "elsewhere"
+        raise PlatformError(
+            f"woocommerce {response.status_code}: {method} {endpoint} was redirected to {where} "
+            "(set url to the shop's address as WordPress has it)",
+            transient=False,
+        )
     try:
         response.json()
     except ValueError:
@@ -218,8 +400,3 @@ def _checked(response: requests.Response, method: str, endpoint: str) -> request
             transient=False,
         ) from None
     return response
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return text[0][:300] if text else type(error).__name__

@@ -29,8 +29,9 @@ class WooCommerceSettings(AdapterSettings):
     #: (Read/Write permissions).
     consumer_key: str = Field(min_length=1)
     consumer_secret: SecretStr
-    #: Send the keys as query parameters instead of HTTP Basic auth, for servers
-    #: that strip the Authorization header (some CGI/FastCGI setups).
+    #: For servers that strip the Authorization header (some CGI/FastCGI setups):
+    #: over HTTPS the keys go as query parameters instead of HTTP Basic auth, over
+    #: plain HTTP the OAuth 1.0a parameters go in the query instead of the header.
     query_string_auth: bool = False
     verify_tls: bool = True
     connect_timeout: float = Field(default=5.0, gt=0)

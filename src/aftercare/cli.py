@@ -524,7 +524,10 @@ def sync(ctx: click.Context, shop_ids: tuple[str, ...], since: datetime | None) 
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     for shop_id in shop_ids or tuple(app.shops):
-        report = sync_shop(app, worker.queue, shop_id, since=since, progress=True)
+        try:
+            report = sync_shop(app, worker.queue, shop_id, since=since, progress=True)
+        except PlatformError as exc:  # what was read before stays stored; the next sync resumes there
+            raise UserError(f"{shop_id}: {exc.message}") from None
         click.echo(f"{shop_id}: {report.orders} order(s), {report.events} event(s), {report.new_events} new")
 
 

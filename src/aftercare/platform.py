@@ -190,6 +190,10 @@ class WebhookSubscription:
     platform_id: str
     topic: str
     address: str
+    #: "active", or what the platform says instead ("paused", "disabled" on WooCommerce).
+    status: str = "active"
+    #: Failed deliveries in a row, when the platform tells (None: it does not).
+    failure_count: int | None = None
 
 
 class Adapter(abc.ABC):

@@ -41,7 +41,14 @@ def needed_topics(app: App, shop_id: str) -> list[str]:
 
 def _rows(subscriptions: list[WebhookSubscription], address: str) -> list[dict[str, Any]]:
     return [
-        {"id": s.platform_id, "topic": s.topic, "address": s.address, "ours": s.address == address}
+        {
+            "id": s.platform_id,
+            "topic": s.topic,
+            "address": s.address,
+            "ours": s.address == address,
+            "status": s.status,
+            "failure_count": s.failure_count,
+        }
         for s in sorted(subscriptions, key=lambda s: (s.topic, s.address))
     ]
 
@@ -78,7 +85,9 @@ def _shop_command(func: Any) -> Any:
                 click.echo(result.pop("summary"))
                 for row in result.get("subscriptions", []):
                     mark = "" if row["ours"] else "   (not this deployment)"
-                    click.echo(f"  {row['topic']:<28} {row['address']}{mark}")
+                    failures = "" if row["failure_count"] is None else f", {row['failure_count']} failed"
+                    state = f"{row['status']}{failures}"
+                    click.echo(f"  {row['topic']:<28} {state:<10} {row['address']}{mark}")
 
         reports_user_errors(run)()
 
@@ -91,12 +100,17 @@ def webhooks_register(app: App, shop_id: str) -> dict[str, Any]:
     """Subscribe the topics the shop's enabled plugins need (idempotent)."""
     address = webhook_address(app, shop_id)
     adapter = app.adapter(shop_id)
-    before = {(s.topic, s.address) for s in adapter.list_webhooks()}
+    before = adapter.list_webhooks()
     registered = adapter.register_webhooks(address, needed_kinds(app, shop_id))
-    created = [s for s in registered if (s.topic, s.address) not in before]
-    summary = f"{shop_id}: {len(created)} created, {len(registered) - len(created)} already there -> {address}"
-    return {"shop": shop_id, "address": address, "created": len(created), "subscriptions": _rows(registered, address),
-            "summary": summary}  # fmt: skip
+    known = {s.platform_id for s in before}
+    created = [s for s in registered if s.platform_id not in known]
+    # A new subscription where one of ours stood: it replaced a disabled or paused one.
+    replaced = [s for s in created if any((b.topic, b.address) == (s.topic, s.address) for b in before)]
+    summary = (f"{shop_id}: {len(created)} created"
+               + (f" ({len(replaced)} replacing disabled or paused ones)" if replaced else "")
+               + f", {len(registered) - len(created)} already there -> {address}")
+    return {"shop": shop_id, "address": address, "created": len(created), "replaced": len(replaced),
+            "subscriptions": _rows(registered, address), "summary": summary}  # fmt: skip
 
 
 @webhooks.command("list")

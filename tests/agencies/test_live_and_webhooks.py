@@ -123,3 +123,24 @@ def test_webhooks_with_a_bad_token_exit_2_in_one_line(tmp_path, sandbox_shopify,
     revoke(path, sandbox_shopify.access_token)
     code, out = run(path, "webhooks", "register", "--shop", "shopify-shop")
     assert code == 2 and out.startswith("error: shopify-shop: ") and len(out.splitlines()) == 1
+
+
+def test_webhooks_list_shows_a_disabled_one_and_register_replaces_it(
+    tmp_path, sandbox_shopify, sandbox_woocommerce, webhook_receiver
+):
+    public = webhook_receiver.url.removesuffix("/webhooks")
+    path = write_config(tmp_path, sandbox_shopify, sandbox_woocommerce, free_port(), public_url=public)
+    code, out = run(path, "webhooks", "register", "--shop", "woo-shop")
+    assert code == 0, out
+    (stale, *_) = sandbox_woocommerce.webhooks.values()
+    stale["status"] = "disabled"  # what WooCommerce does at the 7th failed delivery in a row
+
+    code, out = run(path, "webhooks", "list", "--shop", "woo-shop")
+    assert code == 0 and any(stale["topic"] in line and " disabled " in line for line in out.splitlines()), out
+    listed = json.loads(run(path, "webhooks", "list", "--shop", "woo-shop", "--json")[1])
+    assert {row["topic"]: row["status"] for row in listed["subscriptions"]}[stale["topic"]] == "disabled"
+
+    code, out = run(path, "webhooks", "register", "--shop", "woo-shop")
+    assert code == 0 and "1 created (1 replacing disabled or paused ones)" in out, out
+    assert stale["id"] not in sandbox_woocommerce.webhooks
+    assert {hook["status"] for hook in sandbox_woocommerce.webhooks.values()} == {"active"}

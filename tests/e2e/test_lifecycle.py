@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
 
-from aftercare.demo import Customers
+from aftercare.demo import Customers, read_mail
 from aftercare.sandbox import Item
 
 from .conftest import hours, mail_keys
@@ -105,6 +106,15 @@ def test_every_plugin_acts_once_through_the_lifecycle(deploy, platform):
     # The platform: each coupon once, notes on A and B, tags and consent on the customers.
     codes = sorted(x.payload["code"].upper() for x in actions if x.kind.value == "create_coupon")
     assert sorted(c["code"].upper() for c in shop.coupons()) == codes
+    # Each coupon's mail shows the code as the shop holds it (WooCommerce lower-cases
+    # codes), and the shop keeps the expiry the mail promises.
+    held = {c["code"]: c for c in shop.coupons()}
+    mails = [read_mail(path).text for path in sorted(running.outbox.glob("*.eml"))]
+    for coupon in (x for x in actions if x.kind.value == "create_coupon"):
+        code = coupon.result["code"]
+        expires = datetime.fromisoformat(coupon.payload["expires_at"]).replace(microsecond=0)
+        assert datetime.fromisoformat(held[code]["ends_at"]).replace(microsecond=0) == expires, code
+        assert sum(code in text for text in mails) == 1, code
     assert notes(shop, a.id) == 1 and notes(shop, b.id) == 1
     assert customer_tags(running, shop, "ana@example.com") == {"aftercare-follow-up", "newsletter"}
     assert customer_tags(running, shop, "boris@example.com") == {"return-requested"}

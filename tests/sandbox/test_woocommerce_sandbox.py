@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
+from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
 import requests
 from pydantic import SecretStr
 
 from aftercare.adapters.woocommerce import WooCommerceAdapter, WooCommerceSettings
 from aftercare.clock import SystemClock
 from aftercare.models import ConsentState, Customer, EventKind
-from aftercare.platform import CouponSpec, MemoryShopState, ShopInfo
+from aftercare.platform import CouponSpec, MemoryShopState, PlatformError, ShopInfo
 from aftercare.sandbox import Item, WooCommerceSandbox
 
 SECRET = "whsec-sandbox-&-test"
@@ -85,14 +88,83 @@ def test_create_coupon_twice_creates_one_and_duplicates_are_refused(sandbox_wooc
 
     assert first.created and not second.created and first.platform_id == second.platform_id
     assert len(sandbox_woocommerce.state.coupons) == 1
+    # The shop holds the code lower-cased, and that is the code aftercare mails.
+    assert first.code == second.code == "thanks-10"
+    with pytest.raises(PlatformError, match="woocommerce 400 woocommerce_rest_coupon_code_already_exists"):
+        adapter.client.post("coupons", {"code": "thanks-10"})
+
+
+def test_coupon_expiry_is_on_the_shop_and_confirmed(sandbox_woocommerce):
+    expires = datetime(2027, 1, 31, 1, 54, 17, 250000, tzinfo=UTC)
+    spec = CouponSpec("THANKS-EXP", "percent", Decimal(10), "EUR", customer_email="a@example.com", expires_at=expires)
+
+    result = adapter_for(sandbox_woocommerce).create_coupon(spec)
+
+    coupon = sandbox_woocommerce.state.coupons[int(result.platform_id)]
+    assert coupon.ends_at == expires.replace(microsecond=0)
+    assert (coupon.code, result.code) == ("thanks-exp", "thanks-exp")
+
+
+def test_sandbox_ignores_date_expires_gmt_on_create_like_woocommerce_11(sandbox_woocommerce):
+    client = adapter_for(sandbox_woocommerce).client
+    ignored = client.post("coupons", {"code": "probe-gmt", "amount": "10", "date_expires_gmt": "2027-01-31T01:54:17"})
+    kept = client.post("coupons", {"code": "PROBE-Offset", "amount": "10", "date_expires": "2027-01-31T01:54:17Z"})
+    assert (ignored["date_expires"], ignored["date_expires_gmt"]) == (None, None)
+    assert (kept["code"], kept["date_expires_gmt"]) == ("probe-offset", "2027-01-31T01:54:17")
+
+
+def test_hand_made_coupon_with_the_pending_code_is_refused(sandbox_woocommerce):
+    adapter = adapter_for(sandbox_woocommerce)
+    adapter.client.post("coupons", {"code": "thanks-hand", "discount_type": "percent", "amount": "50"})
+    spec = CouponSpec("THANKS-HAND", "percent", Decimal(10), "EUR", customer_email="a@example.com")
+    with pytest.raises(PlatformError, match="amount is '50.00', expected '10'; not adopted") as caught:
+        adapter.create_coupon(spec)
+    assert not caught.value.transient and len(sandbox_woocommerce.state.coupons) == 1
+
+
+def test_oauth_in_the_header_and_in_the_query_both_pass(sandbox_woocommerce):
+    header = adapter_for(sandbox_woocommerce)
+    query = adapter_for(sandbox_woocommerce, query_string_auth=True)
+    assert header.check_live() == [] and query.check_live() == []
+    sent = header.client.session.get(f"{header.client.base_url}orders", timeout=5)
+    assert sent.request.headers["Authorization"].startswith("OAuth ") and "oauth_" not in sent.request.url
+    sent = query.client.session.get(f"{query.client.base_url}orders", params={"per_page": 2}, timeout=5)
+    assert sent.status_code == 200 and "oauth_signature=" in sent.request.url
+    assert "Authorization" not in sent.request.headers
+
+
+def test_plain_http_takes_only_oauth_like_woocommerce(sandbox_woocommerce):
+    """Over plain HTTP WooCommerce never looks at Basic auth or consumer_key/secret
+    query parameters (is_ssl() is false): the request is anonymous."""
     settings = sandbox_woocommerce.adapter_settings()
-    answer = requests.post(
-        f"{settings['url']}/wp-json/wc/v3/coupons",
-        json={"code": "thanks-10"},
-        auth=(settings["consumer_key"], settings["consumer_secret"]),
-        timeout=5,
+    url = f"{settings['url']}/wp-json/wc/v3/coupons"
+    basic = requests.post(url, json={"code": "x"}, auth=(settings["consumer_key"], settings["consumer_secret"]),
+                          timeout=5)  # fmt: skip
+    keys = requests.get(url, params={"consumer_key": settings["consumer_key"],
+                                     "consumer_secret": settings["consumer_secret"]}, timeout=5)  # fmt: skip
+    assert (basic.status_code, basic.json()["code"]) == (401, "woocommerce_rest_cannot_create")
+    assert (keys.status_code, keys.json()["code"]) == (401, "woocommerce_rest_cannot_view")
+
+
+def test_a_bad_signature_and_a_replayed_nonce_are_refused(sandbox_woocommerce):
+    adapter = adapter_for(sandbox_woocommerce, query_string_auth=True)
+    signed = adapter.client.session.get(f"{adapter.client.base_url}orders", timeout=5).request.url
+    replayed = requests.get(signed, timeout=5)
+    tampered = requests.get(signed.replace("orders?", "orders?per_page=3&"), timeout=5)
+    assert replayed.json()["message"] == "Invalid nonce - nonce has already been used."
+    assert tampered.json()["message"] == "Invalid signature - provided signature does not match."
+
+
+def test_a_read_key_cannot_write(sandbox_woocommerce):
+    """The recorded answer of WooCommerce 11 to a write with a Read key."""
+    sandbox_woocommerce.key_permissions = "read"
+    adapter = adapter_for(sandbox_woocommerce)
+    assert adapter.check_live() == []
+    with pytest.raises(PlatformError) as caught:
+        adapter.create_coupon(CouponSpec("THANKS-R", "percent", Decimal(10), "EUR"))
+    assert caught.value.message == (
+        "woocommerce 401 woocommerce_rest_authentication_error: The API key provided does not have write permissions."
     )
-    assert (answer.status_code, answer.json()["code"]) == (400, "woocommerce_rest_coupon_code_already_exists")
 
 
 def test_notes_tags_and_consent(sandbox_woocommerce):
@@ -125,15 +197,14 @@ def test_protected_customer_meta_is_dropped_on_write_and_read_with_200(sandbox_w
     shop = sandbox_woocommerce
     member = shop.create_order()
     shop.state.customers[member.customer_id].meta.append({"id": 1, "key": "_set_by_php", "value": "x"})
-    url = f"{shop.url}/wp-json/wc/v3/customers/{member.customer_id}"
-    auth = (shop.consumer_key, shop.consumer_secret)
+    client = adapter_for(shop).client  # signs as WooCommerce wants over plain http (OAuth 1.0a)
+    record = f"customers/{member.customer_id}"
     body = {"meta_data": [{"key": "_aftercare_tags", "value": "probe-underscore"},
                           {"key": "aftercare_tags", "value": "probe-plain"}]}  # fmt: skip
-    answer = requests.put(url, json=body, auth=auth, timeout=5)
-    assert answer.status_code == 200
-    keys = [entry["key"] for entry in answer.json()["meta_data"]]
+    answer = client.put(record, body)  # raises on anything but 2xx
+    keys = [entry["key"] for entry in answer["meta_data"]]
     assert keys == ["aftercare_tags"]  # neither the dropped write nor the protected meta already there
-    assert [entry["key"] for entry in requests.get(url, auth=auth, timeout=5).json()["meta_data"]] == keys
+    assert [entry["key"] for entry in client.get(record)["meta_data"]] == keys
 
 
 def test_the_order_summary_lacks_refund_lines_the_refunds_endpoint_has(sandbox_woocommerce):
@@ -145,8 +216,7 @@ def test_the_order_summary_lacks_refund_lines_the_refunds_endpoint_has(sandbox_w
     refund = shop.refund(order.id, lines=[grinder.id], reason="defective")
     summary = shop.order_json(order)["refunds"]
     assert summary == [{"id": refund.id, "reason": "defective", "total": "-89.00", "total_tax": "0.00"}]
-    auth = (shop.consumer_key, shop.consumer_secret)
-    (listed,) = requests.get(f"{shop.url}/wp-json/wc/v3/orders/{order.id}/refunds", auth=auth, timeout=5).json()
+    (listed,) = adapter_for(shop).client.get(f"orders/{order.id}/refunds")
     assert (listed["amount"], listed["line_items"][0]["quantity"]) == ("89.00", -1)
     assert listed["line_items"][0]["meta_data"][0]["value"] == str(grinder.id)
 
@@ -256,8 +326,12 @@ def test_a_failed_delivery_is_not_retried_and_failures_disable_the_webhook(sandb
     assert len(failures) == 7  # one attempt each: no retry
     (hook,) = shop.webhooks.values()
     assert hook["status"] == "disabled"
-    adapter.register_webhooks(webhook_receiver.url, [EventKind.SHIPPED])  # aftercare re-activates it
-    assert hook["status"] == "active"
+    (fresh,) = adapter.register_webhooks(webhook_receiver.url, [EventKind.SHIPPED])  # aftercare replaces it
+    (replacement,) = shop.webhooks.values()
+    assert (replacement["id"], replacement["status"], replacement["failure_count"]) == (
+        int(fresh.platform_id), "active", 0
+    )
+    assert replacement["id"] != hook["id"]
 
 
 def test_order_payload_has_the_fixture_fields(sandbox_woocommerce, shared_fixtures):
@@ -267,3 +341,44 @@ def test_order_payload_has_the_fixture_fields(sandbox_woocommerce, shared_fixtur
     assert set(real) <= set(ours)
     assert set(real["line_items"][0]) <= set(ours["line_items"][0])
     assert set(real["billing"]) <= set(ours["billing"])
+
+
+def test_a_reregistered_webhook_survives_the_next_failed_delivery(sandbox_woocommerce, webhook_receiver):
+    """WooCommerce disables a webhook at its 7th failure in a row and keeps the count
+    when it is re-activated, so one more failure disables it again; `register`
+    replaces it with a new webhook, whose count starts at zero."""
+    shop = sandbox_woocommerce
+    adapter = adapter_for(shop)
+    order = shop.create_order()
+    shop.flush()
+
+    def failed_deliveries(count: int) -> None:
+        for index in range(count):
+            webhook_receiver.answer(500)
+            adapter.client.put(f"orders/{order.id}", {"meta_data": [{"key": "probe", "value": str(index)}]})
+            assert shop.flush()
+
+    (hook,) = adapter.register_webhooks(webhook_receiver.url, [EventKind.SHIPPED])
+    failed_deliveries(7)
+    (listed,) = adapter.list_webhooks()
+    assert listed.status == "disabled"
+
+    adapter.client.put(f"webhooks/{hook.platform_id}", {"status": "active"})  # what register used to do
+    failed_deliveries(1)
+    assert adapter.list_webhooks()[0].status == "disabled"
+
+    (fresh,) = adapter.register_webhooks(webhook_receiver.url, [EventKind.SHIPPED])
+    failed_deliveries(1)
+    (listed,) = adapter.list_webhooks()
+    assert fresh.platform_id != hook.platform_id
+    assert (listed.platform_id, listed.status) == (fresh.platform_id, "active")
+
+
+def test_one_connection_is_kept_alive_for_the_shop(sandbox_woocommerce, caplog):
+    caplog.set_level(logging.DEBUG, logger="urllib3.connectionpool")
+    adapter = adapter_for(sandbox_woocommerce)
+    for _ in range(3):
+        adapter.check_live()
+    adapter.list_webhooks()
+    opened = [r for r in caplog.records if r.getMessage().startswith("Starting new HTTP connection")]
+    assert len(opened) == 1

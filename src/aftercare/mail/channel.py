@@ -62,7 +62,7 @@ class MailChannel:
             template=p["template"],
             to=p["to"],
             locale=p.get("locale", ""),
-            context=p.get("context", {}),
+            context=coupon_code_as_held(app, action, p.get("context", {})),
             transactional=bool(p.get("transactional", False)),
             idempotency_key=action.idempotency_key,
             plugin=action.plugin,
@@ -129,6 +129,22 @@ def compose(
         transactional=transactional,
         unsubscribe_url=link,
     )
+
+
+def coupon_code_as_held(app: App, action: ActionRecord, context: dict[str, Any]) -> dict[str, Any]:
+    """The mail's ``code`` as the platform holds it, once the coupon the mail waited
+    for is made: the context has the code as chosen, and WooCommerce lower-cases
+    codes. Only a different spelling of the same code is taken from the result."""
+    code = context.get("code")
+    if not action.depends_on or not isinstance(code, str):
+        return context
+    (coupon,) = app.store.actions_by_keys([action.depends_on]) or (None,)
+    if coupon is None or coupon.kind is not ActionKind.CREATE_COUPON:
+        return context
+    held = coupon.result.get("code")
+    if isinstance(held, str) and held != code and held.strip().lower() == code.strip().lower():
+        return {**context, "code": held}
+    return context
 
 
 def order_for(app: App, action: ActionRecord) -> Order:

@@ -2,14 +2,19 @@
 
 Authentication is what WooCommerce does on plain HTTP: OAuth 1.0a one-legged
 (``oauth_consumer_key``, ``oauth_signature`` HMAC-SHA1/SHA256 keyed with
-``consumer_secret&``), which is what the ``woocommerce`` package sends to an
-http:// URL; HTTP Basic and ``consumer_key``/``consumer_secret`` query
-parameters are accepted too, for curl. Webhooks carry the whole order as the
+``consumer_secret&``, checked as ``check_oauth_signature()`` does), its
+parameters in the query or an ``Authorization: OAuth`` header; HTTP Basic and
+``consumer_key``/``consumer_secret`` query parameters count only over TLS on a
+real shop, so here they get the endpoint's 401. ``key_permissions="read"``
+answers writes as a Read key does. Coupons keep ``date_expires`` and ignore
+``date_expires_gmt`` on create, and their codes are stored lower-cased, as
+WooCommerce 11 does. Webhooks carry the whole order as the
 REST API returns it, built when delivered (so quick changes collapse into one
 delivery showing the final state, as on a real shop), signed with the
 webhook's secret; the creation ping is ``webhook_id=N``, unsigned. A failed
 delivery is never retried; after more than ``max_failures`` failures in a row
-the webhook is disabled.
+the webhook is disabled, and re-activating it (PUT status=active) keeps its
+failure count, so its next failure disables it again.
 
 What WooCommerce 11.0.1 was seen doing (../shared/fixtures/woocommerce/wc-11.0.1)
 is done here too: a new order sends both ``order.created`` and ``order.updated``;
@@ -26,12 +31,13 @@ import hashlib
 import hmac
 import json
 import math
+import re
 import time
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, unquote_plus
 
 import requests
 
@@ -41,6 +47,9 @@ from .http import Request, Response, Router, json_response
 from .state import Address, Coupon, Customer, MoveError, Note, Order, Refund, UnknownRecord, money
 
 API = "/wp-json/wc/v3"
+_OAUTH_REQUIRED = ("oauth_consumer_key", "oauth_timestamp", "oauth_nonce", "oauth_signature", "oauth_signature_method")
+#: parse_header()'s pattern for the ``Authorization: OAuth ...`` header.
+_OAUTH_HEADER_PARAM = re.compile(r'(oauth_[a-z_-]*)=(?::?"([^"]*)"|([^,]*))')
 VALID_RESOURCES = ("coupon", "customer", "order", "product")
 VALID_EVENTS = ("created", "updated", "deleted", "restored")
 #: WooCommerce's answers to a request without credentials, by what it tried to do.
@@ -98,6 +107,7 @@ class WooCommerceSandbox(SandboxShop):
         secret: str = "sandbox-webhook-secret",
         max_failures: int = 5,
         oauth_window: int = 15 * 60,
+        key_permissions: str = "read_write",
         **options: Any,
     ) -> None:
         self.consumer_key = consumer_key
@@ -105,8 +115,9 @@ class WooCommerceSandbox(SandboxShop):
         self.default_secret = secret
         self.max_failures = max_failures
         self.oauth_window = oauth_window
+        self.key_permissions = key_permissions
         self.webhooks: dict[int, dict[str, Any]] = {}
-        self._nonces: set[tuple[str, str]] = set()
+        self._nonces: set[str] = set()
         super().__init__(**options)
 
     webhook_user_agent = "WooCommerce/9.9.0 Hookshot (WordPress/6.8)"
@@ -153,55 +164,71 @@ class WooCommerceSandbox(SandboxShop):
         return guarded
 
     def _authenticate(self, request: Request) -> Response | None:
-        """None when the request carries the shop's key, else WooCommerce's 401."""
-        query = request.query
-        if "oauth_consumer_key" in query:
-            return self._check_oauth(request)
-        key, secret = query.get("consumer_key"), query.get("consumer_secret")
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("basic "):
-            try:
-                key, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
-            except ValueError:
-                key = secret = None
-        if key is None:
-            verb = {"GET": "view", "POST": "create", "PUT": "edit", "DELETE": "delete"}.get(request.method, "view")
-            return wc_error(f"woocommerce_rest_cannot_{verb}", _CANNOT[verb], 401)
-        if key != self.consumer_key:
-            return wc_error("woocommerce_rest_authentication_error", "Consumer key is invalid.", 401)
-        if not hmac.compare_digest(secret or "", self.consumer_secret):
-            return wc_error("woocommerce_rest_authentication_error", "Consumer secret is invalid.", 401)
-        return None
+        """None when the request carries the shop's key, else WooCommerce's 401.
 
-    def _check_oauth(self, request: Request) -> Response | None:
-        params = dict(request.query_pairs)  # PHP's $_GET: with repeated names the last one wins
-        if params.get("oauth_consumer_key") != self.consumer_key:
+        As ``WC_REST_Authentication`` on a shop without TLS (``is_ssl()`` false):
+        only OAuth 1.0a counts, its parameters from the query or the
+        ``Authorization: OAuth ...`` header; HTTP Basic and ``consumer_key`` /
+        ``consumer_secret`` query parameters are not even looked at over plain
+        HTTP, so they get the endpoint's "cannot" answer."""
+        params = self._oauth_params(request)
+        if params:
+            problem = self._check_oauth(request, params)
+        else:
+            verb = {"GET": "view", "POST": "create", "PUT": "edit", "DELETE": "delete"}.get(request.method, "view")
+            problem = wc_error(f"woocommerce_rest_cannot_{verb}", _CANNOT[verb], 401)
+        if problem is None and request.method != "GET" and self.key_permissions == "read":
+            return wc_error(
+                "woocommerce_rest_authentication_error", "The API key provided does not have write permissions.", 401
+            )
+        return problem
+
+    def _oauth_params(self, request: Request) -> dict[str, str]:
+        """``get_oauth_parameters()``: $_GET (the last of a repeated name wins), then
+        the header's ``oauth_*`` values over them."""
+        params = dict(request.query_pairs)
+        header = request.headers.get("authorization", "").strip()
+        if header.startswith("OAuth "):
+            for name, quoted, bare in _OAUTH_HEADER_PARAM.findall(header):
+                params[name] = unquote_plus(quoted or bare)
+        if not any(params.get(name) for name in _OAUTH_REQUIRED):
+            return {}
+        return params
+
+    def _check_oauth(self, request: Request, params: dict[str, str]) -> Response | None:
+        missing = [name for name in _OAUTH_REQUIRED if not params.get(name)]
+        if missing:
+            noun = "parameter" if len(missing) == 1 else "parameters"
+            return wc_error(
+                "woocommerce_rest_authentication_missing_parameter", f"Missing OAuth {noun} {', '.join(missing)}", 401
+            )
+        if params["oauth_consumer_key"] != self.consumer_key:
             return wc_error("woocommerce_rest_authentication_error", "Consumer key is invalid.", 401)
-        sent = params.pop("oauth_signature", "")
-        method = params.get("oauth_signature_method", "")
-        digest = {"HMAC-SHA1": hashlib.sha1, "HMAC-SHA256": hashlib.sha256}.get(method)
+        sent = unquote(params.pop("oauth_signature").replace(" ", "+"))
+        # check_oauth_signature(): sort by name, rawurlencode names and values, then
+        # each "name=value" again, joined with %26; the URL is the shop's home + path.
+        pairs = [(_rawurlencode(k), _rawurlencode(v)) for k, v in sorted(params.items())]
+        query = "%26".join(_rawurlencode(f"{k}={v}") for k, v in pairs)
+        string_to_sign = f"{request.method}&{_rawurlencode(f'http://{request.host}{request.path}')}&{query}"
+        digest = {"HMAC-SHA1": hashlib.sha1, "HMAC-SHA256": hashlib.sha256}.get(params["oauth_signature_method"])
         if digest is None:
             return wc_error(
                 "woocommerce_rest_authentication_error", "Invalid signature - signature method is invalid.", 401
             )
-        base_url = f"http://{request.host}{request.path}"
-        normalized = sorted((_oauth_quote(k), _oauth_quote(v)) for k, v in params.items())
-        query = "%26".join(f"{k}%3D{v}" for k, v in normalized)
-        string_to_sign = f"{request.method}&{quote(base_url, '')}&{query}"
         expected = base64.b64encode(
             hmac.new(f"{self.consumer_secret}&".encode(), string_to_sign.encode(), digest).digest()
         ).decode()
-        if not hmac.compare_digest(expected, sent.replace(" ", "+")):
+        if not hmac.compare_digest(expected, sent):
             return wc_error(
                 "woocommerce_rest_authentication_error", "Invalid signature - provided signature does not match.", 401
             )
         try:
-            stamp = int(params.get("oauth_timestamp", ""))
+            stamp = int(params["oauth_timestamp"])
         except ValueError:
             stamp = 0
         if abs(time.time() - stamp) > self.oauth_window:
             return wc_error("woocommerce_rest_authentication_error", "Invalid timestamp.", 401)
-        nonce = (params.get("oauth_nonce", ""), str(stamp))
+        nonce = params["oauth_nonce"]  # kept per key, whatever its timestamp
         if nonce in self._nonces:
             return wc_error(
                 "woocommerce_rest_authentication_error", "Invalid nonce - nonce has already been used.", 401
@@ -345,6 +372,7 @@ class WooCommerceSandbox(SandboxShop):
             "id": coupon.id,
             "code": coupon.code,
             "amount": money(coupon.amount),
+            "status": "publish",
             "date_created": local_time(coupon.created_at),
             "date_created_gmt": local_time(coupon.created_at),
             "date_modified": local_time(coupon.updated_at),
@@ -577,7 +605,9 @@ class WooCommerceSandbox(SandboxShop):
         except InvalidOperation:
             return wc_error("rest_invalid_param", "Invalid parameter(s): amount", 400)
         now = self.now()
-        expires = body.get("date_expires_gmt") or body.get("date_expires")
+        # WooCommerce 11 ignores date_expires_gmt on create; date_expires is read
+        # in the shop's time zone (UTC here) unless it carries an offset.
+        expires = body.get("date_expires")
         coupon = Coupon(
             id=self.state.next_id(),
             code=code.lower(),  # wc_format_coupon_code lower-cases
@@ -687,8 +717,6 @@ class WooCommerceSandbox(SandboxShop):
         for key in ("name", "status", "delivery_url", "secret"):
             if key in body:
                 hook[key] = body[key]
-        if body.get("status") == "active":
-            hook["failure_count"] = 0
         hook["date_modified"] = self.now()
         if hook["status"] == "active" and hook["pending_delivery"]:
             self._ping(hook)
@@ -800,9 +828,9 @@ def _protected(key: Any) -> bool:
     return isinstance(key, str) and key.startswith("_")
 
 
-def _oauth_quote(value: str) -> str:
-    """The woocommerce package's normalisation: quote(unquote(x)), then % escaped again."""
-    return quote(unquote(str(value))).replace("%", "%25")
+def _rawurlencode(value: str) -> str:
+    """PHP's rawurlencode (RFC 3986: only letters, digits and ``-._~`` stay)."""
+    return quote(str(value), safe="~")
 
 
 def _set_meta(meta: list[dict[str, Any]], entry: dict[str, Any], next_id) -> None:

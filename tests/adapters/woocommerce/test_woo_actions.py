@@ -40,14 +40,27 @@ SPEC = CouponSpec(
 )
 
 
+def held(wc_fixtures, **changes) -> dict:
+    """The shop's answer for the coupon SPEC creates (code lower-cased, as WooCommerce stores it)."""
+    return wc_fixtures("coupon_retrieve.json") | {
+        "code": "thanks-727",
+        "amount": "10.00",
+        "discount_type": "percent",
+        "individual_use": True,
+        "usage_limit": 1,
+        "usage_limit_per_user": 1,
+        "email_restrictions": ["john.doe@example.com"],
+        "date_expires": "2026-08-01T12:00:00",
+        "date_expires_gmt": "2026-08-01T12:00:00",
+        "minimum_amount": "50.00",
+    } | changes
+
+
 def test_create_coupon(adapter, http, wc_fixtures):
     http.get(f"{API}/coupons", json=[], match=[matchers.query_param_matcher({"code": "THANKS-727"})])
-    http.post(
-        f"{API}/coupons",
-        status=201,
-        json=wc_fixtures("coupon_retrieve.json") | {"code": "thanks-727"},
-    )
+    http.post(f"{API}/coupons", status=201, json=held(wc_fixtures))
     result = adapter.create_coupon(SPEC)
+    # The code mailed is the shop's: WooCommerce lower-cases codes.
     assert (result.code, result.platform_id, result.created) == ("thanks-727", "719", True)
     assert sent(http.calls[1]) == {
         "code": "THANKS-727",
@@ -58,9 +71,35 @@ def test_create_coupon(adapter, http, wc_fixtures):
         "usage_limit_per_user": 1,
         "description": "Thank-you coupon",
         "email_restrictions": ["john.doe@example.com"],
-        "date_expires_gmt": "2026-08-01T12:00:00",
+        "date_expires": "2026-08-01T12:00:00Z",
         "minimum_amount": "50.00",
     }
+
+
+def test_an_expiry_the_shop_did_not_keep_fails_the_coupon(adapter, http, wc_fixtures):
+    """WooCommerce 11 answers 201 and drops an expiry it does not read (recorded:
+    date_expires_gmt on create); the action fails instead of mailing "valid until"."""
+    dropped = wc_fixtures("wc-11.0.1/rest_coupon_create_with_date_expires_gmt.json")["response"]
+    http.get(f"{API}/coupons", json=[])
+    http.post(f"{API}/coupons", status=201, json=held(wc_fixtures) | {
+        "date_expires": dropped["date_expires"], "date_expires_gmt": dropped["date_expires_gmt"]
+    })  # fmt: skip
+    with pytest.raises(PlatformError, match="without the expiry") as caught:
+        adapter.create_coupon(SPEC)
+    assert not caught.value.transient
+    assert "date_expires_gmt None, expected '2026-08-01T12:00:00'" in caught.value.message
+
+
+def test_expiry_with_an_offset_is_what_woocommerce_keeps(adapter, http, wc_fixtures):
+    recorded = wc_fixtures("wc-11.0.1/rest_coupon_create_with_date_expires_Z.json")
+    spec = CouponSpec(
+        code="probe-offset", kind="percent", value=Decimal(10), currency="USD",
+        expires_at=datetime.fromisoformat(recorded["request"]["date_expires"]),
+    )  # fmt: skip
+    http.get(f"{API}/coupons", json=[])
+    http.post(f"{API}/coupons", status=201, json=recorded["response"])
+    adapter.create_coupon(spec)
+    assert sent(http.calls[1])["date_expires"] == recorded["request"]["date_expires"]
 
 
 def test_fixed_amount_is_fixed_cart(adapter, http):
@@ -71,17 +110,55 @@ def test_fixed_amount_is_fixed_cart(adapter, http):
     assert body["discount_type"] == "fixed_cart" and "email_restrictions" not in body
 
 
-def test_existing_code_is_returned_without_creating(adapter, http, wc_fixtures):
-    http.get(f"{API}/coupons", json=[wc_fixtures("coupon_retrieve.json") | {"code": "thanks-727"}])
+def test_existing_coupon_that_matches_is_adopted_without_creating(adapter, http, wc_fixtures):
+    http.get(f"{API}/coupons", json=[held(wc_fixtures)])
     result = adapter.create_coupon(SPEC)
-    assert (result.platform_id, result.created) == ("719", False)
+    assert (result.code, result.platform_id, result.created) == ("thanks-727", "719", False)
     assert len(http.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"amount": "50.00"}, "amount is '50.00', expected '10'"),
+        ({"discount_type": "fixed_cart"}, "discount_type is 'fixed_cart', expected 'percent'"),
+        ({"email_restrictions": []}, "email_restrictions is [], expected ['john.doe@example.com']"),
+        ({"usage_limit": None}, "usage_limit is None, expected 1"),
+        ({"usage_limit_per_user": 5}, "usage_limit_per_user is 5, expected 1"),
+        ({"date_expires_gmt": None}, "date_expires_gmt is None, expected '2026-08-01T12:00:00'"),
+        ({"minimum_amount": "0.00"}, "minimum_amount is '0.00', expected '50.00'"),
+    ],
+)
+def test_existing_coupon_that_differs_is_refused(adapter, http, wc_fixtures, change, named):
+    http.get(f"{API}/coupons", json=[held(wc_fixtures, **change)])
+    with pytest.raises(PlatformError) as caught:
+        adapter.create_coupon(SPEC)
+    assert not caught.value.transient
+    assert caught.value.message == (
+        "woocommerce: a coupon with code thanks-727 (id 719) already exists and is not the one "
+        f"aftercare would create: {named}; not adopted"
+    )
+    assert [c.request.method for c in http.calls] == ["GET"]
+
+
+def test_hand_made_coupon_with_our_code_is_not_adopted(adapter, http, wc_fixtures):
+    """Recorded: a 50 % coupon without restrictions, made by hand with the pending
+    code; the create is refused as a duplicate (recorded answer) and the lookup finds it."""
+    by_hand = wc_fixtures("wc-11.0.1/rest_coupon_created_by_driver.json")
+    exists = wc_fixtures("wc-11.0.1/rest_error_400_coupon_code_exists.json")
+    spec = CouponSpec(code=by_hand["code"].upper(), kind="percent", value=Decimal(10), currency="EUR",
+                      customer_email="alice.walker@example.com")  # fmt: skip
+    http.get(f"{API}/coupons", json=[])
+    http.post(f"{API}/coupons", status=exists["status"], json=exists["body"])
+    http.get(f"{API}/coupons", json=[by_hand])
+    with pytest.raises(PlatformError, match=r"amount is '50.00', expected '10'; not adopted") as caught:
+        adapter.create_coupon(spec)
+    assert not caught.value.transient and f"(id {by_hand['id']})" in caught.value.message
 
 
 def test_retried_creation_does_not_duplicate(adapter, http, wc_fixtures, sleeps):
     """The first POST created the coupon but its answer was lost (a 503 from a
     proxy); the retry is refused as a duplicate, and we return the one coupon."""
-    coupon = wc_fixtures("coupon_retrieve.json") | {"code": "thanks-727"}
     http.get(f"{API}/coupons", json=[])
     http.post(f"{API}/coupons", status=503, body="Service Unavailable")
     http.post(
@@ -93,7 +170,7 @@ def test_retried_creation_does_not_duplicate(adapter, http, wc_fixtures, sleeps)
             "data": {"status": 400},
         },
     )
-    http.get(f"{API}/coupons", json=[coupon])
+    http.get(f"{API}/coupons", json=[held(wc_fixtures)])
     result = adapter.create_coupon(SPEC)
     assert (result.platform_id, result.created) == ("719", False)
     assert [c.request.method for c in http.calls] == ["GET", "POST", "POST", "GET"]
@@ -257,15 +334,42 @@ def test_register_webhooks_is_idempotent(adapter, http, wc_fixtures):
     assert [c.request.method for c in http.calls] == ["GET", "POST", "GET"]
 
 
-def test_register_reactivates_a_disabled_webhook(adapter, http, wc_fixtures):
-    disabled = wc_fixtures("webhook_resource_retrieve.json") | {
-        "delivery_url": HOOK_URL,
-        "status": "disabled",
-    }
-    http.get(f"{API}/webhooks", json=[disabled])
-    http.put(f"{API}/webhooks/142", json=disabled | {"status": "active"})
-    adapter.register_webhooks(HOOK_URL, [EventKind.REFUNDED])
-    assert sent(http.calls[1]) == {"status": "active"}
+@pytest.mark.parametrize("status", ["disabled", "paused"])
+def test_register_replaces_a_webhook_that_is_not_active(adapter, http, wc_fixtures, status):
+    """Re-activating keeps WooCommerce's failure count (the next failure disables it
+    again): the stale webhook is deleted and a new one made, with a fresh count."""
+    stale = wc_fixtures("webhook_resource_retrieve.json") | {"delivery_url": HOOK_URL, "status": status}
+    http.get(f"{API}/webhooks", json=[stale])
+    http.delete(f"{API}/webhooks/142", json=stale, match=[matchers.query_param_matcher({"force": "true"})])
+    http.post(
+        f"{API}/webhooks",
+        status=201,
+        json=stale | {"id": 150, "status": "active"},
+    )
+    (sub,) = adapter.register_webhooks(HOOK_URL, [EventKind.REFUNDED])
+    assert (sub.platform_id, sub.topic, sub.status) == ("150", "order.updated", "active")
+    assert [c.request.method for c in http.calls] == ["GET", "DELETE", "POST"]
+    assert sent(http.calls[2])["status"] == "active" and sent(http.calls[2])["topic"] == "order.updated"
+
+
+def test_register_keeps_an_active_webhook_beside_a_disabled_duplicate(adapter, http, wc_fixtures):
+    ours = wc_fixtures("webhook_resource_retrieve.json") | {"delivery_url": HOOK_URL}
+    http.get(f"{API}/webhooks", json=[ours | {"id": 7, "status": "disabled"}, ours])
+    (sub,) = adapter.register_webhooks(HOOK_URL, [EventKind.SHIPPED])
+    assert sub.platform_id == "142" and len(http.calls) == 1
+
+
+def test_list_shows_each_webhooks_status(adapter, http, wc_fixtures):
+    """The recorded list of WooCommerce 11 (no failure count in its REST answer)."""
+    recorded = wc_fixtures("wc-11.0.1/rest_webhooks_list.json")
+    recorded[1] = recorded[1] | {"status": "disabled"}
+    http.get(f"{API}/webhooks", json=recorded, headers={"X-WP-TotalPages": "1"})
+    listed = adapter.list_webhooks()
+    assert [(s.platform_id, s.topic, s.status, s.failure_count) for s in listed] == [
+        ("1", "order.created", "active", None),
+        ("2", "order.updated", "disabled", None),
+    ]
+    assert {s.address for s in listed} == {"http://127.0.0.1:8070/webhooks/realwoo"}
 
 
 def test_list_and_remove_webhooks(adapter, http, wc_fixtures):
