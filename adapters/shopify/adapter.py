@@ -29,8 +29,8 @@ from . import webhooks
 from .client import GraphQLClient, user_errors
 from .gql import awaits_delivery, order_from_graphql, state_events
 from .payload import Reader, gid, numeric_id
-from .rest import WebhookMapper, is_partial, order_from_rest
 from .settings import ShopifySettings
+from .webhook_payload import WebhookMapper, is_partial, order_from_rest
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +98,7 @@ class ShopifyAdapter(Adapter):
         )
 
     def parse_webhook(self, delivery: WebhookDelivery) -> list[Event]:
-        mapper = WebhookMapper(
-            self.shop.id, delivery.topic, delivery.delivery_id, delivery.triggered_at or self.now()
-        )
+        mapper = WebhookMapper(self.shop.id, delivery.topic, delivery.triggered_at or self.now())
         events = mapper.events(delivery.payload)
         if self.settings.refetch_partial_orders:
             events = [self._with_full_order(event) for event in events]

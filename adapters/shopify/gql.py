@@ -1,8 +1,9 @@
 """GraphQL ``OrderFields`` nodes to core Orders, and events derived from order state.
 
 Polling and the delivery watch see states, not transitions, so their events
-carry keys built from the resource and the transition (``fulfillment:7:shipped``):
-the same state seen twice gives the same key and the inbox drops the repeat.
+carry keys built from the resource and the transition (``fulfillment:7:shipped``,
+:mod:`.keys`): the same state seen twice gives the same key and the inbox drops
+the repeat. Webhook events carry the same keys, so polling never doubles them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from aftercare.models import (
     ShipmentStatus,
 )
 
+from . import keys
 from .payload import (
     CONSENT_STATE,
     FAILED_FULFILLMENT,
@@ -32,7 +34,7 @@ from .payload import (
     Reader,
     lookup,
 )
-from .rest import PLATFORM, has_tracking
+from .webhook_payload import PLATFORM, has_tracking
 
 #: Financial states an order only reaches after being paid.
 _WAS_PAID = {FinancialStatus.PAID, FinancialStatus.PARTIALLY_REFUNDED, FinancialStatus.REFUNDED}
@@ -213,21 +215,21 @@ def state_events(
 
     oid = order.platform_id
     if order.financial_status in _WAS_PAID:
-        add(EventKind.ORDER_PAID, f"order:{oid}:paid", order.created_at)
+        add(EventKind.ORDER_PAID, keys.order_paid(oid), order.created_at)
     for shipment in order.shipments:
         if shipment.status is ShipmentStatus.FAILURE:
             continue
         if has_tracking(shipment) or ship_without_tracking:
             add(
                 EventKind.SHIPPED,
-                f"fulfillment:{shipment.platform_id}:shipped",
+                keys.shipped(shipment.platform_id),
                 shipment.shipped_at or order.updated_at,
                 shipment=shipment,
             )
         if shipment.status is ShipmentStatus.DELIVERED:
             add(
                 EventKind.DELIVERED,
-                f"fulfillment:{shipment.platform_id}:delivered",
+                keys.delivered(shipment.platform_id),
                 shipment.delivered_at or order.updated_at,
                 shipment=shipment,
             )
@@ -235,14 +237,14 @@ def state_events(
         if request.status in _LIVE_RETURN:
             add(
                 EventKind.RETURN_REQUESTED,
-                f"return:{request.platform_id}:requested",
+                keys.return_requested(request.platform_id),
                 request.requested_at,
                 return_request=request,
             )
     for refund in order.refunds:
-        add(EventKind.REFUNDED, f"refund:{refund.platform_id}", refund.created_at, refund=refund)
+        add(EventKind.REFUNDED, keys.refunded(refund.platform_id), refund.created_at, refund=refund)
     if order.cancelled_at is not None:
-        add(EventKind.ORDER_CANCELLED, f"order:{oid}:cancelled", order.cancelled_at)
+        add(EventKind.ORDER_CANCELLED, keys.order_cancelled(oid), order.cancelled_at)
     return events
 
 

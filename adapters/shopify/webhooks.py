@@ -73,7 +73,9 @@ def verify(
     return WebhookDelivery(
         shop_id=shop_id,
         topic=values["Topic"],
-        delivery_id=found.get("Event-Id") or values["Webhook-Id"],
+        # Per delivery and stable across its retries; X-Shopify-Event-Id is shared by
+        # every delivery of one merchant action, so it cannot name a delivery.
+        delivery_id=values["Webhook-Id"],
         body=body,
         triggered_at=triggered_at,
         api_version=values["API-Version"],

@@ -124,7 +124,12 @@ _move("return", "The customer asks to return the order.", click.option("--reason
 _move(
     "refund", "Refund the order (all that is left unless --amount).", click.option("--amount"), click.option("--reason")
 )
-_move("cancel", "Cancel an order that has not shipped.", click.option("--reason", default="customer"))
+_move(
+    "cancel",
+    "Cancel an order that has not shipped (--refund: refund what was paid in the same action).",
+    click.option("--reason", default="customer"),
+    click.option("--refund", is_flag=True, default=None),
+)
 
 
 @order.command("list")

@@ -262,14 +262,19 @@ class ShopifySandbox(SandboxShop):
             topics += [("refunds/create", rest.refund(order, subject)), ("orders/updated", rest.order(order))]
         elif move == "cancelled":
             topics += [("orders/cancelled", rest.order(order)), ("orders/updated", rest.order(order))]
+            if subject is not None:  # cancelled with a refund
+                topics.append(("refunds/create", rest.refund(order, subject)))
         elif move == "updated":
             topics.append(("orders/updated", rest.order(order)))
-        for topic, payload in topics:
-            self.fire(topic, payload)
-
-    def fire(self, topic: str, payload: dict[str, Any]) -> None:
-        """Queue one delivery per subscription to ``topic``, all sharing one event id."""
+        # One merchant action: every delivery it produces shares one X-Shopify-Event-Id.
         event_id = str(uuid.uuid4())
+        for topic, payload in topics:
+            self.fire(topic, payload, event_id)
+
+    def fire(self, topic: str, payload: dict[str, Any], event_id: str | None = None) -> None:
+        """Queue one delivery per subscription to ``topic``, each with its own webhook id and all
+        sharing the action's event id (a new one when the action fires only this topic)."""
+        event_id = event_id or str(uuid.uuid4())
         triggered_at = datetime_text(self.clock())
         for subscription in list(self.subscriptions.values()):
             if subscription["topic"] != topic:
@@ -1132,6 +1137,7 @@ class _Resolvers:
         customer.consent_updated_at = _datetime(consent.get("consentUpdatedAt")) or self.shop.now()
         customer.updated_at = self.shop.now()
         rest = RestShapes(self.shop).customer(customer)
+        event_id = str(uuid.uuid4())  # one action, two topics
         self.shop.fire(
             "customers_email_marketing_consent/update",
             {
@@ -1139,8 +1145,9 @@ class _Resolvers:
                 "email_address": customer.email,
                 "email_marketing_consent": rest["email_marketing_consent"],
             },
+            event_id,
         )
-        self.shop.fire("customers/update", rest)
+        self.shop.fire("customers/update", rest, event_id)
         return {"customer": self.customer(customer), "userErrors": []}
 
     def tags_add(self, info, id, tags):  # noqa: A002

@@ -30,18 +30,18 @@ def test_published_vector_passes(shopify_dir):
     headers = {**headers, "X-Shopify-Shop-Domain": "shop1.myshopify.com"}
     delivery = adapter.verify_webhook(headers, vector["raw_body"].encode())
     assert delivery.topic == "products/create"
-    assert delivery.delivery_id == "123456789"  # no Event-Id: the Webhook-Id
+    assert delivery.delivery_id == "123456789"  # the Webhook-Id
     assert delivery.api_version == "2023-01"
     assert delivery.shop_id == "shop1"
     assert delivery.triggered_at is None
     assert adapter.parse_webhook(delivery) == []  # a topic aftercare does not use
 
 
-def test_headers_are_case_insensitive_and_event_id_wins(adapter):
+def test_headers_are_case_insensitive_and_the_webhook_id_names_the_delivery(adapter):
     body = b'{"id": 1}'
     headers = {key.lower(): value for key, value in headers_for(body, "orders/paid").items()}
     delivery = adapter.verify_webhook(headers, body)
-    assert delivery.delivery_id == "ev-1"
+    assert delivery.delivery_id == "wh-1"  # not the Event-Id, which one action's topics share
     assert delivery.triggered_at == datetime(2025, 4, 2, 16, 40, 0, 123456, tzinfo=UTC)
 
 
