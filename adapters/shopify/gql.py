@@ -81,15 +81,16 @@ def _customer(node: Reader, locale: str) -> Customer:
     email = node.opt_text("email")
     if customer is None:
         return Customer(email=email, locale=locale)
-    consent = customer.opt_obj("emailMarketingConsent")
+    # Customer.email and .emailMarketingConsent are deprecated since 2026-01.
+    address = customer.opt_obj("defaultEmailAddress")
     return Customer(
-        email=email or customer.opt_text("email"),
+        email=email or (address.opt_text("emailAddress") if address else ""),
         first_name=customer.opt_text("firstName"),
         last_name=customer.opt_text("lastName"),
         locale=locale or customer.opt_text("locale"),
         marketing_consent=lookup(
             CONSENT_STATE,
-            consent.opt_text("marketingState") if consent else "",
+            address.opt_text("marketingState") if address else "",
             ConsentState.UNKNOWN,
         ),
         platform_id=customer.opt_id("id"),
@@ -150,7 +151,10 @@ def _return(node: Reader, seen_at) -> ReturnRequest:
     reasons: list[str] = []
     line_ids: list[str] = []
     for item in node.nodes("returnLineItems"):
-        reason = item.opt_text("returnReason").lower()
+        # returnReason is deprecated since 2026-01; the definition's handle is its
+        # successor ("size-too-small"), spelled as the webhook's return_reason.
+        definition = item.opt_obj("returnReasonDefinition")
+        reason = definition.opt_text("handle").lower().replace("-", "_") if definition else ""
         if reason and reason not in reasons:
             reasons.append(reason)
         fulfillment_line = item.opt_obj("fulfillmentLineItem")

@@ -20,7 +20,7 @@ class ShopifySettings(AdapterSettings):
     #: Admin API access token of the custom/public app (``shpat_...``).
     access_token: SecretStr
     #: The Admin API version every call is pinned to.
-    api_version: str = "2025-10"
+    api_version: str = "2026-10"
     #: Replace ``https://{shop_domain}`` as the API base, e.g. a local sandbox shop.
     #: Plain http is allowed only for 127.0.0.1/localhost.
     admin_url: str | None = None

@@ -186,7 +186,7 @@ def test_throttled_answer_has_shopifys_shape(sandbox_shopify):
     sandbox_shopify.bucket.drain()
     settings = sandbox_shopify.adapter_settings()
     answer = requests.post(
-        f"{settings['admin_url']}/admin/api/2025-10/graphql.json",
+        f"{settings['admin_url']}/admin/api/2026-10/graphql.json",
         json={"query": "{ shop { name } }"},
         headers={"X-Shopify-Access-Token": settings["access_token"]},
         timeout=5,

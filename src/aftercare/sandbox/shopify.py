@@ -122,7 +122,7 @@ class ShopifySandbox(SandboxShop):
         secret: str = "sandbox-app-secret",
         access_token: str = "shpat_sandbox",
         shop_domain: str = "sandbox-shop.myshopify.com",
-        api_version: str = "2025-10",
+        api_version: str = "2026-10",
         bucket_size: float = 1000,
         restore_rate: float = 50,
         max_query_cost: int | None = 1000,
@@ -782,6 +782,14 @@ class _Resolvers:
                 "marketingOptInLevel": customer.marketing_opt_in_level.upper(),
                 "consentUpdatedAt": datetime_text(customer.consent_updated_at),
             },
+            "defaultEmailAddress": {
+                "emailAddress": customer.email,
+                "marketingState": customer.marketing_state.upper(),
+                "marketingOptInLevel": customer.marketing_opt_in_level.upper(),
+                "marketingUpdatedAt": datetime_text(customer.consent_updated_at),
+            }
+            if customer.email
+            else None,
         }
 
     def line(self, order: Order, line: Line) -> dict[str, Any]:
@@ -838,6 +846,12 @@ class _Resolvers:
                 "id": gid("ReturnLineItem", item_id),
                 "quantity": lines[line_id].quantity,
                 "returnReason": request.reason.upper(),
+                "returnReasonDefinition": {
+                    "id": gid("ReturnReasonDefinition", sum(map(ord, request.reason))),
+                    "deleted": False,
+                    "handle": request.reason.replace("_", "-"),
+                    "name": request.reason.replace("_", " ").capitalize(),
+                },
                 "customerNote": None,
                 "fulfillmentLineItem": {
                     "id": gid("FulfillmentLineItem", fulfillment_line_id(fulfillment, line_id)),

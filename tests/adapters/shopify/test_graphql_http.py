@@ -21,7 +21,7 @@ COST = {
 }
 
 
-def ok(data, cost=COST, version="2025-10"):
+def ok(data, cost=COST, version="2026-10"):
     return {
         "status": 200,
         "json": {"data": data, "extensions": {"cost": cost}},
@@ -53,7 +53,7 @@ def test_request_shape_and_version_warning(adapter, mock, caplog):
     request = mock.calls[0].request
     assert request.headers["X-Shopify-Access-Token"] == "shpat_test"
     assert json.loads(request.body)["query"].startswith("query OrderNote")
-    assert "served API version 2026-01 instead of the pinned 2025-10" in caplog.text
+    assert "served API version 2026-01 instead of the pinned 2026-10" in caplog.text
 
 
 def test_throttled_with_http_200_waits_for_the_bucket(adapter, mock, sleeps, load):
@@ -254,7 +254,15 @@ def test_create_answer_lost_then_code_taken(adapter, mock):
 def test_consent_update(adapter, mock):
     mock.post(
         GRAPHQL_URL,
-        **ok({"customers": {"nodes": [{"id": "gid://shopify/Customer/5", "email": "a@b.c"}]}}),
+        **ok(
+            {
+                "customers": {
+                    "nodes": [
+                        {"id": "gid://shopify/Customer/5", "defaultEmailAddress": {"emailAddress": "a@b.c"}}
+                    ]
+                }
+            }
+        ),
     )
     mock.post(
         GRAPHQL_URL,

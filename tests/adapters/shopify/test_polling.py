@@ -37,11 +37,10 @@ def order_node(
         "subtotalPriceSet": money("49.90"),
         "customer": {
             "id": "gid://shopify/Customer/42",
-            "email": "ada@example.com",
             "firstName": "Ada",
             "lastName": "Lovelace",
             "locale": "de",
-            "emailMarketingConsent": {"marketingState": "SUBSCRIBED"},
+            "defaultEmailAddress": {"emailAddress": "ada@example.com", "marketingState": "SUBSCRIBED"},
         },
         "shippingAddress": None,
         "lineItems": {
@@ -116,7 +115,7 @@ def test_poll_two_pages_then_the_delivery_watch(adapter, mock):
                 "returnLineItems": {
                     "nodes": [
                         {
-                            "returnReason": "DEFECTIVE",
+                            "returnReasonDefinition": {"handle": "defective"},
                             "fulfillmentLineItem": {"lineItem": {"id": "gid://shopify/LineItem/7"}},
                         }
                     ]
