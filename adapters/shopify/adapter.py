@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -110,7 +109,7 @@ class ShopifyAdapter(Adapter):
     def _with_full_order(self, event: Event) -> Event:
         if not is_partial(event.order):
             return event
-        return dataclasses.replace(event, order=self.fetch_order(event.order.platform_id))
+        return event.with_whole_order(self.fetch_order(event.order.platform_id))
 
     def parse_order(self, payload: Mapping[str, Any]) -> Order:
         return order_from_rest(Reader("order", payload), self.shop.id)
