@@ -253,8 +253,12 @@ def state_events(
 
 
 def awaits_delivery(order: Order) -> bool:
-    """A live order with a parcel on its way: the delivery watch keeps re-reading it."""
+    """A live order with a tracked parcel on its way: the delivery watch keeps re-reading it.
+
+    A parcel without tracking number or URL (marked as fulfilled by hand) has no
+    carrier to report its delivery, so watching it would only cost calls."""
     return order.cancelled_at is None and any(
         shipment.status not in (ShipmentStatus.DELIVERED, ShipmentStatus.FAILURE)
+        and has_tracking(shipment)
         for shipment in order.shipments
     )

@@ -176,3 +176,19 @@ def test_consent_input_coerces(schema):
         },
     }
     assert _coerce(schema, "CustomerEmailMarketingConsentUpdateInput", value) == []
+
+
+@pytest.mark.parametrize(
+    ("enum", "table"),
+    [
+        ("FulfillmentDisplayStatus", "SHIPMENT_STATUS"),
+        ("FulfillmentEventStatus", "SHIPMENT_STATUS"),
+        ("OrderDisplayFulfillmentStatus", "FULFILLMENT_STATUS"),
+        ("OrderDisplayFinancialStatus", "FINANCIAL_STATUS"),
+    ],
+)
+def test_every_2026_01_status_value_is_mapped_deliberately(schema_2026_01, enum, table):
+    from aftercare.adapters.shopify import payload
+
+    values = set(schema_2026_01.get_type(enum).values)
+    assert {value.lower() for value in values} - set(getattr(payload, table)) == set()
