@@ -94,6 +94,11 @@ class ShopifyAdapter(Adapter):
             secret=self.shop.webhook_secret.get_secret_value(),
             shop_domain=self.settings.shop_domain,
             shop_id=self.shop.id,
+            previous_secret=(
+                self.settings.previous_webhook_secret.get_secret_value()
+                if self.settings.previous_webhook_secret
+                else ""
+            ),
         )
 
     def parse_webhook(self, delivery: WebhookDelivery) -> list[Event]:

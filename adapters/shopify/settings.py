@@ -19,6 +19,9 @@ class ShopifySettings(AdapterSettings):
     shop_domain: str
     #: Admin API access token of the custom/public app (``shpat_...``).
     access_token: SecretStr
+    #: During a webhook secret rotation: the old secret, still accepted for deliveries
+    #: Shopify signed before the change (up to an hour). Remove it afterwards.
+    previous_webhook_secret: SecretStr | None = None
     #: The Admin API version every call is pinned to.
     api_version: str = "2026-10"
     #: Replace ``https://{shop_domain}`` as the API base, e.g. a local sandbox shop.
