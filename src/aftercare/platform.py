@@ -20,7 +20,7 @@ import abc
 import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
@@ -112,6 +112,16 @@ class ShopInfo:
     webhook_secret: SecretStr
     locale: str = "en"
     timezone: str = "UTC"
+    #: The longest an enabled plugin may wait after an event before it acts (and re-reads
+    #: the order): a platform that cannot read old orders needs a permission for that.
+    longest_delay: timedelta = timedelta(0)
+
+
+class LiveWarning(str):
+    """A line of ``check_live`` that is worth knowing but does not fail the check
+    (an API version near its end of support, data the platform withholds)."""
+
+    __slots__ = ()
 
 
 class AdapterSettings(BaseModel):
@@ -249,7 +259,8 @@ class Adapter(abc.ABC):
 
     # -- health ---------------------------------------------------------
     def check_live(self) -> list[str]:
-        """Call the platform with the shop's credentials; return one line per problem."""
+        """Call the platform with the shop's credentials; return one line per problem
+        (a :class:`LiveWarning` line warns without failing the check)."""
         return []
 
 

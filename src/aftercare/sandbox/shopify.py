@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -48,6 +48,9 @@ DEFAULT_SCOPES = (
     "read_discounts",
     "write_discounts",
 )
+RECENT_ORDERS = timedelta(days=60)
+#: Shopify's answer to an app not approved for protected customer data, one per field.
+PROTECTED_CUSTOMER_DATA = "This app is not approved to access the {} field. See https://shopify.dev/docs/apps/launch/protected-customer-data"
 _GID = re.compile(r"^gid://shopify/(\w+)/(\d+)$")
 _TERM = re.compile(r"""(\w+):(>=|<=|>|<)?('[^']*'|"[^"]*"|\S+)""")
 
@@ -129,9 +132,13 @@ class ShopifySandbox(SandboxShop):
         retry_delays: Sequence[float] = (1, 2, 4, 8, 16, 32, 64, 128),
         delete_failing_subscriptions: bool = True,
         scopes: Iterable[str] = DEFAULT_SCOPES,
+        redact_customer_data: bool = False,
         monotonic: Callable[[], float] = time.monotonic,
         **options: Any,
     ) -> None:
+        """``scopes`` without ``read_all_orders`` (the default) hide orders older than 60 days,
+        as Shopify does; ``redact_customer_data`` answers as Shopify does to an app without
+        access to protected customer data (names, emails, addresses null, an error per field)."""
         self.secret = secret
         self.access_token = access_token
         self.shop_domain = shop_domain
@@ -141,11 +148,16 @@ class ShopifySandbox(SandboxShop):
         self.retry_delays = tuple(retry_delays)
         self.delete_failing_subscriptions = delete_failing_subscriptions
         self.scopes = tuple(scopes)
+        self.redact_customer_data = redact_customer_data
         self.subscriptions: dict[int, dict[str, Any]] = {}
         self.throttled = 0  # how many THROTTLED answers were given
         super().__init__(**options)
 
     webhook_user_agent = "Shopify-Captain-Hook"
+
+    def readable(self, order: Order) -> bool:
+        """Without read_all_orders the Admin API sees only the orders of the last 60 days."""
+        return "read_all_orders" in self.scopes or order.created_at >= self.now() - RECENT_ORDERS
 
     def adapter_settings(self) -> dict[str, Any]:
         return {
@@ -790,7 +802,20 @@ class _Resolvers:
             }
             if customer.email
             else None,
+            **self._withheld("Customer", ("firstName", "lastName", "defaultEmailAddress", "email", "phone")),
         }
+
+    def _withheld(self, kind: str, names: Sequence[str]) -> dict[str, Any]:
+        """Protected customer data as an unapproved app gets it: null, with an error at its path."""
+        if not self.shop.redact_customer_data:
+            return {}
+
+        def refuse(info, name=""):  # noqa: ANN001, ANN202 - a graphql-core resolver
+            raise GraphQLError(
+                PROTECTED_CUSTOMER_DATA.format(f"{kind}.{info.field_name}"), extensions={"code": "ACCESS_DENIED"}
+            )
+
+        return dict.fromkeys(names, refuse)
 
     def line(self, order: Order, line: Line) -> dict[str, Any]:
         return {
@@ -915,6 +940,7 @@ class _Resolvers:
             "customer": self.customer(customer) if customer else None,
             "shippingAddress": self.address(order.shipping_address),
             "billingAddress": self.address(order.billing_address),
+            **self._withheld("Order", ("email", "shippingAddress", "billingAddress")),
             "lineItems": lambda info, first=None, after=None: connection(
                 order.lines, lambda line: self.line(order, line), first=first, after=after
             ),
@@ -964,7 +990,8 @@ class _Resolvers:
         except UnknownRecord:
             return None
         if kind == "Order" and record_id in self.state.orders:
-            return self.order(self.state.orders[record_id])
+            order = self.state.orders[record_id]
+            return self.order(order) if self.shop.readable(order) else None
         if kind == "Customer" and record_id in self.state.customers:
             return self.customer(self.state.customers[record_id])
         if kind == "WebhookSubscription" and record_id in self.shop.subscriptions:
@@ -1033,7 +1060,7 @@ class _Resolvers:
             "tag": lambda o: o.tags,
             "customer_id": lambda o: o.customer_id,
         }
-        found = search(self.state.orders.values(), query, fields)
+        found = search([o for o in self.state.orders.values() if shop.readable(o)], query, fields)
         sort = self._ORDER_SORT[sortKey]
         key = (lambda o: (sort(o), o.id)) if not reverse else (lambda o: (_Reverse(sort(o)), _Reverse(o.id)))
         found.sort(key=key)
