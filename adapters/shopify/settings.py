@@ -60,7 +60,7 @@ class ShopifySettings(AdapterSettings):
     @classmethod
     def _check_version(cls, value: str) -> str:
         if not _API_VERSION.match(value):
-            raise ValueError(f"expected an API version like '2025-10', got {value!r}")
+            raise ValueError(f"expected an API version like '2026-10', got {value!r}")
         return value
 
     @field_validator("admin_url")

@@ -308,10 +308,10 @@ class EventKind(enum.StrEnum):
 class Event:
     """Something happened to an order. ``dedupe_key`` is unique per shop.
 
-    Adapters derive it from the platform's delivery id (Shopify's Event-Id,
-    WooCommerce's delivery) or, for events derived from state, from the order
-    and the transition (``order:123:paid``), so webhooks and polling that see
-    the same change give the same key.
+    Adapters derive it from the order or its part and the transition
+    (``order:123:paid``, ``refund:9``), so webhooks and polling that see the
+    same change give the same key (Shopify, WooCommerce's state transitions),
+    or else from the platform's delivery id.
     """
 
     kind: EventKind
