@@ -17,6 +17,7 @@ import click
 import requests
 
 from . import SHOPS
+from .shopify import DEFAULT_SCOPES
 
 URL_ENV = "AFTERCARE_SANDBOX_URL"
 
@@ -27,8 +28,19 @@ URL_ENV = "AFTERCARE_SANDBOX_URL"
 @click.option("--secret", help="Shopify: the app secret signing webhooks; WooCommerce: the default webhook secret.")
 @click.option("--orders", type=int, default=0, help="Start with this many realistic orders.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the made-up customers and baskets.")
+@click.option("--read-all-orders", is_flag=True, help="Shopify: grant read_all_orders (else 60 days of orders).")
+@click.option("--redact-customer-data", is_flag=True, help="Shopify: withhold names, emails and addresses.")
 @click.pass_context
-def sandbox(ctx: click.Context, platform: str | None, port: int, secret: str | None, orders: int, seed: int) -> None:
+def sandbox(
+    ctx: click.Context,
+    platform: str | None,
+    port: int,
+    secret: str | None,
+    orders: int,
+    seed: int,
+    read_all_orders: bool,
+    redact_customer_data: bool,
+) -> None:
     """Run a local Shopify or WooCommerce shop that aftercare's adapters can talk to."""
     if ctx.invoked_subcommand is not None:
         return
@@ -37,6 +49,12 @@ def sandbox(ctx: click.Context, platform: str | None, port: int, secret: str | N
     options: dict[str, Any] = {"seed": seed}
     if secret:
         options["secret"] = secret
+    if platform != "shopify" and (read_all_orders or redact_customer_data):
+        raise click.UsageError("--read-all-orders and --redact-customer-data are Shopify options")
+    if read_all_orders:
+        options["scopes"] = (*DEFAULT_SCOPES, "read_all_orders")
+    if redact_customer_data:
+        options["redact_customer_data"] = True
     shop = SHOPS[platform](**options)
     url = shop.start(port)
     for _ in range(orders):
