@@ -1,13 +1,16 @@
 """Webhook ingest: `aftercare serve` against a floor, under concurrent signed webhooks.
 
 The floor is a bare Starlette endpoint that only checks the HMAC of the body
-and answers 200. Both are driven by wrk (Debian package `wrk`) with the same
-10 kB Shopify order, signed as Shopify signs it; each request carries a new
-X-Shopify-Event-Id so every one is a new event to store. After the run the
-bench counts the events in the store: every acknowledged delivery must be
-there. Everything listens on 127.0.0.1 only.
+and answers 200. Both are driven by wrk (Debian package `wrk`) with a 10 kB
+Shopify order, signed as Shopify signs it. A Shopify event's key is its order
+and transition (``order:ID:paid``), so the same order paid twice is one event:
+each request posts another of ``--orders`` copies of the order that differ only
+in its id (same size), with new webhook and event ids, so each is a new event
+to store until the pool is used up. After the run the bench counts the events
+in the store: every acknowledged new order must be there. Everything listens
+on 127.0.0.1 only.
 
-    .venv/bin/python bench/ingest.py [--seconds 10] [--connections 50]
+    .venv/bin/python bench/ingest.py [--seconds 10] [--connections 50] [--orders 20000]
 """
 
 from __future__ import annotations
@@ -40,20 +43,28 @@ function setup(thread)
   thread:set("tid", threads)
 end
 function init(args)
+  local file = io.open("{bodies}", "rb")
+  local all = file:read("*all")
+  file:close()
+  pool = {{}}
+  for signature, offset, length in io.open("{index}"):read("*all"):gmatch("(%S+) (%d+) (%d+)") do
+    pool[#pool + 1] = {{signature, all:sub(offset + 1, offset + length)}}
+  end
   wrk.method = "POST"
-  wrk.body = io.open("{body}", "rb"):read("*all")
   wrk.headers["Content-Type"] = "application/json"
   wrk.headers["X-Shopify-Topic"] = "orders/paid"
-  wrk.headers["X-Shopify-Hmac-Sha256"] = "{signature}"
   wrk.headers["X-Shopify-Shop-Domain"] = "{domain}"
-  wrk.headers["X-Shopify-API-Version"] = "2025-10"
+  wrk.headers["X-Shopify-API-Version"] = "2026-10"
 end
 function request()
   counter = counter + 1
+  -- The two threads take turns through the pool: thread 1 the odd entries, thread 2 the even.
+  local entry = pool[((counter - 1) * 2 + tid - 1) % #pool + 1]
   local id = tid .. "-" .. counter .. "-" .. math.random(1, 1000000000)
+  wrk.headers["X-Shopify-Hmac-Sha256"] = entry[1]
   wrk.headers["X-Shopify-Webhook-Id"] = "w-" .. id
   wrk.headers["X-Shopify-Event-Id"] = "e-" .. id
-  return wrk.format()
+  return wrk.format(nil, nil, nil, entry[2])
 end
 """
 
@@ -116,17 +127,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--orders", type=int, default=20_000, help="distinct orders to post (then they repeat)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench/ingest.py needs wrk: apt-get install wrk")
 
-    body = ORDER.read_bytes()
-    signature = base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest()).decode()
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        (work / "body.json").write_bytes(body)
+        write_pool(ORDER.read_bytes(), args.orders, work / "bodies", work / "index")
         script = work / "post.lua"
-        script.write_text(WRK_SCRIPT.format(body=work / "body.json", signature=signature, domain=DOMAIN))
+        script.write_text(WRK_SCRIPT.format(bodies=work / "bodies", index=work / "index", domain=DOMAIN))
         (work / "aftercare.toml").write_text(
             f'[[shops]]\nid = "bench"\nplatform = "shopify"\nwebhook_secret = "{SECRET}"\n'
             f'shop_domain = "{DOMAIN}"\naccess_token = "unused"\n'
@@ -164,8 +174,23 @@ def main() -> None:
     for name, r in results.items():
         print(f"ingest: {name:9} {r['rps']:8,.0f} webhooks/s  p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms")
     print(f"ingest: aftercare/floor = {ours['rps'] / floor_rps:.2f}")
-    verdict = "every acknowledged event is stored" if stored >= ours["acknowledged"] else "EVENTS MISSING"
+    new_orders = min(ours["acknowledged"], args.orders)  # past the pool, an order comes again: not new
+    verdict = "every acknowledged new order is stored" if stored >= new_orders else "EVENTS MISSING"
     print(f"ingest: acknowledged {ours['acknowledged']:,.0f}, stored {stored:,} ({verdict})")
+
+
+def write_pool(order: bytes, count: int, bodies: Path, index: Path) -> None:
+    """``count`` signed copies of the order, each with another id of the same length."""
+    order_id = re.search(rb'"id":\s*(\d+)', order).group(1)
+    first = int(order_id)
+    offset = 0
+    with bodies.open("wb") as out, index.open("w") as lines:
+        for n in range(count):
+            body = order.replace(order_id, str(first + n).encode())
+            signature = base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest()).decode()
+            out.write(body)
+            lines.write(f"{signature} {offset} {len(body)}\n")
+            offset += len(body)
 
 
 def _count_events(path: Path) -> int:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hmac
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -19,6 +18,7 @@ from aftercare.platform import (
     CouponResult,
     CouponSpec,
     InstallRejected,
+    LiveWarning,
     PayloadError,
     PlatformError,
     PollBatch,
@@ -33,8 +33,8 @@ from .auth import GrantedToken, token_source
 from .client import GraphQLClient, user_errors
 from .gql import awaits_delivery, order_from_graphql, state_events
 from .payload import Reader, gid, numeric_id
-from .rest import WebhookMapper, is_partial, order_from_rest
 from .settings import ShopifySettings
+from .webhook_payload import WebhookMapper, is_partial, order_from_rest
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,13 @@ REQUIRED_SCOPES = {
     "write_customers": ("write_customers",),
     "write_discounts": ("write_discounts",),
 }
+
+#: Without read_all_orders the Admin API reads only the orders of the last 60 days.
+RECENT_ORDERS = timedelta(days=60)
+ALL_ORDERS_SCOPE = "read_all_orders"
+#: A version is supported for 12 months from its release month; warn this long before.
+SUPPORT_MONTHS = 12
+SUPPORT_WARNING = timedelta(days=91)
 
 _WATCH_KEY = "delivery_watch"  # ShopState: {order id: first seen awaiting delivery (ISO)}
 
@@ -101,12 +108,15 @@ class ShopifyAdapter(Adapter):
             secret=self.shop.webhook_secret.get_secret_value(),
             shop_domain=self.settings.shop_domain,
             shop_id=self.shop.id,
+            previous_secret=(
+                self.settings.previous_webhook_secret.get_secret_value()
+                if self.settings.previous_webhook_secret
+                else ""
+            ),
         )
 
     def parse_webhook(self, delivery: WebhookDelivery) -> list[Event]:
-        mapper = WebhookMapper(
-            self.shop.id, delivery.topic, delivery.delivery_id, delivery.triggered_at or self.now()
-        )
+        mapper = WebhookMapper(self.shop.id, delivery.topic, delivery.triggered_at or self.now())
         events = mapper.events(delivery.payload)
         if self.settings.refetch_partial_orders:
             events = [self._with_full_order(event) for event in events]
@@ -118,7 +128,7 @@ class ShopifyAdapter(Adapter):
     def _with_full_order(self, event: Event) -> Event:
         if not is_partial(event.order):
             return event
-        return dataclasses.replace(event, order=self.fetch_order(event.order.platform_id))
+        return event.with_whole_order(self.fetch_order(event.order.platform_id))
 
     def parse_order(self, payload: Mapping[str, Any]) -> Order:
         return order_from_rest(Reader("order", payload), self.shop.id)
@@ -127,13 +137,27 @@ class ShopifyAdapter(Adapter):
     def fetch_order(self, order_id: str) -> Order:
         data = self.client.execute("order.graphql", {"id": gid("Order", order_id)})
         if data.get("order") is None:
-            raise PlatformError(
-                f"order {order_id} does not exist in {self.settings.shop_domain}", transient=False
-            )
+            raise PlatformError(self._why_unreadable(order_id), transient=False)
         try:
             return order_from_graphql(Reader("graphql:order", data["order"], "order"), self.shop.id)
         except PayloadError as exc:
             raise PlatformError(str(exc), transient=False) from exc
+
+    def _why_unreadable(self, order_id: str) -> str:
+        """Why ``order(id:)`` answered null: without read_all_orders Shopify answers null for
+        an order older than 60 days, as for one that does not exist."""
+        try:
+            data = self.client.execute("shop.graphql", attempts=1)
+            installation = data.get("currentAppInstallation") or {}
+            granted = {scope.get("handle") for scope in installation.get("accessScopes") or []}
+        except PlatformError:
+            granted = set()  # unknown: say what may be the cause
+        if ALL_ORDERS_SCOPE not in granted:
+            return (
+                f"order {order_id} cannot be read in {self.settings.shop_domain}: cannot read orders "
+                f"older than 60 days: the app lacks the {ALL_ORDERS_SCOPE} scope (or the order was deleted)"
+            )
+        return f"order {order_id} does not exist in {self.settings.shop_domain}"
 
     def poll(self, cursor: str | None, since: datetime | None = None) -> Iterator[PollBatch]:
         """Orders updated since the cursor, page by page, then the delivery watch.
@@ -477,7 +501,52 @@ class ShopifyAdapter(Adapter):
         for scope, satisfied_by in REQUIRED_SCOPES.items():
             if not granted.intersection(satisfied_by):
                 problems.append(f"the access token lacks the {scope} scope")
+        waits = self.shop.longest_delay
+        if waits > RECENT_ORDERS and ALL_ORDERS_SCOPE not in granted:
+            problems.append(
+                f"the access token lacks the {ALL_ORDERS_SCOPE} scope: an enabled plugin waits up to "
+                f"{waits.days} days before it re-reads an order, and Shopify lets an app read only "
+                "the orders of the last 60 days without it"
+            )
+        problems.extend(self._version_support())
+        problems.extend(self._customer_data_access())
         return problems
+
+    def _version_support(self) -> list[str]:
+        """A warning when the pinned version is out of support or will be within three months."""
+        version = self.settings.api_version
+        if version == "unstable":
+            return []
+        year, month = (int(part) for part in version.split("-"))
+        ends = datetime(year + (month + SUPPORT_MONTHS - 1) // 12, (month + SUPPORT_MONTHS - 1) % 12 + 1, 1,
+                        tzinfo=UTC)  # fmt: skip
+        now = self.now()
+        if now >= ends:
+            return [LiveWarning(
+                f"api_version {version} is out of support since {ends:%Y-%m-%d}: Shopify answers "
+                "in its oldest supported version instead; set a current api_version"
+            )]  # fmt: skip
+        if ends - now <= SUPPORT_WARNING:
+            return [LiveWarning(
+                f"api_version {version} is supported until {ends:%Y-%m-%d} ({(ends - now).days} days "
+                "from now): test and set a newer api_version"
+            )]  # fmt: skip
+        return []
+
+    def _customer_data_access(self) -> list[str]:
+        """A warning when Shopify withholds protected customer data (names, emails, addresses)."""
+        try:
+            self.client.execute("customer_data_access.graphql", attempts=1)
+        except PlatformError:
+            return []  # what stops the call is reported by the checks above
+        withheld = sorted({error.path.removeprefix("orders.nodes[].") for error in self.client.field_errors})
+        if not withheld:
+            return []
+        return [LiveWarning(
+            f"Shopify withholds protected customer data from this app ({', '.join(withheld)}): "
+            "most mails need the customer's email and name; request access to protected customer "
+            "data (name, email, address) for the app in the Dev Dashboard"
+        )]  # fmt: skip
 
 
 def _topic_enum(topic: str) -> str:

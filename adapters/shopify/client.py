@@ -92,6 +92,8 @@ class GraphQLClient:
         self._bucket: _Bucket | None = None
         self._cost_of: dict[str, float] = {}
         self._warned_versions: set[str] = set()
+        #: The fields the last answer left out (a partial answer), empty after a whole one.
+        self.field_errors: list[FieldError] = []
 
     # -- public ----------------------------------------------------------
     def execute(
@@ -180,9 +182,19 @@ class GraphQLClient:
             )
         self._remember_cost(payload, operation)
         errors = payload.get("errors")
-        if errors:
-            raise PlatformError(f"{operation} failed: {_messages(errors)}", transient=False)
         data = payload.get("data")
+        self.field_errors = []
+        if errors:
+            if not isinstance(data, dict) or not _all_located(errors):
+                raise PlatformError(f"{operation} failed: {_messages(errors)}", transient=False)
+            # A partial answer (protected customer data withheld, say): Shopify nulls the
+            # fields it names; the rest of the answer is good and is used.
+            for error in errors:
+                _blank(data, error["path"])
+                self.field_errors.append(FieldError(_path_text(error["path"]), str(error.get("message", ""))))
+            log.warning(
+                "Shopify %s answered without %s", operation, ", ".join(sorted({e.path for e in self.field_errors}))
+            )
         if not isinstance(data, dict):
             raise PlatformError(f"{operation}: the answer has no data", transient=False)
         return data
@@ -246,6 +258,39 @@ class GraphQLClient:
 
 def _auth(token: str) -> dict[str, str]:
     return {"X-Shopify-Access-Token": token}
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """A field a partial answer left out: its path with list indexes as ``[]`` and Shopify's message."""
+
+    path: str
+    message: str
+
+
+def _all_located(errors: Any) -> bool:
+    return isinstance(errors, list) and all(
+        isinstance(error, dict) and isinstance(error.get("path"), list) and error["path"] for error in errors
+    )
+
+
+def _blank(data: Any, path: list[Any]) -> None:
+    """Set the field at ``path`` to null (Shopify does already; this makes sure)."""
+    node = data
+    for step in path[:-1]:
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            return
+    last = path[-1]
+    in_object = isinstance(node, dict) and isinstance(last, str)
+    in_list = isinstance(node, list) and isinstance(last, int) and 0 <= last < len(node)
+    if in_object or in_list:
+        node[last] = None
+
+
+def _path_text(path: list[Any]) -> str:
+    return ".".join("[]" if isinstance(step, int) else str(step) for step in path).replace(".[]", "[]")
 
 
 def user_errors(payload: Mapping[str, Any], operation: str) -> None:

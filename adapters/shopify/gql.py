@@ -1,8 +1,9 @@
 """GraphQL ``OrderFields`` nodes to core Orders, and events derived from order state.
 
 Polling and the delivery watch see states, not transitions, so their events
-carry keys built from the resource and the transition (``fulfillment:7:shipped``):
-the same state seen twice gives the same key and the inbox drops the repeat.
+carry keys built from the resource and the transition (``fulfillment:7:shipped``,
+:mod:`.keys`): the same state seen twice gives the same key and the inbox drops
+the repeat. Webhook events carry the same keys, so polling never doubles them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from aftercare.models import (
     ShipmentStatus,
 )
 
+from . import keys
 from .payload import (
     CONSENT_STATE,
     FAILED_FULFILLMENT,
@@ -32,7 +34,7 @@ from .payload import (
     Reader,
     lookup,
 )
-from .rest import PLATFORM, has_tracking
+from .webhook_payload import PLATFORM, has_tracking
 
 #: Financial states an order only reaches after being paid.
 _WAS_PAID = {FinancialStatus.PAID, FinancialStatus.PARTIALLY_REFUNDED, FinancialStatus.REFUNDED}
@@ -79,15 +81,16 @@ def _customer(node: Reader, locale: str) -> Customer:
     email = node.opt_text("email")
     if customer is None:
         return Customer(email=email, locale=locale)
-    consent = customer.opt_obj("emailMarketingConsent")
+    # Customer.email and .emailMarketingConsent are deprecated since 2026-01.
+    address = customer.opt_obj("defaultEmailAddress")
     return Customer(
-        email=email or customer.opt_text("email"),
+        email=email or (address.opt_text("emailAddress") if address else ""),
         first_name=customer.opt_text("firstName"),
         last_name=customer.opt_text("lastName"),
         locale=locale or customer.opt_text("locale"),
         marketing_consent=lookup(
             CONSENT_STATE,
-            consent.opt_text("marketingState") if consent else "",
+            address.opt_text("marketingState") if address else "",
             ConsentState.UNKNOWN,
         ),
         platform_id=customer.opt_id("id"),
@@ -148,7 +151,10 @@ def _return(node: Reader, seen_at) -> ReturnRequest:
     reasons: list[str] = []
     line_ids: list[str] = []
     for item in node.nodes("returnLineItems"):
-        reason = item.opt_text("returnReason").lower()
+        # returnReason is deprecated since 2026-01; the definition's handle is its
+        # successor ("size-too-small"), spelled as the webhook's return_reason.
+        definition = item.opt_obj("returnReasonDefinition")
+        reason = definition.opt_text("handle").lower().replace("-", "_") if definition else ""
         if reason and reason not in reasons:
             reasons.append(reason)
         fulfillment_line = item.opt_obj("fulfillmentLineItem")
@@ -213,21 +219,21 @@ def state_events(
 
     oid = order.platform_id
     if order.financial_status in _WAS_PAID:
-        add(EventKind.ORDER_PAID, f"order:{oid}:paid", order.created_at)
+        add(EventKind.ORDER_PAID, keys.order_paid(oid), order.created_at)
     for shipment in order.shipments:
         if shipment.status is ShipmentStatus.FAILURE:
             continue
         if has_tracking(shipment) or ship_without_tracking:
             add(
                 EventKind.SHIPPED,
-                f"fulfillment:{shipment.platform_id}:shipped",
+                keys.shipped(shipment.platform_id),
                 shipment.shipped_at or order.updated_at,
                 shipment=shipment,
             )
         if shipment.status is ShipmentStatus.DELIVERED:
             add(
                 EventKind.DELIVERED,
-                f"fulfillment:{shipment.platform_id}:delivered",
+                keys.delivered(shipment.platform_id),
                 shipment.delivered_at or order.updated_at,
                 shipment=shipment,
             )
@@ -235,20 +241,24 @@ def state_events(
         if request.status in _LIVE_RETURN:
             add(
                 EventKind.RETURN_REQUESTED,
-                f"return:{request.platform_id}:requested",
+                keys.return_requested(request.platform_id),
                 request.requested_at,
                 return_request=request,
             )
     for refund in order.refunds:
-        add(EventKind.REFUNDED, f"refund:{refund.platform_id}", refund.created_at, refund=refund)
+        add(EventKind.REFUNDED, keys.refunded(refund.platform_id), refund.created_at, refund=refund)
     if order.cancelled_at is not None:
-        add(EventKind.ORDER_CANCELLED, f"order:{oid}:cancelled", order.cancelled_at)
+        add(EventKind.ORDER_CANCELLED, keys.order_cancelled(oid), order.cancelled_at)
     return events
 
 
 def awaits_delivery(order: Order) -> bool:
-    """A live order with a parcel on its way: the delivery watch keeps re-reading it."""
+    """A live order with a tracked parcel on its way: the delivery watch keeps re-reading it.
+
+    A parcel without tracking number or URL (marked as fulfilled by hand) has no
+    carrier to report its delivery, so watching it would only cost calls."""
     return order.cancelled_at is None and any(
         shipment.status not in (ShipmentStatus.DELIVERED, ShipmentStatus.FAILURE)
+        and has_tracking(shipment)
         for shipment in order.shipments
     )

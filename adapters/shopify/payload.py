@@ -239,8 +239,13 @@ FULFILLMENT_STATUS = {
     "restocked": FulfillmentStatus.UNFULFILLED,
 }
 
-#: REST ``shipment_status`` / ``fulfillment_event.status`` and GraphQL ``displayStatus``.
+#: REST ``shipment_status`` / ``fulfillment_event.status`` and GraphQL ``displayStatus``
+#: (every ``FulfillmentDisplayStatus`` of 2026-01 is here; a test checks it).
 SHIPMENT_STATUS = {
+    # The parcel was handed over and no carrier event has arrived since (with tracking, the
+    # carrier's events move it on; "marked as fulfilled" by hand usually has none).
+    "fulfilled": ShipmentStatus.IN_TRANSIT,
+    "marked_as_fulfilled": ShipmentStatus.IN_TRANSIT,
     "label_purchased": ShipmentStatus.PENDING,
     "label_printed": ShipmentStatus.PENDING,
     "confirmed": ShipmentStatus.PENDING,

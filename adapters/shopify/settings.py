@@ -40,8 +40,11 @@ class ShopifySettings(AdapterSettings):
     #: Installs ask for offline tokens that expire after an hour and come with a refresh
     #: token (Shopify's recommendation); false asks for tokens that never expire.
     expiring_tokens: bool = True
+    #: During a webhook secret rotation: the old secret, still accepted for deliveries
+    #: Shopify signed before the change (up to an hour). Remove it afterwards.
+    previous_webhook_secret: SecretStr | None = None
     #: The Admin API version every call is pinned to.
-    api_version: str = "2025-10"
+    api_version: str = "2026-10"
     #: Replace ``https://{shop_domain}`` as the API base, e.g. a local sandbox shop.
     #: Plain http is allowed only for 127.0.0.1/localhost.
     admin_url: str | None = None
@@ -78,7 +81,7 @@ class ShopifySettings(AdapterSettings):
     @classmethod
     def _check_version(cls, value: str) -> str:
         if not _API_VERSION.match(value):
-            raise ValueError(f"expected an API version like '2025-10', got {value!r}")
+            raise ValueError(f"expected an API version like '2026-10', got {value!r}")
         return value
 
     @field_validator("admin_url")

@@ -44,8 +44,16 @@ class ShopifyHeaders:
 
 
 def verify(
-    headers: Mapping[str, str], body: bytes, *, secret: str, shop_domain: str, shop_id: str
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    secret: str,
+    shop_domain: str,
+    shop_id: str,
+    previous_secret: str = "",
 ) -> WebhookDelivery:
+    """``previous_secret``: the secret before a rotation, accepted while Shopify still signs
+    with it (Shopify keeps using the old one for up to an hour)."""
     found = ShopifyHeaders(headers)
     sent_signature = found.get("Hmac-Sha256")
     if sent_signature is None:
@@ -54,10 +62,15 @@ def verify(
         raise WebhookRejected(
             401, "no webhook_secret configured for this shop: cannot check X-Shopify-Hmac-Sha256"
         )
+    signed_with_previous = False
     if not hmac.compare_digest(signature(secret, body).encode(), sent_signature.encode()):
-        raise WebhookRejected(
-            401, "X-Shopify-Hmac-Sha256 does not match the body (wrong secret or altered body)"
+        signed_with_previous = bool(previous_secret) and hmac.compare_digest(
+            signature(previous_secret, body).encode(), sent_signature.encode()
         )
+        if not signed_with_previous:
+            raise WebhookRejected(
+                401, "X-Shopify-Hmac-Sha256 does not match the body (wrong secret or altered body)"
+            )
     values = {}
     for name in _REQUIRED:
         value = found.get(name)
@@ -69,11 +82,21 @@ def verify(
             403,
             f"X-Shopify-Shop-Domain {values['Shop-Domain']!r} is not this shop's {shop_domain!r}",
         )
+    if signed_with_previous:
+        log.info(
+            "shop %s: delivery %s (%s) is signed with previous_webhook_secret; remove that key "
+            "once the rotation is over",
+            shop_id,
+            values["Webhook-Id"],
+            values["Topic"],
+        )
     triggered_at = _timestamp(found.get("Triggered-At"))
     return WebhookDelivery(
         shop_id=shop_id,
         topic=values["Topic"],
-        delivery_id=found.get("Event-Id") or values["Webhook-Id"],
+        # Per delivery and stable across its retries; X-Shopify-Event-Id is shared by
+        # every delivery of one merchant action, so it cannot name a delivery.
+        delivery_id=values["Webhook-Id"],
         body=body,
         triggered_at=triggered_at,
         api_version=values["API-Version"],

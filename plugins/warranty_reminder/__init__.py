@@ -65,6 +65,13 @@ class Settings(PluginSettings):
     claim_url: HttpUrl | None = None
     groups: dict[str, Warranty] = {}
 
+    def longest_delay(self) -> timedelta:
+        # A calendar month is at most 31 days; the reminder falls due days_before the end.
+        return max(
+            (timedelta(days=31 * w.months - w.days_before) for w in self.groups.values()),
+            default=timedelta(0),
+        )
+
 
 # -- hooks ------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -112,6 +113,10 @@ class App:
             locale=shop.config.locale,
             timezone=shop.config.timezone,
             secrets=self.vault,
+            longest_delay=max(
+                (settings.longest_delay() for settings in shop.plugin_settings.values() if settings.enabled),
+                default=timedelta(0),
+            ),
         )
         return shop.adapter_class(info, shop.adapter_settings, state, self.now)
 

@@ -33,7 +33,7 @@ from aftercare.config import ConfigError
 from aftercare.dispatch import Dispatcher, execute_due
 from aftercare.mail.templates import check_templates
 from aftercare.models import Event, EventKind, Order
-from aftercare.platform import MemoryShopState, PayloadError, PlatformError
+from aftercare.platform import LiveWarning, MemoryShopState, PayloadError, PlatformError
 from aftercare.plugin_manager import PluginManager
 from aftercare.vault import new_secret_key
 
@@ -162,10 +162,10 @@ def check(ctx: click.Context, shop_ids: tuple[str, ...], live: bool) -> None:
     if live:
         if any(shop.keeps_tokens for shop in shops):
             app.store.upgrade()  # the granted token is kept there, for every process to share
-        problems = live_problems(app, [shop.id for shop in shops])
-        for line in problems:
-            click.echo(f"error: {line}", err=True)
-        if problems:
+        found = live_problems(app, [shop.id for shop in shops])
+        for line in found:
+            click.echo(f"{'warning' if isinstance(line, LiveWarning) else 'error'}: {line}", err=True)
+        if any(not isinstance(line, LiveWarning) for line in found):
             sys.exit(USAGE_ERROR)
         click.echo(f"live: {len(shops)} shop(s) reached their platform and mail relay")
 
@@ -184,7 +184,7 @@ def live_problems(app: App, shop_ids: list[str]) -> list[str]:
             found = app.adapter(shop_id).check_live()
         except Exception as exc:  # an adapter's bug must not hide the other shops' answers
             found = [f"{type(exc).__name__}: {exc}"]
-        problems.extend(f"{shop_id}: platform: {line}" for line in found)
+        problems.extend(type(line)(f"{shop_id}: platform: {line}") for line in found)  # keeps LiveWarning
         settings = for_shop(app, shop_id)
         if settings.transport == "smtp":
             key = settings.smtp.model_dump_json()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -321,10 +321,10 @@ class EventKind(enum.StrEnum):
 class Event:
     """Something happened to an order. ``dedupe_key`` is unique per shop.
 
-    Adapters derive it from the platform's delivery id (Shopify's Event-Id,
-    WooCommerce's delivery) or, for events derived from state, from the order
-    and the transition (``order:123:paid``), so webhooks and polling that see
-    the same change give the same key.
+    Adapters derive it from the order or its part and the transition
+    (``order:123:paid``, ``refund:9``), so webhooks and polling that see the
+    same change give the same key (Shopify, WooCommerce's state transitions),
+    or else from the platform's delivery id.
     """
 
     kind: EventKind
@@ -346,9 +346,37 @@ class Event:
         if self.order.shop_id != self.shop_id:
             raise ValueError(f"Event.shop_id {self.shop_id!r} differs from its order's {self.order.shop_id!r}")
 
+    def with_whole_order(self, order: Order) -> Event:
+        """This event about ``order`` re-read whole, in place of the partial one it carried.
+
+        The event's shipment, refund or return is completed from the order's record of
+        it: what the event's payload knew wins (the transition it reports), what it
+        lacked (a delivery event's carrier and tracking) comes from the order.
+        """
+        return replace(
+            self,
+            order=order,
+            shipment=_completed(self.shipment, order.shipments),
+            refund=_completed(self.refund, order.refunds),
+            return_request=_completed(self.return_request, order.returns),
+        )
+
     def to_json(self) -> str:
         return serialize.dumps(self)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Event:
         return serialize.loads(cls, text)
+
+
+def _completed(part, records):  # noqa: ANN001, ANN202 - a Shipment, Refund or ReturnRequest
+    """``part`` with its blank fields filled from the record of the same id in ``records``."""
+    if part is None:
+        return None
+    whole = next((record for record in records if record.platform_id == part.platform_id), None)
+    if whole is None:
+        return part
+    blank = ("", None, (), ShipmentStatus.UNKNOWN)
+    return replace(
+        whole, **{f.name: getattr(part, f.name) for f in fields(part) if getattr(part, f.name) not in blank}
+    )

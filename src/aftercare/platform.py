@@ -142,6 +142,16 @@ class ShopInfo:
     #: Seals secrets the adapter keeps in the store; None when the config has no ``secret_key``
     #: (the core refuses such a config for shops whose :meth:`Adapter.stored_secrets` is not empty).
     secrets: SecretBox | None = None
+    #: The longest an enabled plugin may wait after an event before it acts (and re-reads
+    #: the order): a platform that cannot read old orders needs a permission for that.
+    longest_delay: timedelta = timedelta(0)
+
+
+class LiveWarning(str):
+    """A line of ``check_live`` that is worth knowing but does not fail the check
+    (an API version near its end of support, data the platform withholds)."""
+
+    __slots__ = ()
 
 
 class AdapterSettings(BaseModel):
@@ -283,7 +293,8 @@ class Adapter(abc.ABC):
 
     # -- health ---------------------------------------------------------
     def check_live(self) -> list[str]:
-        """Call the platform with the shop's credentials; return one line per problem."""
+        """Call the platform with the shop's credentials; return one line per problem
+        (a :class:`LiveWarning` line warns without failing the check)."""
         return []
 
     # -- logging in -----------------------------------------------------

@@ -11,6 +11,7 @@ printed.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -23,6 +24,16 @@ class PluginSettings(BaseModel):
 
     #: Turn the plugin on or off, globally or for one shop.
     enabled: bool = True
+
+    def longest_delay(self) -> timedelta:
+        """The longest these settings let the plugin wait after an event before it acts.
+
+        A delayed action re-reads its order when it falls due, and Shopify lets an app
+        read orders older than 60 days only with ``read_all_orders``, so ``check --live``
+        asks for that scope when an enabled plugin may wait longer. Override it in a
+        plugin whose delays can pass 60 days.
+        """
+        return timedelta(0)
 
 
 class ProductGroup(BaseModel):

@@ -339,6 +339,12 @@ class Store:
             seen.add(key)
         return result
 
+    def replace_event(self, event_id: int, event: Event) -> None:
+        """Keep ``event`` as the stored event's body: its partial order re-read whole. Key,
+        kind and order id stay (they are what made it this event)."""
+        with self.transaction() as conn:
+            conn.execute(sa.update(events).where(events.c.id == event_id).values(body=event.to_json()))
+
     def _event_ids(self, conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
         result: dict[tuple[str, str], int] = {}
         for shop_id in {k[0] for k in keys}:

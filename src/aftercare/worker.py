@@ -28,7 +28,6 @@ trouble may delay another's events.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import logging
 import threading
@@ -169,9 +168,10 @@ class Worker:
             log.warning("event=%s order=%s refetch failed, left pending: %s", event_id,
                         event.order.platform_id, exc.message)  # fmt: skip
             return None
-        # What the event is about, as the whole order has it (a WooCommerce refund's lines).
-        refund = order.refund(event.refund.platform_id) if event.refund is not None else None
-        return dataclasses.replace(event, order=order, refund=refund or event.refund)
+        whole = event.with_whole_order(order)
+        # Kept, so what reads the stored event later (the mail, the console) sees the whole order.
+        self.app.store.replace_event(event_id, whole)
+        return whole
 
     def execute_actions(self, action_ids: Sequence[int]) -> None:
         """The queue task: run one shop's actions in its lane (a mixed message is split per shop)."""

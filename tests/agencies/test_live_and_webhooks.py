@@ -144,3 +144,27 @@ def test_webhooks_list_shows_a_disabled_one_and_register_replaces_it(
     assert code == 0 and "1 created (1 replacing disabled or paused ones)" in out, out
     assert stale["id"] not in sandbox_woocommerce.webhooks
     assert {hook["status"] for hook in sandbox_woocommerce.webhooks.values()} == {"active"}
+
+
+def test_check_live_asks_for_read_all_orders_for_the_warranty_reminder_and_warns_of_redaction(
+    tmp_path, sandbox_woocommerce, smtp_server
+):
+    from aftercare.sandbox import ShopifySandbox
+
+    controller, _handler = smtp_server
+    with ShopifySandbox(redact_customer_data=True) as shopify:
+        shopify.create_order()
+        path = write_config(tmp_path, shopify, sandbox_woocommerce, controller.port)
+        code, out = run(path, "check", "--live", "--shop", "shopify-shop")
+        assert code == 0, out  # a warning does not fail the check
+        assert "warning: shopify-shop: platform: Shopify withholds protected customer data" in out
+
+        warranty = '\n[plugins.warranty_reminder]\nenabled = true\n[plugins.warranty_reminder.groups.mugs]\n'
+        path.write_text(path.read_text() + warranty + 'title_keywords = ["mug"]\nmonths = 24\n')
+        code, out = run(path, "check", "--live", "--shop", "shopify-shop")
+        assert code == 2, out
+        assert "error: shopify-shop: platform: the access token lacks the read_all_orders scope" in out
+
+        shopify.scopes = (*shopify.scopes, "read_all_orders")
+        code, out = run(path, "check", "--live", "--shop", "shopify-shop")
+        assert code == 0, out

@@ -83,3 +83,22 @@ def test_fast_and_plain_encodings_agree_on_real_orders(name):
 def test_values_orjson_refuses_still_encode():
     data = {"event": make_event("order_paid", make_order()), "beyond_64_bits": 2**70}
     assert json.loads(serialize.dumps(data)) == serialize.to_data(data)
+
+
+def test_an_event_re_read_whole_keeps_what_it_reported_and_gains_what_it_lacked():
+    from dataclasses import replace as _replace
+
+    from aftercare.models import Shipment, ShipmentStatus
+    from aftercare.testing import START, make_event, make_order
+
+    whole = make_order()
+    reported = Shipment(whole.shipments[0].platform_id, status=ShipmentStatus.DELIVERED, delivered_at=START)
+    partial = _replace(whole, number="", customer=_replace(whole.customer, first_name=""), shipments=(reported,),
+                       partial=True)  # fmt: skip
+    event = _replace(make_event("delivered", partial), shipment=reported)
+
+    completed = event.with_whole_order(whole)
+    assert completed.order == whole
+    assert completed.shipment.carrier == whole.shipments[0].carrier  # from the order
+    assert completed.shipment.tracking_number == whole.shipments[0].tracking_number
+    assert (completed.shipment.status, completed.shipment.delivered_at) == (ShipmentStatus.DELIVERED, START)

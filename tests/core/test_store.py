@@ -187,3 +187,36 @@ def test_data_survives_an_upgrade_from_the_first_revision(tmp_path):
     store.upgrade()
     assert store.current_consent("test", "ana@example.com") is ConsentState.SUBSCRIBED
     store.close()
+
+
+def test_0006_rekeys_shopify_webhook_events_by_transition_as_polling_does(store):
+    with store.transaction() as conn:
+        upgrade(conn, "0005")
+    order = make_order(platform="shopify", platform_id="7")
+    shipment_id = order.shipments[0].platform_id
+    old = [
+        replace(make_event("shipped", order, key="event-id-1"), source="webhook"),
+        replace(make_event("delivered", order, key="event-id-2"), source="webhook"),
+        replace(make_event("delivered", order, key="webhook-id-3"), source="webhook"),  # the other topic
+        replace(make_event("order_paid", order, key="event-id-4"), source="webhook"),
+        replace(make_event("order_paid", order, key="order:7:paid"), source="poll"),  # sync saw it first
+        replace(make_event("order_paid", make_order(), key="memory-1"), source="webhook"),  # not Shopify
+    ]
+    with store.transaction() as conn:
+        store.add_events(conn, old)
+    store.upgrade()
+
+    keys = [e.event.dedupe_key for e in sorted(store.list_events(), key=lambda e: e.id)]
+    assert keys == [
+        f"fulfillment:{shipment_id}:shipped",
+        f"fulfillment:{shipment_id}:delivered",
+        "webhook-id-3",  # its transition is stored already: the duplicate keeps its key
+        "event-id-4",
+        "order:7:paid",
+        "memory-1",
+    ]
+    # A retry of a delivery stored before the upgrade now finds its event.
+    retry = replace(make_event("shipped", order, key=f"fulfillment:{shipment_id}:shipped"), source="webhook")
+    with store.transaction() as conn:
+        [(_id, new)] = store.add_events(conn, [retry])
+    assert not new

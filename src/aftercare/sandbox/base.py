@@ -319,15 +319,29 @@ class SandboxShop(abc.ABC):
             self.order_changed(order, "refunded", refund)
             return refund
 
-    def cancel(self, order_id: int, *, reason: str = "customer") -> Order:
+    def cancel(self, order_id: int, *, reason: str = "customer", refund: bool = False) -> Order:
+        """Cancel an order that has not shipped; ``refund`` also refunds what was paid, in the
+        same merchant action (Shopify then sends ``orders/cancelled`` and ``refunds/create``)."""
         with self.state.lock:
             order = self._live(order_id)
             if order.fulfillments:
                 raise MoveError(f"order {order.id} has shipped: request a return or refund it instead")
-            order.cancelled_at = order.updated_at = self.now()
+            now = self.now()
+            made = None
+            if refund and order.paid_at is not None and order.total > order.refunded:
+                made = Refund(
+                    id=self.state.next_id(),
+                    created_at=now,
+                    amount=order.total - order.refunded,
+                    reason=reason,
+                    line_ids=[line.id for line in order.lines] if not order.refunds else [],
+                    transaction_id=self.state.next_id(),
+                )
+                order.refunds.append(made)
+            order.cancelled_at = order.updated_at = now
             order.cancel_reason = reason
             order.status = "cancelled"
-            self.order_changed(order, "cancelled")
+            self.order_changed(order, "cancelled", made)
             return order
 
     # -- helpers ------------------------------------------------------------

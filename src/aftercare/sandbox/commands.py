@@ -17,6 +17,7 @@ import click
 import requests
 
 from . import SHOPS
+from .shopify import DEFAULT_SCOPES
 
 URL_ENV = "AFTERCARE_SANDBOX_URL"
 
@@ -29,9 +30,19 @@ URL_ENV = "AFTERCARE_SANDBOX_URL"
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the made-up customers and baskets.")
 @click.option("--auth", type=click.Choice(["static", "client_credentials", "install"]), default="static",
               show_default=True, help="Shopify: which login the printed keys use.")  # fmt: skip
+@click.option("--read-all-orders", is_flag=True, help="Shopify: grant read_all_orders (else 60 days of orders).")
+@click.option("--redact-customer-data", is_flag=True, help="Shopify: withhold names, emails and addresses.")
 @click.pass_context
 def sandbox(
-    ctx: click.Context, platform: str | None, port: int, secret: str | None, orders: int, seed: int, auth: str
+    ctx: click.Context,
+    platform: str | None,
+    port: int,
+    secret: str | None,
+    orders: int,
+    seed: int,
+    auth: str,
+    read_all_orders: bool,
+    redact_customer_data: bool,
 ) -> None:
     """Run a local Shopify or WooCommerce shop that aftercare's adapters can talk to."""
     if ctx.invoked_subcommand is not None:
@@ -43,6 +54,12 @@ def sandbox(
         options["secret"] = secret
     if platform == "shopify":
         options["auth"] = auth
+    if platform != "shopify" and (read_all_orders or redact_customer_data):
+        raise click.UsageError("--read-all-orders and --redact-customer-data are Shopify options")
+    if read_all_orders:
+        options["scopes"] = (*DEFAULT_SCOPES, "read_all_orders")
+    if redact_customer_data:
+        options["redact_customer_data"] = True
     shop = SHOPS[platform](**options)
     url = shop.start(port)
     for _ in range(orders):
@@ -132,7 +149,12 @@ _move("return", "The customer asks to return the order.", click.option("--reason
 _move(
     "refund", "Refund the order (all that is left unless --amount).", click.option("--amount"), click.option("--reason")
 )
-_move("cancel", "Cancel an order that has not shipped.", click.option("--reason", default="customer"))
+_move(
+    "cancel",
+    "Cancel an order that has not shipped (--refund: refund what was paid in the same action).",
+    click.option("--reason", default="customer"),
+    click.option("--refund", is_flag=True, default=None),
+)
 
 
 @order.command("list")

@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -50,6 +50,9 @@ DEFAULT_SCOPES = (
     "read_discounts",
     "write_discounts",
 )
+RECENT_ORDERS = timedelta(days=60)
+#: Shopify's answer to an app not approved for protected customer data, one per field.
+PROTECTED_CUSTOMER_DATA = "This app is not approved to access the {} field. See https://shopify.dev/docs/apps/launch/protected-customer-data"
 _GID = re.compile(r"^gid://shopify/(\w+)/(\d+)$")
 _TERM = re.compile(r"""(\w+):(>=|<=|>|<)?('[^']*'|"[^"]*"|\S+)""")
 
@@ -124,13 +127,14 @@ class ShopifySandbox(SandboxShop):
         secret: str = "sandbox-app-secret",
         access_token: str = "shpat_sandbox",
         shop_domain: str = "sandbox-shop.myshopify.com",
-        api_version: str = "2025-10",
+        api_version: str = "2026-10",
         bucket_size: float = 1000,
         restore_rate: float = 50,
         max_query_cost: int | None = 1000,
         retry_delays: Sequence[float] = (1, 2, 4, 8, 16, 32, 64, 128),
         delete_failing_subscriptions: bool = True,
         scopes: Iterable[str] = DEFAULT_SCOPES,
+        redact_customer_data: bool = False,
         monotonic: Callable[[], float] = time.monotonic,
         client_id: str = "sandbox-client-id",
         auth: str = "static",
@@ -139,6 +143,9 @@ class ShopifySandbox(SandboxShop):
         client_credentials_allowed: bool = True,
         **options: Any,
     ) -> None:
+        """``scopes`` without ``read_all_orders`` (the default) hide orders older than 60 days,
+        as Shopify does; ``redact_customer_data`` answers as Shopify does to an app without
+        access to protected customer data (names, emails, addresses null, an error per field)."""
         if auth not in ("static", "client_credentials", "install"):
             raise ValueError(f"auth must be 'static', 'client_credentials' or 'install', not {auth!r}")
         self.secret = secret
@@ -153,6 +160,7 @@ class ShopifySandbox(SandboxShop):
         self.retry_delays = tuple(retry_delays)
         self.delete_failing_subscriptions = delete_failing_subscriptions
         self.scopes = tuple(scopes)
+        self.redact_customer_data = redact_customer_data
         self.subscriptions: dict[int, dict[str, Any]] = {}
         self.throttled = 0  # how many THROTTLED answers were given
         # The app's client secret is also the secret signing its webhooks, as on Shopify.
@@ -170,6 +178,10 @@ class ShopifySandbox(SandboxShop):
         super().__init__(**options)
 
     webhook_user_agent = "Shopify-Captain-Hook"
+
+    def readable(self, order: Order) -> bool:
+        """Without read_all_orders the Admin API sees only the orders of the last 60 days."""
+        return "read_all_orders" in self.scopes or order.created_at >= self.now() - RECENT_ORDERS
 
     def adapter_settings(self) -> dict[str, Any]:
         if self.auth == "static":
@@ -293,14 +305,19 @@ class ShopifySandbox(SandboxShop):
             topics += [("refunds/create", rest.refund(order, subject)), ("orders/updated", rest.order(order))]
         elif move == "cancelled":
             topics += [("orders/cancelled", rest.order(order)), ("orders/updated", rest.order(order))]
+            if subject is not None:  # cancelled with a refund
+                topics.append(("refunds/create", rest.refund(order, subject)))
         elif move == "updated":
             topics.append(("orders/updated", rest.order(order)))
-        for topic, payload in topics:
-            self.fire(topic, payload)
-
-    def fire(self, topic: str, payload: dict[str, Any]) -> None:
-        """Queue one delivery per subscription to ``topic``, all sharing one event id."""
+        # One merchant action: every delivery it produces shares one X-Shopify-Event-Id.
         event_id = str(uuid.uuid4())
+        for topic, payload in topics:
+            self.fire(topic, payload, event_id)
+
+    def fire(self, topic: str, payload: dict[str, Any], event_id: str | None = None) -> None:
+        """Queue one delivery per subscription to ``topic``, each with its own webhook id and all
+        sharing the action's event id (a new one when the action fires only this topic)."""
+        event_id = event_id or str(uuid.uuid4())
         triggered_at = datetime_text(self.clock())
         for subscription in list(self.subscriptions.values()):
             if subscription["topic"] != topic:
@@ -808,7 +825,28 @@ class _Resolvers:
                 "marketingOptInLevel": customer.marketing_opt_in_level.upper(),
                 "consentUpdatedAt": datetime_text(customer.consent_updated_at),
             },
+            "defaultEmailAddress": {
+                "emailAddress": customer.email,
+                "marketingState": customer.marketing_state.upper(),
+                "marketingOptInLevel": customer.marketing_opt_in_level.upper(),
+                "marketingUpdatedAt": datetime_text(customer.consent_updated_at),
+            }
+            if customer.email
+            else None,
+            **self._withheld("Customer", ("firstName", "lastName", "defaultEmailAddress", "email", "phone")),
         }
+
+    def _withheld(self, kind: str, names: Sequence[str]) -> dict[str, Any]:
+        """Protected customer data as an unapproved app gets it: null, with an error at its path."""
+        if not self.shop.redact_customer_data:
+            return {}
+
+        def refuse(info, name=""):  # noqa: ANN001, ANN202 - a graphql-core resolver
+            raise GraphQLError(
+                PROTECTED_CUSTOMER_DATA.format(f"{kind}.{info.field_name}"), extensions={"code": "ACCESS_DENIED"}
+            )
+
+        return dict.fromkeys(names, refuse)
 
     def line(self, order: Order, line: Line) -> dict[str, Any]:
         return {
@@ -864,6 +902,12 @@ class _Resolvers:
                 "id": gid("ReturnLineItem", item_id),
                 "quantity": lines[line_id].quantity,
                 "returnReason": request.reason.upper(),
+                "returnReasonDefinition": {
+                    "id": gid("ReturnReasonDefinition", sum(map(ord, request.reason))),
+                    "deleted": False,
+                    "handle": request.reason.replace("_", "-"),
+                    "name": request.reason.replace("_", " ").capitalize(),
+                },
                 "customerNote": None,
                 "fulfillmentLineItem": {
                     "id": gid("FulfillmentLineItem", fulfillment_line_id(fulfillment, line_id)),
@@ -927,6 +971,7 @@ class _Resolvers:
             "customer": self.customer(customer) if customer else None,
             "shippingAddress": self.address(order.shipping_address),
             "billingAddress": self.address(order.billing_address),
+            **self._withheld("Order", ("email", "shippingAddress", "billingAddress")),
             "lineItems": lambda info, first=None, after=None: connection(
                 order.lines, lambda line: self.line(order, line), first=first, after=after
             ),
@@ -976,7 +1021,8 @@ class _Resolvers:
         except UnknownRecord:
             return None
         if kind == "Order" and record_id in self.state.orders:
-            return self.order(self.state.orders[record_id])
+            order = self.state.orders[record_id]
+            return self.order(order) if self.shop.readable(order) else None
         if kind == "Customer" and record_id in self.state.customers:
             return self.customer(self.state.customers[record_id])
         if kind == "WebhookSubscription" and record_id in self.shop.subscriptions:
@@ -1045,7 +1091,7 @@ class _Resolvers:
             "tag": lambda o: o.tags,
             "customer_id": lambda o: o.customer_id,
         }
-        found = search(self.state.orders.values(), query, fields)
+        found = search([o for o in self.state.orders.values() if shop.readable(o)], query, fields)
         sort = self._ORDER_SORT[sortKey]
         key = (lambda o: (sort(o), o.id)) if not reverse else (lambda o: (_Reverse(sort(o)), _Reverse(o.id)))
         found.sort(key=key)
@@ -1163,6 +1209,7 @@ class _Resolvers:
         customer.consent_updated_at = _datetime(consent.get("consentUpdatedAt")) or self.shop.now()
         customer.updated_at = self.shop.now()
         rest = RestShapes(self.shop).customer(customer)
+        event_id = str(uuid.uuid4())  # one action, two topics
         self.shop.fire(
             "customers_email_marketing_consent/update",
             {
@@ -1170,8 +1217,9 @@ class _Resolvers:
                 "email_address": customer.email,
                 "email_marketing_consent": rest["email_marketing_consent"],
             },
+            event_id,
         )
-        self.shop.fire("customers/update", rest)
+        self.shop.fire("customers/update", rest, event_id)
         return {"customer": self.customer(customer), "userErrors": []}
 
     def tags_add(self, info, id, tags):  # noqa: A002

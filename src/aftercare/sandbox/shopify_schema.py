@@ -1,5 +1,5 @@
 # ruff: noqa: E501 - the SDL keeps one type per line, as Shopify writes it
-"""The part of Shopify's Admin GraphQL schema (2025-10 names) that the sandbox serves.
+"""The part of Shopify's Admin GraphQL schema (2026-01 names) that the sandbox serves.
 
 The adapter's operations (``adapters/shopify/queries/*.graphql``) are parsed,
 validated and executed against this SDL with graphql-core, so an operation
@@ -137,7 +137,6 @@ type MailingAddress {
 type Customer implements Node {
   id: ID!
   legacyResourceId: UnsignedInt64!
-  email: String
   firstName: String
   lastName: String
   displayName: String!
@@ -146,7 +145,16 @@ type Customer implements Node {
   tags: [String!]!
   createdAt: DateTime!
   updatedAt: DateTime!
-  emailMarketingConsent: CustomerEmailMarketingConsentState
+  defaultEmailAddress: CustomerEmailAddress
+  email: String @deprecated(reason: "Use `defaultEmailAddress.emailAddress` instead.")
+  emailMarketingConsent: CustomerEmailMarketingConsentState @deprecated(reason: "Use `defaultEmailAddress.marketingState`, `defaultEmailAddress.marketingOptInLevel`, `defaultEmailAddress.marketingUpdatedAt`, and `defaultEmailAddress.sourceLocation` instead.")
+}
+enum CustomerEmailAddressMarketingState { INVALID NOT_SUBSCRIBED PENDING SUBSCRIBED UNSUBSCRIBED UNKNOWN }
+type CustomerEmailAddress {
+  emailAddress: String!
+  marketingState: CustomerEmailAddressMarketingState!
+  marketingOptInLevel: CustomerMarketingOptInLevel
+  marketingUpdatedAt: DateTime
 }
 type CustomerEmailMarketingConsentState {
   marketingState: CustomerEmailMarketingState!
@@ -199,9 +207,16 @@ type Refund implements Node {
   totalRefundedSet: MoneyBag!
 }
 
-interface ReturnLineItemType { id: ID! quantity: Int! returnReason: ReturnReason! customerNote: String }
+interface ReturnLineItemType {
+  id: ID! quantity: Int! customerNote: String
+  returnReason: ReturnReason! @deprecated(reason: "Use `returnReasonDefinition` instead. This field will be removed in the future.")
+  returnReasonDefinition: ReturnReasonDefinition
+}
+type ReturnReasonDefinition implements Node { id: ID! deleted: Boolean! handle: String! name: String! }
 type ReturnLineItem implements Node & ReturnLineItemType {
-  id: ID! quantity: Int! returnReason: ReturnReason! customerNote: String
+  id: ID! quantity: Int! customerNote: String
+  returnReason: ReturnReason! @deprecated(reason: "Use `returnReasonDefinition` instead. This field will be removed in the future.")
+  returnReasonDefinition: ReturnReasonDefinition
   fulfillmentLineItem: FulfillmentLineItem!
 }
 type ReturnLineItemTypeEdge { cursor: String! node: ReturnLineItemType! }

@@ -6,7 +6,7 @@ from aftercare.adapters.shopify.webhooks import signature
 
 SHOP_DOMAIN = "acme.myshopify.com"
 SECRET = "shh-app-secret"
-GRAPHQL_URL = f"https://{SHOP_DOMAIN}/admin/api/2025-10/graphql.json"
+GRAPHQL_URL = f"https://{SHOP_DOMAIN}/admin/api/2026-10/graphql.json"
 NOW = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 
 

@@ -21,7 +21,7 @@ COST = {
 }
 
 
-def ok(data, cost=COST, version="2025-10"):
+def ok(data, cost=COST, version="2026-10"):
     return {
         "status": 200,
         "json": {"data": data, "extensions": {"cost": cost}},
@@ -53,7 +53,7 @@ def test_request_shape_and_version_warning(adapter, mock, caplog):
     request = mock.calls[0].request
     assert request.headers["X-Shopify-Access-Token"] == "shpat_test"
     assert json.loads(request.body)["query"].startswith("query OrderNote")
-    assert "served API version 2026-01 instead of the pinned 2025-10" in caplog.text
+    assert "served API version 2026-01 instead of the pinned 2026-10" in caplog.text
 
 
 def test_throttled_with_http_200_waits_for_the_bucket(adapter, mock, sleeps, load):
@@ -254,7 +254,15 @@ def test_create_answer_lost_then_code_taken(adapter, mock):
 def test_consent_update(adapter, mock):
     mock.post(
         GRAPHQL_URL,
-        **ok({"customers": {"nodes": [{"id": "gid://shopify/Customer/5", "email": "a@b.c"}]}}),
+        **ok(
+            {
+                "customers": {
+                    "nodes": [
+                        {"id": "gid://shopify/Customer/5", "defaultEmailAddress": {"emailAddress": "a@b.c"}}
+                    ]
+                }
+            }
+        ),
     )
     mock.post(
         GRAPHQL_URL,
@@ -461,3 +469,44 @@ def test_check_live(adapter, mock):
     mock.post(GRAPHQL_URL, body=requests.exceptions.SSLError("certificate verify failed"))
     (problem,) = adapter.check_live()
     assert problem.startswith("TLS failure talking to https://acme.myshopify.com/")
+
+
+REDACTED = {
+    "message": "This app is not approved to access the Customer object.",
+    "locations": [{"line": 1, "column": 2}],
+    "extensions": {"code": "ACCESS_DENIED"},
+}
+
+
+def test_a_partial_answer_blanks_the_named_fields_and_keeps_the_rest(adapter, mock, caplog):
+    from .test_polling import order_node
+
+    node = order_node(1, "2025-04-02T10:00:00Z")
+    node["customer"]["firstName"] = "leaked?"  # whatever sits at an error's path is not used
+    node["email"] = None
+    errors = [
+        {**REDACTED, "path": ["order", "customer", "firstName"]},
+        {**REDACTED, "path": ["order", "email"]},
+    ]
+    mock.post(GRAPHQL_URL, status=200, json={"data": {"order": node}, "errors": errors})
+    with caplog.at_level(logging.WARNING):
+        order = adapter.fetch_order("1")
+    assert order.number == "#1" and order.customer.last_name == "Lovelace"
+    assert order.customer.first_name == ""
+    assert order.customer.email == "ada@example.com"  # still in defaultEmailAddress
+    assert [e.path for e in adapter.client.field_errors] == ["order.customer.firstName", "order.email"]
+    assert "Order answered without order.customer.firstName, order.email" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"data": None, "errors": [{**REDACTED, "path": ["order"]}]},  # errors without data
+        {"data": {"order": None}, "errors": [{"message": "Internal error"}]},  # an error with no path
+    ],
+)
+def test_errors_without_data_or_without_a_path_still_fail(adapter, mock, answer):
+    mock.post(GRAPHQL_URL, status=200, json=answer)
+    with pytest.raises(PlatformError) as caught:
+        adapter.fetch_order("1")
+    assert not caught.value.transient

@@ -77,7 +77,7 @@ def test_orders_paid_webhook(adapter, load):
     payload = load("rest_order_paid_fulfilled_create.json")["order"]
     (event,) = deliver(adapter, "orders/paid", payload)
     assert event.kind is EventKind.ORDER_PAID
-    assert event.dedupe_key == "ev-1"
+    assert event.dedupe_key == "order:1073459970:paid"  # as polling keys it
     assert (event.topic, event.source, event.shop_id) == ("orders/paid", "webhook", "acme")
     assert event.occurred_at == utc(2025, 4, 2, 16, 31, 2)
     order = event.order

@@ -37,11 +37,10 @@ def order_node(
         "subtotalPriceSet": money("49.90"),
         "customer": {
             "id": "gid://shopify/Customer/42",
-            "email": "ada@example.com",
             "firstName": "Ada",
             "lastName": "Lovelace",
             "locale": "de",
-            "emailMarketingConsent": {"marketingState": "SUBSCRIBED"},
+            "defaultEmailAddress": {"emailAddress": "ada@example.com", "marketingState": "SUBSCRIBED"},
         },
         "shippingAddress": None,
         "lineItems": {
@@ -116,7 +115,7 @@ def test_poll_two_pages_then_the_delivery_watch(adapter, mock):
                 "returnLineItems": {
                     "nodes": [
                         {
-                            "returnReason": "DEFECTIVE",
+                            "returnReasonDefinition": {"handle": "defective"},
                             "fulfillmentLineItem": {"lineItem": {"id": "gid://shopify/LineItem/7"}},
                         }
                     ]
@@ -230,3 +229,20 @@ def test_refetch_partial_orders_on_webhooks(make_adapter, mock, load):
     (event,) = adapter.parse_webhook(WebhookDelivery("acme", "fulfillments/create", "d1", body))
     assert event.order.customer.email == "ada@example.com"
     assert event.shipment.tracking_number == "1Z001985YW99744790"
+
+
+def test_fulfilled_display_statuses_are_in_transit_and_untracked_parcels_leave_the_watch():
+    from dataclasses import replace
+
+    from aftercare.adapters.shopify.gql import awaits_delivery
+    from aftercare.adapters.shopify.payload import SHIPMENT_STATUS, lookup
+    from aftercare.models import ShipmentStatus
+    from aftercare.testing import make_order
+
+    for display in ("FULFILLED", "MARKED_AS_FULFILLED"):
+        assert lookup(SHIPMENT_STATUS, display, ShipmentStatus.UNKNOWN) is ShipmentStatus.IN_TRANSIT
+    order = make_order()
+    tracked = replace(order.shipments[0], status=ShipmentStatus.IN_TRANSIT)
+    assert awaits_delivery(replace(order, shipments=(tracked,)))
+    by_hand = replace(tracked, carrier="", tracking_number="", tracking_url="")
+    assert not awaits_delivery(replace(order, shipments=(by_hand,)))

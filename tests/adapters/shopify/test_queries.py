@@ -1,9 +1,10 @@
-"""Every shipped GraphQL operation validates against Shopify's official 2025-01 schema.
+"""Every shipped GraphQL operation validates against Shopify's official schemas.
 
-The adapter pins 2025-10, whose renames the 2025-01 schema cannot know
-(PLATFORMS.md 2.3). Those are listed here with the reason; for them the test
-checks that the only errors are the known renames, and that the operation
-validates once the old (2025-01) names are put back.
+Against 2026-01 (SDL) every operation validates with no exception, and no
+field, argument or enum value it selects is deprecated there. Against
+2025-01 (introspection), the older schema the adapter's first operations were
+checked against, each operation validates except for the fields added since,
+listed here with the 2025-01 text that stands in for them.
 """
 
 import gzip
@@ -13,24 +14,41 @@ from decimal import Decimal
 from importlib import resources
 
 import pytest
-from graphql import build_client_schema, execute_sync, parse, validate
+from graphql import (
+    TypeInfo,
+    TypeInfoVisitor,
+    Visitor,
+    build_client_schema,
+    build_schema,
+    execute_sync,
+    parse,
+    validate,
+    visit,
+)
 
 from aftercare.adapters.shopify.client import load_query
+from aftercare.adapters.shopify.settings import ShopifySettings
 from aftercare.platform import CouponSpec
 
-#: file -> (2025-10 text, 2025-01 text, why)
-RENAMED_IN_2025_10 = {
-    "webhook_subscriptions.graphql": (
-        "uri",
-        "callbackUrl",
-        "2025-10 adds WebhookSubscription.uri and deprecates callbackUrl/endpoint",
+#: (type, field added after 2025-01, its text in our operations, the 2025-01 text, why)
+ADDED_AFTER_2025_01 = [
+    ("WebhookSubscription", "uri", " uri ", " callbackUrl ", "2025-10 adds uri, deprecates callbackUrl"),
+    (
+        "ReturnLineItem",
+        "returnReasonDefinition",
+        "returnReasonDefinition { handle }",
+        "returnReason",
+        "2026-01 deprecates returnReason for returnReasonDefinition",
     ),
-    "webhook_subscription_create.graphql": (
-        "uri",
-        "callbackUrl",
-        "2025-10 adds WebhookSubscription.uri and deprecates callbackUrl/endpoint",
+    *(
+        ("Customer", "defaultEmailAddress", new, old, "2026-01 deprecates Customer.email/emailMarketingConsent")
+        for new, old in (
+            ("defaultEmailAddress { emailAddress marketingState }", "email emailMarketingConsent { marketingState }"),
+            ("defaultEmailAddress { emailAddress }", "email"),
+            ("defaultEmailAddress { marketingState }", "emailMarketingConsent { marketingState }"),
+        )
     ),
-}
+]
 
 OPERATIONS = sorted(
     entry.name
@@ -47,23 +65,70 @@ def schema(shared_fixtures):
     return build_client_schema(data["data"], assume_valid=True)
 
 
+@pytest.fixture(scope="module")
+def schema_2026_01(shared_fixtures):
+    path = shared_fixtures / "shopify" / "schema" / "admin_schema_2026-01.graphql.gz"
+    return build_schema(gzip.decompress(path.read_bytes()).decode("utf-8"), assume_valid=True)
+
+
 def test_every_operation_is_checked():
-    assert len(OPERATIONS) == 14
+    assert len(OPERATIONS) == 15
+
+
+def deprecated_in(schema, document) -> list[str]:
+    """Every deprecated field, argument or enum value the document selects or passes."""
+    info = TypeInfo(schema)
+    found: list[str] = []
+
+    class Deprecations(Visitor):
+        def enter_field(self, node, *_):
+            field = info.get_field_def()
+            if field is not None and field.deprecation_reason is not None:
+                found.append(f"{info.get_parent_type().name}.{node.name.value}: {field.deprecation_reason}")
+
+        def enter_argument(self, node, *_):
+            argument = info.get_argument()
+            if argument is not None and argument.deprecation_reason is not None:
+                found.append(f"argument {node.name.value}: {argument.deprecation_reason}")
+
+        def enter_enum_value(self, node, *_):
+            value = info.get_enum_value()
+            if value is not None and value.deprecation_reason is not None:
+                found.append(f"enum value {node.value}: {value.deprecation_reason}")
+
+    visit(document, TypeInfoVisitor(info, Deprecations()))
+    return found
 
 
 @pytest.mark.parametrize("filename", OPERATIONS)
-def test_operation_validates(schema, filename):
+def test_operation_validates_against_2026_01_without_deprecated_fields(schema_2026_01, filename):
+    document = parse(load_query(filename))
+    assert [error.message for error in validate(schema_2026_01, document)] == []
+    assert deprecated_in(schema_2026_01, document) == []
+
+
+def test_the_deprecation_check_sees_a_deprecated_field(schema_2026_01):
+    document = parse("query { customers(first: 1) { nodes { id email } } }")
+    assert validate(schema_2026_01, document) == []
+    assert deprecated_in(schema_2026_01, document) == [
+        "Customer.email: Use `defaultEmailAddress.emailAddress` instead."
+    ]
+
+
+def test_the_default_api_version_is_current():
+    settings = ShopifySettings(shop_domain="acme.myshopify.com", access_token="x")
+    assert settings.api_version == "2026-10"
+
+
+@pytest.mark.parametrize("filename", OPERATIONS)
+def test_operation_validates_against_2025_01_but_for_later_fields(schema, filename):
     text = load_query(filename)
-    errors = validate(schema, parse(text))
-    if filename not in RENAMED_IN_2025_10:
-        assert errors == []
-        return
-    new, old, _why = RENAMED_IN_2025_10[filename]
-    assert errors, "the rename should be visible against 2025-01"
-    assert {e.message for e in errors} == {
-        f"Cannot query field '{new}' on type 'WebhookSubscription'."
-    }
-    assert validate(schema, parse(text.replace(f" {new} ", f" {old} "))) == []
+    errors = {error.message.split(" Did you mean")[0] for error in validate(schema, parse(text))}
+    added = [entry for entry in ADDED_AFTER_2025_01 if entry[2] in text]
+    assert errors == {f"Cannot query field '{field}' on type '{kind}'." for kind, field, *_ in added}
+    for _kind, _field, new, old, _why in added:
+        text = text.replace(new, old)
+    assert validate(schema, parse(text)) == []
 
 
 UNKNOWN_FIELD = re.compile(r"not to include unknown field '(\w+)'")
@@ -111,3 +176,19 @@ def test_consent_input_coerces(schema):
         },
     }
     assert _coerce(schema, "CustomerEmailMarketingConsentUpdateInput", value) == []
+
+
+@pytest.mark.parametrize(
+    ("enum", "table"),
+    [
+        ("FulfillmentDisplayStatus", "SHIPMENT_STATUS"),
+        ("FulfillmentEventStatus", "SHIPMENT_STATUS"),
+        ("OrderDisplayFulfillmentStatus", "FULFILLMENT_STATUS"),
+        ("OrderDisplayFinancialStatus", "FINANCIAL_STATUS"),
+    ],
+)
+def test_every_2026_01_status_value_is_mapped_deliberately(schema_2026_01, enum, table):
+    from aftercare.adapters.shopify import payload
+
+    values = set(schema_2026_01.get_type(enum).values)
+    assert {value.lower() for value in values} - set(getattr(payload, table)) == set()

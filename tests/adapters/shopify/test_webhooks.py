@@ -10,7 +10,7 @@ from aftercare.adapters.shopify import ShopifyAdapter, ShopifySettings
 from aftercare.clock import ManualClock
 from aftercare.platform import MemoryShopState, ShopInfo, WebhookRejected
 
-from .shopify_support import SHOP_DOMAIN, headers_for
+from .shopify_support import SECRET, SHOP_DOMAIN, headers_for
 
 
 def test_published_vector_passes(shopify_dir):
@@ -30,18 +30,18 @@ def test_published_vector_passes(shopify_dir):
     headers = {**headers, "X-Shopify-Shop-Domain": "shop1.myshopify.com"}
     delivery = adapter.verify_webhook(headers, vector["raw_body"].encode())
     assert delivery.topic == "products/create"
-    assert delivery.delivery_id == "123456789"  # no Event-Id: the Webhook-Id
+    assert delivery.delivery_id == "123456789"  # the Webhook-Id
     assert delivery.api_version == "2023-01"
     assert delivery.shop_id == "shop1"
     assert delivery.triggered_at is None
     assert adapter.parse_webhook(delivery) == []  # a topic aftercare does not use
 
 
-def test_headers_are_case_insensitive_and_event_id_wins(adapter):
+def test_headers_are_case_insensitive_and_the_webhook_id_names_the_delivery(adapter):
     body = b'{"id": 1}'
     headers = {key.lower(): value for key, value in headers_for(body, "orders/paid").items()}
     delivery = adapter.verify_webhook(headers, body)
-    assert delivery.delivery_id == "ev-1"
+    assert delivery.delivery_id == "wh-1"  # not the Event-Id, which one action's topics share
     assert delivery.triggered_at == datetime(2025, 4, 2, 16, 40, 0, 123456, tzinfo=UTC)
 
 
@@ -89,3 +89,28 @@ def test_domain_compare_ignores_case(adapter):
     body = b"{}"
     headers = headers_for(body, "orders/paid", **{"X-Shopify-Shop-Domain": SHOP_DOMAIN.upper()})
     assert adapter.verify_webhook(headers, body).shop_id == "acme"
+
+
+def test_during_a_rotation_the_previous_secret_is_accepted_and_logged_without_secrets(
+    make_adapter, caplog
+):
+    import logging
+
+    from aftercare.adapters.shopify.webhooks import signature
+
+    rotating = make_adapter(previous_webhook_secret="the-old-secret")
+    body = b'{"id": 450789469}'
+    old_signed = {**headers_for(body, "orders/paid"), "X-Shopify-Hmac-Sha256": signature("the-old-secret", body)}
+    with caplog.at_level(logging.INFO):
+        assert rotating.verify_webhook(old_signed, body).delivery_id == "wh-1"
+        assert rotating.verify_webhook(headers_for(body, "orders/paid"), body).delivery_id == "wh-1"
+    (line,) = [r.getMessage() for r in caplog.records if "previous_webhook_secret" in r.getMessage()]
+    assert "wh-1" in line and "the-old-secret" not in caplog.text and SECRET not in caplog.text
+    assert [r.levelno for r in caplog.records if "previous_webhook_secret" in r.getMessage()] == [logging.INFO]
+
+    other = {**old_signed, "X-Shopify-Hmac-Sha256": signature("neither", body)}
+    with pytest.raises(WebhookRejected) as caught:
+        rotating.verify_webhook(other, body)
+    assert caught.value.status == 401
+    with pytest.raises(WebhookRejected):  # without the key, the old secret is refused
+        make_adapter().verify_webhook(old_signed, body)

@@ -1,4 +1,6 @@
-"""Shopify REST-shaped payloads (webhook bodies) to core models and events.
+"""Shopify webhook bodies (REST-shaped resources) to core models and events.
+
+No REST API is called here: webhook bodies are REST resources, so this maps that shape.
 
 Webhook bodies are "the full REST resource payload for the topic": a whole
 order for ``orders/*``, but only a fulfillment, a fulfillment event, a refund
@@ -29,6 +31,7 @@ from aftercare.models import (
     ShipmentStatus,
 )
 
+from . import keys
 from .payload import (
     CONSENT_STATE,
     FAILED_FULFILLMENT,
@@ -275,10 +278,9 @@ def line_currency(payload: Reader) -> str:
 class WebhookMapper:
     """Turns one verified delivery's JSON body into core events."""
 
-    def __init__(self, shop_id: str, topic: str, delivery_id: str, fallback_time: datetime) -> None:
+    def __init__(self, shop_id: str, topic: str, fallback_time: datetime) -> None:
         self.shop_id = shop_id
         self.topic = topic
-        self.delivery_id = delivery_id
         #: Triggered-At of the delivery, else the receiving time: for payloads without a timestamp.
         self.fallback_time = fallback_time
 
@@ -294,24 +296,21 @@ class WebhookMapper:
         }.get(self.topic)
         if handler is None:
             return []
-        drafts = handler(Reader(self.topic, body))
-        keys = (
-            [self.delivery_id]
-            if len(drafts) == 1
-            else [f"{self.delivery_id}:{index}" for index in range(len(drafts))]
-        )
+        # Keyed by resource and transition (:mod:`.keys`), not by the delivery's headers:
+        # retries and polling then give the same key, and one merchant action's
+        # several topics (sharing an X-Shopify-Event-Id) stay several events.
         return [
             Event(
                 kind=kind,
                 shop_id=self.shop_id,
                 order=order,
                 occurred_at=occurred_at,
-                dedupe_key=key,
+                dedupe_key=keys.event_key(kind, order.platform_id, _subject_id(extra)),
                 source="webhook",
                 topic=self.topic,
                 **extra,
             )
-            for (kind, order, occurred_at, extra), key in zip(drafts, keys, strict=True)
+            for kind, order, occurred_at, extra in handler(Reader(self.topic, body))
         ]
 
     # Each handler returns (kind, order, occurred_at, extra Event fields) drafts.
@@ -423,6 +422,14 @@ class WebhookMapper:
             refunds=(refund,),
         )
         return [(EventKind.REFUNDED, order, refund.created_at, {"refund": refund})]
+
+
+def _subject_id(extra: dict) -> str:
+    """The platform id of the fulfillment, return or refund an event is about."""
+    for field in ("shipment", "return_request", "refund"):
+        if field in extra:
+            return extra[field].platform_id
+    return ""
 
 
 def _refund_currency(refund: Reader) -> str:
