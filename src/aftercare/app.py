@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -72,7 +73,9 @@ class App:
         for bundle in dict.fromkeys(bundles.values()):
             self.plugins.load_bundle(bundle)
         self.shops: dict[str, Shop] = _build_shops(config, self.plugins, bundles)
-        self.store = Store(config.database_url, self.clock)
+        self.store = Store(
+            config.database_url, self.clock, claim_lease=timedelta(seconds=config.server.claim_lease_seconds)
+        )
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: object) -> App:
