@@ -65,9 +65,23 @@ def open_app(ctx: click.Context) -> App:
     path = Path(ctx.obj["config"])
     if not path.exists():
         raise UserError(f"{path}: no such config file (create one with `aftercare init`)")
-    app = App.from_file(path)
+    try:
+        app = App.from_file(path)
+    except OSError as exc:  # a folder it needs (the SQLite store's) cannot be made
+        raise UserError(f"{exc.filename or path}: {exc.strerror or exc}") from None
     ctx.call_on_close(app.close)
     return app
+
+
+def open_store(app: App) -> None:
+    """Create or migrate the store; if it cannot be reached, one line naming the ``database`` key."""
+    from aftercare.store import describe_database_error
+
+    try:
+        app.store.upgrade()
+    except (sa.exc.DBAPIError, OSError) as exc:
+        where = _redact_url(app.config.database_url)
+        raise UserError(f"database: cannot open {where}: {describe_database_error(exc)}") from None
 
 
 @click.group()
@@ -418,6 +432,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     from aftercare.serve import serve as run_server
 
     app = open_app(ctx)
+    open_store(app)
     run_server(
         app, config_path=ctx.obj["config"], host=host, port=port, workers=workers, sweep_interval=sweep_interval
     )
@@ -434,6 +449,7 @@ def worker(ctx: click.Context, workers: int | None, sweep_interval: float, paren
     from aftercare.serve import run_worker
 
     app = open_app(ctx)
+    open_store(app)
     run_worker(app, workers=workers, sweep_interval=sweep_interval, parent=parent)
 
 
@@ -449,7 +465,7 @@ def sync(ctx: click.Context, shop_ids: tuple[str, ...], since: datetime | None) 
     from aftercare.worker import Worker
 
     app = open_app(ctx)
-    app.store.upgrade()
+    open_store(app)
     for shop_id in shop_ids:
         if shop_id not in app.shops:
             raise UserError(f"no shop {shop_id!r} (known: {', '.join(app.shops) or 'none'})")

@@ -300,6 +300,17 @@ class HookRun:
     duration_ms: float = 0.0
 
 
+def describe_database_error(exc: BaseException) -> str:
+    """What failed, briefly, without the host, the user or the statement (for /healthz and one-line errors):
+    ``Connection refused``, ``unable to open database file``, ``database or disk is full``."""
+    original = getattr(exc, "orig", None) or exc
+    if isinstance(original, OSError) and original.strerror:
+        return original.strerror
+    lines = str(original).strip().splitlines()
+    text = lines[0] if lines else ""
+    return text.rsplit(": ", 1)[-1].strip() or type(original).__name__
+
+
 def create_engine(url: str) -> Engine:
     """An engine with the settings aftercare relies on (WAL and durable commits on SQLite)."""
     if url.startswith("sqlite:///") and not url.endswith(":memory:"):
