@@ -402,6 +402,9 @@ def events_list(ctx, shop_id, order_id, limit, as_json) -> None:  # noqa: ANN001
             "occurred_at": s.event.occurred_at.isoformat(),
             "received_at": s.received_at.isoformat(),
             "state": s.state,
+            "attempts": s.attempts,
+            "reason": s.reason,  # why its last dispatch failed (it backs off, then fails)
+            "retry_at": s.retry_at.isoformat() if s.retry_at else None,
             "dedupe_key": s.event.dedupe_key,
             "hooks": [serialize.to_data(run) for run in app.store.hook_runs_for(s.id)],
         }
@@ -411,13 +414,26 @@ def events_list(ctx, shop_id, order_id, limit, as_json) -> None:  # noqa: ANN001
         click.echo(json.dumps(rows, indent=2))
         return
     table = Table(title="events")
-    for column in ("id", "shop", "order", "kind", "source", "received", "state", "plugins"):
+    for column in ("id", "shop", "order", "kind", "source", "received", "state", "plugins", "reason"):
         table.add_column(column, overflow="fold")
     for row in rows:
         plugins = ", ".join(f"{h['plugin']}:{h['outcome']}" for h in row["hooks"]) or "-"
         table.add_row(str(row["id"]), row["shop"], row["order"], row["kind"], row["source"],
-                      row["received_at"][:16], row["state"], plugins)  # fmt: skip
+                      row["received_at"][:16], row["state"], plugins, row["reason"])  # fmt: skip
     Console().print(table)
+
+
+@events.command("retry")
+@click.argument("event_ids", nargs=-1, type=int, required=True)
+@click.pass_context
+@reports_user_errors
+def events_retry(ctx: click.Context, event_ids: tuple[int, ...]) -> None:
+    """Make failed events pending again, now (the worker dispatches them)."""
+    app = open_app(ctx)
+    app.store.upgrade()
+    for event_id in event_ids:
+        ok = app.store.retry_event(event_id)
+        click.echo(f"event {event_id}: {'pending again' if ok else 'not retried (not failed, or no such event)'}")
 
 
 @cli.command()

@@ -224,3 +224,15 @@ def test_the_console_is_off_unless_enabled(tmp_path):
     with TestClient(create_receiver(app, Worker(app)), follow_redirects=False) as c:
         assert c.get("/console/login").status_code == 404
     app.close()
+
+
+def test_the_timeline_shows_why_an_event_failed(client, console_app):
+    from aftercare.worker import Worker
+
+    order = make_order("9", shop_id="north", partial=True)
+    with console_app.store.transaction() as conn:
+        console_app.store.add_events(conn, [make_event("order_paid", order, key="paid-north-9")])
+    Worker(console_app).run_now()  # the platform does not have the order: it cannot be re-read
+    login(client, "nora")
+    page = client.get("/console/shops/north/orders/order-9")
+    assert "failed · attempt 1: could not re-read order order-9: order order-9 not found" in page.text
