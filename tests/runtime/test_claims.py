@@ -322,3 +322,27 @@ def test_retries_are_spread_by_jitter_and_never_sooner_than_retry_after():
     later = [backoff(4).total_seconds() for _ in range(50)]
     assert min(later) >= 120 and max(later) <= 240
     assert all(backoff(1, retry_after=90).total_seconds() >= 90 for _ in range(20))
+
+
+def test_sync_waits_out_a_pause_the_client_gave_back_and_resumes_after_the_last_page(tmp_path, monkeypatch):
+    from aftercare.platform import PollBatch
+    from aftercare.sync import sync_shop
+
+    app = make_app(tmp_path, f"sqlite:///{tmp_path / 'store.db'}", Counting())
+    pages = [[make_event("order_paid", make_order(str(n)), key=f"poll-{n}")] for n in range(3)]
+    asked = []
+
+    def poll(cursor, since=None):
+        asked.append(cursor)
+        start = int(cursor or 0)
+        for n in range(start, len(pages)):
+            if n == 1 and asked.count("1") < 2:  # the bucket is empty: a 0.05 s wait the client gives back
+                raise PlatformError("the query cost bucket needs 0.1s", transient=True, retry_after=0.05)
+            yield PollBatch(pages[n], cursor=str(n + 1), orders_seen=1)
+
+    monkeypatch.setattr(app.adapter("test"), "poll", poll)
+    report = sync_shop(app, Worker(app).queue, "test")
+    assert (report.orders, report.new_events) == (3, 3)
+    assert asked == [None, "1", "1"]  # resumed after the committed page, not from the start
+    assert app.store.get_cursor("test") == "3"
+    app.close()
