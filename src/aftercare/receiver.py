@@ -201,11 +201,15 @@ def create_receiver(
                 checks[name] = f"error: {describe_database_error(exc) if name == 'store' else type(exc).__name__}"
                 healthy = False
         if checks["store"] == "ok":  # the workers' heartbeats and the overdue work, from the store
-            health = await asyncio.to_thread(worker_health, app)
-            if expects_worker:
-                checks["worker"] = health.worker
-                healthy = healthy and health.ok
-            checks["backlog"] = health.backlog
+            try:
+                health = await asyncio.to_thread(worker_health, app)
+            except Exception as exc:
+                checks["worker"], healthy = f"error: {describe_database_error(exc)}", False
+            else:
+                if expects_worker:
+                    checks["worker"] = health.worker
+                    healthy = healthy and health.ok
+                checks["backlog"] = health.backlog
         return JSONResponse(checks, status_code=200 if healthy else 503)
 
     routes: list[BaseRoute] = [
