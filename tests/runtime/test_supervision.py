@@ -78,13 +78,13 @@ def test_starting_with_the_store_unreachable_is_one_line_naming_the_database_and
     assert "hunter2" not in done.stdout + done.stderr
 
 
-def supervise(tmp_path, name, runs_for, healthy_after, count):
+def supervise(tmp_path, name, runs_for, healthy_after, count, first=0.2, cap=0.8):
     """Start a child that notes its start and exits after ``runs_for`` s; return the gaps between starts."""
     from aftercare.serve import WorkerSupervisor
 
     starts = tmp_path / name
     script = f"import time; open({str(starts)!r}, 'a').write(f'{{time.monotonic()}}\\n'); time.sleep({runs_for})"
-    supervisor = WorkerSupervisor([sys.executable, "-c", script], first_delay=0.2, max_delay=0.8,
+    supervisor = WorkerSupervisor([sys.executable, "-c", script], first_delay=first, max_delay=cap,
                                   healthy_after=healthy_after)  # fmt: skip
     supervisor.start()
     try:
@@ -98,11 +98,13 @@ def supervise(tmp_path, name, runs_for, healthy_after, count):
 
 
 def test_the_supervisor_backs_off_between_restarts(tmp_path):
-    gaps = supervise(tmp_path, "crashing", runs_for=0, healthy_after=60, count=5)
-    assert gaps[0] >= 0.2 and gaps[1] >= 0.4 and gaps[2] >= 0.8 and gaps[3] >= 0.8  # 0.2, 0.4, 0.8, then capped
-    assert gaps[3] < 1.6
+    gaps = supervise(tmp_path, "crashing", runs_for=0, healthy_after=60, count=6, first=0.1, cap=0.4)
+    waits = (0.1, 0.2, 0.4, 0.4, 0.4)  # doubling, then capped
+    assert all(gap >= wait for gap, wait in zip(gaps, waits, strict=True)), gaps
+    assert gaps[4] < 1.6  # doubling on would have waited 1.6 s (plus the child's start-up)
 
 
 def test_the_supervisor_waits_the_first_delay_again_after_a_child_ran_a_while(tmp_path):
     gaps = supervise(tmp_path, "healthy", runs_for=0.4, healthy_after=0.3, count=4)
-    assert all(0.6 <= gap < 0.6 + 0.4 + 0.5 for gap in gaps), gaps  # 0.4 s run + 0.2 s wait each time
+    assert all(gap >= 0.6 for gap in gaps), gaps  # 0.4 s run + 0.2 s wait each time
+    assert gaps[2] < 1.2, gaps  # without the reset: 0.4 s run + 0.8 s wait
