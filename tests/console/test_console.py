@@ -236,3 +236,5 @@ def test_the_timeline_shows_why_an_event_failed(client, console_app):
     login(client, "nora")
     page = client.get("/console/shops/north/orders/order-9")
     assert "failed · attempt 1: could not re-read order order-9: order order-9 not found" in page.text
+    overview = client.get("/console/shops/north").text
+    assert "events failed" in overview
