@@ -36,6 +36,10 @@ _OPERATION_NAME = re.compile(r"^\s*(?:query|mutation)\s+(\w+)", re.MULTILINE)
 
 #: Cost assumed for a query never seen before (Shopify reports the real one after).
 DEFAULT_EXPECTED_COST = 50
+#: Longest wait slept inside a call; a longer one (Retry-After, backoff, bucket refill) is raised
+#: as a transient PlatformError with ``retry_after``, so the worker puts the action back on the
+#: schedule and its thread moves on to other orders.
+MAX_WAIT_IN_CALL = 1.0
 
 
 @cache
@@ -76,6 +80,7 @@ class GraphQLClient:
         monotonic: Callable[[], float] = time.monotonic,
         jitter: Callable[[], float] = random.random,
         session: requests.Session | None = None,
+        max_wait: float = MAX_WAIT_IN_CALL,
     ) -> None:
         self.url = url
         self.api_version = api_version
@@ -87,6 +92,7 @@ class GraphQLClient:
         self.monotonic = monotonic
         self.jitter = jitter
         self.tokens = TokenSource(access_token) if isinstance(access_token, str) else access_token
+        self.max_wait = max_wait
         self.session = session or requests.Session()
         self.session.headers.update({"Accept": "application/json"})
         self._bucket: _Bucket | None = None
@@ -114,7 +120,7 @@ class GraphQLClient:
         for attempt in range(attempts):
             if attempt:
                 # A throttled answer's wait already covers the bucket refill.
-                self.sleep(retry_after if retry_after is not None else self._backoff(attempt))
+                self._pause(retry_after if retry_after is not None else self._backoff(attempt), last_error)
             else:
                 self._wait_for(self._cost_of.get(operation, DEFAULT_EXPECTED_COST))
             try:
@@ -249,7 +255,13 @@ class GraphQLClient:
         if missing > 0:
             wait = missing / bucket.restore_rate
             log.info("waiting %.2fs for %s query cost points to restore", wait, need)
-            self.sleep(wait)
+            self._pause(wait, f"the query cost bucket needs {wait:.1f}s to restore {need:.0f} points")
+
+    def _pause(self, wait: float, reason: str) -> None:
+        """Sleep a short wait; give a long one back to the caller's schedule."""
+        if wait > self.max_wait:
+            raise PlatformError(f"{reason}; retry in {wait:.1f}s", transient=True, retry_after=wait)
+        self.sleep(wait)
 
     def _backoff(self, attempt: int) -> float:
         delay = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))

@@ -79,7 +79,9 @@ class App:
         for bundle in dict.fromkeys(bundles.values()):
             self.plugins.load_bundle(bundle)
         self.shops: dict[str, Shop] = _build_shops(config, self.plugins, bundles)
-        self.store = Store(config.database_url, self.clock)
+        self.store = Store(
+            config.database_url, self.clock, claim_lease=timedelta(seconds=config.server.claim_lease_seconds)
+        )
         #: Seals the tokens adapters keep in the store; None without a ``secret_key``.
         self.vault = Vault(config.secret_key) if config.secret_key is not None else None
 

@@ -67,9 +67,23 @@ def open_app(ctx: click.Context) -> App:
     path = Path(ctx.obj["config"])
     if not path.exists():
         raise UserError(f"{path}: no such config file (create one with `aftercare init`)")
-    app = App.from_file(path)
+    try:
+        app = App.from_file(path)
+    except OSError as exc:  # a folder it needs (the SQLite store's) cannot be made
+        raise UserError(f"{exc.filename or path}: {exc.strerror or exc}") from None
     ctx.call_on_close(app.close)
     return app
+
+
+def open_store(app: App) -> None:
+    """Create or migrate the store; if it cannot be reached, one line naming the ``database`` key."""
+    from aftercare.store import describe_database_error
+
+    try:
+        app.store.upgrade()
+    except (sa.exc.DBAPIError, OSError) as exc:
+        where = _redact_url(app.config.database_url)
+        raise UserError(f"database: cannot open {where}: {describe_database_error(exc)}") from None
 
 
 @click.group()
@@ -455,6 +469,9 @@ def events_list(ctx, shop_id, order_id, limit, as_json) -> None:  # noqa: ANN001
             "occurred_at": s.event.occurred_at.isoformat(),
             "received_at": s.received_at.isoformat(),
             "state": s.state,
+            "attempts": s.attempts,
+            "reason": s.reason,  # why its last dispatch failed (it backs off, then fails)
+            "retry_at": s.retry_at.isoformat() if s.retry_at else None,
             "dedupe_key": s.event.dedupe_key,
             "hooks": [serialize.to_data(run) for run in app.store.hook_runs_for(s.id)],
         }
@@ -464,13 +481,26 @@ def events_list(ctx, shop_id, order_id, limit, as_json) -> None:  # noqa: ANN001
         click.echo(json.dumps(rows, indent=2))
         return
     table = Table(title="events")
-    for column in ("id", "shop", "order", "kind", "source", "received", "state", "plugins"):
+    for column in ("id", "shop", "order", "kind", "source", "received", "state", "plugins", "reason"):
         table.add_column(column, overflow="fold")
     for row in rows:
         plugins = ", ".join(f"{h['plugin']}:{h['outcome']}" for h in row["hooks"]) or "-"
         table.add_row(str(row["id"]), row["shop"], row["order"], row["kind"], row["source"],
-                      row["received_at"][:16], row["state"], plugins)  # fmt: skip
+                      row["received_at"][:16], row["state"], plugins, row["reason"])  # fmt: skip
     Console().print(table)
+
+
+@events.command("retry")
+@click.argument("event_ids", nargs=-1, type=int, required=True)
+@click.pass_context
+@reports_user_errors
+def events_retry(ctx: click.Context, event_ids: tuple[int, ...]) -> None:
+    """Make failed events pending again, now (the worker dispatches them)."""
+    app = open_app(ctx)
+    app.store.upgrade()
+    for event_id in event_ids:
+        ok = app.store.retry_event(event_id)
+        click.echo(f"event {event_id}: {'pending again' if ok else 'not retried (not failed, or no such event)'}")
 
 
 @cli.command()
@@ -485,6 +515,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     from aftercare.serve import serve as run_server
 
     app = open_app(ctx)
+    open_store(app)
     run_server(
         app, config_path=ctx.obj["config"], host=host, port=port, workers=workers, sweep_interval=sweep_interval
     )
@@ -501,6 +532,7 @@ def worker(ctx: click.Context, workers: int | None, sweep_interval: float, paren
     from aftercare.serve import run_worker
 
     app = open_app(ctx)
+    open_store(app)
     run_worker(app, workers=workers, sweep_interval=sweep_interval, parent=parent)
 
 
@@ -516,7 +548,7 @@ def sync(ctx: click.Context, shop_ids: tuple[str, ...], since: datetime | None) 
     from aftercare.worker import Worker
 
     app = open_app(ctx)
-    app.store.upgrade()
+    open_store(app)
     for shop_id in shop_ids:
         if shop_id not in app.shops:
             raise UserError(f"no shop {shop_id!r} (known: {', '.join(app.shops) or 'none'})")

@@ -97,8 +97,9 @@ class ServerSettings(BaseModel):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     #: Worker threads of the embedded queue consumer.
     workers: int = Field(default=2, ge=1, le=64)
-    #: An action claimed this long ago and not finished belongs to a worker that died:
-    #: the sweep makes it due again.
+    #: A claim on an event or an action lasts this long unless its worker renews it (its
+    #: heartbeat does, while the work runs); one left to run out belongs to a worker that
+    #: died, and the sweep makes the event pending or the action due again.
     claim_lease_seconds: float = Field(default=600, gt=0)
     #: Worker threads one shop's actions may occupy at once in a process; 0 means half of
     #: ``workers`` (at least one), so a shop with a slow SMTP relay or platform never holds them all.

@@ -174,6 +174,8 @@ class Deployment:
             return False
         if store.pending_events(now, limit=1) or store.due_actions(now, limit=1):
             return False
+        if store.count_events_by_state().get("dispatching", 0):
+            return False
         return store.count_actions_by_state().get(ActionState.RUNNING.value, 0) == 0
 
     def advance(self, delta: timedelta) -> None:

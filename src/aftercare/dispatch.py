@@ -127,6 +127,11 @@ class Dispatcher:
         outcomes: list[Dispatched] = []
         store = self.app.store
         with store.transaction() as conn:
+            if stored_ids is not None:  # only what this worker still holds: a claim taken back is not recorded twice
+                held = store.still_claimed_events(conn, stored_ids)
+                kept = [n for n, event_id in enumerate(stored_ids) if event_id in held]
+                batch, all_results = [batch[n] for n in kept], [all_results[n] for n in kept]
+                stored_ids = [stored_ids[n] for n in kept]
             ids = store.add_events(conn, batch) if stored_ids is None else [(i, True) for i in stored_ids]
             store.record_customer_events(conn, [e for e, (_id, new) in zip(batch, ids, strict=True) if new])
             new_actions = store.add_actions(conn, [r for res in all_results for r in res.sink.requests])
@@ -161,6 +166,14 @@ def execute_action(app: App, action: ActionRecord) -> bool:
     store = app.store
     if not store.claim_action(action.id):
         return False
+    try:
+        return _run_claimed(app, action)
+    finally:  # done, put back or crashed: the heartbeat stops renewing its claim
+        store.let_go("actions", [action.id])
+
+
+def _run_claimed(app: App, action: ActionRecord) -> bool:
+    store = app.store
     attempts = action.attempts + 1
     started = time.perf_counter()
 
@@ -207,8 +220,9 @@ def execute_action(app: App, action: ActionRecord) -> bool:
         return finish(ActionState.DROPPED, exc.reason)
     except PlatformError as exc:
         if exc.transient and attempts < MAX_ATTEMPTS:
-            delay = _backoff(attempts, exc.retry_after)
-            reason = f"attempt {attempts} failed: {exc.message}"
+            # Back to the schedule: the thread moves on, the platform's Retry-After is waited out in the store.
+            delay = backoff(attempts, exc.retry_after)
+            reason = f"attempt {attempts} failed: {exc.message}; next try in {delay.total_seconds():.0f}s"
             store.reschedule_action(action.id, app.now() + delay, reason, attempted=True)
             return True
         return finish(ActionState.FAILED, exc.message, attempted=True)
@@ -248,13 +262,18 @@ def _without_addresses(text: str) -> str:
     return _EMAIL.sub("<address>", text)
 
 
-def _backoff(attempts: int, retry_after: float | None) -> timedelta:
-    """Exponential with full jitter, never sooner than the platform asked."""
-    ceiling = min(RETRY_CAP, RETRY_BASE * (2 ** (attempts - 1)))
-    delay = timedelta(seconds=random.uniform(RETRY_BASE.total_seconds(), ceiling.total_seconds()))
+def backoff(attempts: int, retry_after: float | None = None) -> timedelta:
+    """The wait before try ``attempts + 1`` of an action or of an event's dispatch.
+
+    Exponential (30 s, 60 s, ... up to 6 h) with jitter over the upper half of
+    each step, so work that failed together does not retry together; never
+    sooner than a platform's ``Retry-After``.
+    """
+    ceiling = min(RETRY_CAP, RETRY_BASE * (2 ** (attempts - 1))).total_seconds()
+    delay = random.uniform(ceiling / 2, ceiling)
     if retry_after is not None:
-        delay = max(delay, timedelta(seconds=retry_after))
-    return delay
+        delay = max(delay, retry_after)
+    return timedelta(seconds=delay)
 
 
 def new_records(app: App, outcomes: Iterable[Dispatched]) -> list[ActionRecord]:

@@ -34,8 +34,8 @@ from aftercare.mail.web import routes as mail_routes
 from aftercare.models import Event
 from aftercare.pages import routes as page_routes
 from aftercare.platform import PayloadError, WebhookDelivery, WebhookRejected
-from aftercare.store import state_in_transaction
-from aftercare.worker import Worker
+from aftercare.store import describe_database_error, state_in_transaction
+from aftercare.worker import Worker, worker_health
 
 log = logging.getLogger("aftercare.receiver")
 
@@ -149,7 +149,10 @@ class Ingest:
         return results
 
 
-def create_receiver(app: App, worker: Worker, extra_routes: list[BaseRoute] | None = None) -> Starlette:
+def create_receiver(
+    app: App, worker: Worker, extra_routes: list[BaseRoute] | None = None, *, expects_worker: bool = False
+) -> Starlette:
+    """``expects_worker``: a worker process should be running (serve's child): /healthz reports it."""
     ingest = Ingest(app, worker)
     limit = app.config.server.max_body_bytes
 
@@ -195,11 +198,19 @@ def create_receiver(app: App, worker: Worker, extra_routes: list[BaseRoute] | No
             try:
                 await asyncio.to_thread(probe)
                 checks[name] = "ok"
-            except Exception as exc:
-                checks[name] = f"error: {type(exc).__name__}: {exc}"
+            except Exception as exc:  # a short reason: no host, user or statement on an open endpoint
+                checks[name] = f"error: {describe_database_error(exc) if name == 'store' else type(exc).__name__}"
                 healthy = False
-        if healthy:
-            checks["backlog"] = await asyncio.to_thread(worker.queue.backlog)
+        if checks["store"] == "ok":  # the workers' heartbeats and the overdue work, from the store
+            try:
+                health = await asyncio.to_thread(worker_health, app)
+            except Exception as exc:
+                checks["worker"], healthy = f"error: {describe_database_error(exc)}", False
+            else:
+                if expects_worker:
+                    checks["worker"] = health.worker
+                    healthy = healthy and health.ok
+                checks["backlog"] = health.backlog
         return JSONResponse(checks, status_code=200 if healthy else 503)
 
     routes: list[BaseRoute] = [

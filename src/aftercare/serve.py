@@ -26,6 +26,11 @@ from aftercare.worker import Worker
 log = logging.getLogger("aftercare.serve")
 
 WORKER_STOP_TIMEOUT = 60
+#: Waits before restarting a worker child that exited: 1 s, 2 s, 4 s ... at most 30 s; back to
+#: 1 s once a child has run for WORKER_HEALTHY_AFTER.
+WORKER_RESTART_FIRST = 1.0
+WORKER_RESTART_MAX = 30.0
+WORKER_HEALTHY_AFTER = 60.0
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
@@ -56,12 +61,11 @@ def serve(
     webhooks a second the receiver could acknowledge (docs/benchmarks.md).
     """
     configure_logging()
-    app.store.upgrade()
     host = host or app.config.server.host
     port = app.config.server.port if port is None else port
 
     # The receiver only enqueues; its Worker object is the queue's producer side.
-    receiver = create_receiver(app, Worker(app))
+    receiver = create_receiver(app, Worker(app), expects_worker=True)
     # uvicorn binds the socket itself: handing it one we bound halved the webhooks a second
     # it answered (docs/benchmarks.md); so the port it got is read once it has started.
     server = uvicorn.Server(
@@ -70,7 +74,8 @@ def serve(
             timeout_graceful_shutdown=10,
         )
     )  # fmt: skip
-    child = _start_worker_process(config_path, workers or app.config.server.workers, sweep_interval)
+    child = WorkerSupervisor(_worker_command(config_path, workers or app.config.server.workers, sweep_interval))
+    child.start()
     threading.Thread(target=_announce, args=(server, host), name="aftercare-announce", daemon=True).start()
     # uvicorn handles SIGTERM itself, then raises it again once stopped, for whatever handler was
     # there before; this one lets the shutdown below (stop the worker, close the store) happen.
@@ -79,7 +84,7 @@ def serve(
     try:
         server.run()
     finally:
-        _stop_worker_process(child)
+        child.stop()
         app.close()
         print("aftercare serve: stopped", flush=True)
 
@@ -94,12 +99,94 @@ def _announce(server: uvicorn.Server, host: str) -> None:
     print(f"aftercare serve: listening on http://{host}:{port}", flush=True)
 
 
-def _start_worker_process(config_path: str, workers: int, sweep_interval: float) -> subprocess.Popen[bytes]:
-    command = [
+def _worker_command(config_path: str, workers: int, sweep_interval: float) -> list[str]:
+    return [
         sys.executable, "-m", "aftercare", "--config", config_path, "worker",
         "--workers", str(workers), "--sweep-interval", str(sweep_interval), "--parent", str(os.getpid()),
     ]  # fmt: skip
-    return subprocess.Popen(command)
+
+
+class WorkerSupervisor:
+    """serve's worker child, kept running: restarted with backoff whenever it exits.
+
+    A child killed (``kill -9``, the OOM killer) or exiting on an error is
+    reaped at once (no zombie), logged, and started again after 1 s, 2 s, 4 s
+    ... at most ``WORKER_RESTART_MAX``; the wait starts again from 1 s once a
+    child has run ``WORKER_HEALTHY_AFTER`` seconds. Nothing is lost meanwhile:
+    the new child's sweep finds the pending events and due actions, and takes
+    back the claims of the killed one when their lease runs out.
+    """
+
+    def __init__(
+        self,
+        command: list[str],
+        *,
+        first_delay: float = WORKER_RESTART_FIRST,
+        max_delay: float = WORKER_RESTART_MAX,
+        healthy_after: float = WORKER_HEALTHY_AFTER,
+    ) -> None:
+        self.command = command
+        self.first_delay, self.max_delay, self.healthy_after = first_delay, max_delay, healthy_after
+        self.restarts = 0
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._child: subprocess.Popen[bytes] | None = None
+        self._watcher: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int | None:
+        with self._lock:
+            return self._child.pid if self._child else None
+
+    def start(self) -> None:
+        with self._lock:
+            self._child = subprocess.Popen(self.command)
+        self._watcher = threading.Thread(target=self._watch, name="aftercare-worker-supervisor", daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        delay = self.first_delay
+        while not self._stopping.is_set():
+            with self._lock:
+                child = self._child
+            assert child is not None
+            started = time.monotonic()
+            code = child.wait()  # reaps it: a killed child never lingers as a zombie
+            if self._stopping.is_set():
+                return
+            ran = time.monotonic() - started
+            if ran >= self.healthy_after:
+                delay = self.first_delay
+            log.warning("the worker (pid %d) %s after %.0fs; restarting it in %.0fs",
+                        child.pid, _exit_description(code), ran, delay)  # fmt: skip
+            if self._stopping.wait(delay):
+                return
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                self._child = subprocess.Popen(self.command)
+                self.restarts += 1
+                log.warning("the worker restarted (pid %d)", self._child.pid)
+            delay = min(self.max_delay, delay * 2)
+
+    def stop(self) -> None:
+        """Stop restarting, then stop the child (SIGTERM lets its tasks in flight finish)."""
+        self._stopping.set()
+        with self._lock:
+            child = self._child
+        if child is not None:
+            _stop_worker_process(child)
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+
+
+def _exit_description(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"
 
 
 def _stop_worker_process(child: subprocess.Popen[bytes]) -> None:
@@ -116,7 +203,6 @@ def _stop_worker_process(child: subprocess.Popen[bytes]) -> None:
 
 def run_worker(app: App, *, workers: int | None = None, sweep_interval: float = 5.0, parent: int | None = None) -> None:
     configure_logging()
-    app.store.upgrade()
     worker = Worker(app)
     consumer = worker.queue.consumer(workers or app.config.server.workers)
     worker.start_sweeper(sweep_interval)

@@ -21,11 +21,14 @@ import fcntl
 import functools
 import json
 import os
+import secrets
+import socket
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +84,15 @@ events = sa.Table(
     sa.Column("source", sa.String(32), nullable=False, server_default="webhook"),
     sa.Column("occurred_at", UTCDateTime, nullable=False),
     sa.Column("received_at", UTCDateTime, nullable=False),
-    sa.Column("state", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("state", sa.String(16), nullable=False, server_default="pending"),  # EVENT_STATES
     sa.Column("body", sa.Text, nullable=False),
+    # A claim (migration 0007): who is dispatching it, and until when unless renewed.
+    sa.Column("claimed_by", sa.String(64), nullable=False, server_default=""),
+    sa.Column("claimed_until", UTCDateTime, nullable=True),
+    # Failed dispatches: how many, why the last one failed, and when to try again.
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("retry_at", UTCDateTime, nullable=True),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
     sa.UniqueConstraint("shop_id", "dedupe_key", name="uq_events_shop_dedupe"),
     sa.Index("ix_events_shop_order", "shop_id", "order_id"),
     sa.Index("ix_events_state", "state"),
@@ -142,6 +152,9 @@ actions = sa.Table(
     sa.Column("result", sa.JSON, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # A claim (migration 0007): who is running it, and until when unless renewed.
+    sa.Column("claimed_by", sa.String(64), nullable=False, server_default=""),
+    sa.Column("claimed_until", UTCDateTime, nullable=True),
     sa.Index("ix_actions_state_due", "state", "due_at"),
     sa.Index("ix_actions_shop_order", "shop_id", "order_id"),
     sa.Index("ix_actions_customer", "shop_id", "customer_email"),
@@ -210,6 +223,18 @@ adapter_state = sa.Table(
     sa.Column("value", sa.JSON, nullable=True),
 )
 
+#: Each worker process's heartbeat (migration 0007): ``/healthz`` tells a dead or stuck worker by it.
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # Store.claimant of that process
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("beat_at", UTCDateTime, nullable=False),
+    sa.Column("progress_at", UTCDateTime, nullable=True),  # when it last finished an event or action
+)
+
 cursors = sa.Table(
     "cursors",
     metadata,
@@ -220,12 +245,37 @@ cursors = sa.Table(
 )
 
 
+#: pending -> dispatching (claimed) -> dispatched; or back to pending (retry_at) and, after a limit, failed.
+EVENT_STATES = ("pending", "dispatching", "dispatched", "failed")
+
+
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
     id: int
     event: Event
     received_at: datetime
     state: str
+    attempts: int = 0
+    reason: str = ""
+    retry_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerBeat:
+    """The freshest heartbeat of any worker, and when any of them last finished some work
+    (or started: a worker that just started has not had the time to be stuck)."""
+
+    beat_at: datetime | None
+    progress_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Work that should have been done by now: events still pending, actions past their due time."""
+
+    pending_events: int
+    overdue_actions: int
+    oldest: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +300,17 @@ class HookRun:
     duration_ms: float = 0.0
 
 
+def describe_database_error(exc: BaseException) -> str:
+    """What failed, briefly, without the host, the user or the statement (for /healthz and one-line errors):
+    ``Connection refused``, ``unable to open database file``, ``database or disk is full``."""
+    original = getattr(exc, "orig", None) or exc
+    if isinstance(original, OSError) and original.strerror:
+        return original.strerror
+    lines = str(original).strip().splitlines()
+    text = lines[0] if lines else ""
+    return text.rsplit(": ", 1)[-1].strip() or type(original).__name__
+
+
 def create_engine(url: str) -> Engine:
     """An engine with the settings aftercare relies on (WAL and durable commits on SQLite)."""
     if url.startswith("sqlite:///") and not url.endswith(":memory:"):
@@ -269,11 +330,27 @@ def create_engine(url: str) -> Engine:
     return engine
 
 
+#: A claim older than its lease and not renewed belongs to a worker that died (``[server] claim_lease_seconds``).
+DEFAULT_CLAIM_LEASE = timedelta(seconds=600)
+
+
+def wall_clock() -> datetime:
+    """Claims and heartbeats are about processes being alive, so they run on the wall clock,
+    not the app's (the demo's clock jumps hours at a time)."""
+    return datetime.now(UTC)
+
+
 class Store:
-    def __init__(self, url: str, clock: Any) -> None:
+    def __init__(self, url: str, clock: Any, *, claim_lease: timedelta = DEFAULT_CLAIM_LEASE) -> None:
         self.url = url
         self.engine = create_engine(url)
         self._clock = clock
+        self.claim_lease = claim_lease
+        #: Who this process's claims name: host, pid, and a random part (pids are reused).
+        self.claimant = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._started_at = wall_clock()
+        self._held_lock = threading.Lock()
+        self._held: dict[str, Counter[int]] = {"events": Counter(), "actions": Counter()}
         self._sqlite = self.engine.dialect.name == "sqlite"
         database = self.engine.url.database if self._sqlite else None
         self._write_lock = (
@@ -413,15 +490,140 @@ class Store:
             return [Event.from_json(body) for body in conn.execute(query).scalars()]
 
     def pending_events(self, received_before: datetime, limit: int = 500) -> list[int]:
-        """Events stored but not dispatched yet (a lost queue message, a crash)."""
+        """Events stored but not dispatched yet (a lost queue message, a crash), and due:
+        one whose dispatch failed waits for its ``retry_at``."""
         query = (
             sa.select(events.c.id)
-            .where(events.c.state == "pending", events.c.received_at <= received_before)
+            .where(events.c.state == "pending", events.c.received_at <= received_before, self._event_due())
             .order_by(events.c.id)
             .limit(limit)
         )
         with self.engine.connect() as conn:
             return list(conn.execute(query).scalars())
+
+    def _event_due(self) -> sa.ColumnElement[bool]:
+        return sa.or_(events.c.retry_at.is_(None), events.c.retry_at <= self._clock.now())
+
+    # -- event claims -------------------------------------------------------
+    def claim_events(self, event_ids: Sequence[int]) -> list[int]:
+        """Claim the pending, due events among ``event_ids`` for this process (-> ``dispatching``);
+        return those it got. One UPDATE ... RETURNING: two workers, threads or the sweep and the
+        queue asking for the same event get it once between them."""
+        if not event_ids:
+            return []
+        claim = (
+            sa.update(events)
+            .where(events.c.id.in_(list(event_ids)), events.c.state == "pending", self._event_due())
+            .values(state="dispatching", claimed_by=self.claimant, claimed_until=wall_clock() + self.claim_lease)
+            .returning(events.c.id)
+        )
+        with self.transaction() as conn:
+            claimed = sorted(conn.execute(claim).scalars())
+        self._hold("events", claimed)
+        return claimed
+
+    def still_claimed_events(self, conn: Connection, event_ids: Sequence[int]) -> set[int]:
+        """Of ``event_ids``, those this process still holds (inside the transaction that records
+        their dispatch: a claim taken back after its lease must not be recorded twice)."""
+        query = sa.select(events.c.id).where(
+            events.c.id.in_(list(event_ids)), events.c.state == "dispatching", events.c.claimed_by == self.claimant
+        )
+        return set(conn.execute(query.with_for_update()).scalars())
+
+    def event_dispatch_failed(self, event_id: int, reason: str, retry_at: datetime | None) -> None:
+        """Record a failed dispatch of a claimed event: pending again from ``retry_at``, or
+        ``failed`` for good when ``retry_at`` is None. The reason stays on the event."""
+        values: dict[str, Any] = {"attempts": events.c.attempts + 1, "reason": reason, "retry_at": retry_at}
+        values["state"] = "failed" if retry_at is None else "pending"
+        with self.transaction() as conn:
+            conn.execute(
+                sa.update(events)
+                .where(events.c.id == event_id, events.c.state == "dispatching", events.c.claimed_by == self.claimant)
+                .values(**values)
+            )
+
+    def retry_event(self, event_id: int) -> bool:
+        """Make a failed event pending again, now, with its attempts counted afresh."""
+        with self.transaction() as conn:
+            changed = conn.execute(
+                sa.update(events)
+                .where(events.c.id == event_id, events.c.state == "failed")
+                .values(state="pending", attempts=0, retry_at=None, reason="")
+            )
+            return changed.rowcount == 1
+
+    def release_stale_events(self) -> int:
+        """Put back events whose claim ran out unrenewed (their worker died): pending, now."""
+        with self.transaction() as conn:
+            return conn.execute(
+                sa.update(events)
+                .where(events.c.state == "dispatching", self._claim_ran_out(events))
+                .values(state="pending", reason="released: its worker stopped mid-dispatch")
+            ).rowcount
+
+    # -- holding claims: what this process works on now, renewed by the heartbeat ----
+    def _hold(self, table: str, ids: Iterable[int]) -> None:
+        with self._held_lock:
+            self._held[table].update(ids)
+
+    def let_go(self, table: str, ids: Iterable[int]) -> None:
+        """This process no longer works on these events/actions (finished, put back, or crashed):
+        the heartbeat stops renewing their claims, so a claim left behind runs out."""
+        with self._held_lock:
+            held = self._held[table]
+            for i in ids:
+                held[i] -= 1
+                if held[i] <= 0:
+                    del held[i]
+
+    def held(self, table: str) -> list[int]:
+        with self._held_lock:
+            return sorted(self._held[table])
+
+    @staticmethod
+    def _claim_ran_out(table: sa.Table) -> sa.ColumnElement[bool]:
+        return sa.or_(table.c.claimed_until.is_(None), table.c.claimed_until <= wall_clock())
+
+    def heartbeat(self, progress_at: datetime | None) -> None:
+        """Renew the claims this process holds and say it is alive (``workers``), in one transaction."""
+        now = wall_clock()
+        until = now + self.claim_lease
+        held_events, held_actions = self.held("events"), self.held("actions")
+        with self.transaction() as conn:
+            for table, ids, state in ((events, held_events, "dispatching"), (actions, held_actions, "running")):
+                if ids:
+                    conn.execute(
+                        sa.update(table)
+                        .where(table.c.id.in_(ids), table.c.state == state, table.c.claimed_by == self.claimant)
+                        .values(claimed_until=until)
+                    )
+            row = {"id": self.claimant, "host": socket.gethostname()[:255], "pid": os.getpid(),
+                   "started_at": self._started_at, "beat_at": now, "progress_at": progress_at}  # fmt: skip
+            upsert(conn, workers, row, ("id",))
+            conn.execute(sa.delete(workers).where(workers.c.beat_at < now - timedelta(days=1)))
+
+    def worker_beat(self) -> WorkerBeat:
+        query = sa.select(
+            sa.func.max(workers.c.beat_at), sa.func.max(sa.func.coalesce(workers.c.progress_at, workers.c.started_at))
+        )
+        with self.engine.connect() as conn:
+            beat_at, progress_at = conn.execute(query).one()
+        return WorkerBeat(_utc(beat_at), _utc(progress_at))
+
+    def backlog(self, older_than: timedelta) -> Backlog:
+        """Events pending and actions due for longer than ``older_than`` (app clock)."""
+        before = self._clock.now() - older_than
+        pending = sa.and_(events.c.state == "pending", events.c.received_at <= before, self._event_due())
+        overdue = sa.and_(actions.c.state == ActionState.DUE.value, actions.c.due_at <= before)
+        with self.engine.connect() as conn:
+            n_events, oldest_event = conn.execute(
+                sa.select(sa.func.count(), sa.func.min(events.c.received_at)).where(pending)
+            ).one()
+            n_actions, oldest_action = conn.execute(
+                sa.select(sa.func.count(), sa.func.min(actions.c.due_at)).where(overdue)
+            ).one()
+        oldest = [t for t in (_utc(oldest_event), _utc(oldest_action)) if t is not None]
+        return Backlog(n_events, n_actions, min(oldest) if oldest else None)
 
     def count_events_by_state(self) -> dict[str, int]:
         query = sa.select(events.c.state, sa.func.count()).group_by(events.c.state)
@@ -469,7 +671,11 @@ class Store:
         if rows:
             insert_rows(conn, hook_runs, rows)
         if runs_by_event:
-            conn.execute(sa.update(events).where(events.c.id.in_(list(runs_by_event))).values(state="dispatched"))
+            conn.execute(
+                sa.update(events)
+                .where(events.c.id.in_(list(runs_by_event)))
+                .values(state="dispatched", reason="", retry_at=None)
+            )
 
     def hook_runs_for(self, event_id: int) -> list[HookRun]:
         query = sa.select(hook_runs).where(hook_runs.c.event_id == event_id).order_by(hook_runs.c.id)
@@ -621,14 +827,23 @@ class Store:
             return [_action_record(r) for r in conn.execute(query)]
 
     def claim_action(self, action_id: int) -> bool:
-        """Move a due action to running; False if another worker claimed it first."""
+        """Move a due action to running, claimed by this process for a lease the heartbeat
+        renews while it runs (:meth:`let_go` when done); False if another worker claimed it first."""
         with self.transaction() as conn:
-            claimed = conn.execute(
+            result = conn.execute(
                 sa.update(actions)
                 .where(actions.c.id == action_id, actions.c.state == ActionState.DUE.value)
-                .values(state=ActionState.RUNNING.value, updated_at=self._clock.now())
+                .values(
+                    state=ActionState.RUNNING.value,
+                    updated_at=self._clock.now(),
+                    claimed_by=self.claimant,
+                    claimed_until=wall_clock() + self.claim_lease,
+                )
             )
-            return claimed.rowcount == 1
+            claimed = result.rowcount == 1
+        if claimed:
+            self._hold("actions", [action_id])
+        return claimed
 
     def finish_action(
         self,
@@ -701,12 +916,12 @@ class Store:
             values["attempts"] = actions.c.attempts + 1
         conn.execute(sa.update(actions).where(actions.c.id == action_id).values(**values))
 
-    def release_stale_actions(self, claimed_before: datetime) -> int:
-        """Put back actions a worker claimed and never finished (it died): due again, now."""
+    def release_stale_actions(self) -> int:
+        """Put back actions whose claim ran out unrenewed (their worker died): due again, now."""
         with self.transaction() as conn:
             return conn.execute(
                 sa.update(actions)
-                .where(actions.c.state == ActionState.RUNNING.value, actions.c.updated_at <= claimed_before)
+                .where(actions.c.state == ActionState.RUNNING.value, self._claim_ran_out(actions))
                 .values(
                     state=ActionState.DUE.value,
                     reason="released: its worker stopped mid-run",
@@ -1093,7 +1308,17 @@ def upsert(conn: Connection, table: sa.Table, row: dict[str, Any], unique: Seque
 
 
 def _stored_event(row: Any) -> StoredEvent:
-    return StoredEvent(id=row.id, event=Event.from_json(row.body), received_at=row.received_at, state=row.state)
+    return StoredEvent(
+        id=row.id, event=Event.from_json(row.body), received_at=row.received_at, state=row.state,
+        attempts=row.attempts, reason=row.reason, retry_at=row.retry_at,
+    )  # fmt: skip
+
+
+def _utc(value: Any) -> datetime | None:
+    """An aggregate's datetime (MIN, MAX lose the column's type: SQLite hands back its UTC text)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return UTCDateTime().process_result_value(value, None)  # type: ignore[arg-type]
 
 
 def _survey_answer(row: Any) -> StoredSurveyAnswer:

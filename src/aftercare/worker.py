@@ -24,10 +24,20 @@ trouble may delay another's events.
   others. Transient failures (429, 5xx, timeouts) are rescheduled with
   backoff per action (:func:`aftercare.dispatch.execute_action`) and never
   hold a thread while waiting.
+
+Once each: an event is claimed (``pending`` -> ``dispatching``, one UPDATE ...
+RETURNING) before its hooks run, and an action (``due`` -> ``running``) before
+its channel is called, so threads, sweeps and processes never do the same
+work twice. A claim names this process and lasts ``claim_lease_seconds``; the
+heartbeat thread renews the claims of work still running, so only a worker
+that died (or froze) loses them, and the sweep then takes them back. An event
+whose dispatch fails (its order cannot be re-read, a database error) backs
+off like an action and ends ``failed`` with the reason after ``MAX_ATTEMPTS``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import threading
@@ -38,11 +48,11 @@ from datetime import datetime, timedelta
 
 from aftercare.actions import ActionRecord, ActionState
 from aftercare.app import App
-from aftercare.dispatch import Dispatcher, execute_action
+from aftercare.dispatch import MAX_ATTEMPTS, Dispatcher, backoff, execute_action
 from aftercare.models import Event
 from aftercare.platform import PlatformError
 from aftercare.queue import TaskQueue, make_huey
-from aftercare.store import StoredEvent
+from aftercare.store import StoredEvent, wall_clock
 
 log = logging.getLogger("aftercare.worker")
 
@@ -50,6 +60,14 @@ log = logging.getLogger("aftercare.worker")
 PENDING_GRACE = timedelta(seconds=30)
 #: Due actions one shop contributes to one round of a pickup.
 PICKUP_PER_SHOP = 100
+#: The heartbeat's period at most (shorter when the claim lease is short: a third of it).
+HEARTBEAT_SECONDS = 5.0
+#: No heartbeat for this long: the worker is not running (``/healthz``).
+SILENT_AFTER = timedelta(seconds=3 * HEARTBEAT_SECONDS)
+#: Work overdue this long while no worker finished anything: the worker is stuck (``/healthz``).
+STUCK_AFTER = timedelta(minutes=2)
+#: ``/healthz`` counts as backlog what has waited longer than this.
+BACKLOG_AFTER = PENDING_GRACE
 
 
 class ShopLanes:
@@ -118,7 +136,9 @@ class Worker:
             execute_actions=self.execute_actions,
         )
         self._stop = threading.Event()
-        self._sweeper: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        #: When this worker last finished an event or an action (wall clock), for the heartbeat.
+        self.progress_at: datetime | None = None
 
     # -- tasks --------------------------------------------------------------
     def dispatch_events(self, event_ids: Sequence[int]) -> None:
@@ -132,19 +152,37 @@ class Worker:
                 self.queue.dispatch_events([stored.id for stored in events])
             return
         for events in by_shop.values():
-            self.queue.execute_actions(self._dispatch(events))
+            self.queue.execute_actions(self._claim_and_dispatch(events))
+
+    def _claim_and_dispatch(self, stored_events: Sequence[StoredEvent]) -> list[int]:
+        """Dispatch the events this worker manages to claim (others have them, or had them)."""
+        claimed = set(self.app.store.claim_events([stored.id for stored in stored_events]))
+        mine = [stored for stored in stored_events if stored.id in claimed]
+        try:
+            return self._dispatch(mine)
+        finally:  # dispatched, put back or crashed: the heartbeat stops renewing their claims
+            self.app.store.let_go("events", claimed)
 
     def _dispatch(self, stored_events: Sequence[StoredEvent]) -> list[int]:
-        """Run the hooks of stored events (one transaction for all); return their actions due now."""
+        """Run the hooks of claimed events (one transaction for all); return their actions due now."""
         batch = []
         for stored in stored_events:
-            event = self._whole(stored.id, stored.event)
+            event = self._whole(stored)
             if event is not None:
                 batch.append((stored.id, event))
         if not batch:
             return []
         started = time.perf_counter()
-        outcomes = self.dispatcher.dispatch_stored(batch)
+        try:
+            outcomes = self.dispatcher.dispatch_stored(batch)
+        except Exception as exc:  # a database error, a bug: each event backs off (or its claim runs out)
+            log.exception("dispatch of %d event(s) failed", len(batch))
+            tried = {event_id for event_id, _event in batch}
+            for stored in stored_events:
+                if stored.id in tried:
+                    self._dispatch_failed(stored, f"dispatch failed: {type(exc).__name__}", None, transient=True)
+            return []
+        self.progress_at = wall_clock()
         elapsed = (time.perf_counter() - started) * 1000 / len(batch)
         for outcome in outcomes:
             event = outcome.results.event
@@ -158,20 +196,33 @@ class Worker:
         now = self.app.now()
         return [a.id for a in self.app.store.actions_by_keys(new_keys) if a.due_at <= now]
 
-    def _whole(self, event_id: int, event: Event) -> Event | None:
-        """The event with its whole order: fulfillment/refund/return payloads carry only part."""
+    def _whole(self, stored: StoredEvent) -> Event | None:
+        """The event with its whole order: fulfillment/refund/return payloads carry only part.
+        None if the order cannot be re-read now (the event backs off, or fails for good)."""
+        event = stored.event
         if not event.order.partial:
             return event
         try:
             order = self.app.adapter(event.shop_id).fetch_order(event.order.platform_id)
         except PlatformError as exc:
-            log.warning("event=%s order=%s refetch failed, left pending: %s", event_id,
-                        event.order.platform_id, exc.message)  # fmt: skip
+            reason = f"could not re-read order {event.order.platform_id}: {exc.message}"
+            self._dispatch_failed(stored, reason, exc.retry_after, transient=exc.transient)
             return None
         whole = event.with_whole_order(order)
         # Kept, so what reads the stored event later (the mail, the console) sees the whole order.
-        self.app.store.replace_event(event_id, whole)
+        self.app.store.replace_event(stored.id, whole)
         return whole
+
+    def _dispatch_failed(self, stored: StoredEvent, reason: str, retry_after: float | None, *, transient: bool) -> None:
+        """Back off a claimed event whose dispatch failed; after MAX_ATTEMPTS (or a permanent error) it fails."""
+        attempts = stored.attempts + 1
+        retry_at = self.app.now() + backoff(attempts, retry_after) if transient and attempts < MAX_ATTEMPTS else None
+        then = f"next try at {retry_at:%Y-%m-%d %H:%M:%S}" if retry_at else "failed"
+        log.warning("event=%s shop=%s attempt %d: %s; %s", stored.id, stored.event.shop_id, attempts, reason, then)
+        try:
+            self.app.store.event_dispatch_failed(stored.id, f"attempt {attempts}: {reason}", retry_at)
+        except Exception:  # the store is down too: the claim runs out and the sweep brings it back
+            log.exception("could not record the failed dispatch of event %s", stored.id)
 
     def execute_actions(self, action_ids: Sequence[int]) -> None:
         """The queue task: run one shop's actions in its lane (a mixed message is split per shop)."""
@@ -188,8 +239,8 @@ class Worker:
 
     def _execute_one(self, action_id: int) -> None:
         action = self.app.store.get_action(action_id)
-        if action.state is ActionState.DUE and action.due_at <= self.app.now():
-            execute_action(self.app, action)
+        if action.state is ActionState.DUE and action.due_at <= self.app.now() and execute_action(self.app, action):
+            self.progress_at = wall_clock()
 
     # -- the sweep ----------------------------------------------------------
     def due_by_shop(self, now: datetime, per_shop: int = PICKUP_PER_SHOP) -> dict[str, list[ActionRecord]]:
@@ -202,9 +253,12 @@ class Worker:
     def sweep(self) -> None:
         """Find work the queue did not bring: stale claims, pending events, due actions (per shop)."""
         store, now = self.app.store, self.app.now()
-        released = store.release_stale_actions(now - self.claim_lease)
+        released = store.release_stale_actions()
         if released:
             log.warning("released %d action(s) claimed by a worker that stopped", released)
+        released = store.release_stale_events()
+        if released:
+            log.warning("released %d event(s) claimed by a worker that stopped", released)
         self.queue.dispatch_events(store.pending_events(now - PENDING_GRACE))
         for due in self.due_by_shop(now).values():
             self.queue.execute_actions([a.id for a in due])
@@ -212,8 +266,9 @@ class Worker:
     def run_now(self) -> None:
         """Do all waiting work in this thread (tests, ``--once``, the demo's moved clock), shops interleaved."""
         store, now = self.app.store, self.app.now()
-        store.release_stale_actions(now - self.claim_lease)
-        self._dispatch(store.get_events(store.pending_events(now)))
+        store.release_stale_actions()
+        store.release_stale_events()
+        self._claim_and_dispatch(store.get_events(store.pending_events(now)))
         while due := round_robin(self.due_by_shop(self.app.now()).values()):
             before = [a.id for a in due]
             for action_id in before:
@@ -221,18 +276,67 @@ class Worker:
             if [a.id for a in round_robin(self.due_by_shop(self.app.now()).values())] == before:
                 break  # what is left waits for something else (a dependency, a deferral)
 
-    def start_sweeper(self, interval: float = 5.0) -> None:
-        def loop() -> None:
-            while not self._stop.wait(interval):
-                try:
-                    self.sweep()
-                except Exception:  # the sweep must outlive a database hiccup
-                    log.exception("sweep failed; trying again in %ss", interval)
+    def heartbeat(self) -> None:
+        """Renew the claims of the work running here, and say this worker is alive (``/healthz``)."""
+        self.app.store.heartbeat(self.progress_at)
 
-        self._sweeper = threading.Thread(target=loop, name="aftercare-sweeper", daemon=True)
-        self._sweeper.start()
+    def start_sweeper(self, interval: float = 5.0) -> None:
+        """Start the sweep (every ``interval`` s) and the heartbeat (a third of the claim lease, at most 5 s)."""
+        beat_every = min(HEARTBEAT_SECONDS, self.claim_lease.total_seconds() / 3)
+        for name, job, every in (("sweeper", self.sweep, interval), ("heartbeat", self.heartbeat, beat_every)):
+            thread = threading.Thread(
+                target=self._every, args=(name, job, every), name=f"aftercare-{name}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def _every(self, name: str, job: Callable[[], None], interval: float) -> None:
+        if name == "heartbeat":
+            self._run_logged(name, job, interval)  # say "alive" at once, not a period later
+        while not self._stop.wait(interval):
+            self._run_logged(name, job, interval)
+
+    @staticmethod
+    def _run_logged(name: str, job: Callable[[], None], interval: float) -> None:
+        try:
+            job()
+        except Exception:  # the sweep and the heartbeat must outlive a database hiccup
+            log.exception("%s failed; trying again in %.1fs", name, interval)
 
     def stop_sweeper(self) -> None:
         self._stop.set()
-        if self._sweeper is not None:
-            self._sweeper.join(timeout=10)
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._threads.clear()
+
+
+@dataclasses.dataclass(frozen=True)
+class Health:
+    """What ``/healthz`` says of the workers: ``worker`` is "ok" or why not; ``backlog`` what waits."""
+
+    ok: bool
+    worker: str
+    backlog: dict[str, int]
+
+
+def worker_health(app: App) -> Health:
+    """Is some worker alive and getting work done? Read from the heartbeats in the store.
+
+    Dead: no heartbeat for ``SILENT_AFTER``. Stuck: work overdue for
+    ``STUCK_AFTER`` while no worker finished anything for as long. The backlog
+    is work in the store waiting longer than ``BACKLOG_AFTER``, not queue messages.
+    """
+    store = app.store
+    beat, backlog = store.worker_beat(), store.backlog(BACKLOG_AFTER)
+    counts = {"pending_events": backlog.pending_events, "overdue_actions": backlog.overdue_actions}
+    now = wall_clock()
+    if beat.beat_at is None:
+        return Health(False, "not running: no worker has started", counts)
+    if beat.beat_at < now - SILENT_AFTER:
+        return Health(False, f"not running since {beat.beat_at:%Y-%m-%d %H:%M:%S} UTC", counts)
+    overdue_since = backlog.oldest is not None and backlog.oldest < app.now() - STUCK_AFTER
+    if overdue_since and beat.progress_at < now - STUCK_AFTER:
+        return Health(
+            False, f"stuck: work is overdue and nothing was done since {beat.progress_at:%Y-%m-%d %H:%M:%S} UTC", counts
+        )
+    return Health(True, "ok", counts)

@@ -236,3 +236,17 @@ def test_an_order_known_only_from_partial_events_still_shows_its_customer(client
     login(client, "nora")
     page = client.get("/console/shops/north/orders/order-8")
     assert page.status_code == 200 and order.customer.email in page.text
+
+
+def test_the_timeline_shows_why_an_event_failed(client, console_app):
+    from aftercare.worker import Worker
+
+    order = make_order("9", shop_id="north", partial=True)
+    with console_app.store.transaction() as conn:
+        console_app.store.add_events(conn, [make_event("order_paid", order, key="paid-north-9")])
+    Worker(console_app).run_now()  # the platform does not have the order: it cannot be re-read
+    login(client, "nora")
+    page = client.get("/console/shops/north/orders/order-9")
+    assert "failed · attempt 1: could not re-read order order-9: order order-9 not found" in page.text
+    overview = client.get("/console/shops/north").text
+    assert "events failed" in overview

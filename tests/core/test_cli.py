@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from aftercare import serialize
 from aftercare.cli import cli
-from aftercare.testing import make_order
+from aftercare.testing import make_event, make_order
 
 LOCAL_PLUGIN = """
 from aftercare import hookimpl
@@ -123,3 +123,23 @@ def test_replay_of_unreadable_order_exits_2(project):
     assert code == 2 and err.startswith("error: bad.json: not JSON")
     code, _, err = run("replay", "--shop", "nope", "--event", "order_paid", "--order", "order.json")
     assert code == 2 and "no shop 'nope' (known: acme)" in err
+
+
+def test_events_list_shows_why_an_event_failed_and_events_retry_makes_it_pending(project):
+    from aftercare.app import App
+
+    app = App.from_file(project / "aftercare.toml")
+    app.store.upgrade()
+    with app.store.transaction() as conn:
+        event = make_event("order_paid", make_order("5", shop_id="acme", partial=True))
+        [(event_id, _)] = app.store.add_events(conn, [event])
+    app.store.claim_events([event_id])
+    app.store.event_dispatch_failed(event_id, "attempt 8: could not re-read order order-5: HTTP 503", None)
+    app.close()
+    code, out, _ = run("events", "list", "--json")
+    [row] = json.loads(out)
+    assert code == 0 and row["state"] == "failed" and row["attempts"] == 1
+    assert row["reason"] == "attempt 8: could not re-read order order-5: HTTP 503"
+    assert run("events", "retry", str(event_id))[1] == f"event {event_id}: pending again\n"
+    assert json.loads(run("events", "list", "--json")[1])[0]["state"] == "pending"
+    assert "not retried" in run("events", "retry", str(event_id))[1]

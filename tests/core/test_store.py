@@ -220,3 +220,23 @@ def test_0006_rekeys_shopify_webhook_events_by_transition_as_polling_does(store)
     with store.transaction() as conn:
         [(_id, new)] = store.add_events(conn, [retry])
     assert not new
+
+
+def test_an_action_running_when_0007_is_applied_keeps_its_claim_for_the_default_lease(tmp_path):
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.begin() as conn:
+        upgrade(conn, "0005")
+        conn.execute(
+            sa.text(
+                "INSERT INTO actions (idempotency_key, kind, shop_id, plugin, order_id, key, payload, due_at, state,"
+                " created_at, updated_at) VALUES ('k', 'add_order_note', 'test', 'p', 'o', 'k', '{}',"
+                " '2026-01-05 09:00:00', 'running', '2026-01-05 09:00:00', '2026-01-05 09:00:00')"
+            )
+        )
+    engine.dispose()
+    store = Store(f"sqlite:///{tmp_path / 'old.db'}", ManualClock(START))
+    store.upgrade()
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT claimed_until FROM actions")).scalar() == "2026-01-05 09:10:00.000000"
+    assert store.release_stale_actions() == 1  # long past: its worker is gone
+    store.close()

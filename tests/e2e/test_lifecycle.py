@@ -12,9 +12,11 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 
 from aftercare.demo import Customers, read_mail
 from aftercare.sandbox import Item
+from aftercare.store import hook_runs
 
 from .conftest import hours, mail_keys
 
@@ -96,6 +98,11 @@ def test_every_plugin_acts_once_through_the_lifecycle(deploy, platform):
     )
     assert seen == EXPECTED, sorted((seen - EXPECTED) + (EXPECTED - seen))
     assert not [x for x in actions if x.state.value == "failed"]
+
+    # Each event's hooks ran once, though the consumer threads and settle() both dispatch events.
+    with running.app.store.engine.connect() as conn:
+        runs = Counter(conn.execute(sa.select(hook_runs.c.event_id, hook_runs.c.plugin, hook_runs.c.hook)).all())
+    assert runs and set(runs.values()) == {1}, runs.most_common(3)
 
     # Mail: one .eml per mail sent, none twice, in the customer's language.
     keys = mail_keys(running)

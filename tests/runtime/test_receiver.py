@@ -1,11 +1,15 @@
 """The receiver in-process: every answer of the issue's table, and persist-before-acknowledge."""
 
+from datetime import timedelta
+
 import pytest
+import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from aftercare.receiver import create_receiver
+from aftercare.store import Store, wall_clock, workers
 from aftercare.testing import make_event, make_order
-from aftercare.worker import Worker
+from aftercare.worker import STUCK_AFTER, Worker
 
 from ..core.plugins_for_tests import Mailbox, ThankYou
 
@@ -83,4 +87,44 @@ def test_topic_no_hook_needs_is_acknowledged(served):
 def test_healthz_checks_store_and_queue(served):
     _app, _worker, client = served
     response = client.get("/healthz")
-    assert response.status_code == 200 and response.json() == {"store": "ok", "queue": "ok", "backlog": 0}
+    assert response.status_code == 200
+    assert response.json() == {"store": "ok", "queue": "ok", "backlog": {"pending_events": 0, "overdue_actions": 0}}
+
+
+def test_healthz_reports_a_worker_that_never_started_died_or_is_stuck(aftercare_app):
+    app = aftercare_app(ThankYou(), Mailbox())
+    worker = Worker(app)
+    with TestClient(create_receiver(app, worker, expects_worker=True), base_url="http://127.0.0.1") as client:
+        never = client.get("/healthz")
+        assert never.status_code == 503 and never.json()["worker"] == "not running: no worker has started"
+
+        worker.heartbeat()
+        assert client.get("/healthz").json()["worker"] == "ok"
+
+        with app.store.transaction() as conn:  # its last heartbeat, a minute ago: killed
+            conn.execute(sa.update(workers).values(beat_at=wall_clock() - timedelta(minutes=1)))
+        dead = client.get("/healthz")
+        assert dead.status_code == 503 and dead.json()["worker"].startswith("not running since 20")
+
+        # Alive, but work waits for longer than STUCK_AFTER and nothing was done meanwhile: stuck.
+        with app.store.transaction() as conn:
+            app.store.add_events(conn, [make_event("order_paid", make_order())])
+        app.clock.advance(STUCK_AFTER * 2)
+        worker.progress_at = wall_clock() - STUCK_AFTER * 2
+        worker.heartbeat()
+        stuck = client.get("/healthz")
+        assert stuck.status_code == 503 and stuck.json()["worker"].startswith("stuck: work is overdue")
+        assert stuck.json()["backlog"] == {"pending_events": 1, "overdue_actions": 0}
+
+        worker.run_now()  # it dispatches (and runs what is due): ok again
+        worker.heartbeat()
+        assert client.get("/healthz").json()["worker"] == "ok"
+
+
+def test_healthz_names_what_failed_without_the_database_host(aftercare_app, tmp_path):
+    app = aftercare_app()
+    app.store = Store("postgresql+psycopg://aftercare:hunter2@127.0.0.1:1/x", app.clock)
+    with TestClient(create_receiver(app, Worker(app)), base_url="http://127.0.0.1") as client:
+        answer = client.get("/healthz")
+    assert answer.status_code == 503 and answer.json()["store"] == "error: Connection refused"
+    assert "127.0.0.1" not in answer.text and "hunter2" not in answer.text

@@ -35,6 +35,7 @@ class Overview:
     due_now: int
     last_by_topic: list[tuple[str, str, datetime]]  # topic, source, last received
     cursors: list[tuple[str, str, datetime]]  # name, value, updated
+    events_failed: int = 0  # dispatch gave up (the order could not be re-read): see the order's timeline
 
 
 def overview(store: Store, shop_id: str, timezone: str, now: datetime) -> Overview:
@@ -47,6 +48,7 @@ def overview(store: Store, shop_id: str, timezone: str, now: datetime) -> Overvi
         count = sa.select(sa.func.count()).select_from(events)
         events_today = conn.execute(count.where(shop, events.c.received_at >= today)).scalar_one()
         events_week = conn.execute(count.where(shop, events.c.received_at >= week)).scalar_one()
+        events_failed = conn.execute(count.where(shop, events.c.state == "failed")).scalar_one()
         by_state = dict(
             conn.execute(
                 sa.select(actions.c.state, sa.func.count())
@@ -80,7 +82,7 @@ def overview(store: Store, shop_id: str, timezone: str, now: datetime) -> Overvi
     )
     states = {state.value: by_state.get(state.value, 0) for state in ActionState}
     return Overview(shop_id, events_today, events_week, states, due_now, last_by_topic,
-                    [(n, v, u) for n, v, u in shop_cursors])  # fmt: skip
+                    [(n, v, u) for n, v, u in shop_cursors], events_failed)  # fmt: skip
 
 
 @dataclass

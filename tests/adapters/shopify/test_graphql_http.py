@@ -73,6 +73,7 @@ def test_throttled_with_http_200_waits_for_the_bucket(adapter, mock, sleeps, loa
     mock.post(GRAPHQL_URL, status=200, json=throttled)
     mock.post(GRAPHQL_URL, **ok({"codeDiscountNodeByCode": None}))
     adapter.client.monotonic = lambda: 0.0
+    adapter.client.max_wait = 5.0  # sleeps up to this in the call (the default gives 1.6 s back: below)
     assert adapter.client.execute("discount_by_code.graphql", {"code": "X"}) == {
         "codeDiscountNodeByCode": None
     }
@@ -87,8 +88,18 @@ def test_throttled_with_429_honours_retry_after(adapter, mock, sleeps, load):
         headers={"Retry-After": "2"},
     )
     mock.post(GRAPHQL_URL, **ok({"codeDiscountNodeByCode": None}))
+    adapter.client.max_wait = 5.0
     adapter.client.execute("discount_by_code.graphql", {"code": "X"})
     assert sleeps == [2.0]
+
+
+def test_a_wait_longer_than_max_wait_goes_back_to_the_caller_instead_of_holding_the_thread(adapter, mock, sleeps, load):
+    mock.post(GRAPHQL_URL, status=429, json=load("graphql_throttled_error.json"), headers={"Retry-After": "60"})
+    with pytest.raises(PlatformError) as caught:
+        adapter.client.execute("discount_by_code.graphql", {"code": "X"})
+    assert sleeps == []  # nothing slept: the worker reschedules the action 60 s ahead
+    assert caught.value.transient is True and caught.value.retry_after == 60.0
+    assert "throttled by Shopify (HTTP 429); retry in 60.0s" in caught.value.message
 
 
 def test_waits_before_a_query_that_would_not_fit(adapter, mock, sleeps):
@@ -104,6 +115,7 @@ def test_waits_before_a_query_that_would_not_fit(adapter, mock, sleeps):
     mock.post(GRAPHQL_URL, **ok({"codeDiscountNodeByCode": None}))
     clock = iter([0.0, 0.0, 0.0])
     adapter.client.monotonic = lambda: next(clock)
+    adapter.client.max_wait = 5.0
     adapter.client.execute("discount_by_code.graphql", {"code": "X"})
     adapter.client.execute("discount_by_code.graphql", {"code": "X"})
     assert sleeps == [pytest.approx(1.8)]  # requested cost 100, 10 available, 50/s
@@ -209,6 +221,7 @@ def test_retried_coupon_creation_does_not_duplicate(adapter, mock):
     mock.post(GRAPHQL_URL, status=503)
     mock.post(GRAPHQL_URL, status=503)
     mock.post(GRAPHQL_URL, **ok({"codeDiscountNodeByCode": None}))
+    adapter.client.max_wait = 60.0  # every backoff in the call: all five attempts fail
     with pytest.raises(PlatformError) as caught:
         adapter.create_coupon(spec)
     assert caught.value.transient is True
