@@ -25,13 +25,9 @@ bodies = st.one_of(
 paths = st.sampled_from(["/webhooks/test", "/webhooks/nope", "/unsubscribe/abc", "/healthz"])
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    from aftercare.testing import aftercare_app
-
-    factory = aftercare_app.__wrapped__(tmp_path_factory.mktemp("fuzz"))
-    app = next(factory)(
-    )
+@pytest.fixture
+def client(aftercare_app):
+    app = aftercare_app()
     with TestClient(create_receiver(app, Worker(app)), base_url="http://127.0.0.1", raise_server_exceptions=False) as c:
         yield c
 

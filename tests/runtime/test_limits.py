@@ -46,10 +46,10 @@ def test_declared_body_over_the_form_cap_is_413_before_reading(server):
 
 
 def test_streamed_body_over_the_cap_is_413(server):
-    head = b"POST /unsubscribe/abc HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    head = b"POST /webhooks/test HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
     chunk = b"%x\r\n%s\r\n" % (32 * 1024, b"a" * 32 * 1024)
     with socket.create_connection(("127.0.0.1", server), timeout=5) as s:
-        s.sendall(head + chunk * 4)
+        s.sendall(head + chunk * 40)  # 1.25 MiB over the webhook cap of 1 MiB
         assert s.recv(65536).startswith(b"HTTP/1.1 413")
 
 
