@@ -32,7 +32,9 @@ def client(aftercare_app):
         yield c
 
 
-@settings(max_examples=300, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(path=paths, headers=st.lists(st.tuples(header_names, header_values), max_size=6), body=bodies)
 def test_random_requests_never_get_a_5xx(client, path, headers, body):
     method = "GET" if path == "/healthz" else "POST"
