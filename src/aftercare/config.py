@@ -95,6 +95,14 @@ class ServerSettings(BaseModel):
     port: int = Field(default=8000, ge=0, le=65535)
     #: Webhook bodies above this many bytes are refused with 413.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    #: Bodies of every other route (customer pages, forms, the console) above this are refused with 413.
+    max_form_bytes: int = Field(default=64 * 1024, ge=1024)
+    #: A request body that does not arrive within this many seconds is answered 408.
+    body_timeout_seconds: float = Field(default=30, gt=0)
+    #: Open connections above this are answered 503 (uvicorn's limit_concurrency).
+    max_connections: int = Field(default=1000, ge=1)
+    #: An idle keep-alive connection is closed after this many seconds.
+    keep_alive_seconds: float = Field(default=5, gt=0)
     #: Worker threads of the embedded queue consumer.
     workers: int = Field(default=2, ge=1, le=64)
     #: A claim on an event or an action lasts this long unless its worker renews it (its

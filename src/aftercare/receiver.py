@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -30,6 +31,7 @@ from starlette.routing import BaseRoute, Route
 from aftercare.app import App
 from aftercare.console.web import routes as console_routes
 from aftercare.install import routes as install_routes
+from aftercare.limits import RequestLimits
 from aftercare.mail.web import routes as mail_routes
 from aftercare.models import Event
 from aftercare.pages import routes as page_routes
@@ -231,7 +233,12 @@ def create_receiver(
         finally:
             await ingest.stop()
 
-    return Starlette(routes=routes, lifespan=lifespan)
+    server = app.config.server
+    return Starlette(
+        routes=routes, lifespan=lifespan,
+        middleware=[Middleware(RequestLimits, webhook_bytes=server.max_body_bytes, form_bytes=server.max_form_bytes,
+                               timeout_seconds=server.body_timeout_seconds)],
+    )  # fmt: skip
 
 
 def _answer(status: int, message: str) -> Response:

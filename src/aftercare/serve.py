@@ -71,7 +71,8 @@ def serve(
     server = uvicorn.Server(
         uvicorn.Config(
             receiver, host=host, port=port, http="httptools", log_config=None, log_level="warning", access_log=False,
-            timeout_graceful_shutdown=10,
+            timeout_graceful_shutdown=10, limit_concurrency=app.config.server.max_connections,
+            timeout_keep_alive=app.config.server.keep_alive_seconds,
         )
     )  # fmt: skip
     child = WorkerSupervisor(_worker_command(config_path, workers or app.config.server.workers, sweep_interval))
