@@ -1096,7 +1096,7 @@ class Store:
         return over
 
     def refund_login_attempt(self, keys: Sequence[str], longest_window: timedelta) -> None:
-        """Give back the attempts of a login that succeeded; forget every window that has passed."""
+        """Give back an attempt on each key (a login that succeeded); forget every window that has passed."""
         forget_before = self._clock.now() - longest_window
         with self.transaction() as conn:
             conn.execute(

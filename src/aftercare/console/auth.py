@@ -16,10 +16,12 @@ Login attempts are counted in the store, shared by every serve process, and
 counted *before* the password is checked, by one atomic statement per key
 that returns the new count: parallel requests cannot all find the count
 below the limit, so at most the allowed number of passwords is ever checked.
-A login that succeeds gives its attempts back. Per user name the limit is
-short (``login_name_lock_minutes``): a stranger guessing a name locks its
-owner out only briefly; per client address it is four times as many in the
-longer ``login_window_minutes`` (an office shares one address).
+Per user name the window is short (``login_name_lock_minutes``): a stranger
+guessing a name locks its owner out only briefly. Per client address it is
+four times as many in the longer ``login_window_minutes``, and a login that
+succeeds gives its address attempt back (an office shares one address and
+signs in all day); a name's attempts all count, so however many guesses
+arrive at once, at most ``login_attempts`` of them are checked.
 """
 
 from __future__ import annotations
@@ -114,9 +116,9 @@ class LoginLimiter:
         """Count an attempt; the keys (``name:...``, ``address:...``) now over their limit, if any."""
         return self.store.count_login_attempt({_name_key(name): self.by_name, _address_key(address): self.by_address})
 
-    def succeeded(self, name: str, address: str) -> None:
+    def succeeded(self, address: str) -> None:
         longest = max(self.by_name[1], self.by_address[1])
-        self.store.refund_login_attempt([_name_key(name), _address_key(address)], longest)
+        self.store.refund_login_attempt([_address_key(address)], longest)
 
 
 def _name_key(name: str) -> str:

@@ -205,7 +205,7 @@ class Console:
         return response
 
     def _signed_in(self, session: Session, address: str) -> None:
-        self.limiter.succeeded(session.user, address)
+        self.limiter.succeeded(address)
         expires_at = self.app.now() + timedelta(seconds=self.signer.max_age)
         self.app.store.add_console_session(session_hash(session), session.user, expires_at)
 
