@@ -236,6 +236,7 @@ def test_only_retry_and_cancel_write_an_action(client, console_app):
         ("/console/actions?before=%C2%B2", "before: '²' is not an action id"),
         (f"/console/actions?before={'1' * 30}", "before: '111111111111111111111111111111' is not an action id"),
         ("/console/actions?before=-1", "before: '-1' is not an action id"),
+        (f"/console/actions?before={'7' * 5000}", "before: '7777777777777777777777777777777777777777' is not an"),
         ("/console/actions?until=9999-12-31", "until: 9999-12-31 is out of range"),
         ("/console/actions?since=yesterday", "since: 'yesterday' is not a date; use YYYY-MM-DD."),
         ("/console/shops/north/report?until=9999-12-31", "until: 9999-12-31 is out of range"),

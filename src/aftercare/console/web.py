@@ -37,6 +37,7 @@ from aftercare.console.auth import COOKIE, LoginLimiter, Session, SessionSigner,
 from aftercare.console.charts import bar_chart, line_chart
 from aftercare.models import SurveyKind
 from aftercare.platform import PlatformError
+from aftercare.report import FIRST_DAY, LAST_DAY
 
 if TYPE_CHECKING:
     from aftercare.app import App
@@ -52,8 +53,6 @@ ADDRESS_FACTOR = 4
 PASSWORD_CHECKS = 4
 #: Keyset ids are store row ids: anything past a 64-bit integer cannot be one.
 MAX_ID = 2**63 - 1
-#: Dates a page accepts: a day after the last one, in any time zone, must still be a date.
-FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9999, 12, 30)
 CSRF_FAILED = "This form has expired or did not come from the console (CSRF check). Reload the page and try again."
 HEADERS = {
     "Cache-Control": "no-store",
@@ -547,7 +546,7 @@ def _action_id(params: Mapping[str, str], name: str) -> int | None:
     value = params.get(name, "")
     if not value:
         return None
-    if not (value.isascii() and value.isdigit() and int(value) <= MAX_ID):
+    if not (len(value) <= len(str(MAX_ID)) and value.isascii() and value.isdigit() and int(value) <= MAX_ID):
         raise BadParameter(f"{name}: {value[:40]!r} is not an action id; follow the page's 'older' link.")
     return int(value)
 
