@@ -14,6 +14,7 @@ the plugins declare.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -112,6 +113,20 @@ class ServerSettings(BaseModel):
     #: Worker threads one shop's actions may occupy at once in a process; 0 means half of
     #: ``workers`` (at least one), so a shop with a slow SMTP relay or platform never holds them all.
     shop_concurrency: int = Field(default=0, ge=0, le=64)
+    #: Addresses or networks (CIDR) of reverse proxies whose ``X-Forwarded-For`` names the client
+    #: (the console's per-address login limit, logs). Empty: the header is ignored, whoever sends it.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses_or_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                problem = f"{entry!r} is not an IP address or network (like '10.0.0.5' or '10.0.0.0/8')"
+                raise ValueError(problem) from None
+        return value
 
 
 class Config(BaseModel):

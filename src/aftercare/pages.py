@@ -30,6 +30,7 @@ from starlette.routing import Route
 
 from aftercare.links import OPTIN_PATH, SURVEY_PATH, InvalidLink, read_token
 from aftercare.mail.templates import environment, locale_chain, template_roots
+from aftercare.mail.web import PAGE_HEADERS
 from aftercare.models import ConsentState, Event, EventKind, SurveyAnswer, SurveyKind
 
 if TYPE_CHECKING:
@@ -42,7 +43,6 @@ SURVEY_SOURCE = "survey page"
 OPTIN_SOURCE = "double opt-in confirmation"
 MAX_COMMENT = 2000
 MAX_FORM_BYTES = 16_384
-_NO_STORE = {"Cache-Control": "no-store"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +164,7 @@ def record_more(app: App, worker: Worker, link: SurveyLink, comment: str, ces: i
 def record_optin(app: App, worker: Worker, link: OptinLink) -> None:
     """Record the consent (once: history keeps changes, not repeats) and the customer's one opt-in event."""
     store = app.store
-    if store.current_consent(link.shop_id, link.email) is not ConsentState.SUBSCRIBED:
-        store.record_consent(link.shop_id, link.email, ConsentState.SUBSCRIBED, OPTIN_SOURCE)
+    store.record_consent_change(link.shop_id, link.email, ConsentState.SUBSCRIBED, OPTIN_SOURCE)
     event = _event(app, link.shop_id, link.order_id, EventKind.OPTIN_CONFIRMED, f"optin:{link.email}")
     if event is None:
         return
@@ -224,12 +223,12 @@ def _score(value: Any, kind: SurveyKind, *, default: int | None) -> int | None:
 
 
 def _page(app: App, link: SurveyLink | OptinLink, template: str, **variables: Any) -> HTMLResponse:
-    return HTMLResponse(render(app, link.shop_id, link.locale, template, **variables), headers=_NO_STORE)
+    return HTMLResponse(render(app, link.shop_id, link.locale, template, **variables), headers=PAGE_HEADERS)
 
 
 def _invalid(app: App, template: str, link: SurveyLink | OptinLink | None = None) -> HTMLResponse:
     body = render(app, link.shop_id if link else None, link.locale if link else "", template, state="invalid")
-    return HTMLResponse(body, status_code=400, headers=_NO_STORE)
+    return HTMLResponse(body, status_code=400, headers=PAGE_HEADERS)
 
 
 def render(app: App, shop_id: str | None, locale: str, template: str, **variables: Any) -> str:

@@ -128,6 +128,11 @@ def shop_report(store: Store, shop_id: str, since: datetime, until: datetime) ->
     )
 
 
+#: The days a period may start or end on: the day after the last one, in any time zone, must still be a date
+#: (``--until 9999-12-31`` overflowed into a traceback, and the console's report into a 500).
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9999, 12, 30)
+
+
 def period(start: date | None, end: date | None, timezone: str, now: datetime) -> tuple[datetime, datetime]:
     """Whole days in the shop's time zone: from the start of ``start`` to the end of ``end``.
 
@@ -216,6 +221,9 @@ def report(
             raise UserError(f"no shop {shop_id!r} (known: {', '.join(app.shops) or 'none configured'})")
         if since and until and since > until:
             raise UserError("--since is after --until")
+        for option, day in (("--since", since), ("--until", until)):
+            if day and not FIRST_DAY <= day.date() <= LAST_DAY:
+                raise UserError(f"{option}: {day.date()} is out of range; use a date from {FIRST_DAY} to {LAST_DAY}")
         reports = _reports(app, shop_id, since.date() if since else None, until.date() if until else None)
         if as_json:
             click.echo(json.dumps([r.as_dict() for r in reports], indent=2))

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 import uvicorn
 
@@ -68,13 +69,7 @@ def serve(
     receiver = create_receiver(app, Worker(app), expects_worker=True)
     # uvicorn binds the socket itself: handing it one we bound halved the webhooks a second
     # it answered (docs/benchmarks.md); so the port it got is read once it has started.
-    server = uvicorn.Server(
-        uvicorn.Config(
-            receiver, host=host, port=port, http="httptools", log_config=None, log_level="warning", access_log=False,
-            timeout_graceful_shutdown=10, limit_concurrency=app.config.server.max_connections,
-            timeout_keep_alive=app.config.server.keep_alive_seconds,
-        )
-    )  # fmt: skip
+    server = uvicorn.Server(server_config(app, receiver, host, port))
     child = WorkerSupervisor(_worker_command(config_path, workers or app.config.server.workers, sweep_interval))
     child.start()
     threading.Thread(target=_announce, args=(server, host), name="aftercare-announce", daemon=True).start()
@@ -88,6 +83,17 @@ def serve(
         child.stop()
         app.close()
         print("aftercare serve: stopped", flush=True)
+
+
+def server_config(app: App, receiver: Any, host: str, port: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        receiver, host=host, port=port, http="httptools", log_config=None, log_level="warning", access_log=False,
+        timeout_graceful_shutdown=10, limit_concurrency=app.config.server.max_connections,
+        timeout_keep_alive=app.config.server.keep_alive_seconds,
+        # X-Forwarded-For only from [server] trusted_proxies (uvicorn trusts 127.0.0.1 by default).
+        proxy_headers=bool(app.config.server.trusted_proxies),
+        forwarded_allow_ips=list(app.config.server.trusted_proxies),
+    )  # fmt: skip
 
 
 def _announce(server: uvicorn.Server, host: str) -> None:

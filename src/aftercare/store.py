@@ -215,6 +215,29 @@ console_users = sa.Table(
     sa.UniqueConstraint("name", name="uq_console_users_name"),
 )
 
+#: Console logins per key ("name:NAME", "address:IP") in the current window (migration 0009):
+#: counted before the password is checked, in the store so every serve process shares them.
+login_attempts = sa.Table(
+    "login_attempts",
+    metadata,
+    sa.Column("key", sa.String(400), primary_key=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("window_start", UTCDateTime, nullable=False),
+    sa.Index("ix_login_attempts_window_start", "window_start"),
+)
+
+#: Signed-in console sessions (migration 0009), by a hash of the id in the cookie: logout deletes the row.
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("user_name", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Index("ix_console_sessions_expires_at", "expires_at"),
+    sa.Index("ix_console_sessions_user_name", "user_name"),
+)
+
 adapter_state = sa.Table(
     "adapter_state",
     metadata,
@@ -981,6 +1004,31 @@ class Store:
                 )
             )
 
+    def record_consent_change(self, shop_id: str, email: str, state: ConsentState, source: str) -> bool:
+        """Record ``state`` unless it is the customer's current one; True if it was a change.
+
+        Read and write happen in one transaction that holds a lock on the
+        customer (SQLite's write lock; a transaction-scoped advisory lock on
+        PostgreSQL, which also covers a customer without any row yet), so
+        simultaneous confirmations write one history row, not one each.
+        """
+        email = email.strip().lower()
+        with self.transaction() as conn:
+            if not self._sqlite:
+                lock = sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+                conn.execute(lock, {"key": f"consent\n{shop_id}\n{email}"})
+            current = conn.execute(
+                sa.select(consent.c.state)
+                .where(consent.c.shop_id == shop_id, consent.c.email == email)
+                .order_by(consent.c.id.desc())
+                .limit(1)
+            ).scalar()
+            if current == state.value:
+                return False
+            conn.execute(consent.insert().values(shop_id=shop_id, email=email, state=state.value, source=source,
+                                                 recorded_at=self._clock.now()))  # fmt: skip
+        return True
+
     def consent_history(self, shop_id: str, email: str) -> list[tuple[ConsentState, str, datetime]]:
         query = (
             sa.select(consent.c.state, consent.c.source, consent.c.recorded_at)
@@ -1017,6 +1065,72 @@ class Store:
         )
         with self.engine.connect() as conn:
             return [(o, EventKind(k), at) for o, k, at in conn.execute(query)]
+
+    # -- console logins and sessions ---------------------------------------
+    def count_login_attempt(self, limits: Mapping[str, tuple[int, timedelta]]) -> list[str]:
+        """Count one attempt for each key (its limit and window); return the keys now over their limit.
+
+        Each count is one atomic statement (increment, or start a new window
+        when the last one has passed) that returns the new count, so parallel
+        attempts cannot all see a count below the limit.
+        """
+        now = self._clock.now()
+        over = []
+        with self.transaction() as conn:
+            for key, (limit, window) in limits.items():
+                expired = login_attempts.c.window_start <= now - window
+                statement = (
+                    _dialect_insert(conn.dialect)(login_attempts)
+                    .values(key=key, attempts=1, window_start=now)
+                    .on_conflict_do_update(
+                        index_elements=["key"],
+                        set_={
+                            "attempts": sa.case((expired, 1), else_=login_attempts.c.attempts + 1),
+                            "window_start": sa.case((expired, now), else_=login_attempts.c.window_start),
+                        },
+                    )
+                    .returning(login_attempts.c.attempts)
+                )
+                if conn.execute(statement).scalar_one() > limit:
+                    over.append(key)
+        return over
+
+    def refund_login_attempt(self, keys: Sequence[str], longest_window: timedelta) -> None:
+        """Give back an attempt on each key (a login that succeeded); forget every window that has passed."""
+        forget_before = self._clock.now() - longest_window
+        with self.transaction() as conn:
+            conn.execute(
+                sa.update(login_attempts)
+                .where(login_attempts.c.key.in_(list(keys)), login_attempts.c.attempts > 0)
+                .values(attempts=login_attempts.c.attempts - 1)
+            )
+            conn.execute(sa.delete(login_attempts).where(login_attempts.c.window_start < forget_before))
+
+    def add_console_session(self, session_hash: str, user_name: str, expires_at: datetime) -> None:
+        now = self._clock.now()
+        with self.transaction() as conn:
+            conn.execute(sa.delete(console_sessions).where(console_sessions.c.expires_at <= now))
+            conn.execute(console_sessions.insert().values(id=session_hash, user_name=user_name, created_at=now,
+                                                          expires_at=expires_at))  # fmt: skip
+
+    def console_session_user(self, session_hash: str) -> str | None:
+        """The user of a session that was not ended and has not expired."""
+        query = sa.select(console_sessions.c.user_name).where(
+            console_sessions.c.id == session_hash, console_sessions.c.expires_at > self._clock.now()
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()
+
+    def end_console_sessions(self, *, session_hash: str | None = None, user_name: str | None = None) -> int:
+        """End one session (logout), or every session of a user (removed); return how many."""
+        query = sa.delete(console_sessions)
+        if session_hash is not None:
+            query = query.where(console_sessions.c.id == session_hash)
+        if user_name is not None:
+            query = query.where(console_sessions.c.user_name == user_name)
+        assert session_hash is not None or user_name is not None
+        with self.transaction() as conn:
+            return conn.execute(query).rowcount
 
     # -- survey answers ------------------------------------------------------
     def record_survey_answer(

@@ -1,12 +1,14 @@
 """The store on SQLite and on PostgreSQL: migrations, dedupe, the outbox, consent."""
 
 import os
+import threading
 import uuid
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -141,6 +143,71 @@ def test_consent_is_a_history_with_time_and_source(store):
         (ConsentState.UNSUBSCRIBED, "one-click unsubscribe"),
     ]
     assert store.current_consent("test", "ana@example.com") is ConsentState.UNSUBSCRIBED
+
+
+def test_simultaneous_consent_changes_write_one_history_row(store):
+    store.upgrade()
+    start = threading.Barrier(20)
+    changed = []
+
+    def confirm():
+        start.wait()
+        changed.append(store.record_consent_change("test", "Ana@Example.com", ConsentState.SUBSCRIBED, "opt-in"))
+
+    threads = [threading.Thread(target=confirm) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(changed) == [False] * 19 + [True]
+    assert [s for s, _src, _at in store.consent_history("test", "ana@example.com")] == [ConsentState.SUBSCRIBED]
+    assert store.record_consent_change("test", "ana@example.com", ConsentState.UNSUBSCRIBED, "unsubscribe link")
+    assert len(store.consent_history("test", "ana@example.com")) == 2
+
+
+def test_login_attempts_count_atomically_in_windows(store):
+    store.upgrade()
+    limits = {"name:nora": (2, timedelta(minutes=1)), "address:10.0.0.1": (3, timedelta(minutes=15))}
+    start = threading.Barrier(10)
+    over = []
+
+    def attempt():
+        start.wait()
+        over.append(store.count_login_attempt(limits))
+
+    threads = [threading.Thread(target=attempt) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sum(1 for keys in over if not keys) == 2  # exactly the limit passes, however they interleave
+    assert sum(1 for keys in over if "address:10.0.0.1" not in keys) == 3
+    store.refund_login_attempt(["address:10.0.0.1"], timedelta(minutes=15))
+    store._clock.advance(timedelta(minutes=2))  # the name's window has passed, the address's has not
+    assert store.count_login_attempt(limits) == ["address:10.0.0.1"]
+
+
+def test_console_sessions_end_on_logout_removal_and_expiry(store):
+    store.upgrade()
+    store.add_console_session("a" * 64, "nora", START + timedelta(hours=12))
+    store.add_console_session("b" * 64, "nora", START + timedelta(hours=12))
+    store.add_console_session("c" * 64, "ops", START + timedelta(hours=1))
+    assert store.console_session_user("a" * 64) == "nora"
+    assert store.end_console_sessions(session_hash="a" * 64) == 1
+    assert store.console_session_user("a" * 64) is None and store.console_session_user("b" * 64) == "nora"
+    assert store.end_console_sessions(user_name="nora") == 1
+    store._clock.advance(timedelta(hours=2))
+    assert store.console_session_user("c" * 64) is None
+
+
+def test_0009_downgrades_and_upgrades_again(store):
+    store.upgrade()
+    with store.transaction() as conn:
+        command.downgrade(alembic_config(conn), "0007")
+        assert not {"login_attempts", "console_sessions"} & set(sa.inspect(conn).get_table_names())
+    store.upgrade()
+    store.add_console_session("a" * 64, "nora", START + timedelta(hours=1))
+    assert store.console_session_user("a" * 64) == "nora"
 
 
 def test_adapter_state_and_cursors(store):

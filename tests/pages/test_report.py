@@ -217,3 +217,5 @@ def test_command_prints_json_csv_and_a_table(tmp_path, monkeypatch):
 
     bad = CliRunner().invoke(cli, ["-c", str(config), "report", "--shop", "nope"])
     assert bad.exit_code == 2 and "no shop 'nope'" in bad.output
+    far = CliRunner().invoke(cli, ["-c", str(config), "report", "--until", "9999-12-31"])
+    assert far.exit_code == 2 and "--until: 9999-12-31 is out of range" in far.output and "Traceback" not in far.output

@@ -102,12 +102,15 @@ def add_user(store: Store, name: str, password: str, shops: tuple[str, ...], now
             .where(console_users.c.name == name)
             .values(password_hash=row["password_hash"], shops=row["shops"])
         )
+    store.end_console_sessions(user_name=name)  # a new password signs everyone in again
     return False
 
 
 def remove_user(store: Store, name: str) -> bool:
     with store.transaction() as conn:
-        return conn.execute(sa.delete(console_users).where(console_users.c.name == name)).rowcount == 1
+        removed = conn.execute(sa.delete(console_users).where(console_users.c.name == name)).rowcount == 1
+    store.end_console_sessions(user_name=name)
+    return removed
 
 
 def get_user(store: Store, name: str) -> User | None:

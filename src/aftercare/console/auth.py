@@ -1,36 +1,44 @@
 """Sessions, CSRF tokens and the login rate limit of the console.
 
-The session is a cookie signed with HMAC-SHA256 (no server-side session
-table, no extra dependency): the user's name, when it was issued, a
-per-session CSRF token, and a fingerprint of the password hash, so changing a
-password (``console add-user`` again) or removing the user ends their
-sessions. Every request re-reads the user, so their shops are always current.
+The session is a cookie signed with HMAC-SHA256 (no extra dependency): the
+user's name, when it was issued, a per-session CSRF token, a fingerprint of
+the password hash (so changing a password or removing the user ends their
+sessions), and a random session id. A signed-in session also has a row in
+the store (by a hash of that id), which logging out deletes: a copied cookie
+stops working then, not when it expires. Every request re-reads the user, so
+their shops are always current.
 
 Every POST carries the session's CSRF token in a hidden ``csrf`` field,
 compared in constant time; the login form gets one from an anonymous session
 cookie set when the form is shown.
 
-Failed logins are counted in memory, per user name (``login_attempts`` in
-the window) and per client address (four times as many: an office shares
-one address):
-the console runs in the one ``aftercare serve`` process, a restart clearing
-the counts costs an attacker a restart, and counting there keeps failed
-guesses from writing to the store. (Several serve processes behind a load
-balancer each count on their own; docs/console.md says so.)
+Login attempts are counted in the store, shared by every serve process, and
+counted *before* the password is checked, by one atomic statement per key
+that returns the new count: parallel requests cannot all find the count
+below the limit, so at most the allowed number of passwords is ever checked.
+Per user name the window is short (``login_name_lock_minutes``): a stranger
+guessing a name locks its owner out only briefly. Per client address it is
+four times as many in the longer ``login_window_minutes``, and a login that
+succeeds gives its address attempt back (an office shares one address and
+signs in all day); a name's attempts all count, so however many guesses
+arrive at once, at most ``login_attempts`` of them are checked.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import collections
 import hashlib
 import hmac
 import json
 import secrets
-import threading
 import time
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aftercare.store import Store
 
 COOKIE = "aftercare_console"
 
@@ -41,6 +49,12 @@ class Session:
     csrf: str
     issued: float
     fingerprint: str = ""
+    sid: str = ""  # signed in: the id whose hash names the session's row in the store
+
+
+def session_hash(session: Session) -> str:
+    """What the store keeps of a session id: enough to look it up, not enough to forge a cookie with."""
+    return hashlib.sha256(session.sid.encode()).hexdigest()
 
 
 def fingerprint(password_hash: str) -> str:
@@ -53,10 +67,13 @@ class SessionSigner:
         self.max_age = max_age_seconds
 
     def new(self, user: str = "", password_hash: str = "") -> Session:
-        return Session(user, secrets.token_urlsafe(24), time.time(), fingerprint(password_hash) if user else "")
+        if not user:
+            return Session("", secrets.token_urlsafe(24), time.time())
+        csrf, sid = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        return Session(user, csrf, time.time(), fingerprint(password_hash), sid)
 
     def dumps(self, session: Session) -> str:
-        body = json.dumps([session.user, session.csrf, session.issued, session.fingerprint]).encode()
+        body = json.dumps([session.user, session.csrf, session.issued, session.fingerprint, session.sid]).encode()
         return f"{_b64(body)}.{_b64(self._mac(body))}"
 
     def loads(self, value: str | None) -> Session | None:
@@ -68,8 +85,8 @@ class SessionSigner:
             body = _unb64(body_part)
             if not hmac.compare_digest(_unb64(mac_part), self._mac(body)):
                 return None
-            user, csrf, issued, print_ = json.loads(body)
-            session = Session(str(user), str(csrf), float(issued), str(print_))
+            user, csrf, issued, print_, sid = json.loads(body)
+            session = Session(str(user), str(csrf), float(issued), str(print_), str(sid))
         except (ValueError, TypeError, binascii.Error):
             return None
         if time.time() - session.issued > self.max_age:
@@ -85,36 +102,31 @@ def csrf_ok(session: Session | None, given: str | None) -> bool:
 
 
 class LoginLimiter:
-    """At most ``attempts`` failed logins per key (a name, an address) within ``window`` seconds."""
+    """At most ``attempts`` logins per user name in ``name_window``, and ``attempts_per_address``
+    per client address in ``address_window``, counted in the store before any password is checked."""
 
-    def __init__(self, attempts: int, window_seconds: float) -> None:
-        self.attempts = attempts
-        self.window = window_seconds
-        self._failures: dict[str, collections.deque[float]] = {}
-        self._lock = threading.Lock()
+    def __init__(
+        self, store: Store, attempts: int, name_window: timedelta, attempts_per_address: int, address_window: timedelta
+    ) -> None:
+        self.store = store
+        self.by_name = (attempts, name_window)
+        self.by_address = (attempts_per_address, address_window)
 
-    def blocked(self, key: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            return len(self._recent(key, now)) >= self.attempts
+    def attempt(self, name: str, address: str) -> list[str]:
+        """Count an attempt; the keys (``name:...``, ``address:...``) now over their limit, if any."""
+        return self.store.count_login_attempt({_name_key(name): self.by_name, _address_key(address): self.by_address})
 
-    def failed(self, key: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            self._recent(key, now).append(now)
+    def succeeded(self, address: str) -> None:
+        longest = max(self.by_name[1], self.by_address[1])
+        self.store.refund_login_attempt([_address_key(address)], longest)
 
-    def succeeded(self, key: str) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
 
-    def _recent(self, key: str, now: float) -> collections.deque[float]:
-        failures = self._failures.setdefault(key, collections.deque())
-        while failures and now - failures[0] > self.window:
-            failures.popleft()
-        if not failures and len(self._failures) > 10_000:  # never grow without bound under a spray
-            self._failures = {k: v for k, v in self._failures.items() if v}
-            self._failures[key] = failures
-        return failures
+def _name_key(name: str) -> str:
+    return f"name:{name}"
+
+
+def _address_key(address: str) -> str:
+    return f"address:{address}"
 
 
 def _b64(data: bytes) -> str:

@@ -18,6 +18,10 @@ class ConsoleSettings(BaseModel):
     secure_cookies: bool | None = None
     #: A signed-in session lasts this long.
     session_hours: float = Field(default=12, gt=0, le=24 * 30)
-    #: Failed logins allowed per user name and per client address within the window.
+    #: Logins allowed per user name within ``login_name_lock_minutes``, and four times as many per
+    #: client address within ``login_window_minutes``; counted before the password is checked (a
+    #: login that succeeds gives its address attempt back).
     login_attempts: int = Field(default=5, ge=1)
+    #: Short, so a stranger guessing a name locks its owner out only briefly.
+    login_name_lock_minutes: float = Field(default=1, gt=0)
     login_window_minutes: float = Field(default=15, gt=0)

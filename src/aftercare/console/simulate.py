@@ -2,12 +2,12 @@
 
 ``aftercare simulate --shop ID --days 30 [--config NEW.toml]`` (and the
 console's what-if page) takes the shop's events of the last N days from the
-store (or, when it holds none of them, from a poll of the platform), oldest
-first, and dispatches them through an :class:`App` built from
+store (or, when it holds none of them, from a poll of the platform; never on
+the console's page), oldest first, and dispatches them through an :class:`App` built from
 the given config, on a :class:`ManualClock` set to each event's time, into a
 throwaway SQLite store in a temporary folder. Nothing is executed (the copy
 is a dry run and only the hooks run), the real store is only read, and no
-platform is called.
+platform is called but for that poll.
 
 Compared, per plugin, by idempotency key (a key names shop, plugin, action,
 order or customer, and the plugin's key, so the same decision has the same
@@ -76,15 +76,27 @@ class Simulation:
 
 
 def simulate(
-    app: App, shop_id: str, days: int, config: Config | None = None, *, plugins: PluginManager | None = None
+    app: App,
+    shop_id: str,
+    days: int,
+    config: Config | None = None,
+    *,
+    plugins: PluginManager | None = None,
+    poll: bool = True,
 ) -> Simulation:
-    """Replay the last ``days`` of ``shop_id`` through ``config`` (default: the app's own)."""
+    """Replay the last ``days`` of ``shop_id`` through ``config`` (default: the app's own).
+
+    With ``poll`` false (the console's page, a plain GET) a store without the
+    period's events replays nothing instead of asking the platform.
+    """
     from aftercare.app import App
     from aftercare.dispatch import Dispatcher
 
     until = app.now()
     since = until - timedelta(days=days)
-    history = app.store.events_of_kind(shop_id, list(EventKind), since, until) or polled(app, shop_id, since)
+    history = app.store.events_of_kind(shop_id, list(EventKind), since, until)
+    if not history and poll:
+        history = polled(app, shop_id, since)
     recorded = _recorded(app, shop_id, {e.dedupe_key for e in history})
     config = config or app.config
     with tempfile.TemporaryDirectory(prefix="aftercare-simulate-") as folder:

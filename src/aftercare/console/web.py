@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlencode
 
+import anyio
 import jinja2
 from pydantic import SecretStr
 from starlette.concurrency import run_in_threadpool
@@ -32,10 +33,11 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from aftercare.actions import ActionState
 from aftercare.console import accounts, queries
-from aftercare.console.auth import COOKIE, LoginLimiter, Session, SessionSigner, csrf_ok, fingerprint
+from aftercare.console.auth import COOKIE, LoginLimiter, Session, SessionSigner, csrf_ok, fingerprint, session_hash
 from aftercare.console.charts import bar_chart, line_chart
 from aftercare.models import SurveyKind
 from aftercare.platform import PlatformError
+from aftercare.report import FIRST_DAY, LAST_DAY
 
 if TYPE_CHECKING:
     from aftercare.app import App
@@ -47,6 +49,10 @@ PREFIX = "/console"
 MAX_FORM_BYTES = 16_384
 TEMPLATES = Path(__file__).parent / "templates"
 ADDRESS_FACTOR = 4
+#: scrypt checks at once in a process (32 MiB each): a burst of logins waits instead of filling the memory.
+PASSWORD_CHECKS = 4
+#: Keyset ids are store row ids: anything past a 64-bit integer cannot be one.
+MAX_ID = 2**63 - 1
 CSRF_FAILED = "This form has expired or did not come from the console (CSRF check). Reload the page and try again."
 HEADERS = {
     "Cache-Control": "no-store",
@@ -63,6 +69,10 @@ HEADERS = {
 
 class NotFound(Exception):
     """A shop, order or action that does not exist, or that this user may not see: the same 404."""
+
+
+class BadParameter(Exception):
+    """A query parameter that cannot mean anything (``before=²``, ``until=9999-12-31``): 400, saying which."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +102,12 @@ class Console:
         if not settings.secret_key:
             log.warning("[console] secret_key is not set: sessions end when serve restarts")
         self.signer = SessionSigner(key, settings.session_hours * 3600)
-        window = settings.login_window_minutes * 60
-        self.by_name = LoginLimiter(settings.login_attempts, window)
         # An office shares one address: it may fail a few names' worth before everyone there waits.
-        self.by_address = LoginLimiter(settings.login_attempts * ADDRESS_FACTOR, window)
+        self.limiter = LoginLimiter(
+            app.store, settings.login_attempts, timedelta(minutes=settings.login_name_lock_minutes),
+            settings.login_attempts * ADDRESS_FACTOR, timedelta(minutes=settings.login_window_minutes),
+        )  # fmt: skip
+        self.password_checks = anyio.Semaphore(PASSWORD_CHECKS)
         secure = settings.secure_cookies
         self.secure = app.config.public_url.startswith("https://") if secure is None else secure
         self.env = jinja2.Environment(
@@ -120,6 +132,8 @@ class Console:
         session = self.signer.loads(request.cookies.get(COOKIE))
         if session is None or not session.user:
             return session, None
+        if self.app.store.console_session_user(session_hash(session)) != session.user:  # logged out, or expired
+            return session, None
         user = accounts.get_user(self.app.store, session.user)
         if user is None or fingerprint(user.password_hash) != session.fingerprint:
             return session, None
@@ -143,6 +157,8 @@ class Console:
                 return await handler(request, viewer)
             except NotFound:
                 return self.render(request, "error.html", 404, viewer=viewer, message="Not found.")
+            except BadParameter as exc:
+                return self.render(request, "error.html", 400, viewer=viewer, message=str(exc))
 
         return endpoint
 
@@ -166,25 +182,38 @@ class Console:
             self.set_session(request, response, fresh)
             return response
         assert session is not None
+        # The address uvicorn gives: X-Forwarded-For counts only from [server] trusted_proxies (serve.py).
         address = request.client.host if request.client else "-"
-        if self.by_name.blocked(name) or self.by_address.blocked(address):
-            log.warning("console login refused for %r from %s: too many attempts", name, address)
+        # Counted before the password is checked, atomically: parallel guesses cannot all pass the limit.
+        over = await run_in_threadpool(self.limiter.attempt, name, address)
+        if over:
+            log.warning("console login refused for %r from %s: too many attempts (%s)", name, address, over[0])
             return self.render(request, "login.html", 429, csrf=session.csrf, next=next_url, viewer=None,
                                error="Too many failed attempts; wait a few minutes and try again.")  # fmt: skip
-        user = await run_in_threadpool(accounts.authenticate, self.app.store, name, form.get("password", ""))
+        async with self.password_checks:
+            user = await run_in_threadpool(accounts.authenticate, self.app.store, name, form.get("password", ""))
         if user is None:
-            self.by_name.failed(name)
-            self.by_address.failed(address)
             log.warning("console login failed for %r from %s", name, address)
             return self.render(request, "login.html", 401, csrf=session.csrf, next=next_url, viewer=None,
                                error="Wrong name or password.")  # fmt: skip
-        self.by_name.succeeded(name)
+        signed_in = self.signer.new(user.name, user.password_hash)  # a new CSRF token too
+        await run_in_threadpool(self._signed_in, signed_in, address)
         log.info("console login: %s", user.name)
         response = RedirectResponse(next_url or f"{_base(request)}/", status_code=303)
-        self.set_session(request, response, self.signer.new(user.name, user.password_hash))  # a new CSRF token too
+        self.set_session(request, response, signed_in)
         return response
 
+    def _signed_in(self, session: Session, address: str) -> None:
+        self.limiter.succeeded(address)
+        expires_at = self.app.now() + timedelta(seconds=self.signer.max_age)
+        self.app.store.add_console_session(session_hash(session), session.user, expires_at)
+
     async def logout(self, request: Request, viewer: Viewer) -> Response:
+        """End the session on the server too: the cookie, or a copy of it, no longer signs anyone in."""
+        session = self.signer.loads(request.cookies.get(COOKIE))
+        if session is not None and session.sid:
+            await run_in_threadpool(self.app.store.end_console_sessions, session_hash=session_hash(session))
+        log.info("console logout: %s", viewer.user.name)
         response = RedirectResponse(f"{viewer.base}/login", status_code=303)
         response.delete_cookie(COOKIE, path=viewer.base, httponly=True, samesite="lax", secure=self.secure)
         return response
@@ -242,13 +271,12 @@ class Console:
             shop_id=shop_id,
             plugin=params.get("plugin", ""),
             state=state if state in {s.value for s in ActionState} else "",
-            since=_day(params.get("since")),
-            until=_day(params.get("until"), next_day=True),
+            since=_day(params, "since"),
+            until=_day(params, "until", next_day=True),
             order_id=params.get("order", ""),
         )
-        before = params.get("before", "")
         records, next_before = await run_in_threadpool(
-            queries.actions_page, self.app.store, viewer.shops, flt, int(before) if before.isdigit() else None
+            queries.actions_page, self.app.store, viewer.shops, flt, _action_id(params, "before")
         )
         plugins = sorted({name for s in viewer.shops for name in self.app.shop(s).plugin_settings})
         keep = {k: v for k, v in params.items() if k != "before" and v}
@@ -259,8 +287,10 @@ class Console:
 
     async def act(self, request: Request, viewer: Viewer) -> Response:
         """Retry or cancel one action (POST), recorded with the user's name."""
-        action_id, verb = int(request.path_params["action"]), request.path_params["verb"]
+        action_id, verb = request.path_params["action"], request.url.path.rsplit("/", 1)[-1]
         store = self.app.store
+        if action_id > MAX_ID:
+            raise NotFound(str(action_id))
         try:
             action = await run_in_threadpool(store.get_action, action_id)
         except KeyError:
@@ -325,7 +355,7 @@ class Console:
         from aftercare.report import period, rows, shop_report
 
         shop = self.app.shop(viewer.shop(request.path_params["shop"]))
-        start, end = _date(request.query_params.get("since")), _date(request.query_params.get("until"))
+        start, end = _date(request.query_params, "since"), _date(request.query_params, "until")
         since, until = period(start, end, shop.profile.timezone, self.app.now())
         figures = await run_in_threadpool(shop_report, self.app.store, shop.id, since, until)
         charts = [
@@ -349,7 +379,8 @@ class Console:
 
         shop = self.app.shop(viewer.shop(request.path_params["shop"]))
         days = _int(request.query_params.get("days"), 30, 1, 365)
-        result = await run_in_threadpool(simulate, self.app, shop.id, days, self.app.config)
+        # A GET reads the store only: with no events stored for the period it replays nothing (no poll).
+        result = await run_in_threadpool(simulate, self.app, shop.id, days, self.app.config, poll=False)
         return self.render(request, "simulate.html", viewer=viewer, shop=shop, days=days, result=result)
 
     def routes(self) -> list[BaseRoute]:
@@ -362,7 +393,9 @@ class Console:
                     Route("/logout", page(self.logout), methods=["POST"]),
                     Route("/", page(self.home)),
                     Route("/actions", page(self.actions)),
-                    Route("/actions/{action:int}/{verb:str}", page(self.act), methods=["POST"]),
+                    # The only two writes on an action; any other verb is the catch-all's 404.
+                    Route("/actions/{action:int}/retry", page(self.act), methods=["POST"]),
+                    Route("/actions/{action:int}/cancel", page(self.act), methods=["POST"]),
                     Route("/shops/{shop}", page(self.overview), methods=["GET", "POST"]),
                     Route("/shops/{shop}/orders", page(self.find_order)),
                     Route("/shops/{shop}/orders/{order}", page(self.order)),
@@ -384,9 +417,7 @@ def routes(app: App, worker: Worker) -> list[BaseRoute]:
     """The console's routes, or none when ``[console] enabled`` is false."""
     if not app.config.console.enabled:
         return []
-    console = Console(app, worker)
-    # The retry and cancel verbs are the only writes; anything else under /actions/ID/ is a 404.
-    return console.routes()
+    return Console(app, worker).routes()
 
 
 # -- what the plugins page shows ------------------------------------------------------------
@@ -494,15 +525,34 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(body[:MAX_FORM_BYTES].decode("utf-8", "replace")).items()}
 
 
-def _date(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
+def _date(params: Mapping[str, str], name: str) -> date | None:
+    """The query parameter ``name`` as a day (YYYY-MM-DD), None when absent; BadParameter when it is none."""
+    value = params.get(name, "")
+    if not value:
         return None
+    try:
+        day = date.fromisoformat(value) if len(value) == 10 else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise BadParameter(f"{name}: {value[:40]!r} is not a date; use YYYY-MM-DD.")
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise BadParameter(f"{name}: {value} is out of range; use a date from {FIRST_DAY} to {LAST_DAY}.")
+    return day
 
 
-def _day(value: str | None, *, next_day: bool = False) -> datetime | None:
-    day = _date(value)
+def _action_id(params: Mapping[str, str], name: str) -> int | None:
+    """A keyset id (``before``): digits 0-9 only (``str.isdigit`` also takes '²'), within a store id."""
+    value = params.get(name, "")
+    if not value:
+        return None
+    if not (len(value) <= len(str(MAX_ID)) and value.isascii() and value.isdigit() and int(value) <= MAX_ID):
+        raise BadParameter(f"{name}: {value[:40]!r} is not an action id; follow the page's 'older' link.")
+    return int(value)
+
+
+def _day(params: Mapping[str, str], name: str, *, next_day: bool = False) -> datetime | None:
+    day = _date(params, name)
     if day is None:
         return None
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)

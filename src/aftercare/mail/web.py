@@ -29,6 +29,20 @@ from aftercare.models import ConsentState
 if TYPE_CHECKING:
     from aftercare.app import App
 
+#: Every customer page (this one, the survey and opt-in pages): nothing loads from elsewhere but a
+#: shop's own https images (a logo in an overridden page), no script runs, no other site frames it,
+#: and the link's token never leaves in a Referer. Styles are inline in ``_page.html``.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data: https:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
 
 def routes(app: App) -> list[Route]:
     async def unsubscribe(request: Request) -> HTMLResponse:
@@ -36,21 +50,21 @@ def routes(app: App) -> list[Route]:
         try:
             link = read_token(app, token)
         except InvalidToken:
-            return HTMLResponse(page(app, None, "invalid"), status_code=400)
+            return HTMLResponse(page(app, None, "invalid"), status_code=400, headers=PAGE_HEADERS)
         if request.method == "GET":
-            return HTMLResponse(page(app, link, "confirm"), headers={"Cache-Control": "no-store"})
+            return HTMLResponse(page(app, link, "confirm"), headers=PAGE_HEADERS)
         # RFC 8058: the client posts ``List-Unsubscribe=One-Click``; our form posts nothing.
         one_click = parse_qs((await request.body()).decode("utf-8", "replace")).get("List-Unsubscribe") == ["One-Click"]
         source = "one-click unsubscribe (RFC 8058)" if one_click else "unsubscribe link"
         await run_in_threadpool(record_unsubscribe, app, link, source)
-        return HTMLResponse(page(app, link, "done"), headers={"Cache-Control": "no-store"})
+        return HTMLResponse(page(app, link, "done"), headers=PAGE_HEADERS)
 
     return [Route(PATH + "/{token}", unsubscribe, methods=["GET", "POST"], name="unsubscribe")]
 
 
 def record_unsubscribe(app: App, link: Unsubscribe, source: str) -> None:
-    if app.store.current_consent(link.shop_id, link.email) is not ConsentState.UNSUBSCRIBED:
-        app.store.record_consent(link.shop_id, link.email, ConsentState.UNSUBSCRIBED, source)
+    # Once: posted twice, or by a mail client and the customer at the same moment, it is one change.
+    app.store.record_consent_change(link.shop_id, link.email, ConsentState.UNSUBSCRIBED, source)
     suppress(app, link.shop_id, link.email, SuppressionReason.UNSUBSCRIBED, source)
 
 
