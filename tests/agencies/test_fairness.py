@@ -5,9 +5,10 @@ Two worker threads, as `aftercare serve` runs by default. Shop "flooded" gets 20
 one time in four; shop "calm" gets one event at a time. Its event-to-action latency (from the
 queue message, as the receiver sends it, to its action running) is measured before and during
 the flood; p99 under load must stay within 2x of the unloaded figure. The unloaded figure is
-floored at 250 ms: below that, what is measured is the machine's noise (scheduling on two
-shared cores, an fsync of the virtual disk stalling for 300 ms), not the worker's fairness.
-An unfair worker puts the calm shop behind the flood's 10 s of slow actions.
+floored at 500 ms (so the bound is at least 1 s): below that, what is measured is the machine's
+noise (scheduling on two cores shared with other test processes, an fsync of the virtual disk
+stalling for 300 ms), not the worker's fairness. An unfair worker puts the calm shop behind the
+flood's 10 s of slow actions: seconds, well beyond the bound.
 """
 
 import threading
@@ -39,7 +40,7 @@ production = true
 """
 
 SLOW = 0.05
-FLOOR = 0.25
+FLOOR = 0.5
 
 
 class Notes:

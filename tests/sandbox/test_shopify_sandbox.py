@@ -183,7 +183,10 @@ def test_throttled_queries_wait_and_succeed(sandbox_shopify):
 def test_throttled_answer_has_shopifys_shape(sandbox_shopify):
     import requests
 
-    sandbox_shopify.bucket.drain()
+    bucket = sandbox_shopify.bucket
+    bucket.drain()
+    stopped = bucket.monotonic()
+    bucket.monotonic = lambda: stopped  # no refill while the request is in flight, however slow the machine
     settings = sandbox_shopify.adapter_settings()
     answer = requests.post(
         f"{settings['admin_url']}/admin/api/2026-10/graphql.json",

@@ -28,9 +28,10 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, ClassVar
 
-from graphql import GraphQLError, get_operation_ast, parse, validate
+from graphql import DocumentNode, GraphQLError, get_operation_ast, parse, validate
 from graphql.execution import execute_sync
 
 from .base import SandboxShop
@@ -181,7 +182,12 @@ class ShopifySandbox(SandboxShop):
 
     def readable(self, order: Order) -> bool:
         """Without read_all_orders the Admin API sees only the orders of the last 60 days."""
-        return "read_all_orders" in self.scopes or order.created_at >= self.now() - RECENT_ORDERS
+        oldest = self.oldest_readable()
+        return oldest is None or order.created_at >= oldest
+
+    def oldest_readable(self) -> datetime | None:
+        """The creation time of the oldest order the API may read now (None: every order)."""
+        return None if "read_all_orders" in self.scopes else self.now() - RECENT_ORDERS
 
     def adapter_settings(self) -> dict[str, Any]:
         if self.auth == "static":
@@ -216,11 +222,10 @@ class ShopifySandbox(SandboxShop):
             )
         try:
             body = request.json()
-            document = parse(body["query"])
+            document, errors = _parsed_and_validated(body["query"])
         except (ValueError, KeyError, TypeError, GraphQLError) as exc:
             return json_response({"errors": [{"message": f"Parse error: {exc}"}]}, 200, headers)
         variables = body.get("variables") or {}
-        errors = validate(schema(), document)
         operation = get_operation_ast(document, body.get("operationName"))
         if errors or operation is None:
             messages = [e.formatted for e in errors] or [{"message": "no operation to run"}]
@@ -680,6 +685,15 @@ def fulfillment_line_id(fulfillment: Fulfillment, line_id: int) -> int:
 # -- GraphQL resolvers -------------------------------------------------------------
 
 
+@lru_cache(maxsize=256)
+def _parsed_and_validated(query: str) -> tuple[DocumentNode, tuple[GraphQLError, ...]]:
+    """A query's document and its validation errors, once per distinct query text: a client
+    sends the same few operations again and again, and validating against the whole Admin
+    schema costs more than running them."""
+    document = parse(query)
+    return document, tuple(validate(schema(), document))
+
+
 def _cursor(key: tuple) -> str:
     return base64.b64encode(json.dumps(list(key)).encode()).decode()
 
@@ -1091,14 +1105,18 @@ class _Resolvers:
             "tag": lambda o: o.tags,
             "customer_id": lambda o: o.customer_id,
         }
-        found = search([o for o in self.state.orders.values() if shop.readable(o)], query, fields)
+        oldest = shop.oldest_readable()
+        readable = [o for o in self.state.orders.values() if oldest is None or o.created_at >= oldest]
+        found = search(readable, query, fields)
         sort = self._ORDER_SORT[sortKey]
-        key = (lambda o: (sort(o), o.id)) if not reverse else (lambda o: (_Reverse(sort(o)), _Reverse(o.id)))
+        # Each order's sort value once per query: a backfill pages through thousands of orders.
+        values = {o.id: sort(o) for o in found}
+        key = (lambda o: (values[o.id], o.id)) if not reverse else (lambda o: (_Reverse(values[o.id]), _Reverse(o.id)))
         found.sort(key=key)
         return connection(
             found,
             self.order,
-            lambda o: (sort(o), o.id) if not reverse else (str(sort(o)), o.id),
+            lambda o: (values[o.id], o.id) if not reverse else (str(values[o.id]), o.id),
             first=first,
             after=after,
             last=last,
