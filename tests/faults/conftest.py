@@ -332,6 +332,22 @@ def shared(sqlite_serve) -> Iterator[Stack]:
     sqlite_serve.shop.clear_faults()
 
 
+def refused_answers(stack: Stack, orders) -> list:
+    """Deliveries of these orders that serve did not answer 200 (the platform retries them)."""
+    ids = {str(o) for o in orders}
+    return [a for a in stack.shop.deliveries if a.status != 200 and str(json.loads(a.body)["id"]) in ids]
+
+
+def answered(stack: Stack, orders) -> list:
+    """The orders/paid deliveries of these orders answered 200."""
+    ids = {str(o) for o in orders}
+    return [
+        a
+        for a in stack.shop.deliveries
+        if a.status == 200 and a.topic == "orders/paid" and str(json.loads(a.body)["id"]) in ids
+    ]
+
+
 def postgres_address() -> tuple[str, int]:
     """Where the test PostgreSQL listens (a TcpProxy's target)."""
     url = sa.make_url(POSTGRES)

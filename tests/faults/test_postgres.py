@@ -3,7 +3,6 @@
 second, a table held locked; Redis unreachable then back; and a second worker process beside
 serve's. Each scenario is judged on its own orders."""
 
-import json
 import threading
 import time
 
@@ -14,7 +13,7 @@ import sqlalchemy as sa
 from aftercare.testing import TcpProxy
 
 from ..runtime.test_processes import REDIS
-from .conftest import postgres_address, postgres_stack, wait_for
+from .conftest import postgres_address, postgres_stack, refused_answers, wait_for
 
 pytestmark = pytest.mark.faults
 
@@ -47,13 +46,6 @@ def pg(stack, proxies):
 def redis(stack, proxies):
     yield proxies[1]
     proxies[1].resume()
-
-
-def refused_answers(stack, orders):
-    """Deliveries of these orders that serve did not answer 200 (the platform retries them)."""
-    ids = {str(o) for o in orders}
-
-    return [a for a in stack.shop.deliveries if a.status != 200 and str(json.loads(a.body)["id"]) in ids]
 
 
 def test_postgresql_unreachable_for_a_while_loses_and_repeats_nothing(stack, pg):
