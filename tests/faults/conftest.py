@@ -163,7 +163,8 @@ class Stack:
         self.orders: list[int] = []
 
     def _absolute(self, url: str) -> str:
-        return url.replace("sqlite:///", f"sqlite:///{self.folder}/", 1) if url.startswith("sqlite:///") else url
+        relative = url.startswith("sqlite:///") and not url.startswith("sqlite:////")
+        return url.replace("sqlite:///", f"sqlite:///{self.folder}/", 1) if relative else url
 
     def write_config(self, database: str, queue: str, smtp_port: int | None = None) -> None:
         settings = self.shop.adapter_settings()
