@@ -74,13 +74,15 @@ class Processes:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.started: list[tuple[subprocess.Popen, Path]] = []
+        #: Added to every process's environment.
+        self.env: dict[str, str] = {}
 
     def start(self, config: Path, *args: str) -> tuple[subprocess.Popen, Path]:
         log = self.folder / f"{args[0]}-{len(self.started)}.log"
         output = log.open("w")
         process = subprocess.Popen(
             [sys.executable, "-m", "aftercare", "--config", str(config), *args],
-            stdout=output, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=output, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
             start_new_session=True,
         )  # fmt: skip
         output.close()
@@ -141,7 +143,9 @@ def worker_children(parent_pid: int) -> list[int]:
 class Stack:
     """One deployment under test: config, sandbox shop, SMTP sink, processes, and the store's view."""
 
-    def __init__(self, folder: Path, *, database: str, queue: str, direct_database: str | None = None) -> None:
+    def __init__(
+        self, folder: Path, *, database: str, queue: str, direct_database: str | None = None, env=None
+    ) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.port = free_port()
@@ -150,6 +154,7 @@ class Stack:
         self.shop.start()
         self.smtp = FaultySmtpSink().start()
         self.processes = Processes(folder)
+        self.processes.env.update(env or {})
         self.config = folder / "aftercare.toml"
         self.write_config(database, queue)
         self.engine = sa.create_engine(direct_database or self._absolute(database))
