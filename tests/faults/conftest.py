@@ -89,6 +89,10 @@ class Processes:
         self.started.append((process, log))
         return process, log
 
+    def text(self) -> str:
+        """Everything the processes wrote."""
+        return "\n".join(log.read_text() for _, log in self.started)
+
     def output(self) -> str:
         """The last lines each process wrote (for failure messages)."""
         return "\n".join(f"--- {log.name}\n" + "\n".join(log.read_text().splitlines()[-30:]) for _, log in self.started)
