@@ -269,7 +269,9 @@ class Stack:
     # -- the promises -------------------------------------------------------------
     def assert_promises(self, orders=None) -> None:
         """The four promises, over ``orders`` (default: every order placed on this stack), so a
-        scenario sharing the stack is judged on its own orders."""
+        scenario sharing the stack is judged on its own orders. ``orders/paid`` is the one topic
+        of this load that the hooks need; the shop's other deliveries (``orders/create``...)
+        are answered 200 without an event, by design."""
         orders = {str(o) for o in (self.orders if orders is None else orders)}
         stored = {(row.topic, row.order_id) for row in self.rows(sa.select(events.c.topic, events.c.order_id))}
         acknowledged = [
@@ -323,7 +325,8 @@ def make_stack(tmp_path) -> Iterator[Callable[..., Stack]]:
 @pytest.fixture(scope="package")
 def sqlite_serve(tmp_path_factory) -> Iterator[Stack]:
     """One serve on SQLite shared by the SMTP and platform scenarios (each sets its fault and its
-    own orders, and puts the relay and the shop right again)."""
+    own orders, and puts the relay and the shop right again). Those two modules sort last, so
+    this stack never runs beside another module's."""
     stack = sqlite_stack(tmp_path_factory.mktemp("shared"))
     try:
         stack.serve()
