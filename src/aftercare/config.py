@@ -113,6 +113,10 @@ class ServerSettings(BaseModel):
     #: Worker threads one shop's actions may occupy at once in a process; 0 means half of
     #: ``workers`` (at least one), so a shop with a slow SMTP relay or platform never holds them all.
     shop_concurrency: int = Field(default=0, ge=0, le=64)
+    #: The sweep dispatches a pending event only once it has waited this many seconds, so an
+    #: event whose queue message is on its way is not picked up twice; also how long an event
+    #: released from a dead worker's claim or backed off after a failed dispatch waits at least.
+    pending_grace_seconds: float = Field(default=30, ge=0)
     #: Addresses or networks (CIDR) of reverse proxies whose ``X-Forwarded-For`` names the client
     #: (the console's per-address login limit, logs). Empty: the header is ignored, whoever sends it.
     trusted_proxies: list[str] = Field(default_factory=list)

@@ -21,14 +21,35 @@ Helpers:
 :class:`MemoryAdapter` is a whole platform kept in memory: it keeps orders,
 creates coupons idempotently, records notes, tags and consent, and can be
 told to fail, so executors and fire-time checks are testable without a shop.
+
+Fault injection (the fault suite, tests/faults/, uses these; so can a plugin's own tests):
+
+:class:`TcpProxy`
+    a TCP forwarder on 127.0.0.1 to a real server (PostgreSQL, Redis, an SMTP
+    relay). Point the config's DSN at ``proxy.port`` and the test can make
+    the server unreachable (:meth:`~TcpProxy.stop_accepting`: new connections
+    are refused, open ones cut), drop every open connection
+    (:meth:`~TcpProxy.cut`) and bring it back (:meth:`~TcpProxy.resume`).
+:class:`FaultySmtpSink`
+    an SMTP relay on 127.0.0.1 (aiosmtpd) that keeps each message it takes,
+    counted by ``X-Aftercare-Key``, and misbehaves as told: ``sink.reply =
+    "421 ..."`` answers DATA with that reply instead of taking the message,
+    ``sink.close_after_data = True`` takes the message and drops the
+    connection before answering.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import email
+import email.message
 import hashlib
 import hmac
 import json
+import socket
+import threading
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -341,3 +362,181 @@ def aftercare_app(tmp_path: Path) -> Iterator[Any]:
 def order_for(order: Order, shop_id: str) -> Order:
     """The same order moved to another shop (for tests with several shops)."""
     return replace(order, shop_id=shop_id)
+
+
+# -- fault injection ----------------------------------------------------------------
+
+
+class TcpProxy:
+    """Forwards TCP connections from 127.0.0.1:``port`` to ``target``; a test breaks the path.
+
+    ``with TcpProxy(("127.0.0.1", 5432)) as proxy:`` then point the DSN at
+    ``proxy.port``. Threads, one pair per connection: a handful of
+    connections is what tests open.
+    """
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = 0
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+        self._open: set[socket.socket] = set()
+        #: Connections accepted so far (a test can see that something connected).
+        self.accepted = 0
+
+    def start(self) -> TcpProxy:
+        self.resume()
+        return self
+
+    def resume(self) -> None:
+        """Accept connections again (on the same port)."""
+        with self._lock:
+            if self._listener is not None:
+                return
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(("127.0.0.1", self.port))
+            listener.listen(64)
+            self.port = listener.getsockname()[1]
+            self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), name="tcp-proxy-accept", daemon=True).start()
+
+    def stop_accepting(self) -> None:
+        """The server is unreachable: new connections are refused and open ones are cut."""
+        with self._lock:
+            listener, self._listener = self._listener, None
+        if listener is not None:
+            _close(listener)
+        self.cut()
+
+    def cut(self) -> int:
+        """Drop every open connection (both ends see it closed); return how many sockets were cut."""
+        with self._lock:
+            sockets, self._open = self._open, set()
+        for sock in sockets:
+            _close(sock)
+        return len(sockets)
+
+    def close(self) -> None:
+        self.stop_accepting()
+
+    def __enter__(self) -> TcpProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:  # the listener was closed: stop_accepting()
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                _close(client)
+                continue
+            with self._lock:
+                if self._listener is not listener:  # stopped meanwhile
+                    _close(client)
+                    _close(upstream)
+                    continue
+                self._open.update((client, upstream))
+                self.accepted += 1
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), name="tcp-proxy-pump", daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        with self._lock:
+            self._open.discard(source)
+            self._open.discard(sink)
+        _close(source)
+        _close(sink)
+
+
+def _close(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # not connected (any more)
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+
+
+class FaultySmtpSink:
+    """An SMTP relay on 127.0.0.1 that keeps what it takes and fails the way a test says.
+
+    ``reply``: None takes each message (250); a reply like ``"451 4.3.0 try later"``
+    refuses it at DATA. ``close_after_data``: take the message (it is counted in
+    ``received``: it reached the relay) and drop the connection without answering.
+    """
+
+    def __init__(self) -> None:
+        self.reply: str | None = None
+        self.close_after_data = False
+        #: Every message that reached the relay: taken, or read before the connection was dropped.
+        self.received: list[email.message.EmailMessage] = []
+        #: Replies given instead of taking a message.
+        self.refused = 0
+        self._lock = threading.Lock()
+        self._controller: Any = None
+        #: The port of the last start: ``start(sink.last_port)`` brings a stopped relay back there.
+        self.last_port = 0
+
+    @property
+    def port(self) -> int:
+        if self._controller is None:
+            raise RuntimeError("the SMTP sink is not running: call start() first")
+        return int(self._controller.port)
+
+    @property
+    def port_if_running(self) -> int | None:
+        return None if self._controller is None else int(self._controller.port)
+
+    def keys(self) -> Counter[str]:
+        """How often each ``X-Aftercare-Key`` reached the relay."""
+        with self._lock:
+            return Counter(str(m.get("X-Aftercare-Key", "")) for m in self.received)
+
+    def start(self, port: int = 0) -> FaultySmtpSink:
+        """Listen on ``port`` (0: a free one); a stopped sink started on its ``last_port`` is back."""
+        from aiosmtpd.controller import Controller
+
+        if not port:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+        self._controller = Controller(self, hostname="127.0.0.1", port=port)
+        self._controller.start()
+        self.last_port = port
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def __enter__(self) -> FaultySmtpSink:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+        from email import policy
+
+        if self.reply is not None and not self.close_after_data:
+            with self._lock:
+                self.refused += 1
+            return self.reply
+        message = email.message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
+        with self._lock:
+            self.received.append(message)
+        if self.close_after_data:
+            server.transport.close()
+            return "421 4.4.2 connection dropped"  # never reaches the client: the transport is closed
+        return "250 2.0.0 Message accepted for delivery"

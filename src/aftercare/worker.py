@@ -56,7 +56,8 @@ from aftercare.store import StoredEvent, wall_clock
 
 log = logging.getLogger("aftercare.worker")
 
-#: An event stored this long ago and still pending lost its queue message.
+#: An event stored this long ago and still pending lost its queue message (the default of
+#: ``[server] pending_grace_seconds``, and what ``/healthz`` counts as backlog).
 PENDING_GRACE = timedelta(seconds=30)
 #: Due actions one shop contributes to one round of a pickup.
 PICKUP_PER_SHOP = 100
@@ -127,6 +128,7 @@ class Worker:
     def __init__(self, app: App, *, shop_concurrency: int | None = None) -> None:
         self.app = app
         self.claim_lease = timedelta(seconds=app.config.server.claim_lease_seconds)
+        self.pending_grace = timedelta(seconds=app.config.server.pending_grace_seconds)
         server = app.config.server
         self.lanes = ShopLanes(shop_concurrency or server.shop_concurrency or max(1, server.workers // 2))
         self.dispatcher = Dispatcher(app)
@@ -259,7 +261,7 @@ class Worker:
         released = store.release_stale_events()
         if released:
             log.warning("released %d event(s) claimed by a worker that stopped", released)
-        self.queue.dispatch_events(store.pending_events(now - PENDING_GRACE))
+        self.queue.dispatch_events(store.pending_events(now - self.pending_grace))
         for due in self.due_by_shop(now).values():
             self.queue.execute_actions([a.id for a in due])
 

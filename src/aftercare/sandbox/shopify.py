@@ -26,6 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -53,7 +54,9 @@ DEFAULT_SCOPES = (
 )
 RECENT_ORDERS = timedelta(days=60)
 #: Shopify's answer to an app not approved for protected customer data, one per field.
-PROTECTED_CUSTOMER_DATA = "This app is not approved to access the {} field. See https://shopify.dev/docs/apps/launch/protected-customer-data"
+PROTECTED_CUSTOMER_DATA = (
+    "This app is not approved to access the {} field. See https://shopify.dev/docs/apps/launch/protected-customer-data"
+)
 _GID = re.compile(r"^gid://shopify/(\w+)/(\d+)$")
 _TERM = re.compile(r"""(\w+):(>=|<=|>|<)?('[^']*'|"[^"]*"|\S+)""")
 
@@ -71,6 +74,26 @@ def parse_gid(value: str, kind: str | None = None) -> tuple[str, int]:
 
 def signature(secret: str, body: bytes) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+@dataclass(frozen=True)
+class ApiFault:
+    """One misbehaving Admin API answer, queued with :meth:`ShopifySandbox.fail_next`.
+
+    ``status`` (429, 502...) answers that HTTP status without doing anything, with
+    ``Retry-After`` when ``retry_after`` is set; ``user_errors`` answers the
+    mutation's payload with that ``userErrors`` message, doing nothing; ``delay``
+    does the work and sleeps that long before answering (longer than the
+    client's read timeout: the platform did it but the answer never came).
+    ``operation`` is the kind of request it hits: ``"mutation"``, ``"query"``, or
+    ``""`` for the next request of any kind.
+    """
+
+    status: int = 0
+    retry_after: float | None = None
+    user_errors: str = ""
+    delay: float = 0.0
+    operation: str = "mutation"
 
 
 class CostBucket:
@@ -164,6 +187,10 @@ class ShopifySandbox(SandboxShop):
         self.redact_customer_data = redact_customer_data
         self.subscriptions: dict[int, dict[str, Any]] = {}
         self.throttled = 0  # how many THROTTLED answers were given
+        self._faults: list[ApiFault] = []
+        self._faults_lock = threading.Lock()
+        #: The faults answered so far, in order (a test checks the client met them).
+        self.faults_given: list[ApiFault] = []
         # The app's client secret is also the secret signing its webhooks, as on Shopify.
         self.oauth = ShopifyOAuth(
             shop_domain=shop_domain,
@@ -206,6 +233,40 @@ class ShopifySandbox(SandboxShop):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "webhook_secret": self.secret, "bucket": self.bucket.status()}
 
+    def fail_next(self, *faults: ApiFault) -> None:
+        """Answer the next matching Admin API requests with these faults, one each, in order."""
+        with self._faults_lock:
+            self._faults.extend(faults)
+
+    def clear_faults(self) -> None:
+        with self._faults_lock:
+            self._faults.clear()
+
+    def _take_fault(self, operation: str) -> ApiFault | None:
+        with self._faults_lock:
+            for index, fault in enumerate(self._faults):
+                if fault.operation in ("", operation):
+                    del self._faults[index]
+                    self.faults_given.append(fault)
+                    return fault
+        return None
+
+    def _fault_answer(self, fault: ApiFault, operation: Any, headers: dict[str, str]) -> Response | None:
+        """The answer a queued fault gives instead of the real one (None: answer normally, late)."""
+        if fault.status:
+            if fault.retry_after is not None:
+                headers = {**headers, "Retry-After": f"{fault.retry_after:g}"}
+            return json_response({"errors": f"sandbox fault: HTTP {fault.status}"}, fault.status, headers)
+        if fault.user_errors:
+            data = {}
+            for field in operation.selection_set.selections:
+                payload = {sub.name.value: None for sub in field.selection_set.selections}
+                payload["userErrors"] = [{"field": None, "message": fault.user_errors, "code": "INVALID"}]
+                data[(field.alias or field.name).value] = payload
+            return json_response({"data": data}, 200, headers)
+        time.sleep(fault.delay)
+        return None
+
     # -- HTTP -------------------------------------------------------------------
     def add_routes(self, router: Router) -> None:
         router.add("POST", r"/admin/api/(?P<version>[^/]+)/graphql\.json", self._graphql)
@@ -230,6 +291,9 @@ class ShopifySandbox(SandboxShop):
         if errors or operation is None:
             messages = [e.formatted for e in errors] or [{"message": "no operation to run"}]
             return json_response({"errors": messages}, 200, headers)
+        fault = self._take_fault(operation.operation.value)
+        if fault is not None and (answer := self._fault_answer(fault, operation, headers)) is not None:
+            return answer
         requested = requested_cost(document, operation, variables)
         if self.max_query_cost is not None and requested > self.max_query_cost:
             message = (
