@@ -15,7 +15,7 @@ from aftercare.testing import TcpProxy
 from ..runtime.test_processes import REDIS
 from .conftest import postgres_address, postgres_stack, refused_answers, wait_for
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.xdist_group("faults")]  # one test process runs them in turn
 
 
 @pytest.fixture(scope="module")

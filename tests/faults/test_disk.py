@@ -20,7 +20,7 @@ import pytest
 
 from .conftest import Stack, refused_answers, wait_for
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.xdist_group("faults")]  # one test process runs them in turn
 
 #: Loaded by every Python process started with this folder on PYTHONPATH (the double).
 DOUBLE = '''\

@@ -7,7 +7,7 @@ import pytest
 
 from aftercare.testing import FaultySmtpSink, TcpProxy
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.xdist_group("faults")]  # one test process runs them in turn
 
 MESSAGE = "X-Aftercare-Key: {key}\r\nSubject: hello\r\n\r\nhello\r\n"
 

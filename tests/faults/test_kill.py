@@ -10,7 +10,7 @@ import pytest
 
 from .conftest import answered, refused_answers, sqlite_stack, wait_for, worker_children
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.xdist_group("faults")]  # one test process runs them in turn
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from aftercare.sandbox.shopify import ApiFault
 
 from .conftest import wait_for
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.xdist_group("faults")]  # one test process runs them in turn
 
 
 def test_a_short_retry_after_is_waited_out_in_the_call_and_the_coupon_made_once(shared):

@@ -9,7 +9,7 @@ from aftercare.store import actions
 
 from .conftest import wait_for
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.xdist_group("faults")]  # one test process runs them in turn
 
 
 def test_a_healthy_relay_gets_each_mail_once(shared):
