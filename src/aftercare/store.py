@@ -1053,20 +1053,22 @@ class Store:
 
     def write_held_outcomes(self) -> int:
         """Write the outcomes held for the store (one try each; the heartbeat calls it); return how many
-        were written. Each is let go once written, or once its action is no longer this process's."""
+        it wrote. Each is let go once written (or found no longer this process's, or unwritable)."""
         written = 0
         for action_id, outcome in self.held_outcomes().items():
+            ok = True
             try:
                 self._write_outcome_alone(action_id, outcome)
             except Exception as exc:
                 if transient_database_error(exc):
                     continue  # the claim stays held and renewed; next heartbeat
                 log.exception("action=%s: its held outcome cannot be written; its claim will run out", action_id)
-            else:
-                written += 1
-            with self._held_lock:
-                del self._held_outcomes[action_id]
-            self.let_go("actions", [action_id])
+                ok = False
+            with self._held_lock:  # the heartbeat and a pickup may both get here: one lets go
+                mine = self._held_outcomes.pop(action_id, None) is not None
+            if mine:
+                written += ok
+                self.let_go("actions", [action_id])
         return written
 
     def _hold_outcome(self, action_id: int, outcome: Outcome) -> None:
