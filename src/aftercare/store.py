@@ -1021,7 +1021,7 @@ class Store:
         deadline = time.monotonic() + self.outcome_retry.total_seconds()
         try:
             if outcome.sent:
-                self._retrying(lambda: self._write_sent_mark(action, outcome.result or {}), deadline)
+                self._mark_sent(action, outcome.result or {}, deadline)
             released = self._retrying(lambda: self._write_outcome_alone(action.id, outcome), deadline)
         except Exception as exc:
             if not transient_database_error(exc):
@@ -1077,6 +1077,15 @@ class Store:
             self._held_outcomes[action_id] = outcome
         if first:  # a claim of its own, so letting go of the run does not let go of the outcome
             self._hold("actions", [action_id])
+
+    def _mark_sent(self, action: ActionRecord, result: Mapping[str, Any], deadline: float) -> None:
+        try:
+            self._retrying(lambda: self._write_sent_mark(action, result), deadline)
+        except Exception as exc:
+            if transient_database_error(exc):
+                raise  # the store is away: the outcome is held
+            # A bug must not cost the outcome as well: without it the sweep would run the action again.
+            log.exception("action=%s: its sent mark could not be written", action.id)
 
     def _write_sent_mark(self, action: ActionRecord, result: Mapping[str, Any]) -> None:
         row = {"idempotency_key": action.idempotency_key, "message_id": str(result.get("message_id") or "")[:255],

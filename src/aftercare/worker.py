@@ -318,10 +318,7 @@ class Worker:
         for thread in self._threads:
             thread.join(timeout=10)
         self._threads.clear()
-        try:  # a last try for held outcomes; one not written here runs again when its claim runs out
-            self.app.store.write_held_outcomes()
-        except Exception:
-            log.exception("could not write the held outcomes while stopping")
+        self.app.store.write_held_outcomes()  # a last try; an action whose outcome is lost here runs again
 
 
 @dataclasses.dataclass(frozen=True)
