@@ -398,6 +398,30 @@ def test_a_database_read_error_inside_the_mail_code_puts_the_mail_back_and_never
         assert any(code in received.message.get_body(("plain",)).get_content() for code in codes)
 
 
+class Noter:
+    name = "noter"
+
+    @hookimpl
+    def on_order_paid(self, event, ctx):
+        ctx.add_order_note("thanked")
+
+
+def test_a_platform_action_with_a_sent_mark_is_done_without_calling_the_platform_again(tmp_path, sink, make_app):
+    port, _handler = sink
+    app = make_app(f"sqlite:///{tmp_path / 'aftercare.db'}", port, Noter())
+    pay(app, 1001)
+    (note,) = app.store.list_actions()
+    with app.store.transaction() as conn:  # a worker that added the note and died before its record
+        conn.execute(sent_marks.insert().values(idempotency_key=note.idempotency_key, result={}, sent_at=START))
+
+    execute_due(app)
+
+    done = app.store.get_action(note.id)
+    assert (done.state, done.attempts, done.reason) == (ActionState.DONE, 1, "done earlier, not run again")
+    assert app.adapter(TEST_SHOP).notes == {}
+    assert app.store.sent_mark(note.idempotency_key) is None
+
+
 # -- SQLite: "database is locked" is a wait, not a failure -----------------------------------
 
 
