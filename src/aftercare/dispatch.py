@@ -8,7 +8,10 @@ event, its half-made requests are discarded, and the other plugins go on;
 
 :func:`execute_action` runs one stored action: claim it, apply the dry-run,
 dependency and fire-time checks (DESIGN rule 3), call the channel, and record
-the outcome with its reason.
+the outcome with its reason. The record survives the store's blips: a sent
+mark the moment the channel returns, the outcome retried and, if need be,
+held for the heartbeat (:meth:`aftercare.store.Store.record_outcome`); a run
+that finds its action's sent mark does not call the channel again.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from datetime import timedelta
 from aftercare.actions import (
     ActionDeferred,
     ActionDropped,
+    ActionKind,
     ActionRecord,
     ActionRequest,
     ActionState,
@@ -35,7 +39,7 @@ from aftercare.context import ActionSink, Context
 from aftercare.links import Links
 from aftercare.models import ConsentState, Event
 from aftercare.platform import PlatformError
-from aftercare.store import HookRun
+from aftercare.store import HookRun, Outcome, describe_database_error, transient_database_error
 
 log = logging.getLogger("aftercare.dispatch")
 
@@ -154,9 +158,10 @@ class Dispatcher:
 
 def execute_due(app: App, limit: int = 100) -> list[ActionRecord]:
     """Run every action due now (the embedded worker's loop body); return them as they ended."""
+    app.store.write_held_outcomes()  # no heartbeat here: outcomes the store refused before go first
     finished = []
     for action in app.store.due_actions(app.now(), limit):
-        if execute_action(app, action):
+        if execute_action(app, action) and action.id not in app.store.held_outcomes():
             finished.append(app.store.get_action(action.id))
     return finished
 
@@ -167,73 +172,94 @@ def execute_action(app: App, action: ActionRecord) -> bool:
     if not store.claim_action(action.id):
         return False
     try:
-        return _run_claimed(app, action)
-    finally:  # done, put back or crashed: the heartbeat stops renewing its claim
+        released = _run_claimed(app, action)
+    finally:  # done, put back, held or crashed: the heartbeat stops renewing its claim (unless held)
         store.let_go("actions", [action.id])
+    # What waited for this action (a mail carrying a coupon's code) goes now, not a minute later.
+    for waiting_id in released:
+        execute_action(app, store.get_action(waiting_id))
+    return True
 
 
-def _run_claimed(app: App, action: ActionRecord) -> bool:
+def _run_claimed(app: App, action: ActionRecord) -> list[int]:
+    """Decide and record how a claimed action ends; return the actions its being done released."""
+    started = time.perf_counter()
+    outcome = _outcome(app, action)
+    if outcome is None:  # put back to wait for the action it depends on
+        return []
+    released = app.store.record_outcome(action, outcome)
+    reason = outcome.reason
+    log.info(
+        "action shop=%s order=%s plugin=%s action=%s outcome=%s duration_ms=%.1f%s",
+        action.shop_id, action.order_id, action.plugin, action.kind.value, outcome.state.value,
+        (time.perf_counter() - started) * 1000, f" reason={_without_addresses(reason)!r}" if reason else "",
+    )  # fmt: skip
+    return released
+
+
+def _outcome(app: App, action: ActionRecord) -> Outcome | None:
+    """Run the checks and the channel; how the action ends (None: it waits for its dependency).
+
+    The sent mark comes first: an action whose channel did its work while its
+    record failed is done, whatever a check would say now. A transient database
+    error anywhere (a read in a check or in the mail code) puts the action back
+    with backoff and does not count as an attempt: the store's trouble is never
+    the action's failure. A channel may say something about a done action in its
+    result's ``reason`` (a mail sent, unconfirmed), which becomes the record's.
+    """
     store = app.store
     attempts = action.attempts + 1
-    started = time.perf_counter()
-
-    released: list[int] = []  # actions that waited for this one, due now that it is done
-
-    def finish(state: ActionState, reason: str = "", result: dict | None = None, attempted: bool = False) -> bool:
-        released.extend(store.finish_action(action.id, state, reason=reason, result=result, attempted=attempted))
-        log.info(
-            "action shop=%s order=%s plugin=%s action=%s outcome=%s duration_ms=%.1f%s",
-            action.shop_id, action.order_id, action.plugin, action.kind.value, state.value,
-            (time.perf_counter() - started) * 1000, f" reason={_without_addresses(reason)!r}" if reason else "",
-        )  # fmt: skip
-        return True
-
-    dry_run = app.is_dry_run(action.shop_id)
-    if dry_run:
-        return finish(ActionState.DROPPED, dry_run)
-
-    if action.depends_on:
-        (first,) = store.actions_by_keys([action.depends_on]) or (None,)
-        if first is None or first.state in (ActionState.FAILED, ActionState.DROPPED):
-            why = first.reason if first else "it was never recorded"
-            return finish(ActionState.DROPPED, f"depends on {action.depends_on}, which did not happen: {why}")
-        # Put back until that action is done (finishing it releases this one), or the sweep's next look.
-        waiting_until = app.now() + DEPENDENCY_WAIT
-        if first.state is not ActionState.DONE and (
-            store.wait_for_dependency(action.id, action.depends_on, waiting_until) is not ActionState.DONE
-        ):
-            return True
-
     try:
+        mark = store.sent_mark(action.idempotency_key)
+        if mark is not None:
+            mail = action.kind is ActionKind.SEND_EMAIL
+            again = "sent earlier, not resent" if mail else "done earlier, not run again"
+            return Outcome(ActionState.DONE, again, mark.result, attempted=True)
+
+        dry_run = app.is_dry_run(action.shop_id)
+        if dry_run:
+            return Outcome(ActionState.DROPPED, dry_run)
+
+        if action.depends_on:
+            (first,) = store.actions_by_keys([action.depends_on]) or (None,)
+            if first is None or first.state in (ActionState.FAILED, ActionState.DROPPED):
+                why = first.reason if first else "it was never recorded"
+                return Outcome(ActionState.DROPPED, f"depends on {action.depends_on}, which did not happen: {why}")
+            # Put back until that action is done (finishing it releases this one), or the sweep's next look.
+            waiting_until = app.now() + DEPENDENCY_WAIT
+            if first.state is not ActionState.DONE and (
+                store.wait_for_dependency(action.id, action.depends_on, waiting_until) is not ActionState.DONE
+            ):
+                return None
+
         if action.rechecks:
             reason = fire_time_check(app, action)
             if reason:
-                return finish(ActionState.DROPPED, reason)
+                return Outcome(ActionState.DROPPED, reason)
         channel = app.plugins.channels().get(action.kind.value)
         if channel is None:
-            return finish(ActionState.FAILED, f"no channel is registered for {action.kind.value}")
-        result = channel(action, app) or {}
+            return Outcome(ActionState.FAILED, f"no channel is registered for {action.kind.value}")
+        result = dict(channel(action, app) or {})
     except ActionDeferred as exc:
-        store.reschedule_action(action.id, exc.until, exc.reason)
-        return True
+        return Outcome(ActionState.DUE, exc.reason, due_at=exc.until)
     except ActionDropped as exc:
-        return finish(ActionState.DROPPED, exc.reason)
+        return Outcome(ActionState.DROPPED, exc.reason)
     except PlatformError as exc:
         if exc.transient and attempts < MAX_ATTEMPTS:
             # Back to the schedule: the thread moves on, the platform's Retry-After is waited out in the store.
             delay = backoff(attempts, exc.retry_after)
             reason = f"attempt {attempts} failed: {exc.message}; next try in {delay.total_seconds():.0f}s"
-            store.reschedule_action(action.id, app.now() + delay, reason, attempted=True)
-            return True
-        return finish(ActionState.FAILED, exc.message, attempted=True)
-    except Exception as exc:  # a channel bug: keep the action and the error text for `actions retry`
+            return Outcome(ActionState.DUE, reason, attempted=True, due_at=app.now() + delay)
+        return Outcome(ActionState.FAILED, exc.message, attempted=True)
+    except Exception as exc:
+        if transient_database_error(exc):
+            delay = backoff(attempts)
+            reason = f"database error: {describe_database_error(exc)}; next try in {delay.total_seconds():.0f}s"
+            return Outcome(ActionState.DUE, reason, due_at=app.now() + delay)
+        # A channel bug: keep the action and the error text for `actions retry`.
         log.exception("action %s crashed", action.idempotency_key)
-        return finish(ActionState.FAILED, f"{type(exc).__name__}: {exc}", attempted=True)
-    finish(ActionState.DONE, result=result, attempted=True)
-    # What waited for this action (a mail carrying a coupon's code) goes now, not a minute later.
-    for waiting_id in released:
-        execute_action(app, store.get_action(waiting_id))
-    return True
+        return Outcome(ActionState.FAILED, f"{type(exc).__name__}: {exc}", attempted=True)
+    return Outcome(ActionState.DONE, str(result.pop("reason", "")), result, attempted=True, sent=True)
 
 
 def fire_time_check(app: App, action: ActionRecord) -> str:

@@ -19,13 +19,17 @@ import contextlib
 import contextvars
 import fcntl
 import functools
+import itertools
 import json
+import logging
 import os
 import secrets
 import socket
+import sqlite3
 import threading
+import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,6 +48,8 @@ from aftercare.actions import (
     Recheck,
 )
 from aftercare.models import ConsentState, Event, EventKind, Order, SurveyAnswer, SurveyKind
+
+log = logging.getLogger("aftercare.store")
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -161,6 +167,19 @@ actions = sa.Table(
     # The console (migration 0005): counts per shop and state, and pages of one state newest first.
     sa.Index("ix_actions_shop_state_id", "shop_id", "state", "id"),
     sa.Index("ix_actions_state_id", "state", "id"),
+)
+
+#: An action whose channel did its work (the relay accepted the mail), by idempotency key (migration 0010):
+#: written in its own transaction the moment the channel returns, before anything else, and deleted by the
+#: transaction that records the action done. A run that finds its action's mark does not call the channel
+#: again: the record was what failed, not the send.
+sent_marks = sa.Table(
+    "sent_marks",
+    metadata,
+    sa.Column("idempotency_key", sa.String(512), primary_key=True),
+    sa.Column("message_id", sa.String(255), nullable=False, server_default=""),
+    sa.Column("result", sa.JSON, nullable=True),
+    sa.Column("sent_at", UTCDateTime, nullable=False),
 )
 
 consent = sa.Table(
@@ -302,6 +321,34 @@ class Backlog:
 
 
 @dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a claimed action ended, as :meth:`Store.record_outcome` writes it.
+
+    ``state`` is done, dropped or failed for good, or due again at ``due_at``
+    (a retry, a deferral). ``attempted``: the channel was called (counts in
+    ``attempts``). ``sent``: the channel did its work (a relay accepted the
+    mail), so a sent mark is written before the outcome.
+    """
+
+    state: ActionState
+    reason: str = ""
+    result: dict[str, Any] | None = None
+    attempted: bool = False
+    due_at: datetime | None = None
+    sent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SentMark:
+    """The channel of the action with this key did its work at ``sent_at``, with this result."""
+
+    idempotency_key: str
+    message_id: str
+    result: dict[str, Any]
+    sent_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class StoredSurveyAnswer:
     """A customer's answer as kept: one per shop, order and survey kind."""
 
@@ -334,6 +381,46 @@ def describe_database_error(exc: BaseException) -> str:
     return text.rsplit(": ", 1)[-1].strip() or type(original).__name__
 
 
+#: SQLite's answers that pass (a lock held too long, a disk that filled or failed for a moment), by primary name.
+_SQLITE_TRANSIENT = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_CANTOPEN")
+_SQLITE_TRANSIENT_TEXT = ("database is locked", "database table is locked", "disk i/o error",
+                          "database or disk is full", "unable to open database file")  # fmt: skip
+#: PostgreSQL: a server that became read-only (a failover in progress) is transient too, though psycopg
+#: calls it an InternalError; every other transient condition is an OperationalError there.
+_POSTGRES_TRANSIENT_STATES = ("25006",)
+
+
+def transient_database_error(exc: BaseException) -> bool:
+    """Whether a database error may pass by itself, so the work it interrupted is tried again
+    rather than failed: the one place that decides.
+
+    True for a dropped or refused connection (``connection_invalidated``, any
+    OperationalError on PostgreSQL: shutdown, terminated backend, lock and
+    statement timeouts, serialization failures, deadlocks, too many
+    connections), a pool with no connection to spare, and SQLite's "database
+    is locked", disk I/O and disk-full errors. False for integrity,
+    programming and data errors, and for SQLite's OperationalErrors that are
+    programming errors there ("no such table", a syntax error).
+    """
+    if isinstance(exc, (sa.exc.TimeoutError, sa.exc.DisconnectionError)):
+        return True
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    original = exc.orig
+    if isinstance(original, sqlite3.Error):
+        name = getattr(original, "sqlite_errorname", "") or ""
+        if name.startswith(_SQLITE_TRANSIENT):
+            return True
+        return isinstance(original, sqlite3.OperationalError) and str(original).lower().startswith(
+            _SQLITE_TRANSIENT_TEXT
+        )
+    if getattr(original, "sqlstate", None) in _POSTGRES_TRANSIENT_STATES:
+        return True
+    return isinstance(exc, sa.exc.OperationalError)
+
+
 def create_engine(url: str) -> Engine:
     """An engine with the settings aftercare relies on (WAL and durable commits on SQLite)."""
     if url.startswith("sqlite:///") and not url.endswith(":memory:"):
@@ -355,6 +442,10 @@ def create_engine(url: str) -> Engine:
 
 #: A claim older than its lease and not renewed belongs to a worker that died (``[server] claim_lease_seconds``).
 DEFAULT_CLAIM_LEASE = timedelta(seconds=600)
+#: How long an action's outcome is retried on fresh connections before the worker holds it for its heartbeat.
+OUTCOME_RETRY = timedelta(seconds=10)
+#: The waits between those tries: short first (a dropped connection is back at once), then up to 2 s.
+_OUTCOME_RETRY_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 
 
 def wall_clock() -> datetime:
@@ -374,6 +465,9 @@ class Store:
         self._started_at = wall_clock()
         self._held_lock = threading.Lock()
         self._held: dict[str, Counter[int]] = {"events": Counter(), "actions": Counter()}
+        #: Outcomes the store could not take when their action ended, by action id: the heartbeat writes them.
+        self._held_outcomes: dict[int, Outcome] = {}
+        self.outcome_retry = OUTCOME_RETRY
         self._sqlite = self.engine.dialect.name == "sqlite"
         database = self.engine.url.database if self._sqlite else None
         self._write_lock = (
@@ -877,38 +971,21 @@ class Store:
         result: dict[str, Any] | None = None,
         attempted: bool = False,
     ) -> list[int]:
-        """Record how a claimed action ended: done, dropped or failed.
+        """Record how an action this process claimed ended: done, dropped or failed (one try;
+        the worker goes through :meth:`record_outcome`, which retries and holds).
 
         ``attempted``: the channel was called (a drop by a check before it is not an attempt).
         When it is done, the actions put back to wait for it (:meth:`wait_for_dependency`)
         become due now in the same transaction, so no reader ever sees it done and them
         still waiting; their ids are returned for the caller to run.
         """
-        now = self._clock.now()
-        values: dict[str, Any] = {"state": state.value, "reason": reason, "updated_at": now}
-        if result is not None:
-            values["result"] = result
-        if attempted:
-            values["attempts"] = actions.c.attempts + 1
         with self.transaction() as conn:
-            conn.execute(sa.update(actions).where(actions.c.id == action_id).values(**values))
-            if state is not ActionState.DONE:
-                return []
-            its_key = sa.select(actions.c.idempotency_key).where(actions.c.id == action_id).scalar_subquery()
-            waiting = sa.and_(
-                actions.c.depends_on == its_key,
-                actions.c.state == ActionState.DUE.value,
-                actions.c.reason.startswith(WAITING_FOR),
-            )
-            released = list(conn.execute(sa.select(actions.c.id).where(waiting)).scalars())
-            if released:
-                conn.execute(sa.update(actions).where(actions.c.id.in_(released)).values(due_at=now, updated_at=now))
-            return released
+            return self._write_outcome(conn, action_id, Outcome(state, reason, result, attempted)) or []
 
     def reschedule_action(self, action_id: int, due_at: datetime, reason: str, *, attempted: bool = False) -> None:
         """Put a claimed action back, due later (a transient failure, a deferral)."""
         with self.transaction() as conn:
-            self._put_back(conn, action_id, due_at, reason, attempted=attempted)
+            self._write_outcome(conn, action_id, Outcome(ActionState.DUE, reason, attempted=attempted, due_at=due_at))
 
     def wait_for_dependency(self, action_id: int, depends_on: str, due_at: datetime) -> ActionState:
         """Put a claimed action back, due at ``due_at`` at the latest, unless the action
@@ -923,21 +1000,149 @@ class Store:
                 sa.select(actions.c.state).where(actions.c.idempotency_key == depends_on).with_for_update()
             ).scalar_one()
             if state != ActionState.DONE.value:
-                self._put_back(conn, action_id, due_at, f"{WAITING_FOR}{depends_on}")
+                self._write_outcome(conn, action_id, Outcome(ActionState.DUE, f"{WAITING_FOR}{depends_on}",
+                                                             due_at=due_at))  # fmt: skip
         return ActionState(state)
 
-    def _put_back(
-        self, conn: Connection, action_id: int, due_at: datetime, reason: str, *, attempted: bool = False
-    ) -> None:
-        values: dict[str, Any] = {
-            "state": ActionState.DUE.value,
-            "due_at": due_at,
-            "reason": reason,
-            "updated_at": self._clock.now(),
-        }
-        if attempted:
+    # -- outcomes that survive a database blip, and sent marks ------------------
+    def record_outcome(self, action: ActionRecord, outcome: Outcome) -> list[int]:
+        """Record how a claimed action ended, through dropped connections and a database that is
+        away for a few seconds; return the ids of the actions its being done released.
+
+        A sent mark first when the channel did its work (its own small transaction, so
+        nothing else can delay it), then the outcome, each retried on a fresh connection
+        for up to ``outcome_retry`` while the error is transient. The outcome is written
+        only while the action is still running under this process's claim, so a retry
+        after a commit whose answer was lost changes nothing. If the store still refuses,
+        the outcome is held in memory with the claim: the heartbeat keeps renewing the
+        claim (no sweep gives the action to another worker) and writes the outcome as
+        soon as the store takes it (:meth:`write_held_outcomes`).
+        """
+        deadline = time.monotonic() + self.outcome_retry.total_seconds()
+        try:
+            if outcome.sent:
+                self._mark_sent(action, outcome.result or {}, deadline)
+            released = self._retrying(lambda: self._write_outcome_alone(action.id, outcome), deadline)
+        except Exception as exc:
+            if not transient_database_error(exc):
+                raise
+            self._hold_outcome(action.id, outcome)
+            log.warning("action=%s: the store did not take its outcome (%s: %s); held until it does",
+                        action.id, outcome.state.value, describe_database_error(exc))  # fmt: skip
+            return []
+        if released is None:
+            log.warning("action=%s: not recorded as %s: it is no longer running under this worker's claim",
+                        action.id, outcome.state.value)  # fmt: skip
+            return []
+        return released
+
+    def sent_mark(self, idempotency_key: str) -> SentMark | None:
+        """The sent mark of the action with this key: its channel did its work, its record is behind."""
+        query = sa.select(sent_marks).where(sent_marks.c.idempotency_key == idempotency_key)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).one_or_none()
+        if row is None:
+            return None
+        result = row.result if isinstance(row.result, dict) else json.loads(row.result or "{}")
+        return SentMark(row.idempotency_key, row.message_id, result, row.sent_at)
+
+    def held_outcomes(self) -> dict[int, Outcome]:
+        """The outcomes this process holds for a store that would not take them, by action id."""
+        with self._held_lock:
+            return dict(self._held_outcomes)
+
+    def write_held_outcomes(self) -> int:
+        """Write the outcomes held for the store (one try each; the heartbeat calls it); return how many
+        it wrote. Each is let go once written (or found no longer this process's, or unwritable)."""
+        written = 0
+        for action_id, outcome in self.held_outcomes().items():
+            ok = True
+            try:
+                self._write_outcome_alone(action_id, outcome)
+            except Exception as exc:
+                if transient_database_error(exc):
+                    continue  # the claim stays held and renewed; next heartbeat
+                log.exception("action=%s: its held outcome cannot be written; its claim will run out", action_id)
+                ok = False
+            with self._held_lock:  # the heartbeat and a pickup may both get here: one lets go
+                mine = self._held_outcomes.pop(action_id, None) is not None
+            if mine:
+                written += ok
+                self.let_go("actions", [action_id])
+        return written
+
+    def _hold_outcome(self, action_id: int, outcome: Outcome) -> None:
+        with self._held_lock:
+            first = action_id not in self._held_outcomes
+            self._held_outcomes[action_id] = outcome
+        if first:  # a claim of its own, so letting go of the run does not let go of the outcome
+            self._hold("actions", [action_id])
+
+    def _mark_sent(self, action: ActionRecord, result: Mapping[str, Any], deadline: float) -> None:
+        try:
+            self._retrying(lambda: self._write_sent_mark(action, result), deadline)
+        except Exception as exc:
+            if transient_database_error(exc):
+                raise  # the store is away: the outcome is held
+            # A bug must not cost the outcome as well: without it the sweep would run the action again.
+            log.exception("action=%s: its sent mark could not be written", action.id)
+
+    def _write_sent_mark(self, action: ActionRecord, result: Mapping[str, Any]) -> None:
+        row = {"idempotency_key": action.idempotency_key, "message_id": str(result.get("message_id") or "")[:255],
+               "result": dict(result), "sent_at": self._clock.now()}  # fmt: skip
+        with self.transaction() as conn:
+            insert_new(conn, sent_marks, [row], ("idempotency_key",))
+
+    def _write_outcome_alone(self, action_id: int, outcome: Outcome) -> list[int] | None:
+        with self.transaction() as conn:
+            return self._write_outcome(conn, action_id, outcome)
+
+    def _write_outcome(self, conn: Connection, action_id: int, outcome: Outcome) -> list[int] | None:
+        """One outcome, if the action is still running under this process's claim (else None).
+        Done: its sent mark goes (a done action never runs again) and what waited for it is due now."""
+        now = self._clock.now()
+        values: dict[str, Any] = {"state": outcome.state.value, "reason": outcome.reason, "updated_at": now}
+        if outcome.result is not None:
+            values["result"] = outcome.result
+        if outcome.attempted:
             values["attempts"] = actions.c.attempts + 1
-        conn.execute(sa.update(actions).where(actions.c.id == action_id).values(**values))
+        if outcome.state is ActionState.DUE:
+            assert outcome.due_at is not None, "an action put back needs its due time"
+            values["due_at"] = outcome.due_at
+        mine = sa.and_(
+            actions.c.id == action_id,
+            actions.c.state == ActionState.RUNNING.value,
+            actions.c.claimed_by == self.claimant,
+        )
+        if conn.execute(sa.update(actions).where(mine).values(**values)).rowcount != 1:
+            return None
+        if outcome.state is not ActionState.DONE:
+            return []
+        its_key = sa.select(actions.c.idempotency_key).where(actions.c.id == action_id).scalar_subquery()
+        conn.execute(sa.delete(sent_marks).where(sent_marks.c.idempotency_key == its_key))
+        waiting = sa.and_(
+            actions.c.depends_on == its_key,
+            actions.c.state == ActionState.DUE.value,
+            actions.c.reason.startswith(WAITING_FOR),
+        )
+        released = list(conn.execute(sa.select(actions.c.id).where(waiting)).scalars())
+        if released:
+            conn.execute(sa.update(actions).where(actions.c.id.in_(released)).values(due_at=now, updated_at=now))
+        return released
+
+    def _retrying(self, write: Callable[[], Any], deadline: float) -> Any:
+        """``write()``, tried again after a transient database error until ``deadline`` (monotonic).
+        The pool drops a connection that failed (and, on a disconnect, every older one), so each
+        try runs on a fresh connection."""
+        for wait in itertools.chain(_OUTCOME_RETRY_WAITS, itertools.repeat(2.0)):
+            try:
+                return write()
+            except Exception as exc:
+                if not transient_database_error(exc) or time.monotonic() + wait > deadline:
+                    raise
+                log.info("database error (%s); trying again in %.2fs", describe_database_error(exc), wait)
+            time.sleep(wait)
+        raise AssertionError("unreachable")
 
     def release_stale_actions(self) -> int:
         """Put back actions whose claim ran out unrenewed (their worker died): due again, now."""

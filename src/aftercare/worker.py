@@ -33,6 +33,11 @@ heartbeat thread renews the claims of work still running, so only a worker
 that died (or froze) loses them, and the sweep then takes them back. An event
 whose dispatch fails (its order cannot be re-read, a database error) backs
 off like an action and ends ``failed`` with the reason after ``MAX_ATTEMPTS``.
+
+An action's outcome survives the store's blips: retried on fresh connections
+for a few seconds, then held in memory under its renewed claim until the
+heartbeat writes it; a sent mark written the moment the channel returns keeps
+a run that finds it from calling the channel again (docs/runtime.md).
 """
 
 from __future__ import annotations
@@ -268,6 +273,7 @@ class Worker:
     def run_now(self) -> None:
         """Do all waiting work in this thread (tests, ``--once``, the demo's moved clock), shops interleaved."""
         store, now = self.app.store, self.app.now()
+        store.write_held_outcomes()
         store.release_stale_actions()
         store.release_stale_events()
         self._claim_and_dispatch(store.get_events(store.pending_events(now)))
@@ -279,8 +285,12 @@ class Worker:
                 break  # what is left waits for something else (a dependency, a deferral)
 
     def heartbeat(self) -> None:
-        """Renew the claims of the work running here, and say this worker is alive (``/healthz``)."""
+        """Renew the claims of the work running here, say this worker is alive (``/healthz``), and
+        write the outcomes the store refused when their actions ended (their claims are renewed
+        with the others meanwhile, so no sweep gives those actions to another worker)."""
         self.app.store.heartbeat(self.progress_at)
+        if self.app.store.write_held_outcomes():
+            self.progress_at = wall_clock()
 
     def start_sweeper(self, interval: float = 5.0) -> None:
         """Start the sweep (every ``interval`` s) and the heartbeat (a third of the claim lease, at most 5 s)."""
@@ -310,6 +320,7 @@ class Worker:
         for thread in self._threads:
             thread.join(timeout=10)
         self._threads.clear()
+        self.app.store.write_held_outcomes()  # a last try; an action whose outcome is lost here runs again
 
 
 @dataclasses.dataclass(frozen=True)

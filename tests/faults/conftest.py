@@ -267,11 +267,16 @@ class Stack:
             conn.execute(sa.update(events).where(events.c.state == "pending").values(retry_at=None))
 
     # -- the promises -------------------------------------------------------------
-    def assert_promises(self, orders=None) -> None:
+    def assert_promises(self, orders=None, *, killed_mid_send: int = 0) -> None:
         """The four promises, over ``orders`` (default: every order placed on this stack), so a
         scenario sharing the stack is judged on its own orders. ``orders/paid`` is the one topic
         of this load that the hooks need; the shop's other deliveries (``orders/create``...)
-        are answered 200 without an event, by design."""
+        are answered 200 without an event, by design.
+
+        ``killed_mid_send``: a worker with that many threads was killed with ``kill -9``. The one
+        window docs/runtime.md admits is a mail the relay accepted just before the kill, whose
+        sent mark never committed: it goes again, at most once per thread, with the same
+        Message-ID. Anything beyond that breaks the promise."""
         orders = {str(o) for o in (self.orders if orders is None else orders)}
         stored = {(row.topic, row.order_id) for row in self.rows(sa.select(events.c.topic, events.c.order_id))}
         acknowledged = [
@@ -302,7 +307,8 @@ class Stack:
         mails = self.actions_of(orders, "send_email")
         keys = self.smtp.keys()
         twice = {m.idempotency_key: keys[m.idempotency_key] for m in mails if keys[m.idempotency_key] > 1}
-        assert not twice, f"mail keys at the relay more than once: {twice}"
+        in_the_window = len(twice) <= killed_mid_send and all(n == 2 for n in twice.values())
+        assert not twice or in_the_window, f"mail keys at the relay more than once: {twice}"
         never = [m.idempotency_key for m in mails if m.state == "done" and not keys[m.idempotency_key]]
         assert not never, f"mails recorded done that the relay never got: {never[:3]}"
 

@@ -71,8 +71,6 @@ def cutting(proxy, every=1.0):
     return stop, thread, cut
 
 
-@pytest.mark.xfail(reason="needs rel-outcome: an outcome write lost with its connection sends the mail again",
-                   strict=False)  # fmt: skip
 def test_postgresql_dropping_connections_every_second_repeats_nothing(stack, pg):
     stop, thread, cut = cutting(pg)
     try:

@@ -5,6 +5,12 @@ reply, a dropped connection or a timeout is transient (the queue retries with
 backoff); a 5xx reply is permanent. A 5xx refusal of the *recipient* raises
 :class:`RecipientRefused`, which the channel turns into a bounce on the
 suppression list.
+
+One drop is not an error: the relay closing the connection (or the
+connection dropping, or no reply coming) after the message's final "." went
+out. The relay may have accepted the message and only its "250" was lost, so
+sending it again could deliver it twice; the send counts as done, unconfirmed
+(``confirmed: false`` and the reason in its result), and is not repeated.
 """
 
 from __future__ import annotations
@@ -32,6 +38,42 @@ class RecipientRefused(PlatformError):
         super().__init__(f"SMTP {code} for {address}: {text}", transient=False)
         self.address = address
         self.code = code
+
+
+#: The reasons of a send that went out and was not answered (a done action's record keeps them).
+UNCONFIRMED_CLOSED = "sent, unconfirmed: the relay closed the connection after the message; not resent"
+UNCONFIRMED_SILENT = "sent, unconfirmed: the relay did not answer within {timeout:g} s after the message; not resent"
+
+
+class _WatchesTheFinalDot:
+    """An SMTP session that knows whether the current message's final "." went out: from then
+    on the relay may hold the message, whatever becomes of its reply."""
+
+    message_sent = False
+    _in_data = False
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        self._in_data = True
+        try:
+            return super().data(msg)  # type: ignore[misc]
+        finally:
+            self._in_data = False
+
+    def send(self, s: Any) -> None:
+        super().send(s)  # type: ignore[misc]
+        if self._in_data and isinstance(s, bytes) and s.endswith(b"\r\n.\r\n"):
+            self.message_sent = True
+
+
+class _Smtp(_WatchesTheFinalDot, smtplib.SMTP):
+    pass
+
+
+class _SmtpSsl(_WatchesTheFinalDot, smtplib.SMTP_SSL):
+    pass
+
+
+_Session = _Smtp | _SmtpSsl
 
 
 class OutboxTransport:
@@ -66,7 +108,7 @@ class SmtpTransport:
 
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
-        self._conn: smtplib.SMTP | None = None
+        self._conn: _Session | None = None
         self._sent_on_conn = 0
         self._last_used = 0.0
         self._lock = threading.Lock()
@@ -75,8 +117,10 @@ class SmtpTransport:
     def send(self, message: EmailMessage) -> dict[str, Any]:
         recipient = envelope_recipient(message)
         with self._lock:
+            conn: _Session | None = None
             try:
                 conn = self._connection()
+                conn.message_sent = False
                 refused = conn.send_message(message, from_addr=envelope_sender(message), to_addrs=[recipient])
             except smtplib.SMTPRecipientsRefused as exc:
                 code, text = exc.recipients.get(recipient, (550, b"refused"))
@@ -87,6 +131,10 @@ class SmtpTransport:
                 raise self._reply_error(exc.smtp_code, exc.smtp_error, "") from None
             except (smtplib.SMTPException, OSError) as exc:  # disconnected, timeout, TLS, refused connection
                 self._drop()
+                if conn is not None and conn.message_sent:  # after the final ".": the relay may have it
+                    silent = isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError)
+                    reason = UNCONFIRMED_SILENT.format(timeout=self.settings.timeout) if silent else UNCONFIRMED_CLOSED
+                    return {"transport": self.name, "relay": self._where(), "confirmed": False, "reason": reason}
                 raise PlatformError(f"SMTP {self._where()}: {type(exc).__name__}: {exc}", transient=True) from None
             self._sent_on_conn += 1
             self._last_used = time.monotonic()
@@ -130,7 +178,7 @@ class SmtpTransport:
         return []
 
     # -- internals ---------------------------------------------------------
-    def _connection(self) -> smtplib.SMTP:
+    def _connection(self) -> _Session:
         s = self.settings
         if self._conn is not None:
             stale = time.monotonic() - self._last_used > s.keepalive
@@ -155,14 +203,14 @@ class SmtpTransport:
         except (smtplib.SMTPException, OSError):
             return False
 
-    def _open(self) -> smtplib.SMTP:
+    def _open(self) -> _Session:
         s = self.settings
         context = ssl.create_default_context(cafile=s.ca_file or None)
-        conn: smtplib.SMTP
+        conn: _Session
         if s.security == "tls":
-            conn = smtplib.SMTP_SSL(s.host, s.effective_port, timeout=s.timeout, context=context)
+            conn = _SmtpSsl(s.host, s.effective_port, timeout=s.timeout, context=context)
         else:
-            conn = smtplib.SMTP(s.host, s.effective_port, timeout=s.timeout)
+            conn = _Smtp(s.host, s.effective_port, timeout=s.timeout)
         try:
             conn.ehlo()
             if s.security == "starttls":
