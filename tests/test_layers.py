@@ -1,5 +1,6 @@
 """The import-linter contracts cover every core module, so a new one cannot slip past them."""
 
+import ast
 import tomllib
 from importlib import resources
 
@@ -16,3 +17,29 @@ def test_core_contract_lists_every_core_module():
         or (path.is_dir() and path.joinpath("__init__.py").is_file() and path.name not in ("adapters", "plugins"))
     }
     assert set(core["source_modules"]) == on_disk
+
+
+def imported_modules(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)
+
+
+def test_only_the_command_line_imports_click_or_the_command_line():
+    # import-linter sees only aftercare's own modules; click is an external package, so it is checked here.
+    roots = [REPO / "src" / "aftercare", REPO / "adapters", REPO / "plugins"]
+    cli = REPO / "src" / "aftercare" / "cli"
+    entry = REPO / "src" / "aftercare" / "__main__.py"  # `python -m aftercare` runs the command line
+    offenders = sorted(
+        f"{path.relative_to(REPO)}: {name}"
+        for root in roots
+        for path in root.rglob("*.py")
+        if cli not in path.parents and path != entry
+        for name in imported_modules(path)
+        if name == "click" or name.startswith("click.") or name == "aftercare.cli" or name.startswith("aftercare.cli.")
+    )
+    assert offenders == []
