@@ -187,38 +187,3 @@ def write_bundle(folder: Path, name: str) -> None:
     (folder / BUNDLE_FILE).write_text(BUNDLE_TOML.format(name=name), encoding="utf-8")
     (folder / TEMPLATES / "README.txt").write_text(TEMPLATES_README, encoding="utf-8")
     (folder / PLUGINS / "README.txt").write_text(PLUGIN_README, encoding="utf-8")
-
-
-def check_bundle(path: Path) -> dict[str, Any]:
-    """Everything ``bundle check`` says: the bundle's plugins' settings as a shop of it would get
-    them (plugin defaults, then the bundle), its templates rendered with the sample order, its
-    local plugins imported. No shop, no credentials, no network."""
-    from aftercare.app import App, bundle_plugin_settings
-    from aftercare.clock import SystemClock
-    from aftercare.config import Config
-    from aftercare.mail.templates import Root, check_bundle_templates, template_names
-    from aftercare.plugin_manager import PluginManager
-
-    report: dict[str, Any] = {"name": "", "description": "", "problems": [], "enabled": [], "local_plugins": []}
-    report["templates"] = []
-    try:
-        loaded = load_bundle(path)
-        manager = PluginManager.load()
-        manager.load_bundle(loaded)
-    except ConfigError as exc:
-        report["problems"] = exc.problems
-        return report
-    report.update(name=loaded.name, description=loaded.description, local_plugins=sorted(loaded.local))
-    try:
-        settings = bundle_plugin_settings(manager, loaded)
-    except ConfigError as exc:
-        report["problems"].extend(exc.problems)
-        settings = {}
-    report["enabled"] = sorted(name for name, s in settings.items() if s.enabled)
-    app = App(Config(database="sqlite:///:memory:", base_dir=path), clock=SystemClock(), plugins=manager)
-    try:
-        report["problems"].extend(check_bundle_templates(app, loaded))
-    finally:
-        app.close()
-    report["templates"] = sorted(template_names([Root(loaded.templates, f"bundle {loaded.name}")]))
-    return report

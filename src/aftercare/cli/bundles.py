@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
-from aftercare.bundles import check_bundle, is_bundle_name, write_bundle
+from aftercare.app import App, bundle_plugin_settings
+from aftercare.bundles import is_bundle_name, load_bundle, write_bundle
 from aftercare.cli.common import UserError, reports_user_errors
-from aftercare.config import ConfigError
+from aftercare.clock import SystemClock
+from aftercare.config import Config, ConfigError
+from aftercare.mail.templates import Root, check_bundle_templates, template_names
+from aftercare.plugin_manager import PluginManager
 
 
 @click.group()
@@ -51,3 +56,32 @@ def bundle_check(path: Path, as_json: bool) -> None:
     click.echo(f"  plugins enabled: {', '.join(report['enabled']) or '-'}")
     click.echo(f"  local plugins: {', '.join(report['local_plugins']) or '-'}")
     click.echo(f"  templates: {', '.join(report['templates']) or '-'}")
+
+
+def check_bundle(path: Path) -> dict[str, Any]:
+    """Everything ``bundle check`` says: the bundle's plugins' settings as a shop of it would get
+    them (plugin defaults, then the bundle), its templates rendered with the sample order, its
+    local plugins imported. No shop, no credentials, no network."""
+    report: dict[str, Any] = {"name": "", "description": "", "problems": [], "enabled": [], "local_plugins": []}
+    report["templates"] = []
+    try:
+        loaded = load_bundle(path)
+        manager = PluginManager.load()
+        manager.load_bundle(loaded)
+    except ConfigError as exc:
+        report["problems"] = exc.problems
+        return report
+    report.update(name=loaded.name, description=loaded.description, local_plugins=sorted(loaded.local))
+    try:
+        settings = bundle_plugin_settings(manager, loaded)
+    except ConfigError as exc:
+        report["problems"].extend(exc.problems)
+        settings = {}
+    report["enabled"] = sorted(name for name, s in settings.items() if s.enabled)
+    app = App(Config(database="sqlite:///:memory:", base_dir=path), clock=SystemClock(), plugins=manager)
+    try:
+        report["problems"].extend(check_bundle_templates(app, loaded))
+    finally:
+        app.close()
+    report["templates"] = sorted(template_names([Root(loaded.templates, f"bundle {loaded.name}")]))
+    return report
