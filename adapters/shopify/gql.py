@@ -103,7 +103,7 @@ def _line(line: Reader) -> LineItem:
     return LineItem(
         platform_id=line.id("id"),
         title=line.opt_text("title"),
-        quantity=line.integer("quantity"),
+        quantity=line.quantity("quantity"),
         unit_price=line.money_v2("originalUnitPriceSet"),
         product_id=product.id("id") if product else "",
         variant_id=variant.id("id") if variant else "",
@@ -126,7 +126,7 @@ def _shipment(fulfillment: Reader) -> Shipment:
         platform_id=fulfillment.id("id"),
         carrier=tracking.opt_text("company") if tracking else "",
         tracking_number=tracking.opt_text("number") if tracking else "",
-        tracking_url=tracking.opt_text("url") if tracking else "",
+        tracking_url=tracking.opt_link("url") if tracking else "",
         status=status,
         shipped_at=fulfillment.opt_time("createdAt"),
         delivered_at=delivered_at

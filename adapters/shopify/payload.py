@@ -20,9 +20,14 @@ from aftercare.models import (
     FulfillmentStatus,
     Money,
     ShipmentStatus,
-    utc,
 )
-from aftercare.platform import PayloadError
+from aftercare.platform import (
+    PayloadError,
+    payload_amount,
+    payload_quantity,
+    payload_time,
+    tracking_link,
+)
 
 _GID = re.compile(r"^gid://shopify/([A-Za-z]+)/(\d+)(?:\?.*)?$")
 _NUMERIC = re.compile(r"^\d+$")
@@ -114,6 +119,10 @@ class Reader:
             raise self.fail(key, "is not text")
         return str(value)
 
+    def opt_link(self, key: str) -> str:
+        """An http(s) link or ``""``: anything else (``javascript:``, relative) is dropped, never mailed."""
+        return tracking_link(self.opt_text(key))
+
     def integer(self, key: str, default: int | None = None) -> int:
         value = self.data.get(key)
         if value is None and default is not None:
@@ -121,6 +130,9 @@ class Reader:
         if not isinstance(value, int) or isinstance(value, bool):
             raise self.fail(key, "is missing" if value is None else "is not an integer")
         return value
+
+    def quantity(self, key: str) -> int:
+        return payload_quantity(self.topic, self._where(key), self.integer(key))
 
     def flag(self, key: str) -> bool:
         value = self.data.get(key, False)
@@ -174,7 +186,7 @@ class Reader:
             raise self.fail(key, f"is not an ISO 8601 timestamp: {value!r}") from None
         if parsed.tzinfo is None:
             raise self.fail(key, f"has no time zone: {value!r}")
-        return utc(parsed)
+        return payload_time(self.topic, self._where(key), parsed)
 
     def money(self, key: str, currency: str) -> Money:
         value = self.data.get(key)
@@ -190,6 +202,7 @@ class Reader:
             amount = Decimal(str(value).strip())
         except InvalidOperation:
             raise self.fail(key, f"is not an amount: {value!r}") from None
+        amount = payload_amount(self.topic, self._where(key), amount)
         try:
             return Money(amount, currency)
         except (TypeError, ValueError) as exc:

@@ -15,8 +15,7 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime
 
-from aftercare.models import utc
-from aftercare.platform import WebhookDelivery, WebhookRejected
+from aftercare.platform import WebhookDelivery, WebhookRejected, plausible_time
 
 log = logging.getLogger(__name__)
 
@@ -112,4 +111,9 @@ def _timestamp(value: str | None) -> datetime | None:
     except ValueError:
         log.warning("ignoring unreadable X-Shopify-Triggered-At %r", value)
         return None
-    return utc(parsed) if parsed.tzinfo is not None else None
+    if parsed.tzinfo is None:
+        return None
+    moment = plausible_time(parsed)
+    if moment is None:
+        log.warning("ignoring X-Shopify-Triggered-At %r: outside the years aftercare accepts", value)
+    return moment
