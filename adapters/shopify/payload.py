@@ -24,7 +24,9 @@ from aftercare.models import (
 from aftercare.platform import (
     PayloadError,
     payload_amount,
+    payload_id,
     payload_quantity,
+    payload_text,
     payload_time,
     tracking_link,
 )
@@ -108,7 +110,7 @@ class Reader:
             raise self.fail(key, "is missing")
         if not isinstance(value, str):
             raise self.fail(key, "is not text")
-        return value
+        return payload_text(self.topic, self._where(key), value)
 
     def opt_text(self, key: str) -> str:
         """Text or ``""``: Shopify sends null for empty names, notes and carriers."""
@@ -117,7 +119,7 @@ class Reader:
             return ""
         if not isinstance(value, str | int) or isinstance(value, bool):
             raise self.fail(key, "is not text")
-        return str(value)
+        return payload_text(self.topic, self._where(key), str(value))
 
     def opt_link(self, key: str) -> str:
         """An http(s) link or ``""``: anything else (``javascript:``, relative) is dropped, never mailed."""
@@ -152,7 +154,7 @@ class Reader:
         if gid_key and isinstance(self.data.get(gid_key), str):
             tail = numeric_id(self.data[gid_key])
             if tail:
-                return tail
+                return payload_id(self.topic, self._where(gid_key), tail)
         value = self.data.get(key)
         if value is None:
             raise self.fail(key, "is missing")
@@ -161,7 +163,7 @@ class Reader:
         text = numeric_id(str(value))
         if text is None:
             raise self.fail(key, f"is not a Shopify id: {value!r}")
-        return text
+        return payload_id(self.topic, self._where(key), text)
 
     def opt_id(self, key: str, gid_key: str | None = None) -> str:
         if self.data.get(key) is None and (gid_key is None or self.data.get(gid_key) is None):

@@ -20,6 +20,8 @@ from aftercare.platform import WebhookDelivery, WebhookRejected, plausible_time
 log = logging.getLogger(__name__)
 
 _REQUIRED = ("Topic", "Shop-Domain", "API-Version", "Webhook-Id")
+#: The longest delivery id and topic the store keeps (rejected_deliveries, events).
+MAX_DELIVERY_ID, MAX_TOPIC = 255, 128
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -76,6 +78,9 @@ def verify(
         if value is None:
             raise WebhookRejected(400, f"missing header X-Shopify-{name}")
         values[name] = value
+    if len(values["Webhook-Id"]) > MAX_DELIVERY_ID or len(values["Topic"]) > MAX_TOPIC:
+        # The store keeps them in columns of that size: longer ones fail every retry on PostgreSQL.
+        raise WebhookRejected(400, f"X-Shopify-Webhook-Id or -Topic longer than {MAX_DELIVERY_ID}/{MAX_TOPIC}")
     if values["Shop-Domain"].lower() != shop_domain.lower():
         raise WebhookRejected(
             403,

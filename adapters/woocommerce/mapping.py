@@ -34,11 +34,15 @@ from aftercare.models import (
     ShipmentStatus,
 )
 from aftercare.platform import (
+    ID_LENGTH,
     PayloadError,
     payload_amount,
+    payload_id,
     payload_quantity,
+    payload_text,
     payload_time,
     plausible_time,
+    storable_text,
     tracking_link,
 )
 
@@ -88,14 +92,14 @@ class Fields:
         value = self.raw(obj, key, path, default)
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise self.error(path, "is not text")
-        return str(value)
+        return payload_text(self.topic, path, str(value))
 
     def ident(self, obj: Any, key: str, path: str, default: Any = _MISSING) -> str:
         """A platform id as text: ids stay strings in the core models."""
         value = self.raw(obj, key, path, default)
         if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip():
             raise self.error(path, "is not an id")
-        return str(value).strip()
+        return payload_id(self.topic, path, str(value))
 
     def integer(self, obj: Any, key: str, path: str, default: Any = _MISSING) -> int:
         value = self.raw(obj, key, path, default)
@@ -467,12 +471,13 @@ def tracking_shipment(item: Mapping, index: int) -> Shipment | None:
         value = item.get(key)
         if isinstance(value, bool) or not isinstance(value, str | int):
             return ""
-        return str(value).strip()
+        value = str(value).strip()
+        return value if storable_text(value) else ""
 
     number = text("tracking_number")
     tracking_id = text("tracking_id") or number
-    if not tracking_id:
-        return None
+    if not tracking_id or len(tracking_id) > ID_LENGTH or not tracking_id.isprintable():
+        return None  # it names the parcel in keys and mail headers: plugin data we cannot use
     return Shipment(
         platform_id=tracking_id,
         carrier=text("custom_tracking_provider") or text("tracking_provider"),

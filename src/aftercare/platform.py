@@ -72,6 +72,8 @@ _AMOUNT_STEP = Decimal(1).scaleb(-AMOUNT_DECIMALS)
 _AMOUNT_CONTEXT = decimal.Context(prec=AMOUNT_LIMIT_DIGITS + AMOUNT_DECIMALS + 2)
 #: Units of one order line: a line total (price x quantity) must stay a printable amount.
 QUANTITY_LIMIT = 1_000_000
+#: Platform ids are short; the store keeps an order id in 64 characters.
+ID_LENGTH = 64
 #: Longer tracking links are not a carrier's.
 TRACKING_LINK_LENGTH = 2048
 
@@ -96,6 +98,32 @@ def payload_amount(topic: str, field: str, amount: Decimal) -> Decimal:
             raise PayloadError(topic, field, f"has more than {AMOUNT_DECIMALS} decimal places")
         return shorter
     return amount
+
+
+def payload_text(topic: str, field: str, text: str) -> str:
+    """``text`` if it can be stored and mailed: a lone surrogate (``"\\ud800"`` in the JSON, which
+    the stdlib's parser lets through) has no UTF-8 form, so no database or mail can hold it."""
+    if not storable_text(text):
+        raise PayloadError(topic, field, "is not valid Unicode text (a lone surrogate)")
+    return text
+
+
+def storable_text(text: str) -> bool:
+    """False for text with a lone surrogate: it has no UTF-8 form."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def payload_id(topic: str, field: str, platform_id: str) -> str:
+    """A platform id, stripped, if it can name things: ids end up in keys, links and mail
+    headers, so one with a line break, a control character or a page of text is refused."""
+    platform_id = platform_id.strip()
+    if not platform_id or len(platform_id) > ID_LENGTH or not platform_id.isprintable():
+        raise PayloadError(topic, field, f"is not an id (printable, 1 to {ID_LENGTH} characters)")
+    return platform_id
 
 
 def payload_quantity(topic: str, field: str, quantity: int) -> int:

@@ -161,3 +161,33 @@ def test_json_nested_deeper_than_any_order_is_a_400(served, depth):
     answer = client.post(f"/webhooks/{shop}", content=raw, headers=signed_headers(platform, raw))
     assert answer.status_code == 400, answer.text
     assert "nested too deeply" in answer.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("platform", "field", "value", "problem"),
+    [
+        ("woocommerce", "id", "727\r\nBcc: eve@example.com", "is not an id"),  # ids go into mail headers
+        ("woocommerce", "id", "7" * 65, "is not an id"),  # the store keeps order ids in 64 characters
+        ("shopify", "id", "9" * 80, "is not an id"),
+        ("woocommerce", "number", "\ud800", "lone surrogate"),  # no UTF-8 form: no database or mail holds it
+        ("shopify", "name", "\ud800", "lone surrogate"),
+    ],
+)
+def test_ids_and_text_that_cannot_be_stored_or_mailed_are_refused(platform, field, value, problem):
+    body = shopify_order() if platform == "shopify" else woocommerce_order()
+    body[field] = value
+    if platform == "shopify":
+        body.pop("admin_graphql_api_id", None)  # else its gid wins over the numeric id
+    topic = "orders/paid" if platform == "shopify" else "order.updated"
+    with pytest.raises(PayloadError) as caught:
+        map_delivery(adapter_for(platform), topic, json.dumps(body).encode())
+    assert caught.value.field == field and problem in caught.value.problem
+
+
+def test_a_delivery_id_longer_than_the_store_keeps_is_a_400(served):
+    platform, app, client = served
+    raw = json.dumps(shopify_order() if platform == "shopify" else woocommerce_order()).encode()
+    shop = app.config.shops[0].id
+    answer = client.post(f"/webhooks/{shop}", content=raw, headers=signed_headers(platform, raw, delivery="d" * 300))
+    assert answer.status_code == 400 and "longer than 255" in answer.json()["error"]
+    assert app.store.list_events() == [] and app.store.rejected() == []
