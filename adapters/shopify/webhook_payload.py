@@ -30,6 +30,7 @@ from aftercare.models import (
     Shipment,
     ShipmentStatus,
 )
+from aftercare.platform import locale_tag
 
 from . import keys
 from .payload import (
@@ -52,7 +53,7 @@ def order_from_rest(order: Reader, shop_id: str) -> Order:
     """A whole REST order (``orders/paid`` body, ``data["order"]`` of a REST response)."""
     currency = order.currency("currency")
     created_at = order.time("created_at")
-    locale = order.opt_text("customer_locale")
+    locale = locale_tag(order.opt_text("customer_locale"))
     return Order(
         platform=PLATFORM,
         shop_id=shop_id,

@@ -36,6 +36,7 @@ from aftercare.models import (
 from aftercare.platform import (
     ID_LENGTH,
     PayloadError,
+    locale_tag,
     payload_amount,
     payload_id,
     payload_quantity,
@@ -280,7 +281,7 @@ class OrderMapper:
 
     def _locale(self, payload: Mapping) -> str:
         value = meta_value(payload, self.settings.locale_meta_key)
-        return value.strip() if isinstance(value, str) else ""
+        return locale_tag(value) if isinstance(value, str) else ""
 
     def _line(self, item: Mapping, index: int, currency: str, fields: Fields) -> LineItem:
         path = f"line_items[{index}]"

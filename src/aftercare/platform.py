@@ -21,6 +21,7 @@ from __future__ import annotations
 import abc
 import decimal
 import functools
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -152,6 +153,17 @@ def plausible_time(moment: datetime) -> datetime | None:
     except (OverflowError, ValueError):  # 9999-12-31T23:59:59-14:00 has no UTC
         return None
     return in_utc if EARLIEST_TIME <= in_utc < LATEST_TIME else None
+
+
+def locale_tag(value: str) -> str:
+    """``value`` if it looks like a language tag (``es``, ``pt-BR``, ``sr_Latn_RS``), else ``""``
+    (the shop's locale applies): mails pick templates by it, so a page of letters or a line
+    break from a payload must not reach that lookup or a Content-Language header."""
+    value = value.strip()
+    return value if _LOCALE_TAG.fullmatch(value) else ""
+
+
+_LOCALE_TAG = re.compile(r"[A-Za-z]{2,8}(?:[_-][A-Za-z0-9]{1,8}){0,4}")
 
 
 def tracking_link(url: str) -> str:

@@ -191,3 +191,15 @@ def test_a_delivery_id_longer_than_the_store_keeps_is_a_400(served):
     answer = client.post(f"/webhooks/{shop}", content=raw, headers=signed_headers(platform, raw, delivery="d" * 300))
     assert answer.status_code == 400 and "longer than 255" in answer.json()["error"]
     assert app.store.list_events() == [] and app.store.rejected() == []
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [("es", "es"), ("pt-BR", "pt-BR"), ("sr_Latn_RS", "sr_Latn_RS"), (" de ", "de"), ("x" * 5000, ""),
+     ("en\r\nBcc: eve@example.com", ""), ("../../etc", ""), ("", "")],
+)  # fmt: skip
+def test_a_customer_locale_that_is_no_language_tag_falls_back_to_the_shops(given, kept):
+    body = shopify_order()
+    body["customer_locale"] = given  # mails pick their templates by it: 5,000 letters made an OSError
+    (event,) = map_delivery(adapter_for("shopify"), "orders/paid", json.dumps(body).encode())
+    assert event.order.locale == event.order.customer.locale == kept

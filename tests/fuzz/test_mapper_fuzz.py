@@ -21,7 +21,14 @@ from hypothesis import strategies as st
 
 from aftercare.actions import ActionKind, ActionState
 from aftercare.dispatch import Dispatcher, execute_due
-from aftercare.mail.templates import default_context, format_locale_for, format_money
+from aftercare.mail.templates import (
+    default_context,
+    format_locale_for,
+    format_money,
+    locale_chain,
+    resolve,
+    template_roots,
+)
 from aftercare.models import Event, Money, Shipment
 from aftercare.platform import PayloadError, WebhookDelivery
 from aftercare.plugins import tracking_notice
@@ -233,7 +240,7 @@ SWEEP = {
     "date": ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "1969-12-31T23:59:59Z", 10**20],
     "number": ["1e999999999", "sNaN", "Infinity", float("nan"), 10**400, "0.0000001", -1],
     "link": ["javascript:alert(document.domain)", "data:text/html,x", "/relative"],
-    "text": ["\ud800", "a\r\nBcc: eve@example.com", "9" * 80, ""],
+    "text": ["\ud800", "a\r\nBcc: eve@example.com", "9" * 80, "x" * 5000, ""],
     "any": [None, {}, [], True, DROP],
 }
 
@@ -250,14 +257,17 @@ def kind_of(value: Any) -> str:
 
 def mail_variables_format(app, order) -> None:
     """What rendering a mail does with an order's values, without compiling templates per order
-    (the random test above renders for real): the variables of tracking_notice's "shipped" mail,
-    every amount through the ``money`` filter and every time in the zones furthest from UTC."""
+    (the random test above renders for real): the template files the order's locale picks, the
+    variables of tracking_notice's "shipped" mail, every amount through the ``money`` filter and
+    every time in the zones furthest from UTC."""
     parcel = order.shipments[0] if order.shipments else Shipment("sweep")
     event = replace(make_event("shipped", order, key="sweep"), shipment=parcel)
     variables = {
         **default_context(order, app.shop("test").profile),
         **tracking_notice._parcel(event, parcel, tracking_notice.Settings()),
     }
+    shop = app.shop("test").profile
+    resolve(template_roots(app, "test", "tracking_notice"), "shipped", locale_chain(order.locale, shop.locale))
     pending = [variables]
     while pending:
         value = pending.pop()
