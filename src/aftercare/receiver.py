@@ -139,8 +139,12 @@ class Ingest:
                             ANSWER_WITHIN)  # fmt: skip
                 self._settle([(job, None, TimeoutError()) for job in late])
             batch = [job for job in batch if job.answer_by > now]
-            if batch:
-                self._settle(self._commit(batch))
+            try:
+                outcomes = self._commit(batch) if batch else []
+            except Exception as exc:  # a bug here must not end the thread: every later webhook would wait
+                log.exception("the committer failed on %d delivery(s)", len(batch))
+                outcomes = [(job, None, exc) for job in batch]
+            self._settle(outcomes)
 
     def _commit(self, batch: list[_Job]) -> list[tuple[_Job, Any, BaseException | None]]:
         try:
@@ -186,6 +190,8 @@ class Ingest:
 
     def _settle(self, outcomes: list[tuple[_Job, Any, BaseException | None]]) -> None:
         assert self._loop is not None
+        if not outcomes:
+            return
         with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting any more
             self._loop.call_soon_threadsafe(_settle_futures, outcomes)
 
