@@ -161,3 +161,36 @@ def test_healthz_write_probe_commits_one_row_of_its_own(served):
     with app.store.engine.connect() as conn:
         rows = conn.execute(sa.select(cursors.c.shop_id, cursors.c.name)).all()
     assert rows == [("", HEALTH_PROBE_CURSOR)]
+
+
+def test_a_store_that_does_not_commit_in_time_gets_503_and_the_retry_finds_it_stored(served, monkeypatch):
+    """SQLite has no lock timeout: the receiver bounds its own wait (ANSWER_WITHIN, shortened here)."""
+    import threading
+
+    from aftercare import receiver
+
+    app, _worker, client = served
+    monkeypatch.setattr(receiver, "ANSWER_WITHIN", 0.5)
+    body = make_event("order_paid", make_order("late")).to_json().encode()
+    holding, done = threading.Event(), threading.Event()
+
+    def hold_the_write_lock():
+        with app.store.transaction():
+            holding.set()
+            done.wait(10)
+
+    holder = threading.Thread(target=hold_the_write_lock)
+    holder.start()
+    try:
+        assert holding.wait(5)
+        answer = post(client, app, body)
+        assert answer.status_code == 503 and answer.json()["error"] == "the store is unavailable; retry later"
+        health = client.get("/healthz")  # the write probe waits for the same lock: no answer within 1 s
+        assert health.status_code == 503 and health.json()["store"] == "error: write: no answer within 1 s"
+    finally:
+        done.set()
+        holder.join(10)
+    # The batch committed once the lock was free, after its 503: the platform's retry finds it stored.
+    retry = post(client, app, body)
+    assert retry.status_code == 200 and retry.json() == {"stored": 0, "events": 1}
+    assert [e.event.dedupe_key for e in app.store.list_events()] == ["test:order_paid:order-late"]
