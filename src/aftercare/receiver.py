@@ -85,8 +85,10 @@ class Ingest:
     """Group commit in one thread: deliveries gather while a batch commits, then go in together.
 
     Each request awaits its own future; the committer settles a whole batch's
-    futures with one call into the event loop, so the loop and the thread
-    trade the GIL once a batch, not once a delivery.
+    futures with one call into the event loop (one wake-up a batch, not one a
+    delivery). Mapping, storing and enqueueing all happen in the thread: the
+    adapters' state (WooCommerce's remembered orders) is read and written in the
+    batch's transaction, and nothing that waits for the store runs in the loop.
     """
 
     def __init__(self, app: App, worker: Worker) -> None:
