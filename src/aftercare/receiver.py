@@ -94,7 +94,9 @@ class Ingest:
     def __init__(self, app: App, worker: Worker) -> None:
         self.app = app
         self.worker = worker
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
+        #: Deliveries of this turn of the event loop, handed to the committer together at its end.
+        self._gathered: list[_Job] = []
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -106,6 +108,8 @@ class Ingest:
     async def stop(self) -> None:
         """Commit what was handed in, then stop."""
         if self._thread is not None:
+            if self._gathered:  # read in this very turn: stored before the committer stops
+                self._hand_over()
             self._jobs.put(None)
             await asyncio.to_thread(self._thread.join)
             self._thread = None
@@ -117,11 +121,18 @@ class Ingest:
         future: asyncio.Future[Any] = loop.create_future()
         # One timer rather than asyncio.wait_for, which wraps every request's wait in more futures.
         timer = loop.call_later(ANSWER_WITHIN, _settle_future, future, None, TimeoutError())
-        self._jobs.put(_Job(delivery, future, time.monotonic() + ANSWER_WITHIN))
+        self._gathered.append(_Job(delivery, future, time.monotonic() + ANSWER_WITHIN))
+        if len(self._gathered) == 1:  # the first of this turn: hand them all over once the turn is done
+            loop.call_soon(self._hand_over)
         try:
             return await future
         finally:
             timer.cancel()
+
+    def _hand_over(self) -> None:
+        """One wake-up of the committer for all the deliveries one turn of the loop read."""
+        jobs, self._gathered = self._gathered, []
+        self._jobs.put(jobs)
 
     # -- the committer thread -------------------------------------------------
     def _run(self) -> None:
@@ -130,16 +141,16 @@ class Ingest:
             first = self._jobs.get()
             if first is None:
                 break
-            batch = [first]
+            batch = list(first)
             while len(batch) < MAX_BATCH:  # whatever arrived while the last batch committed
                 try:
-                    job = self._jobs.get_nowait()
+                    jobs = self._jobs.get_nowait()
                 except queue.Empty:
                     break
-                if job is None:
+                if jobs is None:
                     stopping = True
                     break
-                batch.append(job)
+                batch.extend(jobs)
             now = time.monotonic()
             late = [job for job in batch if job.answer_by <= now]
             if late:
