@@ -440,6 +440,9 @@ def create_engine(url: str) -> Engine:
     return engine
 
 
+#: The ``cursors`` row /healthz's write probe keeps (under the empty shop id, which no shop can have).
+HEALTH_PROBE_CURSOR = "healthz"
+
 #: A claim older than its lease and not renewed belongs to a worker that died (``[server] claim_lease_seconds``).
 DEFAULT_CLAIM_LEASE = timedelta(seconds=600)
 #: How long an action's outcome is retried on fresh connections before the worker holds it for its heartbeat.
@@ -504,6 +507,42 @@ class Store:
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
+
+    # -- the receiver's writes and /healthz's probes: bounded in time -------
+    @contextmanager
+    def bounded_transaction(self, seconds: float) -> Iterator[Connection]:
+        """A write transaction (:meth:`transaction`) whose statements give up after ``seconds``
+        of waiting for a lock or running, on PostgreSQL: the receiver answers 503 before the
+        platform's deadline rather than waiting out a table lock. (SQLite's writers queue on
+        :class:`SqliteWriteLock`; the receiver bounds its own wait for them.)"""
+        with self.transaction() as conn:
+            self._bound_waits(conn, seconds)
+            yield conn
+
+    def _bound_waits(self, conn: Connection, seconds: float) -> None:
+        if self.engine.dialect.name == "postgresql":
+            limit = f"{max(1, round(seconds * 1000))}ms"
+            settings = "SELECT set_config('lock_timeout', :limit, true), set_config('statement_timeout', :limit, true)"
+            conn.execute(sa.text(settings), {"limit": limit})
+
+    def probe_read(self, seconds: float) -> None:
+        """Read the inbox, giving up after ``seconds`` on PostgreSQL (a lock on ``events``)."""
+        with self.engine.connect() as conn:
+            self._bound_waits(conn, seconds)
+            conn.execute(sa.select(events.c.id).limit(1)).all()
+
+    def probe_write(self, seconds: float) -> None:
+        """A tiny committed write, bounded as the receiver's are: a full disk, a read-only
+        database or a lock that keeps the receiver from writing the inbox fails it.
+
+        The no-op UPDATE takes the lock on ``events`` an insert takes, without changing a
+        row; the write that commits is one row of its own in ``cursors`` (no shop has the
+        empty id), so the probe leaves nothing behind but that row's time."""
+        now = wall_clock()
+        with self.bounded_transaction(seconds) as conn:
+            conn.execute(sa.update(events).where(sa.false()).values(state=events.c.state))
+            row = {"shop_id": "", "name": HEALTH_PROBE_CURSOR, "value": now.isoformat(), "updated_at": now}
+            upsert(conn, cursors, row, ("shop_id", "name"))
 
     # -- inbox ------------------------------------------------------------
     def add_events(self, conn: Connection, batch: Sequence[Event]) -> list[tuple[int, bool]]:
