@@ -81,8 +81,8 @@ def open_app(ctx: click.Context) -> App:
     return app
 
 
-#: The module each optional backend needs, and the extra that installs it.
-_EXTRAS = {"psycopg": "postgres", "psycopg2": "postgres", "redis": "redis"}
+def installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
 
 
 def missing_extra(config: Config) -> str | None:
@@ -90,14 +90,16 @@ def missing_extra(config: Config) -> str | None:
     (SQLite-only merchants do not get psycopg and redis): which key, and the pip line."""
     try:
         database = make_url(config.database_url)
+        # psycopg (3) for postgresql+psycopg://, and for postgresql:// since SQLAlchemy 2.1.
         driver = database.get_driver_name() if database.get_backend_name() == "postgresql" else None
     except (ArgumentError, NoSuchModuleError):
         driver = None  # the store reports a URL it cannot read itself
-    if driver and importlib.util.find_spec(driver) is None:
-        hint = "" if driver == "psycopg" else " and write the URL as postgresql+psycopg://..."
-        return (f"database: {_redact_url(config.database_url)} needs the {driver} module, which is not installed:"
-                f" pip install 'aftercare[postgres]'{hint}")  # fmt: skip
-    if config.queue_url.startswith(("redis://", "rediss://", "unix://")) and importlib.util.find_spec("redis") is None:
+    if driver and not installed(driver):
+        where = f"database: {_redact_url(config.database_url)} needs the {driver} module, which is not installed"
+        if driver == "psycopg":
+            return f"{where}: pip install 'aftercare[postgres]'"
+        return f"{where}: write postgresql+psycopg://... to use psycopg (pip install 'aftercare[postgres]')"
+    if config.queue_url.startswith(("redis://", "rediss://", "unix://")) and not installed("redis"):
         return (f"queue: {_redact_url(config.queue_url)} needs the redis module, which is not installed:"
                 " pip install 'aftercare[redis]'")  # fmt: skip
     return None

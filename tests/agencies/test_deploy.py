@@ -3,6 +3,7 @@
 import configparser
 import shlex
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -47,3 +48,50 @@ def test_compose_runs_serve_two_workers_redis_and_postgresql():
         accepts(services[name]["command"])
     containerfile = (DEPLOY / "Containerfile").read_text()
     assert 'ENTRYPOINT ["aftercare"]' in containerfile and "STOPSIGNAL SIGTERM" in containerfile
+
+
+@pytest.mark.parametrize(
+    ("keys", "missing", "line"),
+    [
+        ('database = "postgresql+psycopg://aftercare:hunter2@db/aftercare"\n', "psycopg",
+         "error: database: postgresql+psycopg://aftercare:***@db/aftercare needs the psycopg module, which is not"
+         " installed: pip install 'aftercare[postgres]'"),
+        ('database = "postgresql+psycopg2://aftercare@db/aftercare"\n', "psycopg2",
+         "error: database: postgresql+psycopg2://aftercare@db/aftercare needs the psycopg2 module, which is not"
+         " installed: write postgresql+psycopg://... to use psycopg (pip install 'aftercare[postgres]')"),
+        ('queue = "redis://:hunter2@redis:6379/0"\n', "redis",
+         "error: queue: redis://:***@redis:6379/0 needs the redis module, which is not installed:"
+         " pip install 'aftercare[redis]'"),
+    ],
+)  # fmt: skip
+def test_a_backend_whose_extra_is_not_installed_is_one_line_naming_the_pip_extra(tmp_path, monkeypatch, keys, missing,
+                                                                                   line):  # fmt: skip
+    import aftercare.cli
+
+    monkeypatch.setattr(aftercare.cli, "installed", lambda module: module != missing)
+    config = tmp_path / "aftercare.toml"
+    config.write_text(keys)
+    result = CliRunner().invoke(cli, ["--config", str(config), "events", "list"])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [line]
+    assert "hunter2" not in result.output
+
+
+def test_sqlite_needs_neither_extra(tmp_path, monkeypatch):
+    import aftercare.cli
+
+    monkeypatch.setattr(aftercare.cli, "installed", lambda module: module not in ("psycopg", "psycopg2", "redis"))
+    config = tmp_path / "aftercare.toml"
+    config.write_text('database = "sqlite:///aftercare.db"\nqueue = "sqlite:///queue.db"\n')
+    result = CliRunner().invoke(cli, ["--config", str(config), "events", "list", "--json"])
+    assert (result.exit_code, result.stdout) == (0, "[]\n"), result.output
+
+
+def test_the_extras_install_the_drivers_the_backends_need():
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert not any(d.startswith(("psycopg", "redis")) for d in project["dependencies"])
+    extras = {name: [d.split(">=")[0] for d in found] for name, found in project["optional-dependencies"].items()}
+    assert (extras["postgres"], extras["redis"]) == (["psycopg[binary]"], ["redis"])
+    assert "aftercare[postgres,redis]" in project["optional-dependencies"]["test"]
