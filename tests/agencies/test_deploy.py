@@ -65,24 +65,38 @@ def test_systemd_services_write_only_to_the_state_directory_and_start_after_one_
         service = unit["Service"]
         assert service["ProtectSystem"] == "strict" and service["ReadWritePaths"] == "/var/lib/aftercare", path.name
         assert service["StateDirectory"] == "aftercare" and service["WorkingDirectory"] == "/var/lib/aftercare"
-        if path.name != "aftercare-migrate.service":  # oneshot: started (once) by the services that require it
+        if path.name in ("aftercare-serve.service", "aftercare-worker@.service"):  # started after one migration
             assert "aftercare-migrate.service" in unit["Unit"]["Requires"].split(), path.name
             assert "aftercare-migrate.service" in unit["Unit"]["After"].split(), path.name
+
+
+def test_a_systemd_timer_runs_aftercare_sync_periodically():
+    timer = read_unit(DEPLOY / "systemd" / "aftercare-sync.timer")
+    assert timer["Timer"]["Unit"] == "aftercare-sync.service" and timer["Timer"]["OnCalendar"] == "*:0/15"
+    assert timer["Install"]["WantedBy"] == "timers.target"
+    sync = read_unit(DEPLOY / "systemd" / "aftercare-sync.service")
+    assert sync["Service"]["Type"] == "oneshot"
+    assert shlex.split(sync["Service"]["ExecStart"])[3:] == ["sync"]
 
 
 def test_compose_runs_one_migration_then_serve_two_workers_redis_and_postgresql():
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     services = compose["services"]
-    assert set(services) == {"migrate", "serve", "worker-1", "worker-2", "redis", "db"}
+    assert set(services) == {"migrate", "serve", "worker-1", "worker-2", "sync", "redis", "db"}
     assert services["migrate"]["command"] == ["migrate"] and services["migrate"]["restart"] == "no"
-    for name in ("serve", "worker-1", "worker-2"):
+    for name in ("serve", "worker-1", "worker-2", "sync"):
         assert services[name]["stop_signal"] == "SIGTERM"
         assert services[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
         assert set(services[name]["depends_on"]) == {"db", "redis", "migrate"}
-    for name in ("migrate", "serve", "worker-1", "worker-2"):
+    for name in ("migrate", "serve", "worker-1", "worker-2", "sync"):
         assert "./aftercare.toml:/etc/aftercare/aftercare.toml:ro" in services[name]["volumes"]
         assert "state:/var/lib/aftercare" in services[name]["volumes"]
+    for name in ("migrate", "serve", "worker-1", "worker-2"):
         accepts(services[name]["command"])
+    [loop] = services["sync"]["command"]  # sh -c: sync, sleep, again
+    assert services["sync"]["entrypoint"] == ["sh", "-c"] and services["sync"]["init"] is True
+    assert re.fullmatch(r'while true; do aftercare sync; sleep "\$\$\{SYNC_EVERY_SECONDS:-(\d+)\}"; done', loop), loop
+    accepts(["sync"])
     containerfile = (DEPLOY / "Containerfile").read_text()
     assert 'ENTRYPOINT ["aftercare"]' in containerfile and "STOPSIGNAL SIGTERM" in containerfile
     assert "pip install --no-cache-dir '.[postgres,redis]'" in containerfile
