@@ -6,10 +6,13 @@ import subprocess
 import sys
 import time
 import uuid
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
+from aftercare.cli import cli
 from aftercare.clock import ManualClock
 from aftercare.migrations import head_revision, upgrade
 from aftercare.store import Store
@@ -64,8 +67,9 @@ def lines_until(process, prefix, timeout=40):
 
 
 def run(config, *args):
-    return subprocess.run([sys.executable, "-m", "aftercare", "--config", str(config), *args],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    """A command in this process (fast; the ones started at once above are real processes)."""
+    result = CliRunner().invoke(cli, ["--config", str(config), *args])
+    return SimpleNamespace(returncode=result.exit_code, stdout=result.stdout, stderr=result.stderr)
 
 
 def revision_of(database):
@@ -124,6 +128,8 @@ def test_serve_refuses_an_older_schema_in_one_line_naming_aftercare_migrate(tmp_
         f"error: database: the schema is at revision 0007, this aftercare needs {head_revision()}:"
         " run `aftercare migrate`"
     ]
+    listed = run(config, "events", "list")  # the one-shot commands refuse it too (they only set up a fresh one)
+    assert (listed.returncode, listed.stderr) == (2, refused.stderr)
     migrated = run(config, "migrate")
     assert migrated.returncode == 0 and migrated.stdout.startswith("applied 0009 "), migrated.stdout
     assert "applied 0001 " not in migrated.stdout
@@ -144,3 +150,14 @@ def test_a_schema_from_a_newer_aftercare_is_refused_by_migrate_and_the_services(
         [line] = refused.stderr.splitlines()
         assert line.startswith("error: database: the schema is at revision 9999, which this aftercare does not know")
         assert line.endswith("upgrade aftercare")
+
+
+def test_migrate_with_the_store_unreachable_is_one_line_naming_the_database_and_exit_2(tmp_path):
+    config = tmp_path / "aftercare.toml"
+    config.write_text('database = "postgresql+psycopg://aftercare:hunter2@127.0.0.1:1/x"\n')
+    done = run(config, "migrate")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "error: database: cannot open postgresql+psycopg://aftercare:***@127.0.0.1:1/x: Connection refused"
+    ]
+    assert "hunter2" not in done.stdout + done.stderr
