@@ -8,12 +8,14 @@ traceback.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib.util
 import json
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -24,12 +26,12 @@ import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from aftercare import __version__, serialize
 from aftercare.actions import ActionRecord, ActionState
 from aftercare.app import App
-from aftercare.config import ConfigError
+from aftercare.config import Config, ConfigError, load_config
 from aftercare.dispatch import Dispatcher, execute_due
 from aftercare.mail.templates import check_templates
 from aftercare.models import Event, EventKind, Order
@@ -68,22 +70,76 @@ def open_app(ctx: click.Context) -> App:
     if not path.exists():
         raise UserError(f"{path}: no such config file (create one with `aftercare init`)")
     try:
-        app = App.from_file(path)
+        config = load_config(path)
+        missing = missing_extra(config)
+        if missing:
+            raise UserError(missing)
+        app = App(config)
     except OSError as exc:  # a folder it needs (the SQLite store's) cannot be made
         raise UserError(f"{exc.filename or path}: {exc.strerror or exc}") from None
     ctx.call_on_close(app.close)
     return app
 
 
-def open_store(app: App) -> None:
-    """Create or migrate the store; if it cannot be reached, one line naming the ``database`` key."""
-    from aftercare.store import describe_database_error
+def installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def missing_extra(config: Config) -> str | None:
+    """One line if the configured database or queue needs a driver that is not installed
+    (SQLite-only merchants do not get psycopg and redis): which key, and the pip line."""
+    try:
+        database = make_url(config.database_url)
+        # psycopg (3) for postgresql+psycopg://, and for postgresql:// since SQLAlchemy 2.1.
+        driver = database.get_driver_name() if database.get_backend_name() == "postgresql" else None
+    except (ArgumentError, NoSuchModuleError):
+        driver = None  # the store reports a URL it cannot read itself
+    if driver and not installed(driver):
+        where = f"database: {_redact_url(config.database_url)} needs the {driver} module, which is not installed"
+        if driver == "psycopg":
+            return f"{where}: pip install 'aftercare[postgres]'"
+        return f"{where}: write postgresql+psycopg://... to use psycopg (pip install 'aftercare[postgres]')"
+    if config.queue_url.startswith(("redis://", "rediss://", "unix://")) and not installed("redis"):
+        return (f"queue: {_redact_url(config.queue_url)} needs the redis module, which is not installed:"
+                " pip install 'aftercare[redis]'")  # fmt: skip
+    return None
+
+
+@contextlib.contextmanager
+def reaching_the_store(app: App) -> Iterator[None]:
+    """A store that cannot be reached, or whose schema does not fit, is one line naming the ``database`` key."""
+    from aftercare.store import SchemaOutOfDate, describe_database_error
 
     try:
-        app.store.upgrade()
+        yield
     except (sa.exc.DBAPIError, OSError) as exc:
         where = _redact_url(app.config.database_url)
         raise UserError(f"database: cannot open {where}: {describe_database_error(exc)}") from None
+    except SchemaOutOfDate as exc:
+        raise UserError(f"database: {exc}") from None
+
+
+def open_store(app: App) -> list[str]:
+    """The store at the schema this code expects, for every command but ``migrate``; returns the
+    revisions it applied (only to a fresh database).
+
+    A fresh database gets its schema here: nothing runs on it yet, and the
+    migration lock lets processes that start together do it once. An older
+    schema is left to ``aftercare migrate``, run once before the services
+    (deploy/), so that a new version never changes the schema under processes
+    of the old one; until then each command refuses in one line naming it.
+    """
+    from aftercare.store import SchemaOutOfDate
+
+    applied: list[str] = []
+    with reaching_the_store(app):
+        try:
+            app.store.require_current_schema()
+        except SchemaOutOfDate as exc:
+            if exc.current is not None:
+                raise
+            app.store.migrate(on_step=applied.append)
+    return applied
 
 
 @click.group()
@@ -175,7 +231,7 @@ def check(ctx: click.Context, shop_ids: tuple[str, ...], live: bool) -> None:
         console.print("[yellow]no shops configured[/yellow]")
     if live:
         if any(shop.keeps_tokens for shop in shops):
-            app.store.upgrade()  # the granted token is kept there, for every process to share
+            open_store(app)  # the granted token is kept there, for every process to share
         found = live_problems(app, [shop.id for shop in shops])
         for line in found:
             click.echo(f"{'warning' if isinstance(line, LiveWarning) else 'error'}: {line}", err=True)
@@ -243,7 +299,7 @@ def shopify_install(ctx: click.Context, shop_id: str, minutes: int) -> None:
     platform = app.shop(shop_id).config.platform
     if platform != "shopify":
         raise UserError(f"shop {shop_id!r} is a {platform} shop, not a Shopify one")
-    app.store.upgrade()
+    open_store(app)
     try:
         link = install_link(app, shop_id, timedelta(minutes=minutes))
     except PlatformError as exc:
@@ -344,7 +400,7 @@ def replay(ctx: click.Context, shop_id: str, kind: str, order_file: Path, dry_ru
             for r in requests
         ]
     else:
-        app.store.upgrade()
+        open_store(app)
         outcome = dispatcher.dispatch(event)
         runs = outcome.results.runs
         execute_due(app)
@@ -397,7 +453,7 @@ def actions() -> None:
 def actions_list(ctx, shop_id, plugin, state, order_id, limit, as_json) -> None:  # noqa: ANN001
     """Recorded actions, newest first, with their state and reason."""
     app = open_app(ctx)
-    app.store.upgrade()
+    open_store(app)
     records = app.store.list_actions(
         shop_id=shop_id, plugin=plugin, state=ActionState(state) if state else None, order_id=order_id, limit=limit
     )
@@ -420,7 +476,7 @@ def actions_list(ctx, shop_id, plugin, state, order_id, limit, as_json) -> None:
 def actions_retry(ctx: click.Context, action_ids: tuple[int, ...]) -> None:
     """Make failed or dropped actions due again, now."""
     app = open_app(ctx)
-    app.store.upgrade()
+    open_store(app)
     for action_id in action_ids:
         ok = app.store.retry_action(action_id)
         click.echo(f"action {action_id}: {'due again' if ok else 'not retried (done, or no such action)'}")
@@ -434,7 +490,7 @@ def actions_retry(ctx: click.Context, action_ids: tuple[int, ...]) -> None:
 def actions_cancel(ctx: click.Context, action_ids: tuple[int, ...], reason: str) -> None:
     """Drop due or failed actions by hand."""
     app = open_app(ctx)
-    app.store.upgrade()
+    open_store(app)
     who = os.environ.get("USER", "someone")
     for action_id in action_ids:
         ok = app.store.cancel_action(action_id, f"cancelled by {who}" + (f": {reason}" if reason else ""))
@@ -456,7 +512,7 @@ def events() -> None:
 def events_list(ctx, shop_id, order_id, limit, as_json) -> None:  # noqa: ANN001
     """Received events, newest first, with the plugins that ran on each."""
     app = open_app(ctx)
-    app.store.upgrade()
+    open_store(app)
     stored = app.store.list_events(shop_id=shop_id, order_id=order_id, limit=limit)
     rows = [
         {
@@ -497,10 +553,38 @@ def events_list(ctx, shop_id, order_id, limit, as_json) -> None:  # noqa: ANN001
 def events_retry(ctx: click.Context, event_ids: tuple[int, ...]) -> None:
     """Make failed events pending again, now (the worker dispatches them)."""
     app = open_app(ctx)
-    app.store.upgrade()
+    open_store(app)
     for event_id in event_ids:
         ok = app.store.retry_event(event_id)
         click.echo(f"event {event_id}: {'pending again' if ok else 'not retried (not failed, or no such event)'}")
+
+
+@cli.command()
+@click.pass_context
+@reports_user_errors
+def migrate(ctx: click.Context) -> None:
+    """Bring the store's schema to this version's revision; print it. Run it once, before the services.
+
+    Safe to run from several places at once (they queue on a lock; one migrates),
+    and when the schema is already current (exit status 0, nothing changes).
+    """
+    app = open_app(ctx)
+    applied: list[str] = []
+
+    def report(step: str) -> None:
+        applied.append(step)
+        click.echo(f"applied {step}")
+
+    with reaching_the_store(app):
+        revision = app.store.migrate(on_step=report)
+    click.echo(f"schema at revision {revision}" + ("" if applied else " (already current)"))
+
+
+def announce_created_schema(command: str, applied: list[str]) -> None:
+    """The one process of several starting on a fresh database that created its schema says so."""
+    if applied:
+        revision = applied[-1].split()[0]
+        click.echo(f"aftercare {command}: created the store's schema (a fresh database) at revision {revision}")
 
 
 @cli.command()
@@ -515,10 +599,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     from aftercare.serve import serve as run_server
 
     app = open_app(ctx)
-    open_store(app)
-    run_server(
-        app, config_path=ctx.obj["config"], host=host, port=port, workers=workers, sweep_interval=sweep_interval
-    )
+    announce_created_schema("serve", open_store(app))
+    run_server(app, config_path=ctx.obj["config"], host=host, port=port, workers=workers, sweep_interval=sweep_interval)
 
 
 @cli.command()
@@ -532,7 +614,7 @@ def worker(ctx: click.Context, workers: int | None, sweep_interval: float, paren
     from aftercare.serve import run_worker
 
     app = open_app(ctx)
-    open_store(app)
+    announce_created_schema("worker", open_store(app))
     run_worker(app, workers=workers, sweep_interval=sweep_interval, parent=parent)
 
 

@@ -10,7 +10,7 @@ The schedule is the outbox itself: a delayed action is a ``due`` row whose
 scheduled without being recorded, or the other way round.
 
 The schema is owned by the Alembic migrations in ``aftercare/migrations``;
-:func:`Store.upgrade` brings any older database to the current one.
+:meth:`Store.migrate` brings any older database to the current one, under a lock.
 """
 
 from __future__ import annotations
@@ -457,6 +457,28 @@ def wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
+#: Names the PostgreSQL advisory lock that migrations queue on (with the schema's name).
+MIGRATION_LOCK = "aftercare.migrations:"
+
+
+class SchemaOutOfDate(Exception):
+    """The database's schema is not the revision this aftercare expects: none yet, older, or newer."""
+
+    def __init__(self, current: str | None, head: str) -> None:
+        from aftercare.migrations import known_revision
+
+        self.current, self.head = current, head
+        self.newer = current is not None and not known_revision(current)
+        if current is None:
+            text = f"no aftercare schema yet (this aftercare needs revision {head}): run `aftercare migrate`"
+        elif self.newer:
+            text = (f"the schema is at revision {current}, which this aftercare does not know"
+                    f" (a newer aftercare migrated it; it needs {head}): upgrade aftercare")  # fmt: skip
+        else:
+            text = f"the schema is at revision {current}, this aftercare needs {head}: run `aftercare migrate`"
+        super().__init__(text)
+
+
 class Store:
     def __init__(self, url: str, clock: Any, *, claim_lease: timedelta = DEFAULT_CLAIM_LEASE) -> None:
         self.url = url
@@ -481,12 +503,48 @@ class Store:
         self.engine.dispose()
 
     # -- schema -----------------------------------------------------------
-    def upgrade(self) -> None:
-        """Create or migrate the schema to the current revision (keeps the data)."""
-        from aftercare.migrations import upgrade
+    def migrate(self, on_step: Callable[[str], None] | None = None) -> str:
+        """Create or migrate the schema to the head revision (keeps the data); return that revision.
+
+        Processes that start together migrate one at a time, and only the
+        first applies anything (``on_step`` hears of each revision applied):
+        on PostgreSQL they queue on an advisory lock for the current schema
+        (schemas isolate tests and tenants), held to the end of the
+        migration's transaction; on SQLite on the write lock every
+        transaction takes (:class:`SqliteWriteLock`, then ``BEGIN IMMEDIATE``).
+        A schema from a newer aftercare raises :class:`SchemaOutOfDate`.
+        """
+        from aftercare.migrations import current_revision, head_revision, known_revision, upgrade
 
         with self.transaction() as conn:
-            upgrade(conn)
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:lock || coalesce(current_schema(), '')))"),
+                             {"lock": MIGRATION_LOCK})  # fmt: skip
+            current = current_revision(conn)
+            if current is not None and not known_revision(current):
+                raise SchemaOutOfDate(current, head_revision())
+            upgrade(conn, on_step=on_step)
+            revision = current_revision(conn)
+        assert revision is not None
+        return revision
+
+    def upgrade(self) -> None:
+        """:meth:`migrate`, for callers that need no revision (the demo, tests, one-off tools)."""
+        self.migrate()
+
+    def require_current_schema(self) -> str:
+        """The schema's revision if it is the one this code expects; else :class:`SchemaOutOfDate`.
+
+        Services check this instead of migrating, so a new version never changes the
+        schema under processes of the old one: ``aftercare migrate`` runs once, first."""
+        from aftercare.migrations import current_revision, head_revision
+
+        with self.engine.connect() as conn:
+            current = current_revision(conn)
+        head = head_revision()
+        if current != head:
+            raise SchemaOutOfDate(current, head)
+        return current
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

@@ -67,14 +67,14 @@ def _shop_command(func: Any) -> Any:
     @click.pass_context
     @functools.wraps(func)
     def command(ctx: click.Context, shop_id: str, as_json: bool) -> None:
-        from aftercare.cli import UserError, open_app, reports_user_errors
+        from aftercare.cli import UserError, open_app, open_store, reports_user_errors
 
         def run() -> None:
             app = open_app(ctx)
             if shop_id not in app.shops:
                 raise UserError(f"no shop {shop_id!r} (known: {', '.join(app.shops) or 'none'})")
             if app.shop(shop_id).keeps_tokens:
-                app.store.upgrade()  # where the shop's granted token is kept
+                open_store(app)  # where the shop's granted token is kept
             try:
                 result = func(app, shop_id)
             except PlatformError as exc:

@@ -25,7 +25,7 @@ def console() -> None:
 @click.pass_context
 def add_user(ctx: click.Context, name: str, shops: str, password_stdin: bool) -> None:
     """Create NAME (or set its password and shops). The password is asked for, never taken as an argument."""
-    from aftercare.cli import UserError, open_app, reports_user_errors
+    from aftercare.cli import UserError, open_app, open_store, reports_user_errors
     from aftercare.console import accounts
 
     @reports_user_errors
@@ -41,7 +41,7 @@ def add_user(ctx: click.Context, name: str, shops: str, password_stdin: bool) ->
             password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
         if len(password) < 10:
             raise UserError("the password must have at least 10 characters")
-        app.store.upgrade()
+        open_store(app)
         try:
             new = accounts.add_user(app.store, name, password, allowed, app.now())
         except ValueError as exc:
@@ -56,13 +56,13 @@ def add_user(ctx: click.Context, name: str, shops: str, password_stdin: bool) ->
 @click.pass_context
 def list_users(ctx: click.Context, as_json: bool) -> None:
     """Console accounts and the shops each may see (never their hashes)."""
-    from aftercare.cli import open_app, reports_user_errors
+    from aftercare.cli import open_app, open_store, reports_user_errors
     from aftercare.console import accounts
 
     @reports_user_errors
     def run() -> None:
         app = open_app(ctx)
-        app.store.upgrade()
+        open_store(app)
         users = accounts.list_users(app.store)
         if as_json:
             rows = [{"name": u.name, "shops": list(u.shops), "created_at": u.created_at.isoformat()} for u in users]
@@ -79,13 +79,13 @@ def list_users(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def remove_user(ctx: click.Context, name: str) -> None:
     """Delete NAME; their open sessions end at their next request."""
-    from aftercare.cli import UserError, open_app, reports_user_errors
+    from aftercare.cli import UserError, open_app, open_store, reports_user_errors
     from aftercare.console import accounts
 
     @reports_user_errors
     def run() -> None:
         app = open_app(ctx)
-        app.store.upgrade()
+        open_store(app)
         if not accounts.remove_user(app.store, name):
             raise UserError(f"no console user {name!r}")
         click.echo(f"removed console user {name}")
@@ -110,7 +110,7 @@ def simulate(ctx: click.Context, shop_id: str, days: int, new_config: Path | Non
     Shows per plugin what was recorded, what would be, and which actions
     would no longer happen or would be new. Nothing is sent or written to the store.
     """
-    from aftercare.cli import UserError, open_app, reports_user_errors
+    from aftercare.cli import UserError, open_app, open_store, reports_user_errors
     from aftercare.config import load_config
     from aftercare.console.simulate import simulate as run_simulation
 
@@ -119,7 +119,7 @@ def simulate(ctx: click.Context, shop_id: str, days: int, new_config: Path | Non
         app = open_app(ctx)
         if shop_id not in app.shops:
             raise UserError(f"no shop {shop_id!r} (known: {', '.join(app.shops) or 'none configured'})")
-        app.store.upgrade()
+        open_store(app)
         config = load_config(new_config) if new_config else None
         try:
             result = run_simulation(app, shop_id, days, config)
