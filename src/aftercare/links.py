@@ -29,6 +29,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -50,6 +51,7 @@ OPTIN_PATH = "/optin"
 #: Every Fernet token starts with these characters (version byte 0x80 and the top of a
 #: 64-bit timestamp, zero until 2106); links leave them out to be shorter.
 _FERNET_HEAD = "gAAAAA"
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{40,1000}")
 
 
 class InvalidLink(Exception):
@@ -127,6 +129,8 @@ class Links:
 
 
 def _read_sealed(app: App, purpose: str, token: str) -> Link:
+    if not _TOKEN.fullmatch(token):  # base64 decoding would skip a stray character, not refuse it
+        raise InvalidLink("malformed link")
     full = _FERNET_HEAD + token
     sealed = (full + "=" * (-len(full) % 4)).encode("ascii", "replace")
     for shop_bound, secret in _reading_keys(app):
