@@ -166,12 +166,13 @@ class Config(BaseModel):
     #: Record every action but execute none, for every shop.
     dry_run: bool = False
     #: The deployment's own key: encrypts the platform tokens kept in the store (Shopify
-    #: client credentials and installs). Any random text of 32+ characters; ``aftercare init``
-    #: writes one. Changing it loses those tokens (client credentials fetch new ones; installs
-    #: must be done again).
+    #: client credentials and installs) and the links in customer mail. Any random text of 32+
+    #: characters; ``aftercare init`` writes one. Changing it without keeping the old one in
+    #: ``previous_secret_keys`` loses those tokens (client credentials fetch new ones; installs
+    #: must be done again) and breaks the links already mailed.
     secret_key: SecretStr | None = None
-    #: Keys used before ``secret_key``: links in mail already sent with one of them still
-    #: open (new links use ``secret_key``). Rotate by moving the old key here.
+    #: Keys used before ``secret_key``: links in mail already sent and platform tokens sealed
+    #: with one of them still open (new ones use ``secret_key``). Rotate by moving the old key here.
     previous_secret_keys: list[SecretStr] = Field(default_factory=list)
     #: A folder of one-file plugins (``*.py``) written for this deployment.
     plugins_folder: str = ""
