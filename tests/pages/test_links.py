@@ -12,6 +12,7 @@ import re
 from dataclasses import replace
 from datetime import timedelta
 from email import policy
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -22,6 +23,7 @@ from aftercare.clock import ManualClock
 from aftercare.config import Config, ShopConfig, describe_errors
 from aftercare.dispatch import Dispatcher, execute_due
 from aftercare.links import Links, read_token
+from aftercare.mail import templates as templates_module
 from aftercare.mail.unsubscribe import unsubscribe_url
 from aftercare.models import ConsentState, ShipmentStatus, SurveyKind
 from aftercare.plugin_manager import PluginManager
@@ -112,8 +114,9 @@ def every_decoding(token):
     return texts
 
 
-def test_no_field_of_a_link_is_readable_without_the_key(deployment):
-    app, _client = deployment(secret_key=KEY_2026)
+@pytest.mark.parametrize("keys", [{"secret_key": KEY_2026}, {}], ids=["secret_key", "the shop's own key"])
+def test_no_field_of_a_link_is_readable_without_the_key(deployment, keys):
+    app, _client = deployment(**keys)
     order = paid(app)
     tokens = {
         "survey": token_of(survey_url(app, order)),
@@ -279,3 +282,17 @@ def test_previous_secret_keys_are_checked_like_secret_key():
     assert "previous_secret_keys is set but secret_key is not" in alone and KEY_2025 not in alone
     [days] = problems(links={"survey_days": -1})
     assert days.startswith("links.survey_days:")
+
+
+def test_a_shops_page_template_without_an_expired_text_says_the_link_is_not_valid(deployment, tmp_path):
+    """An override written before expiry existed keeps working: its ``invalid`` text stands in."""
+    folder = tmp_path / "overrides" / "en"
+    folder.mkdir(parents=True)
+    builtin = (Path(templates_module.__file__).parent / "templates" / "en" / "_survey.html").read_text()
+    without = "\n".join(line for line in builtin.splitlines() if '"expired"' not in line)
+    (folder / "_survey.html").write_text(without.replace("This survey link is not valid", "Our old page says no"))
+    app, client = deployment(secret_key=KEY_2026, mail={"templates_dir": str(tmp_path / "overrides")})
+    url = path(survey_url(app, paid(app), locale="en"))
+    app.clock.advance(31 * DAY)
+    response = client.get(url)
+    assert response.status_code == 410 and "Our old page says no" in response.text
