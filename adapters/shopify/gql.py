@@ -23,6 +23,7 @@ from aftercare.models import (
     Shipment,
     ShipmentStatus,
 )
+from aftercare.platform import locale_tag
 
 from . import keys
 from .payload import (
@@ -46,7 +47,7 @@ def order_from_graphql(node: Reader, shop_id: str) -> Order:
     total = node.money_v2("totalPriceSet")
     created_at = node.time("createdAt")
     updated_at = node.opt_time("updatedAt") or created_at
-    locale = node.opt_text("customerLocale")
+    locale = locale_tag(node.opt_text("customerLocale"))
     return Order(
         platform=PLATFORM,
         shop_id=shop_id,
@@ -87,7 +88,7 @@ def _customer(node: Reader, locale: str) -> Customer:
         email=email or (address.opt_text("emailAddress") if address else ""),
         first_name=customer.opt_text("firstName"),
         last_name=customer.opt_text("lastName"),
-        locale=locale or customer.opt_text("locale"),
+        locale=locale or locale_tag(customer.opt_text("locale")),
         marketing_consent=lookup(
             CONSENT_STATE,
             address.opt_text("marketingState") if address else "",
@@ -103,7 +104,7 @@ def _line(line: Reader) -> LineItem:
     return LineItem(
         platform_id=line.id("id"),
         title=line.opt_text("title"),
-        quantity=line.integer("quantity"),
+        quantity=line.quantity("quantity"),
         unit_price=line.money_v2("originalUnitPriceSet"),
         product_id=product.id("id") if product else "",
         variant_id=variant.id("id") if variant else "",
@@ -126,7 +127,7 @@ def _shipment(fulfillment: Reader) -> Shipment:
         platform_id=fulfillment.id("id"),
         carrier=tracking.opt_text("company") if tracking else "",
         tracking_number=tracking.opt_text("number") if tracking else "",
-        tracking_url=tracking.opt_text("url") if tracking else "",
+        tracking_url=tracking.opt_link("url") if tracking else "",
         status=status,
         shipped_at=fulfillment.opt_time("createdAt"),
         delivered_at=delivered_at

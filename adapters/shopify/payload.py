@@ -20,9 +20,16 @@ from aftercare.models import (
     FulfillmentStatus,
     Money,
     ShipmentStatus,
-    utc,
 )
-from aftercare.platform import PayloadError
+from aftercare.platform import (
+    PayloadError,
+    payload_amount,
+    payload_id,
+    payload_quantity,
+    payload_text,
+    payload_time,
+    tracking_link,
+)
 
 _GID = re.compile(r"^gid://shopify/([A-Za-z]+)/(\d+)(?:\?.*)?$")
 _NUMERIC = re.compile(r"^\d+$")
@@ -103,7 +110,7 @@ class Reader:
             raise self.fail(key, "is missing")
         if not isinstance(value, str):
             raise self.fail(key, "is not text")
-        return value
+        return payload_text(self.topic, self._where(key), value)
 
     def opt_text(self, key: str) -> str:
         """Text or ``""``: Shopify sends null for empty names, notes and carriers."""
@@ -112,7 +119,11 @@ class Reader:
             return ""
         if not isinstance(value, str | int) or isinstance(value, bool):
             raise self.fail(key, "is not text")
-        return str(value)
+        return payload_text(self.topic, self._where(key), str(value))
+
+    def opt_link(self, key: str) -> str:
+        """An http(s) link or ``""``: anything else (``javascript:``, relative) is dropped, never mailed."""
+        return tracking_link(self.opt_text(key))
 
     def integer(self, key: str, default: int | None = None) -> int:
         value = self.data.get(key)
@@ -121,6 +132,9 @@ class Reader:
         if not isinstance(value, int) or isinstance(value, bool):
             raise self.fail(key, "is missing" if value is None else "is not an integer")
         return value
+
+    def quantity(self, key: str) -> int:
+        return payload_quantity(self.topic, self._where(key), self.integer(key))
 
     def flag(self, key: str) -> bool:
         value = self.data.get(key, False)
@@ -140,7 +154,7 @@ class Reader:
         if gid_key and isinstance(self.data.get(gid_key), str):
             tail = numeric_id(self.data[gid_key])
             if tail:
-                return tail
+                return payload_id(self.topic, self._where(gid_key), tail)
         value = self.data.get(key)
         if value is None:
             raise self.fail(key, "is missing")
@@ -149,7 +163,7 @@ class Reader:
         text = numeric_id(str(value))
         if text is None:
             raise self.fail(key, f"is not a Shopify id: {value!r}")
-        return text
+        return payload_id(self.topic, self._where(key), text)
 
     def opt_id(self, key: str, gid_key: str | None = None) -> str:
         if self.data.get(key) is None and (gid_key is None or self.data.get(gid_key) is None):
@@ -174,7 +188,7 @@ class Reader:
             raise self.fail(key, f"is not an ISO 8601 timestamp: {value!r}") from None
         if parsed.tzinfo is None:
             raise self.fail(key, f"has no time zone: {value!r}")
-        return utc(parsed)
+        return payload_time(self.topic, self._where(key), parsed)
 
     def money(self, key: str, currency: str) -> Money:
         value = self.data.get(key)
@@ -190,6 +204,7 @@ class Reader:
             amount = Decimal(str(value).strip())
         except InvalidOperation:
             raise self.fail(key, f"is not an amount: {value!r}") from None
+        amount = payload_amount(self.topic, self._where(key), amount)
         try:
             return Money(amount, currency)
         except (TypeError, ValueError) as exc:

@@ -61,8 +61,9 @@ class ShopifySettings(AdapterSettings):
     poll_lookback_days: int = Field(default=7, ge=0)
     #: How long polling keeps re-reading a shipped order for a delivery signal.
     delivery_watch_days: int = Field(default=30, ge=0)
-    #: Re-read the order through the API when a webhook carries only part of it
-    #: (fulfillments, refunds, returns). One API call inside the 5 s webhook budget.
+    #: No longer does anything, kept so configs that set it still load: the worker always
+    #: re-reads an order a webhook carried only part of, before the hooks run; the receiver
+    #: never calls the platform.
     refetch_partial_orders: bool = False
     #: Fire "shipped" for fulfillments without tracking number or URL.
     ship_without_tracking: bool = False

@@ -30,6 +30,7 @@ from aftercare.models import (
     Shipment,
     ShipmentStatus,
 )
+from aftercare.platform import locale_tag
 
 from . import keys
 from .payload import (
@@ -52,7 +53,7 @@ def order_from_rest(order: Reader, shop_id: str) -> Order:
     """A whole REST order (``orders/paid`` body, ``data["order"]`` of a REST response)."""
     currency = order.currency("currency")
     created_at = order.time("created_at")
-    locale = order.opt_text("customer_locale")
+    locale = locale_tag(order.opt_text("customer_locale"))
     return Order(
         platform=PLATFORM,
         shop_id=shop_id,
@@ -106,7 +107,7 @@ def line_from_rest(line: Reader, currency: str) -> LineItem:
     return LineItem(
         platform_id=line.id("id", "admin_graphql_api_id"),
         title=line.opt_text("title") or line.opt_text("name"),
-        quantity=line.integer("quantity"),
+        quantity=line.quantity("quantity"),
         unit_price=line.money("price", currency),
         product_id=line.opt_id("product_id"),
         variant_id=line.opt_id("variant_id"),
@@ -154,7 +155,7 @@ def shipment_from_rest(fulfillment: Reader) -> Shipment:
         platform_id=fulfillment.id("id", "admin_graphql_api_id"),
         carrier=fulfillment.opt_text("tracking_company"),
         tracking_number=fulfillment.opt_text("tracking_number"),
-        tracking_url=fulfillment.opt_text("tracking_url"),
+        tracking_url=fulfillment.opt_link("tracking_url"),
         status=status,
         shipped_at=fulfillment.opt_time("created_at"),
         delivered_at=fulfillment.opt_time("updated_at")

@@ -15,12 +15,13 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime
 
-from aftercare.models import utc
-from aftercare.platform import WebhookDelivery, WebhookRejected
+from aftercare.platform import WebhookDelivery, WebhookRejected, plausible_time
 
 log = logging.getLogger(__name__)
 
 _REQUIRED = ("Topic", "Shop-Domain", "API-Version", "Webhook-Id")
+#: The longest delivery id and topic the store keeps (rejected_deliveries, events).
+MAX_DELIVERY_ID, MAX_TOPIC = 255, 128
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -77,6 +78,9 @@ def verify(
         if value is None:
             raise WebhookRejected(400, f"missing header X-Shopify-{name}")
         values[name] = value
+    if len(values["Webhook-Id"]) > MAX_DELIVERY_ID or len(values["Topic"]) > MAX_TOPIC:
+        # The store keeps them in columns of that size: longer ones fail every retry on PostgreSQL.
+        raise WebhookRejected(400, f"X-Shopify-Webhook-Id or -Topic longer than {MAX_DELIVERY_ID}/{MAX_TOPIC}")
     if values["Shop-Domain"].lower() != shop_domain.lower():
         raise WebhookRejected(
             403,
@@ -112,4 +116,9 @@ def _timestamp(value: str | None) -> datetime | None:
     except ValueError:
         log.warning("ignoring unreadable X-Shopify-Triggered-At %r", value)
         return None
-    return utc(parsed) if parsed.tzinfo is not None else None
+    if parsed.tzinfo is None:
+        return None
+    moment = plausible_time(parsed)
+    if moment is None:
+        log.warning("ignoring X-Shopify-Triggered-At %r: outside the years aftercare accepts", value)
+    return moment

@@ -33,15 +33,25 @@ from aftercare.models import (
     Shipment,
     ShipmentStatus,
 )
-from aftercare.platform import PayloadError
+from aftercare.platform import (
+    ID_LENGTH,
+    PayloadError,
+    locale_tag,
+    payload_amount,
+    payload_id,
+    payload_quantity,
+    payload_text,
+    payload_time,
+    plausible_time,
+    storable_text,
+    tracking_link,
+)
 
 from .settings import LEGACY_META_KEYS, WooCommerceSettings, normalise_status
 
 PLATFORM = "woocommerce"
 _MISSING = object()
 _WHOLE_NUMBER = re.compile(r"^-?[0-9]{1,18}$")
-#: Amounts beyond these bounds are not money but garbage that would overflow arithmetic.
-_MAX_DIGITS, _MAX_MAGNITUDE = 24, 15
 
 
 class Fields:
@@ -83,14 +93,14 @@ class Fields:
         value = self.raw(obj, key, path, default)
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise self.error(path, "is not text")
-        return str(value)
+        return payload_text(self.topic, path, str(value))
 
     def ident(self, obj: Any, key: str, path: str, default: Any = _MISSING) -> str:
         """A platform id as text: ids stay strings in the core models."""
         value = self.raw(obj, key, path, default)
         if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip():
             raise self.error(path, "is not an id")
-        return str(value).strip()
+        return payload_id(self.topic, path, str(value))
 
     def integer(self, obj: Any, key: str, path: str, default: Any = _MISSING) -> int:
         value = self.raw(obj, key, path, default)
@@ -111,12 +121,7 @@ class Fields:
             amount = Decimal(str(value).strip())
         except InvalidOperation:
             raise self.error(path, "is not an amount") from None
-        if (
-            not amount.is_finite()
-            or len(amount.as_tuple().digits) > _MAX_DIGITS
-            or abs(amount.adjusted()) > _MAX_MAGNITUDE
-        ) and amount != 0:
-            raise self.error(path, "is not a plausible amount")
+        amount = payload_amount(self.topic, path, amount)  # NaN, sNaN, 1e999999999: refused here
         return amount if amount != 0 else Decimal(0)
 
     def money(self, obj: Any, key: str, path: str, currency: str) -> Money:
@@ -126,21 +131,28 @@ class Fields:
         value = self.raw(obj, key, path, default)
         if value is None:
             return None
-        parsed = parse_gmt(value)
+        parsed = _gmt(value)
         if parsed is None:
             raise self.error(path, "is not an ISO 8601 date")
-        return parsed
+        return payload_time(self.topic, path, parsed)
 
 
 def parse_gmt(value: Any) -> datetime | None:
-    """Read a WooCommerce ``*_gmt`` date (no offset means UTC); None if unreadable."""
+    """Read a WooCommerce ``*_gmt`` date (no offset means UTC) in UTC; None if unreadable or
+    outside the years a payload may carry (:data:`aftercare.platform.EARLIEST_TIME`...)."""
+    parsed = _gmt(value)
+    return plausible_time(parsed) if parsed is not None else None
+
+
+def _gmt(value: Any) -> datetime | None:
+    """An aware datetime, not yet converted (a year-9999 date with an offset has no UTC)."""
     if not isinstance(value, str) or not value.strip():
         return None
     try:
         parsed = datetime.fromisoformat(value.strip())
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    except (ValueError, OverflowError):
+    except ValueError:
         return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
 
 def meta_value(payload: Mapping, key: str) -> Any:
@@ -269,11 +281,13 @@ class OrderMapper:
 
     def _locale(self, payload: Mapping) -> str:
         value = meta_value(payload, self.settings.locale_meta_key)
-        return value.strip() if isinstance(value, str) else ""
+        return locale_tag(value) if isinstance(value, str) else ""
 
     def _line(self, item: Mapping, index: int, currency: str, fields: Fields) -> LineItem:
         path = f"line_items[{index}]"
-        quantity = fields.integer(item, "quantity", f"{path}.quantity")
+        quantity = payload_quantity(
+            fields.topic, f"{path}.quantity", fields.integer(item, "quantity", f"{path}.quantity")
+        )
         subtotal = fields.decimal(item, "subtotal", f"{path}.subtotal")
         # ``price`` is a JSON number (a float); the subtotal string is exact.
         unit = subtotal / quantity if quantity > 0 else subtotal
@@ -458,17 +472,18 @@ def tracking_shipment(item: Mapping, index: int) -> Shipment | None:
         value = item.get(key)
         if isinstance(value, bool) or not isinstance(value, str | int):
             return ""
-        return str(value).strip()
+        value = str(value).strip()
+        return value if storable_text(value) else ""
 
     number = text("tracking_number")
     tracking_id = text("tracking_id") or number
-    if not tracking_id:
-        return None
+    if not tracking_id or len(tracking_id) > ID_LENGTH or not tracking_id.isprintable():
+        return None  # it names the parcel in keys and mail headers: plugin data we cannot use
     return Shipment(
         platform_id=tracking_id,
         carrier=text("custom_tracking_provider") or text("tracking_provider"),
         tracking_number=number,
-        tracking_url=text("tracking_link") or text("custom_tracking_link"),
+        tracking_url=tracking_link(text("tracking_link") or text("custom_tracking_link")),
         shipped_at=_shipped_date(item.get("date_shipped")),
     )
 
@@ -480,7 +495,7 @@ def _shipped_date(value: Any) -> datetime | None:
         value = int(value.strip())
     if isinstance(value, int):
         try:
-            return datetime.fromtimestamp(value, UTC)
+            return plausible_time(datetime.fromtimestamp(value, UTC))
         except (OverflowError, OSError, ValueError):
             return None
     if isinstance(value, str):
@@ -488,7 +503,7 @@ def _shipped_date(value: Any) -> datetime | None:
             day = date.fromisoformat(value.strip()[:10])
         except ValueError:
             return None
-        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        return plausible_time(datetime(day.year, day.month, day.day, tzinfo=UTC))
     return None
 
 

@@ -26,7 +26,9 @@ from urllib.parse import urlsplit
 
 from aftercare.platform import WebhookDelivery, WebhookRejected
 
-PING_BODY = re.compile(rb"^\s*webhook_id=(\d+)\s*$")
+PING_BODY = re.compile(rb"^\s*webhook_id=(\d{1,20})\s*$")
+#: The longest delivery id and topic the store keeps (rejected_deliveries, events).
+MAX_DELIVERY_ID, MAX_TOPIC = 255, 128
 HEADER_PREFIX = "x-wc-webhook-"
 
 #: What WordPress's wp_specialchars_decode(..., ENT_QUOTES) undoes before signing.
@@ -97,13 +99,12 @@ def verify(headers: Mapping[str, str], body: bytes, *, secret: str, shop_url: st
     if normalise_site(source) != normalise_site(shop_url):
         raise WebhookRejected(403, f"X-WC-Webhook-Source {source!r} is not this shop's url {shop_url!r}")
     webhook_id = wc.get(f"{HEADER_PREFIX}id", "").strip()
-    return WebhookDelivery(
-        shop_id=shop_id,
-        topic=topic,
-        # The delivery id is a hash of (webhook id, time): unique per delivery.
-        delivery_id=f"{webhook_id}:{delivery_id}" if webhook_id else delivery_id,
-        body=body,
-    )
+    # The delivery id is a hash of (webhook id, time): unique per delivery.
+    delivery_id = f"{webhook_id}:{delivery_id}" if webhook_id else delivery_id
+    if len(delivery_id) > MAX_DELIVERY_ID or len(topic) > MAX_TOPIC:
+        # The store keeps them in columns of that size: longer ones fail every retry on PostgreSQL.
+        raise WebhookRejected(400, f"X-WC-Webhook-Delivery-ID or -Topic longer than {MAX_DELIVERY_ID}/{MAX_TOPIC}")
+    return WebhookDelivery(shop_id=shop_id, topic=topic, delivery_id=delivery_id, body=body)
 
 
 def _required(headers: Mapping[str, str], name: str) -> str:

@@ -83,7 +83,9 @@ class App:
             config.database_url, self.clock, claim_lease=timedelta(seconds=config.server.claim_lease_seconds)
         )
         #: Seals the tokens adapters keep in the store; None without a ``secret_key``.
-        self.vault = Vault(config.secret_key) if config.secret_key is not None else None
+        self.vault = (
+            Vault(config.secret_key, previous=config.previous_secret_keys) if config.secret_key is not None else None
+        )
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: object) -> App:

@@ -20,11 +20,12 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from aftercare.console.settings import ConsoleSettings
 from aftercare.mail.settings import MailSettings
@@ -133,6 +134,22 @@ class ServerSettings(BaseModel):
         return value
 
 
+class LinksSettings(BaseModel):
+    """``[links]``: how long the links in customer mail work (see docs/privacy.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: A survey link answers for this many days after it was made (when the plugin scheduled
+    #: the mail, which may be days before it is sent); 0 for ever.
+    survey_days: int = Field(default=30, ge=0)
+    #: A newsletter opt-in confirmation link works for this many days; 0 for ever.
+    optin_days: int = Field(default=7, ge=0)
+    #: Survey and opt-in links of the format before opaque links (readable fields, no date
+    #: inside) work until this day (UTC), then show "this link has expired". Unsubscribe
+    #: links of that format always work.
+    legacy_until: date = date(2027, 2, 1)
+
+
 class Config(BaseModel):
     """The whole file. Relative paths are resolved against the file's folder."""
 
@@ -149,10 +166,14 @@ class Config(BaseModel):
     #: Record every action but execute none, for every shop.
     dry_run: bool = False
     #: The deployment's own key: encrypts the platform tokens kept in the store (Shopify
-    #: client credentials and installs). Any random text of 32+ characters; ``aftercare init``
-    #: writes one. Changing it loses those tokens (client credentials fetch new ones; installs
-    #: must be done again).
+    #: client credentials and installs) and the links in customer mail. Any random text of 32+
+    #: characters; ``aftercare init`` writes one. Changing it without keeping the old one in
+    #: ``previous_secret_keys`` loses those tokens (client credentials fetch new ones; installs
+    #: must be done again) and breaks the links already mailed.
     secret_key: SecretStr | None = None
+    #: Keys used before ``secret_key``: links in mail already sent and platform tokens sealed
+    #: with one of them still open (new ones use ``secret_key``). Rotate by moving the old key here.
+    previous_secret_keys: list[SecretStr] = Field(default_factory=list)
     #: A folder of one-file plugins (``*.py``) written for this deployment.
     plugins_folder: str = ""
     #: Load only these plugins (by name); empty means all installed.
@@ -161,6 +182,7 @@ class Config(BaseModel):
     server: ServerSettings = Field(default_factory=lambda: ServerSettings())
     mail: MailSettings = Field(default_factory=MailSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    links: LinksSettings = Field(default_factory=LinksSettings)
     shops: list[ShopConfig] = Field(default_factory=list)
 
     #: Folder of the config file; set by :func:`load_config`.
@@ -175,6 +197,20 @@ class Config(BaseModel):
                 "(`aftercare init` writes one into a new config)"
             )
         return value
+
+    @field_validator("previous_secret_keys")
+    @classmethod
+    def _long_previous_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for index, key in enumerate(value):
+            if len(key.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
+                raise ValueError(f"[{index}] must be at least {MIN_SECRET_KEY_LENGTH} characters of random text")
+        return value
+
+    @model_validator(mode="after")
+    def _previous_keys_need_a_current_one(self) -> Config:
+        if self.previous_secret_keys and self.secret_key is None:
+            raise ValueError("previous_secret_keys is set but secret_key is not: new links need a current key")
+        return self
 
     @field_validator("shops")
     @classmethod

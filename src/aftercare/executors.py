@@ -69,8 +69,9 @@ def set_marketing_consent(action: ActionRecord, app: App) -> dict[str, Any]:
     state = ConsentState(action.payload["state"])
     customer = _customer(action)
     app.adapter(action.shop_id).set_marketing_consent(customer, state, action.payload["source"])
-    if app.store.current_consent(action.shop_id, customer.email) is not state:
-        app.store.record_consent(action.shop_id, customer.email, state, action.payload["source"])
+    # One transaction that reads the latest state and writes only a change, under a lock on the
+    # customer: a retried action and the page's own confirmation add no repeat row.
+    app.store.record_consent_change(action.shop_id, customer.email, state, action.payload["source"])
     return {"state": state.value}
 
 

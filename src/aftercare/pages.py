@@ -10,8 +10,9 @@ key, so a form posted twice, or a changed answer, fires nothing more:
 - ``survey:{order}:{kind}``: once per order and survey kind (csat, nps, ces);
 - ``optin:{email}``: once per customer and shop.
 
-The signed token (:mod:`aftercare.links`) names the shop; nothing of another
-shop is ever read or written. Pages render from ``_survey.html`` and
+The token (:mod:`aftercare.links`) is opaque and names the shop; nothing of
+another shop is ever read or written. A survey or opt-in link past its expiry
+shows "this link has expired" (410) in the reader's language and records nothing. Pages render from ``_survey.html`` and
 ``_optin.html`` with the mail template machinery, in the reader's language,
 and a shop overrides them as it overrides a mail template.
 """
@@ -28,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from aftercare.links import OPTIN_PATH, SURVEY_PATH, InvalidLink, read_token
+from aftercare.links import OPTIN_PATH, SURVEY_PATH, ExpiredLink, InvalidLink, read_token
 from aftercare.mail.templates import environment, locale_chain, template_roots
 from aftercare.mail.web import PAGE_HEADERS
 from aftercare.models import ConsentState, Event, EventKind, SurveyAnswer, SurveyKind
@@ -89,6 +90,8 @@ def routes(app: App, worker: Worker) -> list[Route]:
         token = request.path_params["token"]
         try:
             link = read_survey_link(app, token)
+        except ExpiredLink as expired:
+            return _expired(app, "_survey.html", expired)
         except InvalidLink:
             return _invalid(app, "_survey.html")
         show = {"token": token, "kind": link.kind.value, "scale": list(link.kind.scale)}
@@ -108,6 +111,8 @@ def routes(app: App, worker: Worker) -> list[Route]:
         token = request.path_params["token"]
         try:
             link = read_survey_link(app, token)
+        except ExpiredLink as expired:
+            return _expired(app, "_survey.html", expired)
         except InvalidLink:
             return _invalid(app, "_survey.html")
         form = await _form(request)
@@ -119,6 +124,8 @@ def routes(app: App, worker: Worker) -> list[Route]:
     async def optin(request: Request) -> HTMLResponse:
         try:
             link = read_optin_link(app, request.path_params["token"])
+        except ExpiredLink as expired:
+            return _expired(app, "_optin.html", expired)
         except InvalidLink:
             return _invalid(app, "_optin.html")
         if request.method == "GET":
@@ -229,6 +236,14 @@ def _page(app: App, link: SurveyLink | OptinLink, template: str, **variables: An
 def _invalid(app: App, template: str, link: SurveyLink | OptinLink | None = None) -> HTMLResponse:
     body = render(app, link.shop_id if link else None, link.locale if link else "", template, state="invalid")
     return HTMLResponse(body, status_code=400, headers=PAGE_HEADERS)
+
+
+def _expired(app: App, template: str, expired: ExpiredLink) -> HTMLResponse:
+    """Gone, said kindly: the link was genuine, so the page is in its shop's and reader's language."""
+    fields = expired.link.fields
+    locale = fields[2] if len(fields) > 2 else ""  # survey and opt-in links: order, email, locale, ...
+    body = render(app, expired.link.shop_id, locale, template, state="expired")
+    return HTMLResponse(body, status_code=410, headers=PAGE_HEADERS)
 
 
 def render(app: App, shop_id: str | None, locale: str, template: str, **variables: Any) -> str:

@@ -19,12 +19,15 @@ and ``aftercare.hookimpl``; nothing else of the core.
 from __future__ import annotations
 
 import abc
+import decimal
 import functools
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
@@ -53,6 +56,128 @@ class PayloadError(ValueError):
         self.topic = topic
         self.field = field
         self.problem = problem
+
+
+#: Timestamps a payload may carry: from 1970 (no shop order is older; the Unix epoch) to before
+#: 2100. Outside it a value is garbage, and years like 0001 or 9999 with an offset cannot even be
+#: converted to UTC (OverflowError) or be stored and compared by every database.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
+#: Amounts a payload may carry: below a trillion in magnitude, at most six decimal places
+#: (currencies have up to four). Beyond, a value is not a price but something that overflows
+#: arithmetic (``1e999999999``) or prints as a page of digits in a mail.
+AMOUNT_LIMIT_DIGITS = 12
+AMOUNT_DECIMALS = 6
+_AMOUNT_STEP = Decimal(1).scaleb(-AMOUNT_DECIMALS)
+#: A context of its own, whatever the process's default: enough digits for any amount accepted.
+_AMOUNT_CONTEXT = decimal.Context(prec=AMOUNT_LIMIT_DIGITS + AMOUNT_DECIMALS + 2)
+#: Units of one order line: a line total (price x quantity) must stay a printable amount.
+QUANTITY_LIMIT = 1_000_000
+#: Platform ids are short; the store keeps an order id in 64 characters.
+ID_LENGTH = 64
+#: Longer tracking links are not a carrier's.
+TRACKING_LINK_LENGTH = 2048
+
+
+def payload_amount(topic: str, field: str, amount: Decimal) -> Decimal:
+    """``amount`` if a shop could have charged it, else PayloadError naming ``field``.
+
+    Trailing zeros past six decimals and positive exponents are written out
+    (``19.9900000`` -> ``19.990000``, ``1E+3`` -> ``1000``) so what is stored prints plainly.
+    """
+    if not amount.is_finite():  # NaN, sNaN, Infinity: checked before anything that would signal
+        raise PayloadError(topic, field, f"is not a finite amount: {amount}")
+    if amount and amount.adjusted() >= AMOUNT_LIMIT_DIGITS:
+        raise PayloadError(topic, field, f"is not a plausible amount (10^{AMOUNT_LIMIT_DIGITS} or more)")
+    exponent = amount.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite
+    if exponent > 0:
+        return amount.quantize(Decimal(1), context=_AMOUNT_CONTEXT)
+    if exponent < -AMOUNT_DECIMALS:
+        shorter = amount.quantize(_AMOUNT_STEP, rounding=decimal.ROUND_DOWN, context=_AMOUNT_CONTEXT)
+        if shorter != amount:
+            raise PayloadError(topic, field, f"has more than {AMOUNT_DECIMALS} decimal places")
+        return shorter
+    return amount
+
+
+def payload_text(topic: str, field: str, text: str) -> str:
+    """``text`` if it can be stored and mailed: a lone surrogate (``"\\ud800"`` in the JSON, which
+    the stdlib's parser lets through) has no UTF-8 form, so no database or mail can hold it."""
+    if not storable_text(text):
+        raise PayloadError(topic, field, "is not valid Unicode text (a lone surrogate)")
+    return text
+
+
+def storable_text(text: str) -> bool:
+    """False for text with a lone surrogate: it has no UTF-8 form."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def payload_id(topic: str, field: str, platform_id: str) -> str:
+    """A platform id, stripped, if it can name things: ids end up in keys, links and mail
+    headers, so one with a line break, a control character or a page of text is refused."""
+    platform_id = platform_id.strip()
+    if not platform_id or len(platform_id) > ID_LENGTH or not platform_id.isprintable():
+        raise PayloadError(topic, field, f"is not an id (printable, 1 to {ID_LENGTH} characters)")
+    return platform_id
+
+
+def payload_quantity(topic: str, field: str, quantity: int) -> int:
+    """``quantity`` if an order line could hold it (0 to QUANTITY_LIMIT - 1), else PayloadError."""
+    if not 0 <= quantity < QUANTITY_LIMIT:
+        raise PayloadError(topic, field, f"is not a plausible quantity (0 to {QUANTITY_LIMIT - 1:,})")
+    return quantity
+
+
+def payload_time(topic: str, field: str, moment: datetime) -> datetime:
+    """An aware ``moment`` in UTC if it lies in [EARLIEST_TIME, LATEST_TIME), else PayloadError."""
+    if moment.tzinfo is None:
+        raise PayloadError(topic, field, f"has no time zone: {moment.isoformat()}")
+    in_utc = plausible_time(moment)
+    if in_utc is None:
+        window = f"{EARLIEST_TIME:%Y-%m-%d} to {LATEST_TIME:%Y-%m-%d}"
+        raise PayloadError(topic, field, f"is outside {window} (UTC): {moment.isoformat()}")
+    return in_utc
+
+
+def plausible_time(moment: datetime) -> datetime | None:
+    """An aware ``moment`` in UTC, or None outside the window: for advisory values (a header,
+    a plugin's meta) that are ignored rather than fatal when they make no sense."""
+    try:
+        in_utc = moment.astimezone(UTC)
+    except (OverflowError, ValueError):  # 9999-12-31T23:59:59-14:00 has no UTC
+        return None
+    return in_utc if EARLIEST_TIME <= in_utc < LATEST_TIME else None
+
+
+def locale_tag(value: str) -> str:
+    """``value`` if it looks like a language tag (``es``, ``pt-BR``, ``sr_Latn_RS``), else ``""``
+    (the shop's locale applies): mails pick templates by it, so a page of letters or a line
+    break from a payload must not reach that lookup or a Content-Language header."""
+    value = value.strip()
+    return value if _LOCALE_TAG.fullmatch(value) else ""
+
+
+_LOCALE_TAG = re.compile(r"[A-Za-z]{2,8}(?:[_-][A-Za-z0-9]{1,8}){0,4}")
+
+
+def tracking_link(url: str) -> str:
+    """``url`` if it is an absolute http(s) link, else ``""``: a platform's tracking URL reaches
+    customers' mails as a link, and ``javascript:``, ``data:`` or a relative one must not."""
+    url = url.strip()
+    if not url or len(url) > TRACKING_LINK_LENGTH or not url.isprintable() or " " in url:
+        return ""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # an unbalanced [ or a bad port
+        return ""
+    return url if parts.scheme.lower() in ("http", "https") and host else ""
 
 
 class InstallRejected(Exception):
@@ -96,12 +221,14 @@ class WebhookDelivery:
     def payload(self) -> Any:
         """The body as JSON data, parsed once (the receiver checks it, the adapter maps it).
 
-        Raises PayloadError (field ``<body>``) if the body is not JSON.
+        Raises PayloadError (field ``<body>``) if the body is not JSON or is nested too deeply.
         """
         try:
             return serialize.parse_json(self.body)
         except ValueError as exc:  # UnicodeDecodeError included
             raise PayloadError(self.topic, "<body>", f"is not JSON ({exc})") from None
+        except RecursionError:  # the stdlib's fallback parser, on arrays or objects nested 1,000+ deep
+            raise PayloadError(self.topic, "<body>", "is nested too deeply to be an order") from None
 
 
 class ShopState(Protocol):

@@ -3,14 +3,26 @@
 DESIGN rule 1, persist before acknowledging: a delivery is answered 200 only
 after its events are committed to the inbox. Committing each request on its
 own would cap ingest at the disk's fsync rate, so verified deliveries wait
-for one committer that writes whatever has gathered in one transaction
-(group commit) and then wakes every waiting request. A platform retry of a stored delivery finds its dedupe key taken
-and is answered 200 without storing anything.
+for one committer thread that writes whatever has gathered in one transaction
+(group commit) and then wakes every waiting request. A platform retry of a
+stored delivery finds its dedupe key taken and is answered 200 without
+storing anything.
+
+The event loop itself never waits for the store or a platform: it reads,
+verifies and hands over. Shopify counts a webhook not answered within 5 s as
+failed, so each delivery is answered within ``ANSWER_WITHIN``: 503 when the
+store did not commit it by then (a table lock, a database that hangs). On
+PostgreSQL the committer's waits for a lock or a statement end after
+``STORE_WAIT``. A delivery answered 503 that commits after all is stored
+once: the platform's retry finds it stored. Partial orders (Shopify's
+fulfillment, refund and return bodies) are stored as they came; the worker
+re-reads the whole order before the hooks run.
 
 Answers: 401 bad or missing signature (nothing stored), 413 body too large,
 400 malformed body or headers, 404 unknown shop, 422 a signed payload the
 adapter cannot read (kept raw in ``rejected_deliveries``), 503 the store is
-down (the platform retries), 200 otherwise, including topics no hook needs.
+down or too slow (the platform retries), 200 otherwise, including topics no
+hook needs.
 """
 
 from __future__ import annotations
@@ -18,10 +30,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import queue
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -42,15 +58,22 @@ from aftercare.worker import Worker, worker_health
 log = logging.getLogger("aftercare.receiver")
 
 MAX_BATCH = 256
-#: Event-loop turns a batch waits for more deliveries before it commits (each turn is microseconds
-#: when idle, and under load lets every request already read join the batch).
-GATHER_ROUNDS = 4
+#: Seconds from handing a delivery to the committer to answering it; Shopify's deadline is 5.
+ANSWER_WITHIN = 4.0
+#: Seconds a batch's statements may wait for a lock or run, on PostgreSQL, before the batch fails.
+STORE_WAIT = 3.0
+#: Seconds /healthz waits for each of its checks, and the store's own bound on their statements:
+#: under a second, so the whole answer (the HTTP round trip included) comes within one.
+HEALTH_WAIT = 0.8
+HEALTH_STORE_WAIT = 0.6
 
 
 @dataclass
 class _Job:
     delivery: WebhookDelivery
     future: asyncio.Future[Any]
+    #: time.monotonic() after which its request has been answered 503: no use storing it first.
+    answer_by: float
 
 
 @dataclass(frozen=True)
@@ -60,76 +83,111 @@ class Stored:
 
 
 class Ingest:
-    """Group commit: verified deliveries gather while a batch commits, then go in together.
+    """Group commit in one thread: deliveries gather while a batch commits, then go in together.
 
-    It runs in the event loop itself, not in a thread: the batch's writes are
-    short, and a second thread would spend more time handing the GIL back and
-    forth with the loop than it saves.
+    Each request awaits its own future; the committer settles a whole batch's
+    futures with one call into the event loop (one wake-up a batch, not one a
+    delivery). Mapping, storing and enqueueing all happen in the thread: the
+    adapters' state (WooCommerce's remembered orders) is read and written in the
+    batch's transaction, and nothing that waits for the store runs in the loop.
     """
 
     def __init__(self, app: App, worker: Worker) -> None:
         self.app = app
         self.worker = worker
-        self._jobs: asyncio.Queue[_Job | None] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._jobs: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
+        #: Deliveries of this turn of the event loop, handed to the committer together at its end.
+        self._gathered: list[_Job] = []
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="aftercare-ingest")
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._run, name="aftercare-ingest", daemon=True)
+        self._thread.start()
 
     async def stop(self) -> None:
         """Commit what was handed in, then stop."""
-        if self._task is not None:
-            self._jobs.put_nowait(None)
-            await self._task
-            self._task = None
+        if self._thread is not None:
+            if self._gathered:  # read in this very turn: stored before the committer stops
+                self._hand_over()
+            self._jobs.put(None)
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
 
     async def submit(self, delivery: WebhookDelivery) -> Stored | PayloadError:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._jobs.put_nowait(_Job(delivery, future))
-        return await future
+        """Stored (or found stored), or the adapter's reason it cannot read the payload.
+        Raises if the store failed or did not commit within ``ANSWER_WITHIN``."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        # One timer rather than asyncio.wait_for, which wraps every request's wait in more futures.
+        timer = loop.call_later(ANSWER_WITHIN, _settle_future, future, None, TimeoutError())
+        self._gathered.append(_Job(delivery, future, time.monotonic() + ANSWER_WITHIN))
+        if len(self._gathered) == 1:  # the first of this turn: hand them all over once the turn is done
+            loop.call_soon(self._hand_over)
+        try:
+            return await future
+        finally:
+            timer.cancel()
 
-    async def _run(self) -> None:
+    def _hand_over(self) -> None:
+        """One wake-up of the committer for all the deliveries one turn of the loop read."""
+        jobs, self._gathered = self._gathered, []
+        self._jobs.put(jobs)
+
+    # -- the committer thread -------------------------------------------------
+    def _run(self) -> None:
         stopping = False
         while not stopping:
-            first = await self._jobs.get()
+            first = self._jobs.get()
             if first is None:
                 break
-            for _ in range(GATHER_ROUNDS):  # let requests already read reach the queue: bigger batches
-                await asyncio.sleep(0)
-            batch = [first]
-            while len(batch) < MAX_BATCH and not self._jobs.empty():
-                job = self._jobs.get_nowait()
-                if job is None:
+            batch = list(first)
+            while len(batch) < MAX_BATCH:  # whatever arrived while the last batch committed
+                try:
+                    jobs = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if jobs is None:
                     stopping = True
                     break
-                batch.append(job)
-            self._commit(batch)
+                batch.extend(jobs)
+            now = time.monotonic()
+            late = [job for job in batch if job.answer_by <= now]
+            if late:
+                log.warning("%d delivery(s) waited %.0fs for the store and were answered 503", len(late),
+                            ANSWER_WITHIN)  # fmt: skip
+                self._settle([(job, None, TimeoutError()) for job in late])
+            batch = [job for job in batch if job.answer_by > now]
+            try:
+                outcomes = self._commit(batch) if batch else []
+            except Exception as exc:  # a bug here must not end the thread: every later webhook would wait
+                log.exception("the committer failed on %d delivery(s)", len(batch))
+                outcomes = [(job, None, exc) for job in batch]
+            self._settle(outcomes)
 
-    def _commit(self, batch: list[_Job]) -> None:
+    def _commit(self, batch: list[_Job]) -> list[tuple[_Job, Any, BaseException | None]]:
         try:
             results = self._store(batch)
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:  # the store, not a delivery
+            log.warning("could not store %d delivery(s): %s", len(batch), describe_database_error(exc))
+            return [(job, None, exc) for job in batch]
         except Exception as exc:
             if len(batch) > 1:  # one bad delivery must not fail its neighbours: retry them one by one
-                for job in batch:
-                    self._commit([job])
-                return
+                return [outcome for job in batch for outcome in self._commit([job])]
             log.exception("could not store delivery %s", batch[0].delivery.delivery_id)
-            if not batch[0].future.done():
-                batch[0].future.set_exception(exc)
-            return
+            return [(batch[0], None, exc)]
         new_ids = [i for r in results if isinstance(r, Stored) for i in r.new_event_ids]
         try:
             self.worker.queue.dispatch_events(new_ids)
         except Exception:  # stored is what counts; the worker's sweep finds pending events
             log.exception("could not enqueue %d event(s); the sweep will pick them up", len(new_ids))
-        for job, result in zip(batch, results, strict=True):
-            if not job.future.done():
-                job.future.set_result(result)
+        return [(job, result, None) for job, result in zip(batch, results, strict=True)]
 
     def _store(self, batch: list[_Job]) -> list[Stored | PayloadError]:
         store = self.app.store
         parsed: list[list[Event] | PayloadError] = []
-        with store.transaction() as conn, state_in_transaction(conn):
+        with store.bounded_transaction(STORE_WAIT) as conn, state_in_transaction(conn):
             for job in batch:
                 delivery = job.delivery
                 try:
@@ -150,6 +208,69 @@ class Ingest:
             results.append(Stored([i for i, new in mine if new], len(outcome)))
         return results
 
+    def _settle(self, outcomes: list[tuple[_Job, Any, BaseException | None]]) -> None:
+        assert self._loop is not None
+        if not outcomes:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting any more
+            self._loop.call_soon_threadsafe(_settle_futures, outcomes)
+
+
+def _settle_futures(outcomes: list[tuple[_Job, Any, BaseException | None]]) -> None:
+    for job, result, error in outcomes:  # a future already done: its request gave up waiting (503)
+        _settle_future(job.future, result, error)
+
+
+class _Check:
+    """One check of /healthz, run in a thread of its own and waited for at most ``HEALTH_WAIT``.
+
+    A check still running from an earlier request (a lock no timeout breaks,
+    a queue that does not answer) is waited for again rather than started a
+    second time beside itself, so a hung store holds one thread per check
+    however often /healthz is asked; the thread is a daemon, so it does not
+    hold up the process's exit either.
+    """
+
+    def __init__(self, name: str, run: Callable[[], Any]) -> None:
+        self._name, self._run = name, run
+        self._running: asyncio.Future[Any] | None = None
+
+    async def __call__(self) -> tuple[bool, Any]:
+        """(True, what the check returned) or (False, why in a few words: the exception's class,
+        never its text, which may name the database host or user)."""
+        if self._running is None or self._running.done():
+            self._running = self._start()
+        try:
+            return True, await asyncio.wait_for(asyncio.shield(self._running), HEALTH_WAIT)
+        except TimeoutError:
+            return False, f"no answer within {HEALTH_WAIT:g} s"
+        except Exception as exc:
+            return False, type(exc).__name__
+
+    def _start(self) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+
+        def run() -> None:
+            try:
+                outcome: tuple[Any, BaseException | None] = (self._run(), None)
+            except Exception as exc:
+                outcome = (None, exc)
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(_settle_future, future, *outcome)
+
+        threading.Thread(target=run, name=f"aftercare-healthz-{self._name}", daemon=True).start()
+        return future
+
+
+def _settle_future(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
 
 def create_receiver(
     app: App, worker: Worker, extra_routes: list[BaseRoute] | None = None, *, expects_worker: bool = False
@@ -157,6 +278,10 @@ def create_receiver(
     """``expects_worker``: a worker process should be running (serve's child): /healthz reports it."""
     ingest = Ingest(app, worker)
     limit = app.config.server.max_body_bytes
+    read_check = _Check("read", lambda: app.store.probe_read(HEALTH_STORE_WAIT))
+    write_check = _Check("write", lambda: app.store.probe_write(HEALTH_STORE_WAIT))
+    queue_check = _Check("queue", worker.queue.ping)
+    worker_check = _Check("worker", lambda: worker_health(app))
 
     async def webhook(request: Request) -> Response:
         shop_id = request.path_params["shop_id"]
@@ -194,25 +319,26 @@ def create_receiver(
         return JSONResponse({"stored": len(result.new_event_ids), "events": result.events})
 
     async def healthz(request: Request) -> Response:
+        """Every check at once, each bounded: the answer comes within about HEALTH_WAIT."""
+        (read_ok, read), (write_ok, wrote), (queue_ok, queued), (worker_ok, health) = await asyncio.gather(
+            read_check(), write_check(), queue_check(), worker_check()
+        )
         checks: dict[str, Any] = {}
-        healthy = True
-        for name, probe in (("store", app.store.ping), ("queue", worker.queue.ping)):
-            try:
-                await asyncio.to_thread(probe)
-                checks[name] = "ok"
-            except Exception as exc:  # a short reason: no host, user or statement on an open endpoint
-                checks[name] = f"error: {describe_database_error(exc) if name == 'store' else type(exc).__name__}"
-                healthy = False
-        if checks["store"] == "ok":  # the workers' heartbeats and the overdue work, from the store
-            try:
-                health = await asyncio.to_thread(worker_health, app)
-            except Exception as exc:
-                checks["worker"], healthy = f"error: {describe_database_error(exc)}", False
-            else:
-                if expects_worker:
-                    checks["worker"] = health.worker
-                    healthy = healthy and health.ok
-                checks["backlog"] = health.backlog
+        if not read_ok:
+            checks["store"] = f"error: read: {read}"
+        elif not write_ok:
+            checks["store"] = f"error: write: {wrote}"
+        else:
+            checks["store"] = "ok"
+        checks["queue"] = "ok" if queue_ok else f"error: {queued}"
+        healthy = read_ok and write_ok and queue_ok
+        if not worker_ok:  # the workers' heartbeats and the backlog are read from the store
+            checks["worker"], healthy = f"error: {health}", False
+        else:
+            if expects_worker:
+                checks["worker"] = health.worker
+                healthy = healthy and health.ok
+            checks["backlog"] = health.backlog
         return JSONResponse(checks, status_code=200 if healthy else 503)
 
     routes: list[BaseRoute] = [

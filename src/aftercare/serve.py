@@ -21,6 +21,7 @@ from typing import Any
 import uvicorn
 
 from aftercare.app import App
+from aftercare.limits import HeaderLimitedHttpTools
 from aftercare.receiver import create_receiver
 from aftercare.worker import Worker
 
@@ -87,8 +88,9 @@ def serve(
 
 def server_config(app: App, receiver: Any, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(
-        receiver, host=host, port=port, http="httptools", log_config=None, log_level="warning", access_log=False,
-        timeout_graceful_shutdown=10, limit_concurrency=app.config.server.max_connections,
+        # httptools with a cap on request heads (431): uvicorn's own has none (aftercare.limits).
+        receiver, host=host, port=port, http=HeaderLimitedHttpTools, log_config=None, log_level="warning",
+        access_log=False, timeout_graceful_shutdown=10, limit_concurrency=app.config.server.max_connections,
         timeout_keep_alive=app.config.server.keep_alive_seconds,
         # X-Forwarded-For only from [server] trusted_proxies (uvicorn trusts 127.0.0.1 by default).
         proxy_headers=bool(app.config.server.trusted_proxies),

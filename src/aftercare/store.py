@@ -10,7 +10,7 @@ The schedule is the outbox itself: a delayed action is a ``due`` row whose
 scheduled without being recorded, or the other way round.
 
 The schema is owned by the Alembic migrations in ``aftercare/migrations``;
-:func:`Store.upgrade` brings any older database to the current one.
+:meth:`Store.migrate` brings any older database to the current one, under a lock.
 """
 
 from __future__ import annotations
@@ -440,6 +440,9 @@ def create_engine(url: str) -> Engine:
     return engine
 
 
+#: The ``cursors`` row /healthz's write probe keeps (under the empty shop id, which no shop can have).
+HEALTH_PROBE_CURSOR = "healthz"
+
 #: A claim older than its lease and not renewed belongs to a worker that died (``[server] claim_lease_seconds``).
 DEFAULT_CLAIM_LEASE = timedelta(seconds=600)
 #: How long an action's outcome is retried on fresh connections before the worker holds it for its heartbeat.
@@ -452,6 +455,28 @@ def wall_clock() -> datetime:
     """Claims and heartbeats are about processes being alive, so they run on the wall clock,
     not the app's (the demo's clock jumps hours at a time)."""
     return datetime.now(UTC)
+
+
+#: Names the PostgreSQL advisory lock that migrations queue on (with the schema's name).
+MIGRATION_LOCK = "aftercare.migrations:"
+
+
+class SchemaOutOfDate(Exception):
+    """The database's schema is not the revision this aftercare expects: none yet, older, or newer."""
+
+    def __init__(self, current: str | None, head: str) -> None:
+        from aftercare.migrations import known_revision
+
+        self.current, self.head = current, head
+        self.newer = current is not None and not known_revision(current)
+        if current is None:
+            text = f"no aftercare schema yet (this aftercare needs revision {head}): run `aftercare migrate`"
+        elif self.newer:
+            text = (f"the schema is at revision {current}, which this aftercare does not know"
+                    f" (a newer aftercare migrated it; it needs {head}): upgrade aftercare")  # fmt: skip
+        else:
+            text = f"the schema is at revision {current}, this aftercare needs {head}: run `aftercare migrate`"
+        super().__init__(text)
 
 
 class Store:
@@ -478,12 +503,48 @@ class Store:
         self.engine.dispose()
 
     # -- schema -----------------------------------------------------------
-    def upgrade(self) -> None:
-        """Create or migrate the schema to the current revision (keeps the data)."""
-        from aftercare.migrations import upgrade
+    def migrate(self, on_step: Callable[[str], None] | None = None) -> str:
+        """Create or migrate the schema to the head revision (keeps the data); return that revision.
+
+        Processes that start together migrate one at a time, and only the
+        first applies anything (``on_step`` hears of each revision applied):
+        on PostgreSQL they queue on an advisory lock for the current schema
+        (schemas isolate tests and tenants), held to the end of the
+        migration's transaction; on SQLite on the write lock every
+        transaction takes (:class:`SqliteWriteLock`, then ``BEGIN IMMEDIATE``).
+        A schema from a newer aftercare raises :class:`SchemaOutOfDate`.
+        """
+        from aftercare.migrations import current_revision, head_revision, known_revision, upgrade
 
         with self.transaction() as conn:
-            upgrade(conn)
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:lock || coalesce(current_schema(), '')))"),
+                             {"lock": MIGRATION_LOCK})  # fmt: skip
+            current = current_revision(conn)
+            if current is not None and not known_revision(current):
+                raise SchemaOutOfDate(current, head_revision())
+            upgrade(conn, on_step=on_step)
+            revision = current_revision(conn)
+        assert revision is not None
+        return revision
+
+    def upgrade(self) -> None:
+        """:meth:`migrate`, for callers that need no revision (the demo, tests, one-off tools)."""
+        self.migrate()
+
+    def require_current_schema(self) -> str:
+        """The schema's revision if it is the one this code expects; else :class:`SchemaOutOfDate`.
+
+        Services check this instead of migrating, so a new version never changes the
+        schema under processes of the old one: ``aftercare migrate`` runs once, first."""
+        from aftercare.migrations import current_revision, head_revision
+
+        with self.engine.connect() as conn:
+            current = current_revision(conn)
+        head = head_revision()
+        if current != head:
+            raise SchemaOutOfDate(current, head)
+        return current
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -504,6 +565,42 @@ class Store:
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
+
+    # -- the receiver's writes and /healthz's probes: bounded in time -------
+    @contextmanager
+    def bounded_transaction(self, seconds: float) -> Iterator[Connection]:
+        """A write transaction (:meth:`transaction`) whose statements give up after ``seconds``
+        of waiting for a lock or running, on PostgreSQL: the receiver answers 503 before the
+        platform's deadline rather than waiting out a table lock. (SQLite's writers queue on
+        :class:`SqliteWriteLock`; the receiver bounds its own wait for them.)"""
+        with self.transaction() as conn:
+            self._bound_waits(conn, seconds)
+            yield conn
+
+    def _bound_waits(self, conn: Connection, seconds: float) -> None:
+        if self.engine.dialect.name == "postgresql":
+            limit = f"{max(1, round(seconds * 1000))}ms"
+            settings = "SELECT set_config('lock_timeout', :limit, true), set_config('statement_timeout', :limit, true)"
+            conn.execute(sa.text(settings), {"limit": limit})
+
+    def probe_read(self, seconds: float) -> None:
+        """Read the inbox, giving up after ``seconds`` on PostgreSQL (a lock on ``events``)."""
+        with self.engine.connect() as conn:
+            self._bound_waits(conn, seconds)
+            conn.execute(sa.select(events.c.id).limit(1)).all()
+
+    def probe_write(self, seconds: float) -> None:
+        """A tiny committed write, bounded as the receiver's are: a full disk, a read-only
+        database or a lock that keeps the receiver from writing the inbox fails it.
+
+        The no-op UPDATE takes the lock on ``events`` an insert takes, without changing a
+        row; the write that commits is one row of its own in ``cursors`` (no shop has the
+        empty id), so the probe leaves nothing behind but that row's time."""
+        now = wall_clock()
+        with self.bounded_transaction(seconds) as conn:
+            conn.execute(sa.update(events).where(sa.false()).values(state=events.c.state))
+            row = {"shop_id": "", "name": HEALTH_PROBE_CURSOR, "value": now.isoformat(), "updated_at": now}
+            upsert(conn, cursors, row, ("shop_id", "name"))
 
     # -- inbox ------------------------------------------------------------
     def add_events(self, conn: Connection, batch: Sequence[Event]) -> list[tuple[int, bool]]:

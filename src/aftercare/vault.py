@@ -9,14 +9,17 @@ The key is derived from ``secret_key`` per purpose with HKDF-SHA256, so one
 deployment key serves several uses (tokens here, later other purposes) without
 one use's key ever opening another's data. Any long random text works as
 ``secret_key``; :func:`new_secret_key` makes one (``aftercare init`` does).
+Values sealed with one of ``previous_secret_keys`` still open, so the key can
+be rotated; they are sealed with the current key when next written.
 """
 
 from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Sequence
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import SecretStr
@@ -40,8 +43,11 @@ def derive_key(secret_key: SecretStr, purpose: str) -> bytes:
 class Vault:
     """A :class:`aftercare.platform.SecretBox` over Fernet with a key derived for ``purpose``."""
 
-    def __init__(self, secret_key: SecretStr, purpose: str = PLATFORM_TOKENS) -> None:
-        self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(secret_key, purpose)))
+    def __init__(
+        self, secret_key: SecretStr, purpose: str = PLATFORM_TOKENS, previous: Sequence[SecretStr] = ()
+    ) -> None:
+        keys = [Fernet(base64.urlsafe_b64encode(derive_key(key, purpose))) for key in (secret_key, *previous)]
+        self._fernet = MultiFernet(keys)  # seals with the first; opens with any
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode("utf-8")).decode("ascii")

@@ -131,10 +131,10 @@ def test_an_altered_link_is_refused(mail_app, smtp_server):
     app = mail_app()
     pay(app, make_order())
     path = urlsplit(handler.received[0].message["List-Unsubscribe"].strip("<>")).path
-    body, mac = path.rsplit("/", 1)[1].split(".")
+    token = path.rsplit("/", 1)[1]
     client = TestClient(Starlette(routes=routes(app)))
-    assert client.post(f"/unsubscribe/{body}.{mac[:-2]}AA").status_code == 400
-    assert client.post(f"/unsubscribe/{body[:-3]}.{mac}").status_code == 400
+    assert client.post(f"/unsubscribe/{token[:-2]}{'AA' if token[-2:] != 'AA' else 'BB'}").status_code == 400
+    assert client.post(f"/unsubscribe/{token[:-3]}").status_code == 400
     assert client.get("/unsubscribe/nonsense").status_code == 400
     assert app.store.current_consent("test", "ana@example.com") is None
 

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from aftercare.receiver import create_receiver
-from aftercare.store import Store, wall_clock, workers
+from aftercare.store import HEALTH_PROBE_CURSOR, Store, cursors, wall_clock, workers
 from aftercare.testing import make_event, make_order
 from aftercare.worker import STUCK_AFTER, Worker
 
@@ -126,5 +126,71 @@ def test_healthz_names_what_failed_without_the_database_host(aftercare_app, tmp_
     app.store = Store("postgresql+psycopg://aftercare:hunter2@127.0.0.1:1/x", app.clock)
     with TestClient(create_receiver(app, Worker(app)), base_url="http://127.0.0.1") as client:
         answer = client.get("/healthz")
-    assert answer.status_code == 503 and answer.json()["store"] == "error: Connection refused"
-    assert "127.0.0.1" not in answer.text and "hunter2" not in answer.text
+    assert answer.status_code == 503 and answer.json()["store"] == "error: read: OperationalError"
+    assert answer.json()["worker"] == "error: OperationalError"  # its heartbeats are in the same store
+    assert "127.0.0.1" not in answer.text and "hunter2" not in answer.text and "refused" not in answer.text
+
+
+def test_healthz_shows_the_exception_class_never_its_text(aftercare_app, monkeypatch):
+    """A full disk or a read-only database fails the write probe; the page names the class only."""
+    app = aftercare_app()
+    secret_text = "could not extend file base/16384/2619 on db.internal (user aftercare, password hunter2)"
+
+    def refuse(_seconds):
+        raise sa.exc.OperationalError("INSERT INTO cursors ...", {}, OSError(28, secret_text))
+
+    def unreachable():
+        raise ConnectionError(f"Error 111 connecting to redis.internal:6379 as {secret_text}")
+
+    worker = Worker(app)
+    monkeypatch.setattr(app.store, "probe_write", refuse)
+    monkeypatch.setattr(worker.queue, "ping", unreachable)
+    with TestClient(create_receiver(app, worker), base_url="http://127.0.0.1") as client:
+        answer = client.get("/healthz")
+    assert answer.status_code == 503
+    assert answer.json()["store"] == "error: write: OperationalError"
+    assert answer.json()["queue"] == "error: ConnectionError"
+    for word in ("db.internal", "redis.internal", "hunter2", "aftercare", "2619", "INSERT", "cursors"):
+        assert word not in answer.text
+
+
+def test_healthz_write_probe_commits_one_row_of_its_own(served):
+    app, _worker, client = served
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/healthz").status_code == 200
+    with app.store.engine.connect() as conn:
+        rows = conn.execute(sa.select(cursors.c.shop_id, cursors.c.name)).all()
+    assert rows == [("", HEALTH_PROBE_CURSOR)]
+
+
+def test_a_store_that_does_not_commit_in_time_gets_503_and_the_retry_finds_it_stored(served, monkeypatch):
+    """SQLite has no lock timeout: the receiver bounds its own wait (ANSWER_WITHIN, shortened here)."""
+    import threading
+
+    from aftercare import receiver
+
+    app, _worker, client = served
+    monkeypatch.setattr(receiver, "ANSWER_WITHIN", 0.5)
+    body = make_event("order_paid", make_order("late")).to_json().encode()
+    holding, done = threading.Event(), threading.Event()
+
+    def hold_the_write_lock():
+        with app.store.transaction():
+            holding.set()
+            done.wait(10)
+
+    holder = threading.Thread(target=hold_the_write_lock)
+    holder.start()
+    try:
+        assert holding.wait(5)
+        answer = post(client, app, body)
+        assert answer.status_code == 503 and answer.json()["error"] == "the store is unavailable; retry later"
+        health = client.get("/healthz")  # the write probe waits for the same lock: no answer within 0.8 s
+        assert health.status_code == 503 and health.json()["store"] == "error: write: no answer within 0.8 s"
+    finally:
+        done.set()
+        holder.join(10)
+    # The batch committed once the lock was free, after its 503: the platform's retry finds it stored.
+    retry = post(client, app, body)
+    assert retry.status_code == 200 and retry.json() == {"stored": 0, "events": 1}
+    assert [e.event.dedupe_key for e in app.store.list_events()] == ["test:order_paid:order-late"]

@@ -52,6 +52,10 @@ COMMANDS: dict[str, Entry] = {
     ),
     "actions": Entry("aftercare.cli.actions:actions", "The action outbox."),
     "events": Entry("aftercare.cli.events:events", "The event inbox."),
+    "migrate": Entry(
+        "aftercare.cli.migrate:migrate",
+        "Bring the store's schema to this version's revision; print it. Run it once, before the services.",
+    ),
     "serve": Entry(
         "aftercare.cli.serve:serve",
         "Receive webhooks, and run a worker beside them (the embedded default: one command).",

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from aftercare import serialize
 from aftercare.actions import ActionState
-from aftercare.cli.common import open_app, reports_user_errors, short_time
+from aftercare.cli.common import open_app, open_store, reports_user_errors, short_time
 
 
 @click.group()
@@ -31,7 +31,7 @@ def actions() -> None:
 def actions_list(ctx, shop_id, plugin, state, order_id, limit, as_json) -> None:  # noqa: ANN001
     """Recorded actions, newest first, with their state and reason."""
     app = open_app(ctx)
-    app.store.upgrade()
+    open_store(app)
     records = app.store.list_actions(
         shop_id=shop_id, plugin=plugin, state=ActionState(state) if state else None, order_id=order_id, limit=limit
     )
@@ -54,7 +54,7 @@ def actions_list(ctx, shop_id, plugin, state, order_id, limit, as_json) -> None:
 def actions_retry(ctx: click.Context, action_ids: tuple[int, ...]) -> None:
     """Make failed or dropped actions due again, now."""
     app = open_app(ctx)
-    app.store.upgrade()
+    open_store(app)
     for action_id in action_ids:
         ok = app.store.retry_action(action_id)
         click.echo(f"action {action_id}: {'due again' if ok else 'not retried (done, or no such action)'}")
@@ -68,7 +68,7 @@ def actions_retry(ctx: click.Context, action_ids: tuple[int, ...]) -> None:
 def actions_cancel(ctx: click.Context, action_ids: tuple[int, ...], reason: str) -> None:
     """Drop due or failed actions by hand."""
     app = open_app(ctx)
-    app.store.upgrade()
+    open_store(app)
     who = os.environ.get("USER", "someone")
     for action_id in action_ids:
         ok = app.store.cancel_action(action_id, f"cancelled by {who}" + (f": {reason}" if reason else ""))

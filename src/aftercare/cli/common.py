@@ -3,10 +3,12 @@ and its store, reading an order file, and the small formatting helpers of the ta
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib.util
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -15,6 +17,7 @@ import click
 
 if TYPE_CHECKING:
     from aftercare.app import App
+    from aftercare.config import Config
     from aftercare.models import Order
 
 USAGE_ERROR = 2
@@ -46,29 +49,94 @@ def reports_user_errors(func: F) -> F:
 
 def open_app(ctx: click.Context) -> App:
     from aftercare.app import App
+    from aftercare.config import load_config
 
     path = Path(ctx.obj["config"])
     if not path.exists():
         raise UserError(f"{path}: no such config file (create one with `aftercare init`)")
     try:
-        app = App.from_file(path)
+        config = load_config(path)
+        missing = missing_extra(config)
+        if missing:
+            raise UserError(missing)
+        app = App(config)
     except OSError as exc:  # a folder it needs (the SQLite store's) cannot be made
         raise UserError(f"{exc.filename or path}: {exc.strerror or exc}") from None
     ctx.call_on_close(app.close)
     return app
 
 
-def open_store(app: App) -> None:
-    """Create or migrate the store; if it cannot be reached, one line naming the ``database`` key."""
-    import sqlalchemy as sa
+def installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
 
-    from aftercare.store import describe_database_error
+
+def missing_extra(config: Config) -> str | None:
+    """One line if the configured database or queue needs a driver that is not installed
+    (SQLite-only merchants do not get psycopg and redis): which key, and the pip line."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
     try:
-        app.store.upgrade()
+        database = make_url(config.database_url)
+        # psycopg (3) for postgresql+psycopg://, and for postgresql:// since SQLAlchemy 2.1.
+        driver = database.get_driver_name() if database.get_backend_name() == "postgresql" else None
+    except (ArgumentError, NoSuchModuleError):
+        driver = None  # the store reports a URL it cannot read itself
+    if driver and not installed(driver):
+        where = f"database: {redact_url(config.database_url)} needs the {driver} module, which is not installed"
+        if driver == "psycopg":
+            return f"{where}: pip install 'aftercare[postgres]'"
+        return f"{where}: write postgresql+psycopg://... to use psycopg (pip install 'aftercare[postgres]')"
+    if config.queue_url.startswith(("redis://", "rediss://", "unix://")) and not installed("redis"):
+        return (f"queue: {redact_url(config.queue_url)} needs the redis module, which is not installed:"
+                " pip install 'aftercare[redis]'")  # fmt: skip
+    return None
+
+
+@contextlib.contextmanager
+def reaching_the_store(app: App) -> Iterator[None]:
+    """A store that cannot be reached, or whose schema does not fit, is one line naming the ``database`` key."""
+    import sqlalchemy as sa
+
+    from aftercare.store import SchemaOutOfDate, describe_database_error
+
+    try:
+        yield
     except (sa.exc.DBAPIError, OSError) as exc:
         where = redact_url(app.config.database_url)
         raise UserError(f"database: cannot open {where}: {describe_database_error(exc)}") from None
+    except SchemaOutOfDate as exc:
+        raise UserError(f"database: {exc}") from None
+
+
+def open_store(app: App) -> list[str]:
+    """The store at the schema this code expects, for every command but ``migrate``; returns the
+    revisions it applied (only to a fresh database).
+
+    A fresh database gets its schema here: nothing runs on it yet, and the
+    migration lock lets processes that start together do it once. An older
+    schema is left to ``aftercare migrate``, run once before the services
+    (deploy/), so that a new version never changes the schema under processes
+    of the old one; until then each command refuses in one line naming it.
+    """
+    from aftercare.store import SchemaOutOfDate
+
+    applied: list[str] = []
+    with reaching_the_store(app):
+        try:
+            app.store.require_current_schema()
+        except SchemaOutOfDate as exc:
+            if exc.current is not None:
+                raise
+            app.store.migrate(on_step=applied.append)
+    return applied
+
+
+def announce_created_schema(command: str, applied: list[str]) -> None:
+    """The one process of several starting on a fresh database that created its schema says so."""
+    if applied:
+        revision = applied[-1].split()[0]
+        click.echo(f"aftercare {command}: created the store's schema (a fresh database) at revision {revision}")
 
 
 def store_ready(app: App) -> bool:

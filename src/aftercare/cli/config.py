@@ -12,7 +12,15 @@ from rich.console import Console
 from rich.table import Table
 
 from aftercare.app import App
-from aftercare.cli.common import USAGE_ERROR, UserError, open_app, redact_url, reports_user_errors, store_ready
+from aftercare.cli.common import (
+    USAGE_ERROR,
+    UserError,
+    open_app,
+    open_store,
+    redact_url,
+    reports_user_errors,
+    store_ready,
+)
 from aftercare.config import ConfigError
 from aftercare.live import live_problems
 from aftercare.mail.templates import check_templates
@@ -92,7 +100,7 @@ def check(ctx: click.Context, shop_ids: tuple[str, ...], live: bool) -> None:
         console.print("[yellow]no shops configured[/yellow]")
     if live:
         if any(shop.keeps_tokens for shop in shops):
-            app.store.upgrade()  # the granted token is kept there, for every process to share
+            open_store(app)  # the granted token is kept there, for every process to share
         found = live_problems(app, [shop.id for shop in shops])
         for line in found:
             click.echo(f"{'warning' if isinstance(line, LiveWarning) else 'error'}: {line}", err=True)

@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from aftercare.cli.common import UserError, open_app, reports_user_errors
+from aftercare.cli.common import UserError, open_app, open_store, reports_user_errors
 from aftercare.config import load_config
 from aftercare.console import accounts
 from aftercare.console.simulate import Simulation
@@ -41,7 +41,7 @@ def add_user(ctx: click.Context, name: str, shops: str, password_stdin: bool) ->
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     if len(password) < 10:
         raise UserError("the password must have at least 10 characters")
-    app.store.upgrade()
+    open_store(app)
     try:
         new = accounts.add_user(app.store, name, password, allowed, app.now())
     except ValueError as exc:
@@ -56,7 +56,7 @@ def add_user(ctx: click.Context, name: str, shops: str, password_stdin: bool) ->
 def list_users(ctx: click.Context, as_json: bool) -> None:
     """Console accounts and the shops each may see (never their hashes)."""
     app = open_app(ctx)
-    app.store.upgrade()
+    open_store(app)
     users = accounts.list_users(app.store)
     if as_json:
         rows = [{"name": u.name, "shops": list(u.shops), "created_at": u.created_at.isoformat()} for u in users]
@@ -73,7 +73,7 @@ def list_users(ctx: click.Context, as_json: bool) -> None:
 def remove_user(ctx: click.Context, name: str) -> None:
     """Delete NAME; their open sessions end at their next request."""
     app = open_app(ctx)
-    app.store.upgrade()
+    open_store(app)
     if not accounts.remove_user(app.store, name):
         raise UserError(f"no console user {name!r}")
     click.echo(f"removed console user {name}")
@@ -100,7 +100,7 @@ def simulate(ctx: click.Context, shop_id: str, days: int, new_config: Path | Non
     app = open_app(ctx)
     if shop_id not in app.shops:
         raise UserError(f"no shop {shop_id!r} (known: {', '.join(app.shops) or 'none configured'})")
-    app.store.upgrade()
+    open_store(app)
     config = load_config(new_config) if new_config else None
     try:
         result = run_simulation(app, shop_id, days, config)

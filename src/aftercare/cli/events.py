@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from aftercare import serialize
-from aftercare.cli.common import open_app, reports_user_errors
+from aftercare.cli.common import open_app, open_store, reports_user_errors
 
 
 @click.group()
@@ -27,7 +27,7 @@ def events() -> None:
 def events_list(ctx, shop_id, order_id, limit, as_json) -> None:  # noqa: ANN001
     """Received events, newest first, with the plugins that ran on each."""
     app = open_app(ctx)
-    app.store.upgrade()
+    open_store(app)
     stored = app.store.list_events(shop_id=shop_id, order_id=order_id, limit=limit)
     rows = [
         {
@@ -68,7 +68,7 @@ def events_list(ctx, shop_id, order_id, limit, as_json) -> None:  # noqa: ANN001
 def events_retry(ctx: click.Context, event_ids: tuple[int, ...]) -> None:
     """Make failed events pending again, now (the worker dispatches them)."""
     app = open_app(ctx)
-    app.store.upgrade()
+    open_store(app)
     for event_id in event_ids:
         ok = app.store.retry_event(event_id)
         click.echo(f"event {event_id}: {'pending again' if ok else 'not retried (not failed, or no such event)'}")

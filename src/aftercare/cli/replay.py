@@ -14,7 +14,7 @@ from rich.table import Table
 from aftercare import serialize
 from aftercare.actions import ActionRecord
 from aftercare.app import App
-from aftercare.cli.common import UserError, open_app, read_order, reports_user_errors, store_ready
+from aftercare.cli.common import UserError, open_app, open_store, read_order, reports_user_errors, store_ready
 from aftercare.dispatch import Dispatcher, execute_due
 from aftercare.models import Event, EventKind, Order
 
@@ -71,7 +71,7 @@ def replay(ctx: click.Context, shop_id: str, kind: str, order_file: Path, dry_ru
             for r in requests
         ]
     else:
-        app.store.upgrade()
+        open_store(app)
         outcome = dispatcher.dispatch(event)
         runs = outcome.results.runs
         execute_due(app)

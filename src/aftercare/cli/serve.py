@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import click
 
-from aftercare.cli.common import UserError, open_app, open_store, reports_user_errors
+from aftercare.cli.common import UserError, announce_created_schema, open_app, open_store, reports_user_errors
 from aftercare.platform import PlatformError
 
 
@@ -22,7 +22,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     from aftercare.serve import serve as run_server
 
     app = open_app(ctx)
-    open_store(app)
+    announce_created_schema("serve", open_store(app))
     run_server(app, config_path=ctx.obj["config"], host=host, port=port, workers=workers, sweep_interval=sweep_interval)
 
 
@@ -37,7 +37,7 @@ def worker(ctx: click.Context, workers: int | None, sweep_interval: float, paren
     from aftercare.serve import run_worker
 
     app = open_app(ctx)
-    open_store(app)
+    announce_created_schema("worker", open_store(app))
     run_worker(app, workers=workers, sweep_interval=sweep_interval, parent=parent)
 
 

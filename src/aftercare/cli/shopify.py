@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import click
 
-from aftercare.cli.common import UserError, open_app, reports_user_errors
+from aftercare.cli.common import UserError, open_app, open_store, reports_user_errors
 from aftercare.install import callback_url, install_link
 from aftercare.platform import PlatformError
 
@@ -35,7 +35,7 @@ def shopify_install(ctx: click.Context, shop_id: str, minutes: int) -> None:
     platform = app.shop(shop_id).config.platform
     if platform != "shopify":
         raise UserError(f"shop {shop_id!r} is a {platform} shop, not a Shopify one")
-    app.store.upgrade()
+    open_store(app)
     try:
         link = install_link(app, shop_id, timedelta(minutes=minutes))
     except PlatformError as exc:

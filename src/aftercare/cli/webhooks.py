@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from aftercare.app import App
-from aftercare.cli.common import UserError, open_app, reports_user_errors
+from aftercare.cli.common import UserError, open_app, open_store, reports_user_errors
 from aftercare.platform import PlatformError
 from aftercare.webhooks import list_subscriptions, register_subscriptions, remove_subscriptions
 
@@ -33,7 +33,7 @@ def _shop_command(func: Callable[[App, str], dict[str, Any]]) -> Any:
         if shop_id not in app.shops:
             raise UserError(f"no shop {shop_id!r} (known: {', '.join(app.shops) or 'none'})")
         if app.shop(shop_id).keeps_tokens:
-            app.store.upgrade()  # where the shop's granted token is kept
+            open_store(app)  # where the shop's granted token is kept
         try:
             result = func(app, shop_id)
         except PlatformError as exc:

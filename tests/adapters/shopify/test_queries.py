@@ -131,7 +131,8 @@ def test_operation_validates_against_2025_01_but_for_later_fields(schema, filena
     assert validate(schema, parse(text)) == []
 
 
-UNKNOWN_FIELD = re.compile(r"not to include unknown field '(\w+)'")
+# graphql-core 3.3's wording, and 3.2's.
+UNKNOWN_FIELD = re.compile(r"not to include unknown field '(\w+)'|Field '(\w+)' is not defined by type")
 
 
 def _coerce(schema, type_name, value):
@@ -139,7 +140,7 @@ def _coerce(schema, type_name, value):
     document = parse(f"query($v: {type_name}!) {{ __typename }}")
     result = execute_sync(schema, document, variable_values={"v": value})  # coerces only
     return [
-        match.group(1) if (match := UNKNOWN_FIELD.search(error.message)) else error.message
+        match.group(1) or match.group(2) if (match := UNKNOWN_FIELD.search(error.message)) else error.message
         for error in result.errors or []
     ]
 
