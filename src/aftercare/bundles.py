@@ -25,16 +25,13 @@ that bundle, so they never run for another client's shop.
 
 from __future__ import annotations
 
-import functools
-import json
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import click
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from aftercare.config import ConfigError, describe_errors
@@ -46,8 +43,6 @@ PLUGINS = "plugins"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 #: ``[mail]`` keys that are infrastructure or secrets: they belong to the deployment or the shop.
 NOT_IN_BUNDLE = ("transport", "outbox_dir", "smtp", "secret_key", "templates_dir")
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class BundleFile(BaseModel):
@@ -137,7 +132,7 @@ def load_bundle(folder: Path, label: str | None = None) -> Bundle:
     return Bundle(name, folder, source, parsed.description, parsed.plugins, parsed.mail, files)
 
 
-# -- commands ------------------------------------------------------------------------
+# -- a new bundle --------------------------------------------------------------------
 
 BUNDLE_TOML = """# The {name} bundle: what this client's shops share. A shop uses it with
 #   bundle = "bundles/{name}"        (in its [[shops]] table, relative to the config file)
@@ -180,95 +175,15 @@ implement only the post-sale hooks (on_order_paid, on_shipped, ...).
 """
 
 
-def _user_errors(func: F) -> F:
-    """The CLI's one-line errors (exit 2); imported when run, as ``aftercare.cli`` imports us."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from aftercare.cli import reports_user_errors
-
-        return reports_user_errors(func)(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
+def is_bundle_name(name: str) -> bool:
+    """Lowercase letters, digits, '-' or '_': a bundle's name is its folder's and prefixes its plugins'."""
+    return bool(_NAME.match(name))
 
 
-@click.group()
-def bundle() -> None:
-    """Client bundles: settings, templates and plugins shared by a client's shops."""
-
-
-@bundle.command("new")
-@click.argument("name")
-@click.option("--dir", "parent", default="bundles", show_default=True, help="Folder to create it in.")
-@_user_errors
-def bundle_new(name: str, parent: str) -> None:
-    """Scaffold bundles/NAME: bundle.toml with commented examples, templates/en/, plugins/."""
-    from aftercare.cli import UserError
-
-    if not _NAME.match(name):
-        raise UserError(f"{name!r}: a bundle name must be lowercase letters, digits, '-' or '_'")
-    folder = Path(parent) / name
-    if folder.exists():
-        raise UserError(f"{folder} exists")
+def write_bundle(folder: Path, name: str) -> None:
+    """Scaffold ``folder``: bundle.toml with commented examples, templates/en/, plugins/."""
     (folder / TEMPLATES / "en").mkdir(parents=True)
     (folder / PLUGINS).mkdir()
     (folder / BUNDLE_FILE).write_text(BUNDLE_TOML.format(name=name), encoding="utf-8")
     (folder / TEMPLATES / "README.txt").write_text(TEMPLATES_README, encoding="utf-8")
     (folder / PLUGINS / "README.txt").write_text(PLUGIN_README, encoding="utf-8")
-    click.echo(f'wrote {folder}; use it with bundle = "{folder}" in a [[shops]] table, then:')
-    click.echo(f"  aftercare bundle check {folder}")
-
-
-@bundle.command("check")
-@click.argument("path", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@_user_errors
-def bundle_check(path: Path, as_json: bool) -> None:
-    """Validate a bundle without credentials: settings, templates, plugins. Exit 2 on problems."""
-    report = check_bundle(path)
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
-        if report["problems"]:
-            raise SystemExit(2)
-        return
-    if report["problems"]:
-        raise ConfigError(report["problems"])
-    click.echo(f"{path}: OK ({report['description'] or report['name']})")
-    click.echo(f"  plugins enabled: {', '.join(report['enabled']) or '-'}")
-    click.echo(f"  local plugins: {', '.join(report['local_plugins']) or '-'}")
-    click.echo(f"  templates: {', '.join(report['templates']) or '-'}")
-
-
-def check_bundle(path: Path) -> dict[str, Any]:
-    """Everything ``bundle check`` says: the bundle's plugins' settings as a shop of it would get
-    them (plugin defaults, then the bundle), its templates rendered with the sample order, its
-    local plugins imported. No shop, no credentials, no network."""
-    from aftercare.app import App, bundle_plugin_settings
-    from aftercare.clock import SystemClock
-    from aftercare.config import Config
-    from aftercare.mail.templates import Root, check_bundle_templates, template_names
-    from aftercare.plugin_manager import PluginManager
-
-    report: dict[str, Any] = {"name": "", "description": "", "problems": [], "enabled": [], "local_plugins": []}
-    report["templates"] = []
-    try:
-        loaded = load_bundle(path)
-        manager = PluginManager.load()
-        manager.load_bundle(loaded)
-    except ConfigError as exc:
-        report["problems"] = exc.problems
-        return report
-    report.update(name=loaded.name, description=loaded.description, local_plugins=sorted(loaded.local))
-    try:
-        settings = bundle_plugin_settings(manager, loaded)
-    except ConfigError as exc:
-        report["problems"].extend(exc.problems)
-        settings = {}
-    report["enabled"] = sorted(name for name, s in settings.items() if s.enabled)
-    app = App(Config(database="sqlite:///:memory:", base_dir=path), clock=SystemClock(), plugins=manager)
-    try:
-        report["problems"].extend(check_bundle_templates(app, loaded))
-    finally:
-        app.close()
-    report["templates"] = sorted(template_names([Root(loaded.templates, f"bundle {loaded.name}")]))
-    return report

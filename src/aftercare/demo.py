@@ -33,7 +33,6 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
-import click
 import requests
 import sqlalchemy as sa
 import uvicorn
@@ -634,34 +633,12 @@ def print_summary(summary: Summary, console: Console) -> None:
     console.print(f"{summary.mails} mails written as .eml files to [bold]{summary.outbox}[/bold]")
 
 
-# -- the command ----------------------------------------------------------------------------
+# -- the demo, start to end ------------------------------------------------------------------
 
 
-@click.command()
-@click.option(
-    "--dir",
-    "folder",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("aftercare-demo"),
-    show_default=True,
-    help="Where the store, the queue and the .eml files go (emptied first).",
-)
-@click.option("--orders", "orders_per_shop", type=click.IntRange(3, 100), default=18, show_default=True,
-              help="Orders per shop.")  # fmt: skip
-@click.option("--days", type=click.IntRange(1, 30), default=7, show_default=True, help="Simulated days.")
-@click.option("--seed", type=int, default=8, show_default=True, help="Another seed tells another story.")
-@click.option(
-    "--keep-serving",
-    is_flag=True,
-    help="Afterwards keep the shops, receiver and console running (Ctrl-C stops them) with a console user.",
-)
-def demo(folder: Path, orders_per_shop: int, days: int, seed: int, keep_serving: bool) -> None:
-    """A week of two sandbox shops (Shopify and WooCommerce) through aftercare, in seconds.
-
-    Runs the real receiver, worker, store, queue and adapters on 127.0.0.1 with
-    every built-in plugin on, moves one clock forward hour by hour, and prints
-    what happened. Nothing is left running.
-    """
+def run_demo(folder: Path, orders_per_shop: int, days: int, seed: int, keep_serving: bool) -> None:
+    """``aftercare demo``: play the week in ``folder`` (emptied first), print the summary, and with
+    ``keep_serving`` leave everything up until Ctrl-C."""
     console = Console()
     logging.getLogger("aftercare").setLevel(logging.ERROR)  # the summary says what happened
     logging.getLogger("huey").setLevel(logging.ERROR)

@@ -21,14 +21,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-import click
 
 from aftercare.actions import ActionKind
 from aftercare.models import EventKind, SurveyKind
@@ -191,51 +188,11 @@ def _show(value: float | None, unit: str, detail: str) -> str:
     return f"- ({detail})" if value is None else f"{value:g}{unit} ({detail})"
 
 
-# -- the command ------------------------------------------------------------------
+# -- every shop, and CSV ---------------------------------------------------------
 
 
-@click.command()
-@click.option("--shop", "shop_id", help="Only this shop (default: every shop).")
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="First day, in the shop's time zone.")
-@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Last day, included (default: up to now).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--csv", "as_csv", is_flag=True, help="Print CSV: shop, since, until, figure, value.")
-@click.pass_context
-def report(
-    ctx: click.Context,
-    shop_id: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    as_json: bool,
-    as_csv: bool,
-) -> None:
-    """Emails, coupons, repeat purchases, CSAT, NPS, CES and TGW per shop for a period (default: 30 days)."""
-    from aftercare.cli import UserError, open_app, reports_user_errors
-
-    @reports_user_errors
-    def run() -> None:
-        if as_json and as_csv:
-            raise UserError("choose one of --json and --csv")
-        app = open_app(ctx)
-        if shop_id and shop_id not in app.shops:
-            raise UserError(f"no shop {shop_id!r} (known: {', '.join(app.shops) or 'none configured'})")
-        if since and until and since > until:
-            raise UserError("--since is after --until")
-        for option, day in (("--since", since), ("--until", until)):
-            if day and not FIRST_DAY <= day.date() <= LAST_DAY:
-                raise UserError(f"{option}: {day.date()} is out of range; use a date from {FIRST_DAY} to {LAST_DAY}")
-        reports = _reports(app, shop_id, since.date() if since else None, until.date() if until else None)
-        if as_json:
-            click.echo(json.dumps([r.as_dict() for r in reports], indent=2))
-        elif as_csv:
-            click.echo(_csv(reports), nl=False)
-        else:
-            _print_table(reports)
-
-    run()
-
-
-def _reports(app: App, shop_id: str | None, start: date | None, end: date | None) -> list[ShopReport]:
+def shop_reports(app: App, shop_id: str | None, start: date | None, end: date | None) -> list[ShopReport]:
+    """The report of each shop (or of ``shop_id`` only) for the whole days ``start`` to ``end``."""
     result = []
     for shop in app.shops.values():
         if shop_id and shop.id != shop_id:
@@ -245,7 +202,8 @@ def _reports(app: App, shop_id: str | None, start: date | None, end: date | None
     return result
 
 
-def _csv(reports: list[ShopReport]) -> str:
+def as_csv(reports: list[ShopReport]) -> str:
+    """Rows of shop, since, until, figure, value."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["shop", "since", "until", "figure", "value"])
@@ -256,17 +214,3 @@ def _csv(reports: list[ShopReport]) -> str:
         for figure, value in flat.items():
             writer.writerow([r.shop_id, data["since"], data["until"], figure, "" if value is None else value])
     return out.getvalue()
-
-
-def _print_table(reports: list[ShopReport]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    for r in reports:
-        table = Table(title=f"{r.shop_id}: {r.since:%Y-%m-%d %H:%M} to {r.until:%Y-%m-%d %H:%M} UTC")
-        table.add_column("figure")
-        table.add_column("value", overflow="fold")
-        for figure, value in rows(r):
-            table.add_row(figure, value)
-        console.print(table)

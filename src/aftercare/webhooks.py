@@ -1,4 +1,4 @@
-"""``aftercare webhooks register|list|remove``: the platform's subscriptions for a shop.
+"""The platform's webhook subscriptions for a shop (``aftercare webhooks register|list|remove``).
 
 A shop needs the topics of the event kinds its enabled plugins handle (a
 plugin implementing ``on_shipped`` needs the platform's "shipped" topics),
@@ -11,13 +11,10 @@ app's.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
-import click
-
 from aftercare.models import EventKind
-from aftercare.platform import PlatformError, WebhookSubscription
+from aftercare.platform import WebhookSubscription
 
 if TYPE_CHECKING:
     from aftercare.app import App
@@ -53,50 +50,7 @@ def _rows(subscriptions: list[WebhookSubscription], address: str) -> list[dict[s
     ]
 
 
-@click.group()
-def webhooks() -> None:
-    """The platform's webhook subscriptions for a shop."""
-
-
-def _shop_command(func: Any) -> Any:
-    """Common options, the app, and the platform's errors as one-line user errors (exit 2)."""
-    import functools
-
-    @click.option("--shop", "shop_id", required=True, help="Shop id from the config.")
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    @click.pass_context
-    @functools.wraps(func)
-    def command(ctx: click.Context, shop_id: str, as_json: bool) -> None:
-        from aftercare.cli import UserError, open_app, open_store, reports_user_errors
-
-        def run() -> None:
-            app = open_app(ctx)
-            if shop_id not in app.shops:
-                raise UserError(f"no shop {shop_id!r} (known: {', '.join(app.shops) or 'none'})")
-            if app.shop(shop_id).keeps_tokens:
-                open_store(app)  # where the shop's granted token is kept
-            try:
-                result = func(app, shop_id)
-            except PlatformError as exc:
-                raise UserError(f"{shop_id}: {exc.message}") from None
-            if as_json:
-                click.echo(json.dumps(result, indent=2))
-            else:
-                click.echo(result.pop("summary"))
-                for row in result.get("subscriptions", []):
-                    mark = "" if row["ours"] else "   (not this deployment)"
-                    failures = "" if row["failure_count"] is None else f", {row['failure_count']} failed"
-                    state = f"{row['status']}{failures}"
-                    click.echo(f"  {row['topic']:<28} {state:<10} {row['address']}{mark}")
-
-        reports_user_errors(run)()
-
-    return command
-
-
-@webhooks.command("register")
-@_shop_command
-def webhooks_register(app: App, shop_id: str) -> dict[str, Any]:
+def register_subscriptions(app: App, shop_id: str) -> dict[str, Any]:
     """Subscribe the topics the shop's enabled plugins need (idempotent)."""
     address = webhook_address(app, shop_id)
     adapter = app.adapter(shop_id)
@@ -106,16 +60,16 @@ def webhooks_register(app: App, shop_id: str) -> dict[str, Any]:
     created = [s for s in registered if s.platform_id not in known]
     # A new subscription where one of ours stood: it replaced a disabled or paused one.
     replaced = [s for s in created if any((b.topic, b.address) == (s.topic, s.address) for b in before)]
-    summary = (f"{shop_id}: {len(created)} created"
-               + (f" ({len(replaced)} replacing disabled or paused ones)" if replaced else "")
-               + f", {len(registered) - len(created)} already there -> {address}")
+    summary = (
+        f"{shop_id}: {len(created)} created"
+        + (f" ({len(replaced)} replacing disabled or paused ones)" if replaced else "")
+        + f", {len(registered) - len(created)} already there -> {address}"
+    )
     return {"shop": shop_id, "address": address, "created": len(created), "replaced": len(replaced),
             "subscriptions": _rows(registered, address), "summary": summary}  # fmt: skip
 
 
-@webhooks.command("list")
-@_shop_command
-def webhooks_list(app: App, shop_id: str) -> dict[str, Any]:
+def list_subscriptions(app: App, shop_id: str) -> dict[str, Any]:
     """The shop's subscriptions, and the topics its plugins need that are missing."""
     address = webhook_address(app, shop_id)
     found = app.adapter(shop_id).list_webhooks()
@@ -125,9 +79,7 @@ def webhooks_list(app: App, shop_id: str) -> dict[str, Any]:
             "summary": summary}  # fmt: skip
 
 
-@webhooks.command("remove")
-@_shop_command
-def webhooks_remove(app: App, shop_id: str) -> dict[str, Any]:
+def remove_subscriptions(app: App, shop_id: str) -> dict[str, Any]:
     """Delete the shop's subscriptions that point at this deployment (others are left alone)."""
     address = webhook_address(app, shop_id)
     removed = app.adapter(shop_id).remove_webhooks(address)

@@ -213,9 +213,9 @@ def test_a_relative_store_path_in_the_read_only_config_folder_is_one_line_not_a_
 )  # fmt: skip
 def test_a_backend_whose_extra_is_not_installed_is_one_line_naming_the_pip_extra(tmp_path, monkeypatch, keys, missing,
                                                                                    line):  # fmt: skip
-    import aftercare.cli
+    from aftercare.cli import common
 
-    monkeypatch.setattr(aftercare.cli, "installed", lambda module: module != missing)
+    monkeypatch.setattr(common, "installed", lambda module: module != missing)
     config = tmp_path / "aftercare.toml"
     config.write_text(keys)
     result = CliRunner().invoke(cli, ["--config", str(config), "events", "list"])
@@ -225,9 +225,9 @@ def test_a_backend_whose_extra_is_not_installed_is_one_line_naming_the_pip_extra
 
 
 def test_sqlite_needs_neither_extra(tmp_path, monkeypatch):
-    import aftercare.cli
+    from aftercare.cli import common
 
-    monkeypatch.setattr(aftercare.cli, "installed", lambda module: module not in ("psycopg", "psycopg2", "redis"))
+    monkeypatch.setattr(common, "installed", lambda module: module not in ("psycopg", "psycopg2", "redis"))
     config = tmp_path / "aftercare.toml"
     config.write_text('database = "sqlite:///aftercare.db"\nqueue = "sqlite:///queue.db"\n')
     result = CliRunner().invoke(cli, ["--config", str(config), "events", "list", "--json"])

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from aftercare import serialize
+from aftercare.cli.mail import preview, templates
 from aftercare.mail import channel
-from aftercare.mail.commands import preview, templates
 from aftercare.mail.settings import MailSettings, SmtpSettings, merge_shop_settings
 from aftercare.mail.templates import (
     BUILTIN,

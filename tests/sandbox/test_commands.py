@@ -2,7 +2,7 @@
 
 from click.testing import CliRunner
 
-from aftercare.sandbox.commands import sandbox
+from aftercare.cli.sandbox import sandbox
 
 
 def test_order_commands_create_and_move_orders(sandbox_woocommerce):

@@ -231,7 +231,7 @@ class Console:
         backlog = await run_in_threadpool(self._backlog)
         live = None
         if request.method == "POST":  # "run the live checks": the shop's platform and SMTP relay, with its credentials
-            from aftercare.cli import live_problems
+            from aftercare.live import live_problems
 
             live = await run_in_threadpool(live_problems, self.app, [shop.id])
         return self.render(request, "overview.html", viewer=viewer, shop=shop, data=data, backlog=backlog, live=live)
@@ -313,7 +313,7 @@ class Console:
         return RedirectResponse(back, status_code=303)
 
     async def preview(self, request: Request, viewer: Viewer) -> Response:
-        from aftercare.mail.commands import render_preview
+        from aftercare.mail.preview import render_preview
         from aftercare.mail.templates import TemplateError, list_templates
 
         shop = self.app.shop(viewer.shop(request.path_params["shop"]))

@@ -1,37 +1,29 @@
-"""``aftercare templates list`` and ``aftercare preview``.
-
-They use the CLI's own helpers (opening the app, reading an order file,
-reporting user errors), imported when a command runs: ``aftercare.cli``
-imports this module to add the commands, so importing it back at load time
-would be circular.
-"""
+"""``aftercare templates list`` and ``aftercare preview``: the mail templates, and a message unsent."""
 
 from __future__ import annotations
 
 import functools
 import json
 from collections.abc import Callable
-from email.message import EmailMessage
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
+from rich.console import Console
+from rich.table import Table
 
-if TYPE_CHECKING:
-    from aftercare.app import App
-    from aftercare.models import Order
+from aftercare.cli.common import UserError, open_app, read_order, reports_user_errors
+from aftercare.mail.preview import render_preview
+from aftercare.mail.templates import TemplateError, list_templates
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _user_errors(func: F) -> F:
-    """The CLI's ``reports_user_errors``, plus template problems, as one-line errors (exit 2)."""
+    """``reports_user_errors``, plus template problems, as one-line errors (exit 2)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from aftercare.cli import UserError, reports_user_errors
-        from aftercare.mail.templates import TemplateError
-
         def run() -> Any:
             try:
                 return func(*args, **kwargs)
@@ -55,12 +47,6 @@ def templates() -> None:
 @_user_errors
 def templates_list(ctx: click.Context, shop_id: str | None, as_json: bool) -> None:
     """For each shop, template and locale: the file that wins for subject, text and HTML."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from aftercare.cli import UserError, open_app
-    from aftercare.mail.templates import list_templates
-
     app = open_app(ctx)
     if shop_id and shop_id not in app.shops:
         raise UserError(f"no shop {shop_id!r} (known: {', '.join(app.shops) or 'none configured'})")
@@ -114,8 +100,6 @@ def preview(
     eml_file: Path | None,
 ) -> None:
     """Render TEMPLATE exactly as the mail channel would for ORDER, without sending it."""
-    from aftercare.cli import UserError, open_app, read_order
-
     app = open_app(ctx)
     if shop_id not in app.shops:
         raise UserError(f"no shop {shop_id!r} (known: {', '.join(app.shops) or 'none configured'})")
@@ -143,40 +127,3 @@ def preview(
     if eml_file is not None:
         eml_file.write_bytes(message.as_bytes())
         click.echo(f"wrote {eml_file}", err=True)
-
-
-def render_preview(
-    app: App,
-    shop_id: str,
-    template: str,
-    *,
-    locale: str = "",
-    order: Order | None = None,
-    variables: dict[str, Any] | None = None,
-    plugin: str = "",
-    transactional: bool = False,
-) -> EmailMessage:
-    """The message the mail channel would send for ``order`` (a sample one by default), unsent.
-
-    ``aftercare preview`` and the console's preview page both render through
-    this, so what the merchant sees is what the channel composes.
-    """
-    from aftercare.mail.channel import compose
-    from aftercare.mail.templates import sample_order, samples, template_roots
-
-    shop = app.shop(shop_id).profile
-    order = order or sample_order(shop)
-    if variables is None:
-        variables = samples(template_roots(app, shop_id, plugin), template)
-    return compose(
-        app,
-        shop_id=shop_id,
-        template=template,
-        to=order.customer.email or "customer@example.com",
-        locale=locale or order.locale or order.customer.locale or shop.locale,
-        context=variables,
-        transactional=transactional,
-        idempotency_key=f"{shop_id}/preview/send_email/order:{order.platform_id}/{template}",
-        plugin=plugin,
-        order=order,
-    )

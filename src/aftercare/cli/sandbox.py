@@ -16,8 +16,8 @@ from typing import Any
 import click
 import requests
 
-from . import SHOPS
-from .shopify import DEFAULT_SCOPES
+from aftercare.sandbox import SHOPS
+from aftercare.sandbox.shopify import DEFAULT_SCOPES
 
 URL_ENV = "AFTERCARE_SANDBOX_URL"
 

@@ -1,8 +1,4 @@
-"""``aftercare console add-user | list-users | remove-user`` and ``aftercare simulate``.
-
-The CLI's helpers (opening the app, user errors) are imported when a command
-runs: ``aftercare.cli`` imports this module to add the commands.
-"""
+"""``aftercare console add-user | list-users | remove-user`` and ``aftercare simulate``."""
 
 from __future__ import annotations
 
@@ -11,6 +7,14 @@ import sys
 from pathlib import Path
 
 import click
+from rich.console import Console
+from rich.table import Table
+
+from aftercare.cli.common import UserError, open_app, open_store, reports_user_errors
+from aftercare.config import load_config
+from aftercare.console import accounts
+from aftercare.console.simulate import Simulation
+from aftercare.console.simulate import simulate as run_simulation
 
 
 @click.group()
@@ -23,74 +27,56 @@ def console() -> None:
 @click.option("--shops", required=True, help="Shop ids separated by commas, or 'all' (agency staff).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
 @click.pass_context
+@reports_user_errors
 def add_user(ctx: click.Context, name: str, shops: str, password_stdin: bool) -> None:
     """Create NAME (or set its password and shops). The password is asked for, never taken as an argument."""
-    from aftercare.cli import UserError, open_app, open_store, reports_user_errors
-    from aftercare.console import accounts
-
-    @reports_user_errors
-    def run() -> None:
-        app = open_app(ctx)
-        try:
-            allowed = accounts.parse_shops(shops, list(app.shops))
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
-        if password_stdin:
-            password = sys.stdin.readline().rstrip("\r\n")
-        else:
-            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-        if len(password) < 10:
-            raise UserError("the password must have at least 10 characters")
-        open_store(app)
-        try:
-            new = accounts.add_user(app.store, name, password, allowed, app.now())
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
-        click.echo(f"{'added' if new else 'updated'} console user {name} (shops: {', '.join(allowed)})")
-
-    run()
+    app = open_app(ctx)
+    try:
+        allowed = accounts.parse_shops(shops, list(app.shops))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 10:
+        raise UserError("the password must have at least 10 characters")
+    open_store(app)
+    try:
+        new = accounts.add_user(app.store, name, password, allowed, app.now())
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    click.echo(f"{'added' if new else 'updated'} console user {name} (shops: {', '.join(allowed)})")
 
 
 @console.command("list-users")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
+@reports_user_errors
 def list_users(ctx: click.Context, as_json: bool) -> None:
     """Console accounts and the shops each may see (never their hashes)."""
-    from aftercare.cli import open_app, open_store, reports_user_errors
-    from aftercare.console import accounts
-
-    @reports_user_errors
-    def run() -> None:
-        app = open_app(ctx)
-        open_store(app)
-        users = accounts.list_users(app.store)
-        if as_json:
-            rows = [{"name": u.name, "shops": list(u.shops), "created_at": u.created_at.isoformat()} for u in users]
-            click.echo(json.dumps(rows, indent=2))
-            return
-        for user in users:
-            click.echo(f"{user.name}\t{','.join(user.shops)}\t{user.created_at:%Y-%m-%d}")
-
-    run()
+    app = open_app(ctx)
+    open_store(app)
+    users = accounts.list_users(app.store)
+    if as_json:
+        rows = [{"name": u.name, "shops": list(u.shops), "created_at": u.created_at.isoformat()} for u in users]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for user in users:
+        click.echo(f"{user.name}\t{','.join(user.shops)}\t{user.created_at:%Y-%m-%d}")
 
 
 @console.command("remove-user")
 @click.argument("name")
 @click.pass_context
+@reports_user_errors
 def remove_user(ctx: click.Context, name: str) -> None:
     """Delete NAME; their open sessions end at their next request."""
-    from aftercare.cli import UserError, open_app, open_store, reports_user_errors
-    from aftercare.console import accounts
-
-    @reports_user_errors
-    def run() -> None:
-        app = open_app(ctx)
-        open_store(app)
-        if not accounts.remove_user(app.store, name):
-            raise UserError(f"no console user {name!r}")
-        click.echo(f"removed console user {name}")
-
-    run()
+    app = open_app(ctx)
+    open_store(app)
+    if not accounts.remove_user(app.store, name):
+        raise UserError(f"no console user {name!r}")
+    click.echo(f"removed console user {name}")
 
 
 @click.command()
@@ -104,36 +90,29 @@ def remove_user(ctx: click.Context, name: str) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
+@reports_user_errors
 def simulate(ctx: click.Context, shop_id: str, days: int, new_config: Path | None, as_json: bool) -> None:
     """What-if: replay the shop's stored events of the last DAYS through a config, in a dry run.
 
     Shows per plugin what was recorded, what would be, and which actions
     would no longer happen or would be new. Nothing is sent or written to the store.
     """
-    from aftercare.cli import UserError, open_app, open_store, reports_user_errors
-    from aftercare.config import load_config
-    from aftercare.console.simulate import simulate as run_simulation
-
-    @reports_user_errors
-    def run() -> None:
-        app = open_app(ctx)
-        if shop_id not in app.shops:
-            raise UserError(f"no shop {shop_id!r} (known: {', '.join(app.shops) or 'none configured'})")
-        open_store(app)
-        config = load_config(new_config) if new_config else None
-        try:
-            result = run_simulation(app, shop_id, days, config)
-        except KeyError as exc:
-            raise UserError(str(exc.args[0])) from None
-        if as_json:
-            click.echo(json.dumps(_as_data(result), indent=2))
-            return
-        _print(result)
-
-    run()
+    app = open_app(ctx)
+    if shop_id not in app.shops:
+        raise UserError(f"no shop {shop_id!r} (known: {', '.join(app.shops) or 'none configured'})")
+    open_store(app)
+    config = load_config(new_config) if new_config else None
+    try:
+        result = run_simulation(app, shop_id, days, config)
+    except KeyError as exc:
+        raise UserError(str(exc.args[0])) from None
+    if as_json:
+        click.echo(json.dumps(_as_data(result), indent=2))
+        return
+    _print(result)
 
 
-def _as_data(result) -> dict:  # noqa: ANN001 - a Simulation
+def _as_data(result: Simulation) -> dict:
     def line(x) -> dict:  # noqa: ANN001
         return {
             "key": x.key,
@@ -161,10 +140,7 @@ def _as_data(result) -> dict:  # noqa: ANN001 - a Simulation
     }
 
 
-def _print(result) -> None:  # noqa: ANN001 - a Simulation
-    from rich.console import Console
-    from rich.table import Table
-
+def _print(result: Simulation) -> None:
     out = Console()
     table = Table(title=f"{result.shop_id}: {result.events} events from {result.since:%Y-%m-%d %H:%M} "
                         f"to {result.until:%Y-%m-%d %H:%M} UTC, replayed in a dry run")  # fmt: skip

@@ -1,0 +1,164 @@
+"""The ``aftercare`` command line: the one place that imports click.
+
+Verbs for commands, nouns for groups. Every list command takes ``--json``.
+User mistakes (a broken config, a missing file, a payload the adapter cannot
+read) end with one line per problem on stderr and exit status 2, never a
+traceback.
+
+:data:`COMMANDS` is the table of the built-in commands: the module of each and
+the line ``aftercare --help`` lists for it. A command's module (and what it
+needs: the app, the store, the runtime) is imported only when the command runs
+or shows its own help, so the table costs no more than click to load.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from aftercare import __version__
+from aftercare.cli.common import USAGE_ERROR
+
+CONFIG_ENV = "AFTERCARE_CONFIG"
+DEFAULT_CONFIG = "aftercare.toml"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Where a built-in command lives (``module:attribute``) and its help's first paragraph."""
+
+    target: str
+    summary: str
+
+
+COMMANDS: dict[str, Entry] = {
+    "init": Entry("aftercare.cli.config:init", "Write a config file from the example (the embedded default)."),
+    "check": Entry(
+        "aftercare.cli.config:check",
+        "Validate the config: shops, platform keys, plugin settings. Secrets are never shown.",
+    ),
+    "shopify": Entry(
+        "aftercare.cli.shopify:shopify", "Shopify shops: installing the app on a store its organization does not own."
+    ),
+    "plugins": Entry("aftercare.cli.plugins:plugins", "Installed plugins."),
+    "replay": Entry(
+        "aftercare.cli.replay:replay",
+        "Run the hooks for ORDER as if EVENT just happened, and show the actions per plugin.",
+    ),
+    "actions": Entry("aftercare.cli.actions:actions", "The action outbox."),
+    "events": Entry("aftercare.cli.events:events", "The event inbox."),
+    "migrate": Entry(
+        "aftercare.cli.migrate:migrate",
+        "Bring the store's schema to this version's revision; print it. Run it once, before the services.",
+    ),
+    "serve": Entry(
+        "aftercare.cli.serve:serve",
+        "Receive webhooks, and run a worker beside them (the embedded default: one command).",
+    ),
+    "worker": Entry(
+        "aftercare.cli.serve:worker",
+        "Consume the queue only (scale-out: run several beside `serve`). SIGTERM finishes work in flight.",
+    ),
+    "sync": Entry(
+        "aftercare.cli.serve:sync",
+        "Poll shops for orders changed since their cursor; store and enqueue the events webhooks would give.",
+    ),
+    "preview": Entry(
+        "aftercare.cli.mail:preview", "Render TEMPLATE exactly as the mail channel would for ORDER, without sending it."
+    ),
+    "templates": Entry("aftercare.cli.mail:templates", "Mail templates: which file each shop uses."),
+    "sandbox": Entry(
+        "aftercare.cli.sandbox:sandbox",
+        "Run a local Shopify or WooCommerce shop that aftercare's adapters can talk to.",
+    ),
+    "report": Entry(
+        "aftercare.cli.report:report",
+        "Emails, coupons, repeat purchases, CSAT, NPS, CES and TGW per shop for a period (default: 30 days).",
+    ),
+    "demo": Entry(
+        "aftercare.cli.demo:demo",
+        "A week of two sandbox shops (Shopify and WooCommerce) through aftercare, in seconds.",
+    ),
+    "bundle": Entry(
+        "aftercare.cli.bundles:bundle", "Client bundles: settings, templates and plugins shared by a client's shops."
+    ),
+    "webhooks": Entry("aftercare.cli.webhooks:webhooks", "The platform's webhook subscriptions for a shop."),
+    "console": Entry(
+        "aftercare.cli.console:console",
+        "The web console's accounts (the pages are served by `aftercare serve` under /console).",
+    ),
+    "simulate": Entry(
+        "aftercare.cli.console:simulate",
+        "What-if: replay the shop's stored events of the last DAYS through a config, in a dry run.",
+    ),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose built-in commands are imported when first asked for by name.
+
+    Listing them (``--help``) uses the table's summaries instead; commands added with
+    ``add_command`` (a plugin's, through ``register_commands``) are ordinary ones and win
+    over a built-in of the same name, as they did when every command was added up front."""
+
+    def __init__(self, *args: Any, lazy: dict[str, Entry], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+        self._listing = False
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands or cmd_name not in self.lazy:
+            return self.commands.get(cmd_name)
+        entry = self.lazy[cmd_name]
+        if self._listing:  # a stand-in with the same first paragraph lists the same line
+            return click.Command(cmd_name, help=entry.summary)
+        module, _, attribute = entry.target.partition(":")
+        command = getattr(importlib.import_module(module), attribute)
+        self.add_command(command, cmd_name)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            self._listing = False
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS)
+@click.version_option(__version__, prog_name="aftercare")
+@click.option(
+    "--config",
+    "-c",
+    "config_path",
+    default=lambda: os.environ.get(CONFIG_ENV, DEFAULT_CONFIG),
+    show_default=f"${CONFIG_ENV} or {DEFAULT_CONFIG}",
+    help="The TOML config file.",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: str) -> None:
+    """aftercare: after-sales automation for Shopify and WooCommerce shops."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config_path
+
+
+def main() -> None:
+    """Entry point: the core commands plus those plugins add through ``register_commands``."""
+    from aftercare.config import ConfigError
+    from aftercare.plugin_manager import PluginManager
+
+    try:
+        manager = PluginManager.load()
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(USAGE_ERROR)
+    manager.pm.hook.register_commands(cli=cli)
+    cli(prog_name="aftercare")
