@@ -150,6 +150,16 @@ class LinksSettings(BaseModel):
     legacy_until: date = date(2027, 2, 1)
 
 
+class PrivacySettings(BaseModel):
+    """``[privacy]``: where Shopify's data requests are answered (see docs/privacy.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: The folder (relative to the config file) where the worker writes the export a
+    #: ``customers/data_request`` asks for, one JSON file each, for the merchant to hand over.
+    export_folder: str = "privacy-exports"
+
+
 class Config(BaseModel):
     """The whole file. Relative paths are resolved against the file's folder."""
 
@@ -183,6 +193,7 @@ class Config(BaseModel):
     mail: MailSettings = Field(default_factory=MailSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     links: LinksSettings = Field(default_factory=LinksSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     shops: list[ShopConfig] = Field(default_factory=list)
 
     #: Folder of the config file; set by :func:`load_config`.
