@@ -101,13 +101,13 @@ def render_text(exported: dict[str, Any]) -> str:
 def run_privacy_requests(app: App, limit: int = 20) -> int:
     """Do the stored privacy requests (the worker's sweep calls this); return how many ended."""
     done = 0
-    for stored in app.store.pending_privacy_requests(limit):
+    for stored in app.store.claim_privacy_requests(limit):
         try:
             outcome = _do(app, stored)
             state = "done"
         except PrivacyError as exc:
             outcome, state = str(exc), "failed"
-        except Exception:  # the store is away, a bug: the request stays pending for the next sweep
+        except Exception:  # the store is away, a bug: tried again once its claim runs out
             log.exception("privacy request %s shop=%s (%s) failed; tried again later", stored.id, stored.shop_id,
                           stored.request.kind)  # fmt: skip
             continue

@@ -317,9 +317,10 @@ privacy_requests = sa.Table(
     sa.Column("delivery_id", sa.String(255), nullable=False),
     sa.Column("kind", sa.String(32), nullable=False),  # PRIVACY_REQUEST_KINDS
     sa.Column("body", sa.Text, nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),  # pending | done | failed
+    sa.Column("state", sa.String(16), nullable=False),  # pending | working (claimed) | done | failed
     sa.Column("reason", sa.Text, nullable=False, server_default=""),
     sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("claimed_until", UTCDateTime, nullable=True),  # a worker does it until then, unless it died
     sa.Column("done_at", UTCDateTime, nullable=True),
     sa.UniqueConstraint("shop_id", "delivery_id", name="uq_privacy_requests_shop_delivery"),
     sa.Index("ix_privacy_requests_state", "state"),
@@ -1817,8 +1818,8 @@ class Store:
                       ("cursors", cursors), ("erasures", erasures))  # fmt: skip
             for name, table in tables:
                 counts[name] = conn.execute(sa.delete(table).where(table.c.shop_id == shop_id)).rowcount
-            conn.execute(sa.delete(privacy_requests).where(privacy_requests.c.shop_id == shop_id,
-                                                           privacy_requests.c.state != "pending"))  # fmt: skip
+            ended = privacy_requests.c.state.in_(["done", "failed"])
+            conn.execute(sa.delete(privacy_requests).where(privacy_requests.c.shop_id == shop_id, ended))
         self._leave_no_copy()
         counts["outbox_files"] = files
         return counts
@@ -1833,15 +1834,24 @@ class Store:
                "reason": "", "received_at": self._clock.now(), "done_at": None}  # fmt: skip
         return bool(insert_new(conn, privacy_requests, [row], ("shop_id", "delivery_id")))
 
-    def pending_privacy_requests(self, limit: int = 20) -> list[StoredPrivacyRequest]:
-        query = (
-            sa.select(privacy_requests)
-            .where(privacy_requests.c.state == "pending")
-            .order_by(privacy_requests.c.id)
-            .limit(limit)
+    def claim_privacy_requests(self, limit: int = 20) -> list[StoredPrivacyRequest]:
+        """Claim pending requests (and those whose worker died mid-way) for this process, oldest first:
+        two workers sweeping at once do each request once."""
+        now = wall_clock()
+        free = sa.or_(
+            privacy_requests.c.state == "pending",
+            sa.and_(privacy_requests.c.state == "working", privacy_requests.c.claimed_until <= now),
         )
-        with self.engine.connect() as conn:
-            return [_privacy_request(r) for r in conn.execute(query)]
+        with self.transaction() as conn:
+            ids = list(conn.execute(sa.select(privacy_requests.c.id).where(free).order_by(privacy_requests.c.id)
+                                    .limit(limit)).scalars())  # fmt: skip
+            if not ids:
+                return []
+            conn.execute(sa.update(privacy_requests).where(privacy_requests.c.id.in_(ids), free)
+                         .values(state="working", claimed_until=now + self.claim_lease))  # fmt: skip
+            rows = conn.execute(sa.select(privacy_requests).where(privacy_requests.c.id.in_(ids),
+                                                                  privacy_requests.c.state == "working"))  # fmt: skip
+            return [_privacy_request(r) for r in rows]
 
     def finish_privacy_request(self, request_id: int, state: str, reason: str = "") -> None:
         """Record a request done (or failed for good): its body, which names the customer, goes."""
@@ -1849,7 +1859,8 @@ class Store:
             if self._sqlite:
                 conn.exec_driver_sql("PRAGMA secure_delete=ON")
             conn.execute(sa.update(privacy_requests).where(privacy_requests.c.id == request_id)
-                         .values(state=state, reason=reason, body="", done_at=self._clock.now()))  # fmt: skip
+                         .values(state=state, reason=reason, body="", claimed_until=None,
+                                 done_at=self._clock.now()))  # fmt: skip
         self._leave_no_copy()
 
     def privacy_request_states(self) -> list[tuple[str, str, str, str]]:

@@ -10,11 +10,12 @@ from datetime import timedelta
 
 import pytest
 import requests
+import sqlalchemy as sa
 
 from aftercare.actions import ActionState
 from aftercare.adapters.shopify.webhooks import signature as shopify_signature
 from aftercare.privacy import forget
-from aftercare.store import ERASED_REASON
+from aftercare.store import ERASED_REASON, privacy_requests
 
 from .helpers import COFFEE, EMAIL, OTHER, customer_with_a_history, leftovers, report
 
@@ -104,3 +105,34 @@ def test_compliance_webhooks_are_verified_and_an_unknown_customer_changes_nothin
     [(_shop, kind, state, reason)] = running.app.store.privacy_request_states()
     assert (kind, state, reason) == ("customer_redact", "done", "no record of this customer")
     assert running.app.store.count_events_by_state() == events_before
+
+
+@pytest.mark.timeout(180)
+def test_a_data_request_writes_the_export_and_a_shop_redact_erases_the_shop(deploy, caplog):
+    running = deploy({"shop": "shopify"})
+    terms = customer_with_a_history(running)
+    customer = {"id": 191167, "email": EMAIL, "phone": "555-625-1199"}
+    payload = {"shop_id": 954889, "shop_domain": "x.myshopify.com", "orders_requested": [1], "customer": customer,
+               "data_request": {"id": 9999}}  # fmt: skip
+    caplog.set_level("INFO", logger="aftercare.privacy")
+    assert _signed_compliance(running, "customers/data_request", payload).status_code == 200
+    running.finish()
+    [(_shop, kind, state, reason)] = running.app.store.privacy_request_states()
+    assert (kind, state) == ("customer_data_request", "done") and reason.startswith("export written to ")
+    path = running.app.config.resolve_path(running.app.config.privacy.export_folder)
+    [written] = sorted(path.glob("*.json"))
+    assert str(written) in reason and str(written) in caplog.text
+    exported = json.loads(written.read_text())
+    assert exported["email"] == EMAIL and exported["platform_request"] == "9999"
+    assert exported["records"]["events"] and exported["records"]["actions"] and exported["records"]["consent"]
+    assert OTHER not in written.read_text()
+    with running.app.store.engine.connect() as conn:  # the request itself keeps no email once done
+        assert conn.execute(sa.select(privacy_requests.c.body)).scalars().all() == [""]
+
+    answer = _signed_compliance(running, "shop/redact", {"shop_id": 954889, "shop_domain": "x.myshopify.com"})
+    assert answer.status_code == 200
+    running.finish()
+    store = running.app.store
+    assert store.list_events() == [] and store.list_actions() == []
+    assert leftovers(running, terms) == [] and leftovers(running, {"other": OTHER}) == []
+    assert list(running.outbox.glob("*.eml")) == []

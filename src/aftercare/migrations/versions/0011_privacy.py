@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("reason", sa.Text, nullable=False, server_default=""),
         sa.Column("received_at", TS, nullable=False),
+        sa.Column("claimed_until", TS, nullable=True),
         sa.Column("done_at", TS, nullable=True),
         sa.UniqueConstraint("shop_id", "delivery_id", name="uq_privacy_requests_shop_delivery"),
     )
