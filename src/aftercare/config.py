@@ -63,6 +63,8 @@ class ShopConfig(BaseModel):
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: ``[shops.mail]``: this shop's overrides of ``[mail]`` (only the keys it sets).
     mail: MailSettings = Field(default_factory=MailSettings)
+    #: This shop's ``retention_days`` (else the top-level one).
+    retention_days: int | None = Field(default=None, ge=0)
     #: A bundle folder (``bundle.toml``, ``templates/``, ``plugins/``), relative to the
     #: config file: a client's setup shared by its shops (see docs/agencies.md).
     bundle: str = ""
@@ -184,6 +186,10 @@ class Config(BaseModel):
     #: Keys used before ``secret_key``: links in mail already sent and platform tokens sealed
     #: with one of them still open (new ones use ``secret_key``). Rotate by moving the old key here.
     previous_secret_keys: list[SecretStr] = Field(default_factory=list)
+    #: Events, done and dropped actions, hook runs, customer history and rejected deliveries older
+    #: than this many days are deleted by the worker's sweep; survey answers that old keep only
+    #: their score. 0 keeps everything for ever. Per shop: ``[[shops]] retention_days``.
+    retention_days: int = Field(default=400, ge=0)
     #: A folder of one-file plugins (``*.py``) written for this deployment.
     plugins_folder: str = ""
     #: Load only these plugins (by name); empty means all installed.

@@ -16,6 +16,7 @@ import os
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 from pathlib import Path
@@ -23,7 +24,13 @@ from typing import Any
 
 from aftercare.app import App
 from aftercare.mail.settings import for_shop
-from aftercare.store import ErasureReport, StoredPrivacyRequest, normalise_email
+from aftercare.store import (
+    RETENTION_BATCH,
+    RETENTION_BATCHES,
+    ErasureReport,
+    StoredPrivacyRequest,
+    normalise_email,
+)
 
 log = logging.getLogger("aftercare.privacy")
 
@@ -152,6 +159,37 @@ def write_export(app: App, shop_id: str, stored: StoredPrivacyRequest, exported:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+# -- retention ------------------------------------------------------------------
+
+#: How often the sweep deletes by age (every worker shares the time of the last run, in ``cursors``).
+RETENTION_EVERY = timedelta(hours=1)
+_RETENTION_CURSOR = "retention"
+
+
+def apply_retention(app: App, *, force: bool = False) -> dict[str, dict[str, int]]:
+    """Delete what is older than each shop's ``retention_days`` (the worker's sweep calls this; it
+    does the work at most every RETENTION_EVERY unless ``force``); return the counts per shop.
+    A shop with more to delete than one run's batches is done further at the next sweep."""
+    now = app.now()
+    last = app.store.get_cursor("", _RETENTION_CURSOR)
+    if not force and last and now - datetime.fromisoformat(last) < RETENTION_EVERY:
+        return {}
+    deleted: dict[str, dict[str, int]] = {}
+    more_left = False
+    for shop_id, shop in app.shops.items():
+        days = shop.config.retention_days if shop.config.retention_days is not None else app.config.retention_days
+        if days == 0:
+            continue
+        counts = app.store.delete_older_than(shop_id, now - timedelta(days=days))
+        more_left = more_left or any(n >= RETENTION_BATCH * RETENTION_BATCHES for n in counts.values())
+        if any(counts.values()):
+            deleted[shop_id] = counts
+            log.info("retention shop=%s older than %d days: %s", shop_id, days, _counts_text(counts))
+    if not more_left:
+        app.store.set_cursor("", now.isoformat(), name=_RETENTION_CURSOR)
+    return deleted
 
 
 # -- helpers --------------------------------------------------------------------

@@ -495,6 +495,8 @@ def create_engine(url: str) -> Engine:
 #: The ``cursors`` row /healthz's write probe keeps (under the empty shop id, which no shop can have).
 HEALTH_PROBE_CURSOR = "healthz"
 
+#: Retention deletes at most this many rows a transaction, and this many transactions a table a run.
+RETENTION_BATCH, RETENTION_BATCHES = 500, 10
 #: A claim older than its lease and not renewed belongs to a worker that died (``[server] claim_lease_seconds``).
 DEFAULT_CLAIM_LEASE = timedelta(seconds=600)
 #: How long an action's outcome is retried on fresh connections before the worker holds it for its heartbeat.
@@ -1822,6 +1824,64 @@ class Store:
             conn.execute(sa.delete(privacy_requests).where(privacy_requests.c.shop_id == shop_id, ended))
         self._leave_no_copy()
         counts["outbox_files"] = files
+        return counts
+
+    # -- retention ----------------------------------------------------------
+    def delete_older_than(
+        self, shop_id: str, before: datetime, *, batch: int = RETENTION_BATCH, batches: int = RETENTION_BATCHES
+    ) -> dict[str, int]:
+        """One shop's records older than ``before``, deleted in transactions of at most ``batch``
+        rows (so no lock is held for long), at most ``batches`` of them per table; returns how many
+        per table (a count of ``batch * batches`` means more are left, for the next sweep).
+
+        Events go once dispatched or failed, with their hook runs, unless their order still has
+        an action to run (its fire-time check reads the order from them); actions once done or
+        dropped; customer history and rejected deliveries by their time. Survey answers that old
+        keep shop, order, kind, score and time (the report's aggregate), not the email or comment.
+        Consent and suppressions are kept: they are the proof and must outlive the rest.
+        """
+        open_action = sa.exists().where(
+            actions.c.shop_id == events.c.shop_id,
+            actions.c.order_id == events.c.order_id,
+            actions.c.state.in_([ActionState.DUE.value, ActionState.RUNNING.value, ActionState.FAILED.value]),
+        )
+        selections = {
+            "events": (events, sa.and_(events.c.received_at < before, events.c.state.in_(["dispatched", "failed"]),
+                                       ~open_action)),
+            "actions": (actions, sa.and_(actions.c.updated_at < before,
+                                         actions.c.state.in_([ActionState.DONE.value, ActionState.DROPPED.value]))),
+            "customer_history": (customer_history, customer_history.c.occurred_at < before),
+            "rejected_deliveries": (rejected_deliveries, rejected_deliveries.c.received_at < before),
+        }  # fmt: skip
+        counts: dict[str, int] = {}
+        for name, (table, old) in selections.items():
+            counts[name] = 0
+            for _ in range(batches):
+                with self.transaction() as conn:
+                    ids = list(conn.execute(sa.select(table.c.id).where(table.c.shop_id == shop_id, old)
+                                            .order_by(table.c.id).limit(batch)).scalars())  # fmt: skip
+                    if not ids:
+                        break
+                    if table is events:
+                        counts["hook_runs"] = counts.get("hook_runs", 0) + conn.execute(
+                            sa.delete(hook_runs).where(hook_runs.c.event_id.in_(ids))
+                        ).rowcount
+                    conn.execute(sa.delete(table).where(table.c.id.in_(ids)))
+                counts[name] += len(ids)
+                if len(ids) < batch:
+                    break
+        named = sa.and_(survey_answers.c.shop_id == shop_id, survey_answers.c.answered_at < before,
+                        sa.or_(survey_answers.c.email != "", survey_answers.c.comment != ""))  # fmt: skip
+        counts["survey_answers"] = 0
+        for _ in range(batches):
+            with self.transaction() as conn:
+                ids = list(conn.execute(sa.select(survey_answers.c.id).where(named).limit(batch)).scalars())
+                if ids:
+                    conn.execute(sa.update(survey_answers).where(survey_answers.c.id.in_(ids))
+                                 .values(email="", comment=""))  # fmt: skip
+            counts["survey_answers"] += len(ids)
+            if len(ids) < batch:
+                break
         return counts
 
     # -- privacy requests (Shopify's compliance webhooks) --------------------

@@ -56,7 +56,7 @@ from aftercare.app import App
 from aftercare.dispatch import MAX_ATTEMPTS, Dispatcher, backoff, execute_action
 from aftercare.models import Event
 from aftercare.platform import PlatformError
-from aftercare.privacy import run_privacy_requests
+from aftercare.privacy import apply_retention, run_privacy_requests
 from aftercare.queue import TaskQueue, make_huey
 from aftercare.store import StoredEvent, wall_clock
 
@@ -271,6 +271,7 @@ class Worker:
         for due in self.due_by_shop(now).values():
             self.queue.execute_actions([a.id for a in due])
         run_privacy_requests(self.app)
+        apply_retention(self.app)
 
     def run_now(self) -> None:
         """Do all waiting work in this thread (tests, ``--once``, the demo's moved clock), shops interleaved."""

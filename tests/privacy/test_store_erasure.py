@@ -4,46 +4,21 @@ and a later event about them is dropped at ingest."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
 from datetime import timedelta
 
-import pytest
 import sqlalchemy as sa
 
 from aftercare.actions import ActionState
-from aftercare.clock import ManualClock
 from aftercare.models import Address, ConsentState, SurveyAnswer, SurveyKind
 from aftercare.store import ERASED_REASON, Store, customer_hash
 from aftercare.testing import START, make_event, make_order
 
-from ..core.test_store import POSTGRES, postgres_or_skip, requests_for
+from ..core.test_store import requests_for
 
 KEY = b"k" * 32
 EMAIL = "Ana.Erase@Example.com"
 PHONE = "+34 612 398765"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
-    if request.param == "sqlite":
-        s = Store(f"sqlite:///{tmp_path / 'store.db'}", ManualClock(START))
-        s.upgrade()
-        yield s
-        s.close()
-        return
-    postgres_or_skip()
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    s = Store(f"{POSTGRES}?options=-csearch_path%3D{schema}", ManualClock(START))
-    s.upgrade()
-    yield s
-    s.close()
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
 
 
 def _order(number: str, email: str):
