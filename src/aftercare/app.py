@@ -86,6 +86,9 @@ class App:
         self.store.erasure_key = (
             derive_key(config.secret_key, ERASURE_KEY_PURPOSE) if config.secret_key is not None else None
         )
+        self.store.previous_erasure_keys = tuple(
+            derive_key(key, ERASURE_KEY_PURPOSE) for key in config.previous_secret_keys
+        )
         #: Seals the tokens adapters keep in the store; None without a ``secret_key``.
         self.vault = (
             Vault(config.secret_key, previous=config.previous_secret_keys) if config.secret_key is not None else None

@@ -550,6 +550,8 @@ class Store:
         #: The key of customers' hashes (:func:`customer_hash`), from ``secret_key``: with it, events about
         #: an erased customer are dropped at ingest. None without a ``secret_key`` (nothing can be erased).
         self.erasure_key: bytes | None = None
+        #: Keys from ``previous_secret_keys``: customers erased before a rotation are still recognised.
+        self.previous_erasure_keys: tuple[bytes, ...] = ()
         self._sqlite = self.engine.dialect.name == "sqlite"
         database = self.engine.url.database if self._sqlite else None
         self._write_lock = (
@@ -1704,17 +1706,19 @@ class Store:
         """The positions in ``batch`` of events about an erased customer (dropped at ingest)."""
         if self.erasure_key is None or not batch:
             return set()
-        hashes = {n: customer_hash(self.erasure_key, e.order.customer.email)
+        keys = (self.erasure_key, *self.previous_erasure_keys)
+        hashes = {n: {customer_hash(key, e.order.customer.email) for key in keys}
                   for n, e in enumerate(batch) if e.order.customer.email}  # fmt: skip
         if not hashes:
             return set()
         query = sa.select(erasures.c.shop_id, erasures.c.email_hash).where(
-            erasures.c.email_hash.in_(sorted(set(hashes.values())))
+            erasures.c.email_hash.in_(sorted(set().union(*hashes.values())))
         )
         erased = {(row.shop_id, row.email_hash) for row in conn.execute(query)}
         if not erased:
             return set()
-        return {n for n, h in hashes.items() if (batch[n].shop_id, h) in erased or ("", h) in erased}
+        return {n for n, found in hashes.items()
+                if any((batch[n].shop_id, h) in erased or ("", h) in erased for h in found)}  # fmt: skip
 
     def customer_records(self, shop_id: str | None, email: str) -> dict[str, list[dict[str, Any]]]:
         """Every record the store holds about one customer (of one shop, or of every shop), by table:
@@ -1902,9 +1906,12 @@ class Store:
             privacy_requests.c.state == "pending",
             sa.and_(privacy_requests.c.state == "working", privacy_requests.c.claimed_until <= now),
         )
+        candidates = sa.select(privacy_requests.c.id).where(free).order_by(privacy_requests.c.id).limit(limit)
+        with self.engine.connect() as conn:  # a read first: every sweep asks, and there is rarely one
+            if not conn.execute(candidates).first():
+                return []
         with self.transaction() as conn:
-            ids = list(conn.execute(sa.select(privacy_requests.c.id).where(free).order_by(privacy_requests.c.id)
-                                    .limit(limit)).scalars())  # fmt: skip
+            ids = list(conn.execute(candidates).scalars())
             if not ids:
                 return []
             conn.execute(sa.update(privacy_requests).where(privacy_requests.c.id.in_(ids), free)

@@ -124,3 +124,14 @@ def test_customer_records_lists_every_record_of_the_customer(store):
     assert records["events"][0]["order_id"] == "order-1001"
     assert records["survey_answers"][0]["comment"] == "1001: Ana here, all good"
     assert "keep@example.com" not in repr(records)
+
+
+def test_a_customer_erased_before_a_key_rotation_is_still_dropped(store):
+    store.forget_customer("test", EMAIL, KEY)
+    store.erasure_key, store.previous_erasure_keys = b"n" * 32, (KEY,)  # secret_key rotated, the old one kept
+    with store.transaction() as conn:
+        assert store.add_events(conn, [make_event("order_paid", _order("5005", EMAIL))]) == [(0, False)]
+    store.previous_erasure_keys = ()  # the old key dropped: no longer recognised
+    with store.transaction() as conn:
+        [(_id, new)] = store.add_events(conn, [make_event("order_paid", _order("5005", EMAIL))])
+    assert new
