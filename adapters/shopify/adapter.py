@@ -22,6 +22,7 @@ from aftercare.platform import (
     PayloadError,
     PlatformError,
     PollBatch,
+    PrivacyRequest,
     ShopInfo,
     ShopState,
     WebhookDelivery,
@@ -68,6 +69,14 @@ class ShopifyAdapter(Adapter):
         EventKind.RETURN_REQUESTED: ("returns/request",),
         EventKind.ORDER_CANCELLED: ("orders/cancelled",),
         EventKind.REFUNDED: ("refunds/create",),
+    }
+
+    #: Shopify's mandatory compliance topics, by the privacy request each carries. They are not
+    #: subscribed through the API: a Dev Dashboard app names their address in its configuration.
+    compliance_topics: ClassVar[Mapping[str, str]] = {
+        "customers/redact": "customer_redact",
+        "customers/data_request": "customer_data_request",
+        "shop/redact": "shop_redact",
     }
 
     settings: ShopifySettings
@@ -124,6 +133,29 @@ class ShopifyAdapter(Adapter):
             if event.kind is EventKind.SHIPPED:
                 self._watch(event.order.platform_id)
         return events
+
+    def privacy_request(self, delivery: WebhookDelivery) -> PrivacyRequest | None:
+        kind = self.compliance_topics.get(delivery.topic)
+        if kind is None:
+            return None
+        body = Reader(delivery.topic, delivery.payload)
+        if kind == "shop_redact":
+            return PrivacyRequest(kind)
+        customer = body.obj("customer")
+        email = customer.opt_text("email").strip()
+        if email and "@" not in email:
+            raise customer.fail("email", "is not an email address")
+        orders_key = "orders_to_redact" if kind == "customer_redact" else "orders_requested"
+        orders = body.raw(orders_key) or []
+        if not isinstance(orders, list):
+            raise body.fail(orders_key, "is not a list")
+        reference = body.opt_obj("data_request")
+        return PrivacyRequest(
+            kind,
+            email=email,
+            order_ids=tuple(str(order) for order in orders),
+            reference=reference.opt_text("id") if reference is not None else "",
+        )
 
     def parse_order(self, payload: Mapping[str, Any]) -> Order:
         return order_from_rest(Reader("order", payload), self.shop.id)

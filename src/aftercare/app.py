@@ -33,8 +33,8 @@ from aftercare.mail.settings import merge_shop_settings
 from aftercare.platform import Adapter, AdapterSettings, ShopInfo, ShopState
 from aftercare.plugin_manager import PluginManager
 from aftercare.settings import PluginSettings
-from aftercare.store import Store
-from aftercare.vault import Vault
+from aftercare.store import ERASURE_KEY_PURPOSE, Store
+from aftercare.vault import Vault, derive_key
 
 
 @dataclass
@@ -81,6 +81,13 @@ class App:
         self.shops: dict[str, Shop] = _build_shops(config, self.plugins, bundles)
         self.store = Store(
             config.database_url, self.clock, claim_lease=timedelta(seconds=config.server.claim_lease_seconds)
+        )
+        # Events about an erased customer are dropped at ingest, recognised by this key's hash of them.
+        self.store.erasure_key = (
+            derive_key(config.secret_key, ERASURE_KEY_PURPOSE) if config.secret_key is not None else None
+        )
+        self.store.previous_erasure_keys = tuple(
+            derive_key(key, ERASURE_KEY_PURPOSE) for key in config.previous_secret_keys
         )
         #: Seals the tokens adapters keep in the store; None without a ``secret_key``.
         self.vault = (

@@ -63,6 +63,8 @@ class ShopConfig(BaseModel):
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: ``[shops.mail]``: this shop's overrides of ``[mail]`` (only the keys it sets).
     mail: MailSettings = Field(default_factory=MailSettings)
+    #: This shop's ``retention_days`` (else the top-level one).
+    retention_days: int | None = Field(default=None, ge=0)
     #: A bundle folder (``bundle.toml``, ``templates/``, ``plugins/``), relative to the
     #: config file: a client's setup shared by its shops (see docs/agencies.md).
     bundle: str = ""
@@ -150,6 +152,16 @@ class LinksSettings(BaseModel):
     legacy_until: date = date(2027, 2, 1)
 
 
+class PrivacySettings(BaseModel):
+    """``[privacy]``: where Shopify's data requests are answered (see docs/privacy.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: The folder (relative to the config file) where the worker writes the export a
+    #: ``customers/data_request`` asks for, one JSON file each, for the merchant to hand over.
+    export_folder: str = "privacy-exports"
+
+
 class Config(BaseModel):
     """The whole file. Relative paths are resolved against the file's folder."""
 
@@ -174,6 +186,10 @@ class Config(BaseModel):
     #: Keys used before ``secret_key``: links in mail already sent and platform tokens sealed
     #: with one of them still open (new ones use ``secret_key``). Rotate by moving the old key here.
     previous_secret_keys: list[SecretStr] = Field(default_factory=list)
+    #: Events, done and dropped actions, hook runs, customer history and rejected deliveries older
+    #: than this many days are deleted by the worker's sweep; survey answers that old keep only
+    #: their score. 0 keeps everything for ever. Per shop: ``[[shops]] retention_days``.
+    retention_days: int = Field(default=400, ge=0)
     #: A folder of one-file plugins (``*.py``) written for this deployment.
     plugins_folder: str = ""
     #: Load only these plugins (by name); empty means all installed.
@@ -183,6 +199,7 @@ class Config(BaseModel):
     mail: MailSettings = Field(default_factory=MailSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     links: LinksSettings = Field(default_factory=LinksSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     shops: list[ShopConfig] = Field(default_factory=list)
 
     #: Folder of the config file; set by :func:`load_config`.

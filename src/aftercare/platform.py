@@ -231,6 +231,25 @@ class WebhookDelivery:
             raise PayloadError(self.topic, "<body>", "is nested too deeply to be an order") from None
 
 
+@dataclass(frozen=True)
+class PrivacyRequest:
+    """A platform's request about one customer's data, or a whole shop's (Shopify's compliance webhooks).
+
+    ``kind``: ``customer_redact`` (erase the customer), ``customer_data_request`` (export what
+    is kept about them), ``shop_redact`` (erase everything of the shop). ``email`` is empty for
+    ``shop_redact``; ``reference`` is the platform's id of the request, if it has one.
+    """
+
+    kind: str
+    email: str = ""
+    order_ids: tuple[str, ...] = ()
+    reference: str = ""
+
+
+#: The kinds of :class:`PrivacyRequest`.
+PRIVACY_REQUEST_KINDS = ("customer_redact", "customer_data_request", "shop_redact")
+
+
 class ShopState(Protocol):
     """Small per-shop key/value memory kept in the store for an adapter.
 
@@ -375,6 +394,14 @@ class Adapter(abc.ABC):
         Raises :class:`PayloadError` naming topic and field when the body lacks
         what the mapping needs.
         """
+
+    def privacy_request(self, delivery: WebhookDelivery) -> PrivacyRequest | None:
+        """The privacy request a verified delivery carries (a compliance topic), else None.
+
+        The receiver stores it for the worker instead of parsing events. Raises
+        :class:`PayloadError` when a compliance body lacks what the request needs.
+        """
+        return None
 
     @abc.abstractmethod
     def parse_order(self, payload: Mapping[str, Any]) -> Order:

@@ -190,8 +190,13 @@ class Ingest:
         with store.bounded_transaction(STORE_WAIT) as conn, state_in_transaction(conn):
             for job in batch:
                 delivery = job.delivery
+                adapter = self.app.adapter(delivery.shop_id)
                 try:
-                    parsed.append(self.app.adapter(delivery.shop_id).parse_webhook(delivery))
+                    request = adapter.privacy_request(delivery)  # a compliance topic: kept for the worker
+                    if request is not None:
+                        store.add_privacy_request(conn, shop_id=delivery.shop_id, delivery_id=delivery.delivery_id,
+                                                  request=request)  # fmt: skip
+                    parsed.append([] if request is not None else adapter.parse_webhook(delivery))
                 except PayloadError as exc:
                     store.keep_rejected_delivery(
                         conn, shop_id=delivery.shop_id, delivery_id=delivery.delivery_id,

@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import fcntl
 import functools
+import hashlib
+import hmac
 import itertools
 import json
 import logging
 import os
+import re
 import secrets
 import socket
 import sqlite3
@@ -47,7 +51,8 @@ from aftercare.actions import (
     Cancellation,
     Recheck,
 )
-from aftercare.models import ConsentState, Event, EventKind, Order, SurveyAnswer, SurveyKind
+from aftercare.models import ConsentState, Customer, Event, EventKind, Order, SurveyAnswer, SurveyKind
+from aftercare.platform import PrivacyRequest
 
 log = logging.getLogger("aftercare.store")
 
@@ -287,6 +292,53 @@ cursors = sa.Table(
 )
 
 
+# -- privacy (migration 0011): erasures and the platforms' privacy requests ----
+
+#: An erased customer, by a keyed hash of their normalised email (:func:`customer_hash`), per shop
+#: ("" for every shop): a later event about them is dropped at ingest (:meth:`Store.add_events`).
+erasures = sa.Table(
+    "erasures",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("shop_id", sa.String(64), nullable=False),
+    sa.Column("email_hash", sa.String(64), nullable=False),
+    sa.Column("erased_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("shop_id", "email_hash", name="uq_erasures_shop_hash"),
+)
+
+#: A platform's request to erase or export (Shopify's compliance webhooks), kept until the worker did it.
+#: ``body`` holds what the platform sent (the customer's email among it) while pending; a done
+#: request keeps none of it.
+privacy_requests = sa.Table(
+    "privacy_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("shop_id", sa.String(64), nullable=False),
+    sa.Column("delivery_id", sa.String(255), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),  # PRIVACY_REQUEST_KINDS
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # pending | working (claimed) | done | failed
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("claimed_until", UTCDateTime, nullable=True),  # a worker does it until then, unless it died
+    sa.Column("done_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("shop_id", "delivery_id", name="uq_privacy_requests_shop_delivery"),
+    sa.Index("ix_privacy_requests_state", "state"),
+)
+
+#: The mail suppression list is defined with the mail channel (aftercare.mail.suppression); erasure
+#: and export need only these columns of it.
+_mail_suppressions = sa.table(
+    "mail_suppressions",
+    sa.column("id", sa.Integer),
+    sa.column("shop_id", sa.String),
+    sa.column("email", sa.String),
+    sa.column("reason", sa.String),
+    sa.column("detail", sa.Text),
+    sa.column("created_at", UTCDateTime),
+)
+
+
 #: pending -> dispatching (claimed) -> dispatched; or back to pending (retry_at) and, after a limit, failed.
 EVENT_STATES = ("pending", "dispatching", "dispatched", "failed")
 
@@ -443,6 +495,8 @@ def create_engine(url: str) -> Engine:
 #: The ``cursors`` row /healthz's write probe keeps (under the empty shop id, which no shop can have).
 HEALTH_PROBE_CURSOR = "healthz"
 
+#: Retention deletes at most this many rows a transaction, and this many transactions a table a run.
+RETENTION_BATCH, RETENTION_BATCHES = 500, 10
 #: A claim older than its lease and not renewed belongs to a worker that died (``[server] claim_lease_seconds``).
 DEFAULT_CLAIM_LEASE = timedelta(seconds=600)
 #: How long an action's outcome is retried on fresh connections before the worker holds it for its heartbeat.
@@ -493,6 +547,11 @@ class Store:
         #: Outcomes the store could not take when their action ended, by action id: the heartbeat writes them.
         self._held_outcomes: dict[int, Outcome] = {}
         self.outcome_retry = OUTCOME_RETRY
+        #: The key of customers' hashes (:func:`customer_hash`), from ``secret_key``: with it, events about
+        #: an erased customer are dropped at ingest. None without a ``secret_key`` (nothing can be erased).
+        self.erasure_key: bytes | None = None
+        #: Keys from ``previous_secret_keys``: customers erased before a rotation are still recognised.
+        self.previous_erasure_keys: tuple[bytes, ...] = ()
         self._sqlite = self.engine.dialect.name == "sqlite"
         database = self.engine.url.database if self._sqlite else None
         self._write_lock = (
@@ -604,8 +663,17 @@ class Store:
 
     # -- inbox ------------------------------------------------------------
     def add_events(self, conn: Connection, batch: Sequence[Event]) -> list[tuple[int, bool]]:
-        """Store events not seen before; return (event id, is new) for each, in order."""
+        """Store events not seen before; return (event id, is new) for each, in order. An event about
+        an erased customer is not stored: (0, False)."""
         now = self._clock.now()
+        erased = self._erased_events(conn, batch)
+        if erased:
+            for n in sorted(erased):
+                log.info("event shop=%s key=%s dropped: its customer was erased", batch[n].shop_id,
+                         batch[n].dedupe_key)  # fmt: skip
+            kept = [e for n, e in enumerate(batch) if n not in erased]
+            ids = iter(self.add_events(conn, kept))
+            return [(0, False) if n in erased else next(ids) for n in range(len(batch))]
         rows = [
             {
                 "shop_id": e.shop_id,
@@ -880,6 +948,7 @@ class Store:
                 "ran_at": now,
             }
             for event_id, runs in runs_by_event.items()
+            if event_id > 0  # 0: an event about an erased customer, not stored
             for r in runs
         ]
         if rows:
@@ -1496,6 +1565,378 @@ class Store:
         with self.engine.connect() as conn:
             return [_survey_answer(r) for r in conn.execute(query)]
 
+    # -- privacy: erasure and export of one customer (issue #19) ------------
+    def forget_customer(self, shop_id: str | None, email: str, key: bytes) -> ErasureReport:
+        """Erase one customer (of one shop, or of every shop): delete or strip every row that names them.
+
+        Events keep their order stripped of the person (name, email, phone, addresses, the
+        reasons they gave): the email becomes a pseudonym (a keyed hash), the same in the
+        actions, so the report's counts (mails, coupons, repeat customers) stay as they were.
+        Actions keep what they did, not whom they did it for; their due, running and failed ones
+        end dropped with the reason "customer erased". Hook runs' errors lose the person's terms.
+        Customer history, consent history, suppressions, rejected deliveries naming them and
+        sent marks are deleted; survey answers keep only kind, score and time. The erasure is
+        recorded as the hash alone, so a later event about them is dropped at ingest.
+
+        The .eml files the actions wrote are returned (``outbox_files``), for the caller to
+        delete: the store keeps rows, not files. On SQLite the erasure writes with
+        ``secure_delete`` and then truncates the WAL, so no copy of a deleted row stays in the files.
+        """
+        email = normalise_email(email)
+        if not email:
+            raise ValueError("an email is needed to erase a customer")
+        email_hash = customer_hash(key, email)
+        person = _Person(email, erased_pseudonym(email_hash))
+        counts: Counter[str] = Counter()
+        outbox_files: list[str] = []
+        with self.transaction() as conn:
+            if self._sqlite:
+                conn.exec_driver_sql("PRAGMA secure_delete=ON")
+            found = self._events_naming(conn, shop_id, email)
+            for _row, event in found:
+                if normalise_email(event.order.customer.email) == email:
+                    person.learn(event.order)
+            for row, event in found:
+                stripped = _stripped_event(event, person)
+                conn.execute(sa.update(events).where(events.c.id == row.id)
+                             .values(body=stripped.to_json(), dedupe_key=stripped.dedupe_key,
+                                     reason=person.scrub(row.reason)))  # fmt: skip
+                counts["events"] += 1
+            self._forget_in_actions(conn, shop_id, person, counts, outbox_files)
+            event_ids = [row.id for row, _event in found]
+            runs = sa.select(hook_runs.c.id, hook_runs.c.error).where(
+                sa.or_(hook_runs.c.event_id.in_(event_ids), _mentions(hook_runs.c.error, email))
+            )
+            for run in conn.execute(runs).all():
+                conn.execute(sa.update(hook_runs).where(hook_runs.c.id == run.id).values(error=person.scrub(run.error)))
+                counts["hook_runs"] += 1
+            for name, table in (("customer_history", customer_history), ("consent", consent),
+                                ("suppressions", _mail_suppressions)):  # fmt: skip
+                query = sa.delete(table).where(table.c.email == email, *_of_shop(table, shop_id))
+                counts[name] += conn.execute(query).rowcount
+            answers = sa.update(survey_answers).where(
+                survey_answers.c.email == email, *_of_shop(survey_answers, shop_id)
+            )
+            counts["survey_answers"] += conn.execute(answers.values(email="", comment="")).rowcount
+            rejected = sa.select(rejected_deliveries.c.id, rejected_deliveries.c.body).where(
+                *_of_shop(rejected_deliveries, shop_id)
+            )
+            named = [r.id for r in conn.execute(rejected) if email.encode("utf-8") in bytes(r.body).lower()]
+            if named:
+                conn.execute(sa.delete(rejected_deliveries).where(rejected_deliveries.c.id.in_(named)))
+            counts["rejected_deliveries"] += len(named)
+            counts["sent_marks"] += conn.execute(
+                sa.delete(sent_marks).where(_mentions(sent_marks.c.idempotency_key, email))
+            ).rowcount
+            insert_new(conn, erasures, [{"shop_id": shop_id or "", "email_hash": email_hash,
+                                         "erased_at": self._clock.now()}], ("shop_id", "email_hash"))  # fmt: skip
+        self._leave_no_copy()
+        return ErasureReport(**counts, outbox_files=tuple(dict.fromkeys(outbox_files)))
+
+    def _forget_in_actions(
+        self, conn: Connection, shop_id: str | None, person: _Person, counts: Counter[str], outbox_files: list[str]
+    ) -> None:
+        email = person.email
+        query = sa.select(actions).where(
+            *_of_shop(actions, shop_id),
+            sa.or_(
+                actions.c.customer_email == email,
+                sa.func.lower(actions.c.customer_email) == email,
+                _mentions(sa.cast(actions.c.payload, sa.Text), email),
+                _mentions(sa.cast(actions.c.result, sa.Text), email),
+                _mentions(actions.c.idempotency_key, email),
+            ),
+        )
+        ending = (ActionState.DUE.value, ActionState.RUNNING.value, ActionState.FAILED.value)
+        renamed: dict[str, str] = {}
+        now = self._clock.now()
+        for row in conn.execute(query).all():
+            payload = row.payload if isinstance(row.payload, dict) else json.loads(row.payload)
+            result = row.result if isinstance(row.result, dict) or row.result is None else json.loads(row.result)
+            path = (result or {}).get("path")
+            if isinstance(path, str) and path.endswith(".eml"):
+                outbox_files.append(path)
+            values: dict[str, Any] = {
+                "customer_email": person.pseudonym if row.customer_email else "",
+                "payload": person.scrub_json(payload),
+                "result": person.scrub_json(result) if result is not None else None,
+                "idempotency_key": person.scrub(row.idempotency_key),
+                "key": person.scrub(row.key),
+                "event_key": person.scrub(row.event_key),
+                "depends_on": person.scrub(row.depends_on),
+                "reason": person.scrub(row.reason),
+            }
+            if row.state in ending:  # a done one keeps its time: the report counts it by that
+                values.update(state=ActionState.DROPPED.value, reason=ERASED_REASON, claimed_by="",
+                              claimed_until=None, updated_at=now)  # fmt: skip
+                counts["dropped"] += 1
+            if values["idempotency_key"] != row.idempotency_key:
+                renamed[row.idempotency_key] = values["idempotency_key"]
+            conn.execute(sa.update(actions).where(actions.c.id == row.id).values(**values))
+            counts["actions"] += 1
+        for old, new in renamed.items():
+            conn.execute(sa.update(actions).where(actions.c.depends_on == old).values(depends_on=new))
+            counts["sent_marks"] += conn.execute(
+                sa.delete(sent_marks).where(sent_marks.c.idempotency_key == old)
+            ).rowcount
+
+    def _events_naming(self, conn: Connection, shop_id: str | None, email: str) -> list[tuple[Any, Event]]:
+        query = sa.select(events.c.id, events.c.body, events.c.reason).where(
+            *_of_shop(events, shop_id), _mentions(events.c.body, email)
+        )
+        return [(row, Event.from_json(row.body)) for row in conn.execute(query.order_by(events.c.id)).all()]
+
+    def _leave_no_copy(self) -> None:
+        """SQLite: the erasure's pages were written with ``secure_delete``; copy the WAL into the
+        file and truncate it, so no earlier version of a page survives in ``-wal``."""
+        if not self._sqlite:
+            return
+        with self._write_lock, self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def erased(self, shop_id: str, email: str, key: bytes) -> bool:
+        """Whether this customer of this shop was erased (by their hash alone)."""
+        query = sa.select(erasures.c.id).where(
+            erasures.c.email_hash == customer_hash(key, email), erasures.c.shop_id.in_([shop_id, ""])
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query.limit(1)).first() is not None
+
+    def _erased_events(self, conn: Connection, batch: Sequence[Event]) -> set[int]:
+        """The positions in ``batch`` of events about an erased customer (dropped at ingest)."""
+        if self.erasure_key is None or not batch:
+            return set()
+        keys = (self.erasure_key, *self.previous_erasure_keys)
+        hashes = {n: {customer_hash(key, e.order.customer.email) for key in keys}
+                  for n, e in enumerate(batch) if e.order.customer.email}  # fmt: skip
+        if not hashes:
+            return set()
+        query = sa.select(erasures.c.shop_id, erasures.c.email_hash).where(
+            erasures.c.email_hash.in_(sorted(set().union(*hashes.values())))
+        )
+        erased = {(row.shop_id, row.email_hash) for row in conn.execute(query)}
+        if not erased:
+            return set()
+        return {n for n, found in hashes.items()
+                if any((batch[n].shop_id, h) in erased or ("", h) in erased for h in found)}  # fmt: skip
+
+    def customer_records(self, shop_id: str | None, email: str) -> dict[str, list[dict[str, Any]]]:
+        """Every record the store holds about one customer (of one shop, or of every shop), by table:
+        plain data (text, numbers, ISO times), for ``customers export`` and Shopify's data requests."""
+        email = normalise_email(email)
+        records: dict[str, list[dict[str, Any]]] = {}
+        with self.engine.connect() as conn:
+            found = self._events_naming(conn, shop_id, email)
+            records["events"] = [
+                {
+                    "id": row.id,
+                    "shop_id": e.shop_id,
+                    "kind": e.kind.value,
+                    "order_id": e.order.platform_id,
+                    "occurred_at": e.occurred_at,
+                    "source": e.source,
+                    "topic": e.topic,
+                    "event": json.loads(row.body),
+                }  # fmt: skip
+                for row, e in found
+            ]
+            ids = [row.id for row, _e in found]
+            runs = sa.select(hook_runs).where(
+                sa.or_(hook_runs.c.event_id.in_(ids), _mentions(hook_runs.c.error, email))
+            )
+            records["hook_runs"] = [_plain(r, ("event_id", "plugin", "hook", "outcome", "error", "ran_at"))
+                                    for r in conn.execute(runs.order_by(hook_runs.c.id))]  # fmt: skip
+            query = sa.select(actions).where(
+                *_of_shop(actions, shop_id),
+                sa.or_(sa.func.lower(actions.c.customer_email) == email,
+                       _mentions(sa.cast(actions.c.payload, sa.Text), email),
+                       _mentions(actions.c.idempotency_key, email)),
+            )  # fmt: skip
+            records["actions"] = [
+                _plain(
+                    r,
+                    (
+                        "id",
+                        "shop_id",
+                        "plugin",
+                        "kind",
+                        "order_id",
+                        "state",
+                        "reason",
+                        "due_at",
+                        "created_at",
+                        "updated_at",
+                        "customer_email",
+                        "payload",
+                        "result",
+                    ),
+                )  # fmt: skip
+                for r in conn.execute(query.order_by(actions.c.id))
+            ]
+            for name, table, columns, order_by in (
+                ("customer_history", customer_history, ("shop_id", "order_id", "event_kind", "occurred_at"),
+                 customer_history.c.occurred_at),
+                ("survey_answers", survey_answers,
+                 ("shop_id", "order_id", "kind", "score", "comment", "source", "answered_at", "updated_at"),
+                 survey_answers.c.answered_at),
+                ("consent", consent, ("shop_id", "state", "source", "recorded_at"), consent.c.id),
+                ("suppressions", _mail_suppressions, ("shop_id", "reason", "detail", "created_at"),
+                 _mail_suppressions.c.id),
+            ):  # fmt: skip
+                query = sa.select(table).where(table.c.email == email, *_of_shop(table, shop_id)).order_by(order_by)
+                records[name] = [_plain(r, columns) for r in conn.execute(query)]
+            rejected = sa.select(rejected_deliveries).where(*_of_shop(rejected_deliveries, shop_id))
+            records["rejected_deliveries"] = [
+                {
+                    **_plain(r, ("shop_id", "delivery_id", "topic", "error", "received_at")),
+                    "body": bytes(r.body).decode("utf-8", "replace"),
+                }  # fmt: skip
+                for r in conn.execute(rejected.order_by(rejected_deliveries.c.id))
+                if email.encode("utf-8") in bytes(r.body).lower()
+            ]
+        return records
+
+    def forget_shop(self, shop_id: str) -> dict[str, Any]:
+        """Delete everything kept for one shop (Shopify's ``shop/redact``, 48 hours after an
+        uninstall): its events and hook runs, actions and sent marks, history, answers, consent,
+        suppressions, rejected deliveries, adapter state (tokens) and cursors. Returns the count per
+        table, and under ``outbox_files`` the .eml files its actions wrote, for the caller to delete."""
+        counts: dict[str, Any] = {}
+        with self.transaction() as conn:
+            if self._sqlite:
+                conn.exec_driver_sql("PRAGMA secure_delete=ON")
+            files = []
+            for result in conn.execute(sa.select(actions.c.result).where(actions.c.shop_id == shop_id)).scalars():
+                result = json.loads(result) if isinstance(result, str) else result
+                if isinstance(result, dict) and str(result.get("path", "")).endswith(".eml"):
+                    files.append(result["path"])
+            of_shop_actions = sa.select(actions.c.idempotency_key).where(actions.c.shop_id == shop_id)
+            counts["sent_marks"] = conn.execute(
+                sa.delete(sent_marks).where(sent_marks.c.idempotency_key.in_(of_shop_actions))
+            ).rowcount
+            of_shop_events = sa.select(events.c.id).where(events.c.shop_id == shop_id)
+            counts["hook_runs"] = conn.execute(
+                sa.delete(hook_runs).where(hook_runs.c.event_id.in_(of_shop_events))
+            ).rowcount
+            tables = (("events", events), ("actions", actions), ("customer_history", customer_history),
+                      ("survey_answers", survey_answers), ("consent", consent), ("suppressions", _mail_suppressions),
+                      ("rejected_deliveries", rejected_deliveries), ("adapter_state", adapter_state),
+                      ("cursors", cursors), ("erasures", erasures))  # fmt: skip
+            for name, table in tables:
+                counts[name] = conn.execute(sa.delete(table).where(table.c.shop_id == shop_id)).rowcount
+            ended = privacy_requests.c.state.in_(["done", "failed"])
+            conn.execute(sa.delete(privacy_requests).where(privacy_requests.c.shop_id == shop_id, ended))
+        self._leave_no_copy()
+        counts["outbox_files"] = files
+        return counts
+
+    # -- retention ----------------------------------------------------------
+    def delete_older_than(
+        self, shop_id: str, before: datetime, *, batch: int = RETENTION_BATCH, batches: int = RETENTION_BATCHES
+    ) -> dict[str, int]:
+        """One shop's records older than ``before``, deleted in transactions of at most ``batch``
+        rows (so no lock is held for long), at most ``batches`` of them per table; returns how many
+        per table (a count of ``batch * batches`` means more are left, for the next sweep).
+
+        Events go once dispatched or failed, with their hook runs, unless their order still has
+        an action to run (its fire-time check reads the order from them); actions once done or
+        dropped; customer history and rejected deliveries by their time. Survey answers that old
+        keep shop, order, kind, score and time (the report's aggregate), not the email or comment.
+        Consent and suppressions are kept: they are the proof and must outlive the rest.
+        """
+        open_action = sa.exists().where(
+            actions.c.shop_id == events.c.shop_id,
+            actions.c.order_id == events.c.order_id,
+            actions.c.state.in_([ActionState.DUE.value, ActionState.RUNNING.value, ActionState.FAILED.value]),
+        )
+        selections = {
+            "events": (events, sa.and_(events.c.received_at < before, events.c.state.in_(["dispatched", "failed"]),
+                                       ~open_action)),
+            "actions": (actions, sa.and_(actions.c.updated_at < before,
+                                         actions.c.state.in_([ActionState.DONE.value, ActionState.DROPPED.value]))),
+            "customer_history": (customer_history, customer_history.c.occurred_at < before),
+            "rejected_deliveries": (rejected_deliveries, rejected_deliveries.c.received_at < before),
+        }  # fmt: skip
+        counts: dict[str, int] = {}
+        for name, (table, old) in selections.items():
+            counts[name] = 0
+            for _ in range(batches):
+                with self.transaction() as conn:
+                    ids = list(conn.execute(sa.select(table.c.id).where(table.c.shop_id == shop_id, old)
+                                            .order_by(table.c.id).limit(batch)).scalars())  # fmt: skip
+                    if not ids:
+                        break
+                    if table is events:
+                        counts["hook_runs"] = counts.get("hook_runs", 0) + conn.execute(
+                            sa.delete(hook_runs).where(hook_runs.c.event_id.in_(ids))
+                        ).rowcount
+                    conn.execute(sa.delete(table).where(table.c.id.in_(ids)))
+                counts[name] += len(ids)
+                if len(ids) < batch:
+                    break
+        named = sa.and_(survey_answers.c.shop_id == shop_id, survey_answers.c.answered_at < before,
+                        sa.or_(survey_answers.c.email != "", survey_answers.c.comment != ""))  # fmt: skip
+        counts["survey_answers"] = 0
+        for _ in range(batches):
+            with self.transaction() as conn:
+                ids = list(conn.execute(sa.select(survey_answers.c.id).where(named).limit(batch)).scalars())
+                if ids:
+                    conn.execute(sa.update(survey_answers).where(survey_answers.c.id.in_(ids))
+                                 .values(email="", comment=""))  # fmt: skip
+            counts["survey_answers"] += len(ids)
+            if len(ids) < batch:
+                break
+        return counts
+
+    # -- privacy requests (Shopify's compliance webhooks) --------------------
+    def add_privacy_request(self, conn: Connection, *, shop_id: str, delivery_id: str, request: PrivacyRequest) -> bool:
+        """Keep a platform's privacy request for the worker (once per delivery); True if new."""
+        body = json.dumps({"email": request.email, "order_ids": list(request.order_ids),
+                           "reference": request.reference})  # fmt: skip
+        delivery_id = delivery_id or f"unidentified:{self._clock.now().isoformat()}"
+        row = {"shop_id": shop_id, "delivery_id": delivery_id, "kind": request.kind, "body": body, "state": "pending",
+               "reason": "", "received_at": self._clock.now(), "done_at": None}  # fmt: skip
+        return bool(insert_new(conn, privacy_requests, [row], ("shop_id", "delivery_id")))
+
+    def claim_privacy_requests(self, limit: int = 20) -> list[StoredPrivacyRequest]:
+        """Claim pending requests (and those whose worker died mid-way) for this process, oldest first:
+        two workers sweeping at once do each request once."""
+        now = wall_clock()
+        free = sa.or_(
+            privacy_requests.c.state == "pending",
+            sa.and_(privacy_requests.c.state == "working", privacy_requests.c.claimed_until <= now),
+        )
+        candidates = sa.select(privacy_requests.c.id).where(free).order_by(privacy_requests.c.id).limit(limit)
+        with self.engine.connect() as conn:  # a read first: every sweep asks, and there is rarely one
+            if not conn.execute(candidates).first():
+                return []
+        with self.transaction() as conn:
+            ids = list(conn.execute(candidates).scalars())
+            if not ids:
+                return []
+            conn.execute(sa.update(privacy_requests).where(privacy_requests.c.id.in_(ids), free)
+                         .values(state="working", claimed_until=now + self.claim_lease))  # fmt: skip
+            rows = conn.execute(sa.select(privacy_requests).where(privacy_requests.c.id.in_(ids),
+                                                                  privacy_requests.c.state == "working"))  # fmt: skip
+            return [_privacy_request(r) for r in rows]
+
+    def finish_privacy_request(self, request_id: int, state: str, reason: str = "") -> None:
+        """Record a request done (or failed for good): its body, which names the customer, goes."""
+        with self.transaction() as conn:
+            if self._sqlite:
+                conn.exec_driver_sql("PRAGMA secure_delete=ON")
+            conn.execute(sa.update(privacy_requests).where(privacy_requests.c.id == request_id)
+                         .values(state=state, reason=reason, body="", claimed_until=None,
+                                 done_at=self._clock.now()))  # fmt: skip
+        self._leave_no_copy()
+
+    def privacy_request_states(self) -> list[tuple[str, str, str, str]]:
+        """(shop, kind, state, reason) of every request, oldest first."""
+        query = sa.select(privacy_requests.c.shop_id, privacy_requests.c.kind, privacy_requests.c.state,
+                          privacy_requests.c.reason).order_by(privacy_requests.c.id)  # fmt: skip
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(query)]  # type: ignore[misc]
+
     # -- adapter state and cursors -----------------------------------------
     def shop_state(self, shop_id: str) -> StoredShopState:
         return StoredShopState(self, shop_id)
@@ -1721,6 +2162,154 @@ def upsert(conn: Connection, table: sa.Table, row: dict[str, Any], unique: Seque
     statement = _dialect_insert(conn.dialect)(table).values(**row)
     updates = {k: statement.excluded[k] for k in row if k not in unique}
     conn.execute(statement.on_conflict_do_update(index_elements=list(unique), set_=updates))
+
+
+# -- privacy helpers -----------------------------------------------------------
+
+#: What the key of customers' hashes is derived for from ``secret_key`` (``vault.derive_key``).
+ERASURE_KEY_PURPOSE = "customer erasures"
+#: The reason of an action dropped because its customer was erased.
+ERASED_REASON = "customer erased"
+#: What stands in for a name, a phone or an address in free text after an erasure.
+ERASED_TEXT = "[erased]"
+#: Keys in payloads and results whose values name a person (emails are replaced by the pseudonym).
+_PERSONAL_KEYS = frozenset({"first_name", "last_name", "customer_name", "full_name", "phone", "company",
+                            "address1", "address2", "zip", "city", "province"})  # fmt: skip
+_EMAIL_KEYS = frozenset({"to", "email", "customer_email", "recipient"})
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def customer_hash(key: bytes, email: str) -> str:
+    """The customer without the person: HMAC-SHA256 of the normalised email under the deployment's key."""
+    return hmac.new(key, normalise_email(email).encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def erased_pseudonym(email_hash: str) -> str:
+    """What an erased customer's email becomes in the rows kept for the report: the same for each
+    of their rows (so counts per customer stay), readable by no one."""
+    return f"erased-{email_hash[:24]}"
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureReport:
+    """What :meth:`Store.forget_customer` changed, per table (no person in it)."""
+
+    events: int = 0  # orders stripped of the person
+    actions: int = 0  # payloads and results stripped
+    dropped: int = 0  # of those, due, running or failed ones now dropped ("customer erased")
+    hook_runs: int = 0  # errors scrubbed
+    customer_history: int = 0  # deleted
+    survey_answers: int = 0  # kept as kind, score and time only
+    consent: int = 0  # deleted
+    suppressions: int = 0  # deleted
+    rejected_deliveries: int = 0  # deleted
+    sent_marks: int = 0  # deleted
+    outbox_files: tuple[str, ...] = ()  # .eml files the actions wrote, for the caller to delete
+
+    @property
+    def found(self) -> bool:
+        return any(getattr(self, name) for name in self.__slots__ if name != "outbox_files") or bool(self.outbox_files)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPrivacyRequest:
+    id: int
+    shop_id: str
+    delivery_id: str
+    request: PrivacyRequest
+    state: str
+    reason: str
+    received_at: datetime
+
+
+def _privacy_request(row: Any) -> StoredPrivacyRequest:
+    body = json.loads(row.body) if row.body else {}
+    request = PrivacyRequest(row.kind, email=body.get("email", ""), order_ids=tuple(body.get("order_ids", ())),
+                             reference=body.get("reference", ""))  # fmt: skip
+    return StoredPrivacyRequest(row.id, row.shop_id, row.delivery_id, request, row.state, row.reason, row.received_at)
+
+
+class _Person:
+    """What names one customer in free text: their email, names, phones and street, as their orders had them."""
+
+    def __init__(self, email: str, pseudonym: str) -> None:
+        self.email = email
+        self.pseudonym = pseudonym
+        self.terms: set[str] = set()
+
+    def learn(self, order: Order) -> None:
+        customer = order.customer
+        names = [customer.first_name, customer.last_name, customer.name]
+        address = order.shipping_address
+        if address is not None:
+            names += [address.first_name, address.last_name, f"{address.first_name} {address.last_name}".strip(),
+                      address.phone, address.address1, address.address2]  # fmt: skip
+        self.terms.update(term.strip() for term in names if len(term.strip()) >= 3)
+
+    def scrub(self, text: str) -> str:
+        if not text:
+            return text
+        text = re.sub(re.escape(self.email), self.pseudonym, text, flags=re.IGNORECASE)
+        for term in sorted(self.terms, key=len, reverse=True):
+            text = re.sub(rf"(?<!\w){re.escape(term)}(?!\w)", ERASED_TEXT, text, flags=re.IGNORECASE)
+        return text
+
+    def scrub_json(self, value: Any, key: str = "") -> Any:
+        if isinstance(value, dict):
+            return {k: self.scrub_json(v, str(k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.scrub_json(v, key) for v in value]
+        if not isinstance(value, str) or not value:
+            return value
+        if key in _PERSONAL_KEYS:
+            return ""
+        if key in _EMAIL_KEYS and self.email in value.lower():
+            return self.pseudonym
+        return self.scrub(value)
+
+
+def _stripped_event(event: Event, person: _Person) -> Event:
+    """The event with its order kept for the report and the person gone."""
+    order = event.order
+    kept = Customer(email=person.pseudonym if order.customer.email else "", locale=order.customer.locale)
+    order = dataclasses.replace(
+        order,
+        customer=kept,
+        shipping_address=None,
+        refunds=tuple(dataclasses.replace(r, reason="") for r in order.refunds),
+        returns=tuple(dataclasses.replace(r, reason="") for r in order.returns),
+    )
+    event = dataclasses.replace(
+        event,
+        order=order,
+        refund=dataclasses.replace(event.refund, reason="") if event.refund else None,
+        return_request=dataclasses.replace(event.return_request, reason="") if event.return_request else None,
+    )
+    scrubbed = person.scrub_json(json.loads(event.to_json()))  # a note or a line's property may still name them
+    return Event.from_json(json.dumps(scrubbed))
+
+
+def _mentions(column: Any, email: str) -> sa.ColumnElement[bool]:
+    return sa.func.lower(column).contains(email, autoescape=True)
+
+
+def _of_shop(table: Any, shop_id: str | None) -> list[sa.ColumnElement[bool]]:
+    return [] if shop_id is None else [table.c.shop_id == shop_id]
+
+
+def _plain(row: Any, columns: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in columns:
+        value = getattr(row, name)
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, str) and name in ("payload", "result") and value[:1] in "{[":
+            value = json.loads(value)
+        out[name] = value
+    return out
 
 
 def _stored_event(row: Any) -> StoredEvent:

@@ -65,8 +65,14 @@ def register_subscriptions(app: App, shop_id: str) -> dict[str, Any]:
         + (f" ({len(replaced)} replacing disabled or paused ones)" if replaced else "")
         + f", {len(registered) - len(created)} already there -> {address}"
     )
+    # Privacy topics no API subscribes (Shopify's compliance webhooks): the app's configuration names them.
+    compliance = sorted(getattr(adapter, "compliance_topics", {}))
+    if compliance:
+        summary += (f"\n{shop_id}: {', '.join(compliance)} are not subscribed through the API: give {address} as"
+                    " the compliance webhooks URL in the app's configuration (docs/adapters/shopify.md)")
     return {"shop": shop_id, "address": address, "created": len(created), "replaced": len(replaced),
-            "subscriptions": _rows(registered, address), "summary": summary}  # fmt: skip
+            "subscriptions": _rows(registered, address), "compliance_topics": compliance,
+            "summary": summary}  # fmt: skip
 
 
 def list_subscriptions(app: App, shop_id: str) -> dict[str, Any]:

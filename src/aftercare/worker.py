@@ -56,6 +56,7 @@ from aftercare.app import App
 from aftercare.dispatch import MAX_ATTEMPTS, Dispatcher, backoff, execute_action
 from aftercare.models import Event
 from aftercare.platform import PlatformError
+from aftercare.privacy import apply_retention, run_privacy_requests
 from aftercare.queue import TaskQueue, make_huey
 from aftercare.store import StoredEvent, wall_clock
 
@@ -269,6 +270,8 @@ class Worker:
         self.queue.dispatch_events(store.pending_events(now - self.pending_grace))
         for due in self.due_by_shop(now).values():
             self.queue.execute_actions([a.id for a in due])
+        run_privacy_requests(self.app)
+        apply_retention(self.app)
 
     def run_now(self) -> None:
         """Do all waiting work in this thread (tests, ``--once``, the demo's moved clock), shops interleaved."""
@@ -277,6 +280,7 @@ class Worker:
         store.release_stale_actions()
         store.release_stale_events()
         self._claim_and_dispatch(store.get_events(store.pending_events(now)))
+        run_privacy_requests(self.app)
         while due := round_robin(self.due_by_shop(self.app.now()).values()):
             before = [a.id for a in due]
             for action_id in before:

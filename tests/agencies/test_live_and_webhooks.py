@@ -104,6 +104,8 @@ def test_webhooks_register_is_idempotent_and_remove_takes_only_ours(
         assert code == 0 and first["created"] == len(expected), out
         assert sorted(row["topic"] for row in first["subscriptions"]) == expected
         assert {row["address"] for row in first["subscriptions"]} == {f"{public}/webhooks/{shop_id}"}
+        compliance = ["customers/data_request", "customers/redact", "shop/redact"] if shop_id == "shopify-shop" else []
+        assert first["compliance_topics"] == compliance  # named, since no API call subscribes them
 
         code, out = run(path, "webhooks", "register", "--shop", shop_id, "--json")
         assert code == 0 and json.loads(out)["created"] == 0  # idempotent
@@ -131,6 +133,7 @@ def test_webhooks_list_shows_a_disabled_one_and_register_replaces_it(
     public = webhook_receiver.url.removesuffix("/webhooks")
     path = write_config(tmp_path, sandbox_shopify, sandbox_woocommerce, free_port(), public_url=public)
     code, out = run(path, "webhooks", "register", "--shop", "woo-shop")
+    assert "compliance webhooks" not in out
     assert code == 0, out
     (stale, *_) = sandbox_woocommerce.webhooks.values()
     stale["status"] = "disabled"  # what WooCommerce does at the 7th failed delivery in a row

@@ -92,6 +92,9 @@ COMMANDS: dict[str, Entry] = {
         "aftercare.cli.console:console",
         "The web console's accounts (the pages are served by `aftercare serve` under /console).",
     ),
+    "customers": Entry(
+        "aftercare.cli.customers:customers", "One customer's data: erase it, or print all of it (docs/privacy.md)."
+    ),
     "simulate": Entry(
         "aftercare.cli.console:simulate",
         "What-if: replay the shop's stored events of the last DAYS through a config, in a dry run.",
