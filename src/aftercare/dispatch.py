@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from aftercare import metrics
 from aftercare.actions import (
     ActionDeferred,
     ActionDropped,
@@ -188,6 +189,8 @@ def _run_claimed(app: App, action: ActionRecord) -> list[int]:
     if outcome is None:  # put back to wait for the action it depends on
         return []
     released = app.store.record_outcome(action, outcome)
+    late = (app.now() - action.due_at).total_seconds()
+    metrics.action_ended(action.shop_id, action.plugin, action.kind.value, outcome.state.value, late)
     reason = outcome.reason
     log.info(
         "action shop=%s order=%s plugin=%s action=%s outcome=%s duration_ms=%.1f%s",

@@ -1,4 +1,4 @@
-"""The webhook receiver: ``POST /webhooks/{shop_id}`` and ``GET /healthz``.
+"""The webhook receiver: ``POST /webhooks/{shop_id}``, ``GET /healthz`` and ``GET /metrics``.
 
 DESIGN rule 1, persist before acknowledging: a delivery is answered 200 only
 after its events are committed to the inbox. Committing each request on its
@@ -44,6 +44,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from aftercare import metrics
 from aftercare.app import App
 from aftercare.console.web import routes as console_routes
 from aftercare.install import routes as install_routes
@@ -281,10 +282,18 @@ def create_receiver(
     read_check = _Check("read", lambda: app.store.probe_read(HEALTH_STORE_WAIT))
     write_check = _Check("write", lambda: app.store.probe_write(HEALTH_STORE_WAIT))
     queue_check = _Check("queue", worker.queue.ping)
+    queue_messages_check = _Check("queue-messages", worker.queue.backlog)
     worker_check = _Check("worker", lambda: worker_health(app))
 
     async def webhook(request: Request) -> Response:
         shop_id = request.path_params["shop_id"]
+        shop_label = shop_id if shop_id in app.shops else metrics.UNKNOWN_SHOP
+        metrics.webhook_received(shop_label)
+        response = await answer_webhook(request, shop_id)
+        metrics.webhook_answered(shop_label, response.status_code)
+        return response
+
+    async def answer_webhook(request: Request, shop_id: str) -> Response:
         if shop_id not in app.shops:
             return _answer(404, f"unknown shop {shop_id!r}")
         declared = request.headers.get("content-length")
@@ -341,9 +350,24 @@ def create_receiver(
             checks["backlog"] = health.backlog
         return JSONResponse(checks, status_code=200 if healthy else 503)
 
+    async def metrics_page(request: Request) -> Response:
+        """Counters of this process and its worker child; the store's readings bounded as /healthz's."""
+        (worker_ok, health), (queue_ok, queued) = await asyncio.gather(worker_check(), queue_messages_check())
+        readings = metrics.Readings(
+            backlog=health.backlog if worker_ok else None,
+            oldest_waiting=health.oldest if worker_ok else None,
+            beat_at=health.beat_at if worker_ok else None,
+            worker_ok=health.ok if worker_ok else None,
+            queue_messages=queued if queue_ok else None,
+            now=app.now(),
+        )
+        body, content_type = await asyncio.to_thread(metrics.exposition, readings)
+        return Response(body, media_type=content_type)
+
     routes: list[BaseRoute] = [
         Route("/webhooks/{shop_id}", webhook, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_page, methods=["GET"]),
         *mail_routes(app),
         *page_routes(app, worker),
         *install_routes(app),

@@ -20,6 +20,7 @@ from typing import Any
 
 import uvicorn
 
+from aftercare import metrics
 from aftercare.app import App
 from aftercare.limits import HeaderLimitedHttpTools
 from aftercare.receiver import create_receiver
@@ -63,6 +64,8 @@ def serve(
     webhooks a second the receiver could acknowledge (docs/benchmarks.md).
     """
     configure_logging()
+    # Before anything is counted: this process and its worker child count into one folder.
+    metrics_folder = metrics.share_with_children()
     host = host or app.config.server.host
     port = app.config.server.port if port is None else port
 
@@ -83,6 +86,7 @@ def serve(
     finally:
         child.stop()
         app.close()
+        metrics.remove_folder(metrics_folder)
         print("aftercare serve: stopped", flush=True)
 
 

@@ -51,6 +51,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
+from aftercare import metrics
 from aftercare.actions import ActionRecord, ActionState
 from aftercare.app import App
 from aftercare.dispatch import MAX_ATTEMPTS, Dispatcher, backoff, execute_action
@@ -194,6 +195,7 @@ class Worker:
         for outcome in outcomes:
             event = outcome.results.event
             failed = [r.plugin for r in outcome.results.runs if r.outcome == "failed"]
+            metrics.event_dispatched(event.shop_id, event.kind.value, failed)
             log.info(
                 "event shop=%s order=%s kind=%s key=%s plugins=%d actions=%d failed=%s duration_ms=%.1f",
                 event.shop_id, event.order.platform_id, event.kind.value, event.dedupe_key,
@@ -330,6 +332,10 @@ class Health:
     ok: bool
     worker: str
     backlog: dict[str, int]
+    #: The freshest heartbeat of any worker (wall clock), None if none has started.
+    beat_at: datetime | None = None
+    #: When the oldest work counted in ``backlog`` fell due or arrived (app clock).
+    oldest: datetime | None = None
 
 
 def worker_health(app: App) -> Health:
@@ -343,13 +349,17 @@ def worker_health(app: App) -> Health:
     beat, backlog = store.worker_beat(), store.backlog(BACKLOG_AFTER)
     counts = {"pending_events": backlog.pending_events, "overdue_actions": backlog.overdue_actions}
     now = wall_clock()
+
+    def health(ok: bool, worker: str) -> Health:
+        return Health(ok, worker, counts, beat.beat_at, backlog.oldest)
+
     if beat.beat_at is None:
-        return Health(False, "not running: no worker has started", counts)
+        return health(False, "not running: no worker has started")
     if beat.beat_at < now - SILENT_AFTER:
-        return Health(False, f"not running since {beat.beat_at:%Y-%m-%d %H:%M:%S} UTC", counts)
+        return health(False, f"not running since {beat.beat_at:%Y-%m-%d %H:%M:%S} UTC")
     overdue_since = backlog.oldest is not None and backlog.oldest < app.now() - STUCK_AFTER
     if overdue_since and beat.progress_at < now - STUCK_AFTER:
-        return Health(
-            False, f"stuck: work is overdue and nothing was done since {beat.progress_at:%Y-%m-%d %H:%M:%S} UTC", counts
+        return health(
+            False, f"stuck: work is overdue and nothing was done since {beat.progress_at:%Y-%m-%d %H:%M:%S} UTC"
         )
-    return Health(True, "ok", counts)
+    return health(True, "ok")
