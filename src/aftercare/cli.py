@@ -587,35 +587,47 @@ def announce_created_schema(command: str, applied: list[str]) -> None:
         click.echo(f"aftercare {command}: created the store's schema (a fresh database) at revision {revision}")
 
 
+#: serve's and worker's level of logging (the format is the config's log_format).
+LOG_LEVEL = click.option(
+    "--log-level", type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default="info", show_default=True, help="Log this level and above.",
+)  # fmt: skip
+
+
 @cli.command()
 @click.option("--host", help="Address to listen on (default: [server] host).")
 @click.option("--port", type=int, help="Port (default: [server] port; 0 picks a free one).")
 @click.option("--workers", type=int, help="Worker threads of the embedded queue consumer.")
 @click.option("--sweep-interval", default=5.0, show_default=True, help="Seconds between sweeps of the store.")
+@LOG_LEVEL
 @click.pass_context
 @reports_user_errors
-def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None, sweep_interval: float) -> None:
+def serve(
+    ctx: click.Context, host: str | None, port: int | None, workers: int | None, sweep_interval: float, log_level: str
+) -> None:
     """Receive webhooks, and run a worker beside them (the embedded default: one command)."""
     from aftercare.serve import serve as run_server
 
     app = open_app(ctx)
     announce_created_schema("serve", open_store(app))
-    run_server(app, config_path=ctx.obj["config"], host=host, port=port, workers=workers, sweep_interval=sweep_interval)
+    run_server(app, config_path=ctx.obj["config"], host=host, port=port, workers=workers, sweep_interval=sweep_interval,
+               log_level=log_level)  # fmt: skip
 
 
 @cli.command()
 @click.option("--workers", type=int, help="Worker threads (default: [server] workers).")
 @click.option("--sweep-interval", default=5.0, show_default=True, help="Seconds between sweeps of the store.")
 @click.option("--parent", type=int, hidden=True, help="Stop when this process (serve) is gone.")
+@LOG_LEVEL
 @click.pass_context
 @reports_user_errors
-def worker(ctx: click.Context, workers: int | None, sweep_interval: float, parent: int | None) -> None:
+def worker(ctx: click.Context, workers: int | None, sweep_interval: float, parent: int | None, log_level: str) -> None:
     """Consume the queue only (scale-out: run several beside `serve`). SIGTERM finishes work in flight."""
     from aftercare.serve import run_worker
 
     app = open_app(ctx)
     announce_created_schema("worker", open_store(app))
-    run_worker(app, workers=workers, sweep_interval=sweep_interval, parent=parent)
+    run_worker(app, workers=workers, sweep_interval=sweep_interval, parent=parent, log_level=log_level)
 
 
 @cli.command()

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -165,6 +165,9 @@ class Config(BaseModel):
     public_url: str = "http://127.0.0.1:8000"
     #: Record every action but execute none, for every shop.
     dry_run: bool = False
+    #: How ``serve`` and ``worker`` write their log lines: ``text``, or ``json`` (one object a
+    #: line, with shop, order, plugin, action, outcome and duration where the line has them).
+    log_format: Literal["text", "json"] = "text"
     #: The deployment's own key: encrypts the platform tokens kept in the store (Shopify
     #: client credentials and installs) and the links in customer mail. Any random text of 32+
     #: characters; ``aftercare init`` writes one. Changing it without keeping the old one in

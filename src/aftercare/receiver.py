@@ -308,7 +308,8 @@ def create_receiver(
         try:
             delivery = app.adapter(shop_id).verify_webhook(request.headers, bytes(body))
         except WebhookRejected as exc:
-            log.warning("webhook shop=%s rejected %d: %s", shop_id, exc.status, exc.reason)
+            log.warning("webhook shop=%s rejected %d: %s", shop_id, exc.status, exc.reason,
+                        extra={"shop": shop_id, "status": exc.status, "outcome": "rejected"})  # fmt: skip
             return _answer(exc.status, exc.reason)
         if delivery.is_ping:
             return _answer(200, "pong")
@@ -321,10 +322,12 @@ def create_receiver(
         except Exception:
             return _answer(503, "the store is unavailable; retry later")
         if isinstance(result, PayloadError):
-            log.warning("webhook shop=%s topic=%s unreadable: %s", shop_id, delivery.topic, result)
+            log.warning("webhook shop=%s topic=%s unreadable: %s", shop_id, delivery.topic, result,
+                        extra={"shop": shop_id, "status": 422, "outcome": "unreadable"})  # fmt: skip
             return _answer(422, str(result))
         if result.events == 0:
-            log.info("webhook shop=%s topic=%s needs no hook; acknowledged", shop_id, delivery.topic)
+            log.info("webhook shop=%s topic=%s needs no hook; acknowledged", shop_id, delivery.topic,
+                     extra={"shop": shop_id, "status": 200, "outcome": "no hook"})  # fmt: skip
         return JSONResponse({"stored": len(result.new_event_ids), "events": result.events})
 
     async def healthz(request: Request) -> Response:

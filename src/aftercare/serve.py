@@ -20,7 +20,7 @@ from typing import Any
 
 import uvicorn
 
-from aftercare import metrics
+from aftercare import logs, metrics
 from aftercare.app import App
 from aftercare.limits import HeaderLimitedHttpTools
 from aftercare.receiver import create_receiver
@@ -35,17 +35,12 @@ WORKER_RESTART_FIRST = 1.0
 WORKER_RESTART_MAX = 30.0
 WORKER_HEALTHY_AFTER = 60.0
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
-
 #: Allocations between two collections of the youngest generation (CPython's default is 700).
 YOUNG_GC_THRESHOLD = 20_000
 
 
-def configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
-    # Huey logs every task at INFO; our own lines say what happened.
-    logging.getLogger("huey").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+def configure_logging(app: App, level: str = "info") -> None:
+    logs.configure(app.config.log_format, level)
 
 
 def serve(
@@ -56,6 +51,7 @@ def serve(
     port: int | None = None,
     workers: int | None = None,
     sweep_interval: float = 5.0,
+    log_level: str = "info",
 ) -> None:
     """The receiver in this process, the worker in a child process it supervises.
 
@@ -63,7 +59,7 @@ def serve(
     interpreter: sharing one GIL with the receiver's event loop halved the
     webhooks a second the receiver could acknowledge (docs/benchmarks.md).
     """
-    configure_logging()
+    configure_logging(app, log_level)
     # Before anything is counted: this process and its worker child count into one folder.
     metrics_folder = metrics.share_with_children()
     host = host or app.config.server.host
@@ -74,7 +70,8 @@ def serve(
     # uvicorn binds the socket itself: handing it one we bound halved the webhooks a second
     # it answered (docs/benchmarks.md); so the port it got is read once it has started.
     server = uvicorn.Server(server_config(app, receiver, host, port))
-    child = WorkerSupervisor(_worker_command(config_path, workers or app.config.server.workers, sweep_interval))
+    workers = workers or app.config.server.workers
+    child = WorkerSupervisor(_worker_command(config_path, workers, sweep_interval, log_level))
     child.start()
     threading.Thread(target=_announce, args=(server, host), name="aftercare-announce", daemon=True).start()
     # uvicorn handles SIGTERM itself, then raises it again once stopped, for whatever handler was
@@ -112,10 +109,11 @@ def _announce(server: uvicorn.Server, host: str) -> None:
     print(f"aftercare serve: listening on http://{host}:{port}", flush=True)
 
 
-def _worker_command(config_path: str, workers: int, sweep_interval: float) -> list[str]:
+def _worker_command(config_path: str, workers: int, sweep_interval: float, log_level: str = "info") -> list[str]:
     return [
         sys.executable, "-m", "aftercare", "--config", config_path, "worker",
         "--workers", str(workers), "--sweep-interval", str(sweep_interval), "--parent", str(os.getpid()),
+        "--log-level", log_level,
     ]  # fmt: skip
 
 
@@ -214,8 +212,15 @@ def _stop_worker_process(child: subprocess.Popen[bytes]) -> None:
             child.wait()
 
 
-def run_worker(app: App, *, workers: int | None = None, sweep_interval: float = 5.0, parent: int | None = None) -> None:
-    configure_logging()
+def run_worker(
+    app: App,
+    *,
+    workers: int | None = None,
+    sweep_interval: float = 5.0,
+    parent: int | None = None,
+    log_level: str = "info",
+) -> None:
+    configure_logging(app, log_level)
     worker = Worker(app)
     consumer = worker.queue.consumer(workers or app.config.server.workers)
     worker.start_sweeper(sweep_interval)

@@ -200,6 +200,8 @@ class Worker:
                 "event shop=%s order=%s kind=%s key=%s plugins=%d actions=%d failed=%s duration_ms=%.1f",
                 event.shop_id, event.order.platform_id, event.kind.value, event.dedupe_key,
                 len(outcome.results.runs), len(outcome.new_actions), ",".join(failed) or "-", elapsed,
+                extra={"shop": event.shop_id, "order": event.order.platform_id, "kind": event.kind.value,
+                       "outcome": "failed" if failed else "ok", "duration_ms": round(elapsed, 1)},
             )  # fmt: skip
         new_keys = [key for outcome in outcomes for key in outcome.new_actions]
         now = self.app.now()
@@ -227,7 +229,9 @@ class Worker:
         attempts = stored.attempts + 1
         retry_at = self.app.now() + backoff(attempts, retry_after) if transient and attempts < MAX_ATTEMPTS else None
         then = f"next try at {retry_at:%Y-%m-%d %H:%M:%S}" if retry_at else "failed"
-        log.warning("event=%s shop=%s attempt %d: %s; %s", stored.id, stored.event.shop_id, attempts, reason, then)
+        log.warning("event=%s shop=%s attempt %d: %s; %s", stored.id, stored.event.shop_id, attempts, reason, then,
+                    extra={"event": stored.id, "shop": stored.event.shop_id, "order": stored.event.order.platform_id,
+                           "outcome": "retry" if retry_at else "failed"})  # fmt: skip
         try:
             self.app.store.event_dispatch_failed(stored.id, f"attempt {attempts}: {reason}", retry_at)
         except Exception:  # the store is down too: the claim runs out and the sweep brings it back
