@@ -118,6 +118,8 @@ class ServerSettings(BaseModel):
     #: event whose queue message is on its way is not picked up twice; also how long an event
     #: released from a dead worker's claim or backed off after a failed dispatch waits at least.
     pending_grace_seconds: float = Field(default=30, ge=0)
+    #: ``/healthz`` answers 503 once no worker's heartbeat (every 5 s) came for this long.
+    heartbeat_limit_seconds: float = Field(default=15, gt=5)
     #: Addresses or networks (CIDR) of reverse proxies whose ``X-Forwarded-For`` names the client
     #: (the console's per-address login limit, logs). Empty: the header is ignored, whoever sends it.
     trusted_proxies: list[str] = Field(default_factory=list)

@@ -35,6 +35,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -351,6 +352,9 @@ def create_receiver(
                 checks["worker"] = health.worker
                 healthy = healthy and health.ok
             checks["backlog"] = health.backlog
+            # Reported with or without a worker of its own: a receiver beside `worker` processes
+            # shows their heartbeat too, but does not turn 503 for them (their own checks do).
+            checks["heartbeat"] = _utc_text(health.beat_at)
         return JSONResponse(checks, status_code=200 if healthy else 503)
 
     async def metrics_page(request: Request) -> Response:
@@ -392,6 +396,10 @@ def create_receiver(
         middleware=[Middleware(RequestLimits, webhook_bytes=server.max_body_bytes, form_bytes=server.max_form_bytes,
                                timeout_seconds=server.body_timeout_seconds)],
     )  # fmt: skip
+
+
+def _utc_text(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _answer(status: int, message: str) -> Response:

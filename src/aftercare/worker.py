@@ -69,7 +69,8 @@ PENDING_GRACE = timedelta(seconds=30)
 PICKUP_PER_SHOP = 100
 #: The heartbeat's period at most (shorter when the claim lease is short: a third of it).
 HEARTBEAT_SECONDS = 5.0
-#: No heartbeat for this long: the worker is not running (``/healthz``).
+#: No heartbeat for this long: the worker is not running (``/healthz``; the default of
+#: ``[server] heartbeat_limit_seconds``).
 SILENT_AFTER = timedelta(seconds=3 * HEARTBEAT_SECONDS)
 #: Work overdue this long while no worker finished anything: the worker is stuck (``/healthz``).
 STUCK_AFTER = timedelta(minutes=2)
@@ -345,7 +346,7 @@ class Health:
 def worker_health(app: App) -> Health:
     """Is some worker alive and getting work done? Read from the heartbeats in the store.
 
-    Dead: no heartbeat for ``SILENT_AFTER``. Stuck: work overdue for
+    Dead: no heartbeat for ``[server] heartbeat_limit_seconds``. Stuck: work overdue for
     ``STUCK_AFTER`` while no worker finished anything for as long. The backlog
     is work in the store waiting longer than ``BACKLOG_AFTER``, not queue messages.
     """
@@ -359,7 +360,7 @@ def worker_health(app: App) -> Health:
 
     if beat.beat_at is None:
         return health(False, "not running: no worker has started")
-    if beat.beat_at < now - SILENT_AFTER:
+    if beat.beat_at < now - timedelta(seconds=app.config.server.heartbeat_limit_seconds):
         return health(False, f"not running since {beat.beat_at:%Y-%m-%d %H:%M:%S} UTC")
     overdue_since = backlog.oldest is not None and backlog.oldest < app.now() - STUCK_AFTER
     if overdue_since and beat.progress_at < now - STUCK_AFTER:
