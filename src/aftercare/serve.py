@@ -12,6 +12,7 @@ import gc
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +25,7 @@ from aftercare import logs, metrics
 from aftercare.app import App
 from aftercare.limits import HeaderLimitedHttpTools
 from aftercare.receiver import create_receiver
+from aftercare.store import wall_clock
 from aftercare.worker import Worker
 
 log = logging.getLogger("aftercare.serve")
@@ -52,8 +54,10 @@ def serve(
     workers: int | None = None,
     sweep_interval: float = 5.0,
     log_level: str = "info",
+    with_worker: bool = True,
 ) -> None:
-    """The receiver in this process, the worker in a child process it supervises.
+    """The receiver in this process, the worker in a child process it supervises
+    (``with_worker=False``: the receiver only, beside ``aftercare worker`` processes).
 
     One command still runs everything, but the worker gets its own
     interpreter: sharing one GIL with the receiver's event loop halved the
@@ -66,13 +70,14 @@ def serve(
     port = app.config.server.port if port is None else port
 
     # The receiver only enqueues; its Worker object is the queue's producer side.
-    receiver = create_receiver(app, Worker(app), expects_worker=True)
+    receiver = create_receiver(app, Worker(app), expects_worker=with_worker)
     # uvicorn binds the socket itself: handing it one we bound halved the webhooks a second
     # it answered (docs/benchmarks.md); so the port it got is read once it has started.
     server = uvicorn.Server(server_config(app, receiver, host, port))
     workers = workers or app.config.server.workers
     child = WorkerSupervisor(_worker_command(config_path, workers, sweep_interval, log_level))
-    child.start()
+    if with_worker:
+        child.start()
     threading.Thread(target=_announce, args=(server, host), name="aftercare-announce", daemon=True).start()
     # uvicorn handles SIGTERM itself, then raises it again once stopped, for whatever handler was
     # there before; this one lets the shutdown below (stop the worker, close the store) happen.
@@ -234,6 +239,22 @@ def run_worker(
         worker.stop_sweeper()
         app.close()
         print("aftercare worker: stopped", flush=True)
+
+
+def check_worker_here(app: App) -> tuple[bool, str]:
+    """A worker's health check (``aftercare worker --check``): did a worker on this host send a
+    heartbeat within ``[server] heartbeat_limit_seconds``? In a container that is its own."""
+    host = socket.gethostname()
+    try:
+        beat = app.store.worker_beat(host).beat_at
+    except Exception as exc:  # the class only, as /healthz: the text may name the database host
+        return False, f"worker: error: {type(exc).__name__}"
+    if beat is None:
+        return False, f"worker: no heartbeat from {host}"
+    age = (wall_clock() - beat).total_seconds()
+    if age > app.config.server.heartbeat_limit_seconds:
+        return False, f"worker: last heartbeat from {host} {age:.0f}s ago"
+    return True, f"worker: ok (heartbeat from {host} {age:.0f}s ago)"
 
 
 def tune_gc_for_throughput() -> None:
