@@ -95,10 +95,8 @@ def test_compose_runs_one_migration_then_serve_two_workers_redis_and_postgresql(
         accepts(services[name]["command"])
     [loop] = services["sync"]["command"]  # sh -c: sync, sleep, again
     assert services["sync"]["entrypoint"] == ["sh", "-c"] and services["sync"]["init"] is True
-    assert re.fullmatch(
-        r'while true; do aftercare sync && touch /tmp/aftercare-synced; sleep "\$\$\{SYNC_EVERY_SECONDS:-(\d+)\}"; done',
-        loop,
-    ), loop
+    sync_then_sleep = r'aftercare sync && touch /tmp/aftercare-synced; sleep "\$\$\{SYNC_EVERY_SECONDS:-(\d+)\}"'
+    assert re.fullmatch(f"while true; do {sync_then_sleep}; done", loop), loop
     accepts(["sync"])
     # The receiver only: the workers are their own services, each with a health check of its own.
     assert "--no-worker" in services["serve"]["command"]
