@@ -13,12 +13,14 @@ from starlette.testclient import TestClient
 
 from aftercare import metrics
 from aftercare.clock import ManualClock
+from aftercare.dispatch import Dispatcher, execute_due
 from aftercare.platform import MemoryShopState, ShopInfo
 from aftercare.receiver import create_receiver
 from aftercare.testing import make_event, make_order
 from aftercare.worker import Worker
 
 from ..adapters.shopify.shopify_support import GRAPHQL_URL, NOW, SECRET, SHOP_DOMAIN
+from ..mail.conftest import mail_app, smtp_server  # noqa: F401  (fixtures)
 from .test_processes import deployment, executions, first_line, producer, start, stop, wait_for  # noqa: F401
 
 
@@ -135,3 +137,21 @@ def test_platform_calls_and_throttling_waits_are_counted_by_platform_and_status(
     assert moved("aftercare_platform_throttle_waits_total", platform="shopify") == 1
     assert moved("aftercare_platform_throttle_wait_seconds_total", platform="shopify") == 2.0
     assert value(after, "aftercare_store_up") == 0  # no readings were given: said, not hidden
+
+
+def test_smtp_results_are_counted_by_shop_and_result(mail_app, smtp_server):  # noqa: F811
+    _controller, handler = smtp_server
+    handler.refuse["buyer2@example.com"] = "550 5.1.1 no such user"
+    app = mail_app()
+    before = counted_here()
+    for n in (1, 2):
+        Dispatcher(app).dispatch(make_event("order_paid", make_order(str(n), email=f"buyer{n}@example.com")))
+    execute_due(app)
+    after = counted_here()
+    assert len(handler.received) == 1
+    for result, count in (("sent", 1), ("refused", 1), ("deferred", 0)):
+        moved = value(after, "aftercare_smtp_results_total", shop="test", result=result)
+        assert moved - value(before, "aftercare_smtp_results_total", shop="test", result=result) == count, result
+    assert (
+        "buyer" not in metrics.exposition(metrics.Readings(None, None, None, None, None, datetime.now(UTC)))[0].decode()
+    )
