@@ -26,11 +26,14 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from aftercare import platform
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: serve's folders: ``aftercare-metrics-PID-random`` in the temporary directory.
+FOLDER_PREFIX = "aftercare-metrics-"
 #: From due to done: a mail sent within the second, one that waited out a throttled
 #: platform or a retry (minutes, hours), one a stopped worker left overdue (a day).
 LATENCY_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 6 * 3600, 24 * 3600)
@@ -114,9 +117,28 @@ def share_with_children() -> str | None:
     names one already: the operator's folder, which they clean before a start."""
     if os.environ.get(MULTIPROC_ENV):
         return None
-    folder = tempfile.mkdtemp(prefix="aftercare-metrics-")
+    _remove_folders_of_dead_serves()
+    folder = tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-")
     os.environ[MULTIPROC_ENV] = folder
     return folder
+
+
+def _remove_folders_of_dead_serves() -> None:
+    """A serve that was killed (SIGKILL, a crash) could not remove its folder: the next one does."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*-*"):
+        pid = folder.name.removeprefix(FOLDER_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def remove_folder(folder: str | None) -> None:

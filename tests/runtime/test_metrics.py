@@ -155,3 +155,25 @@ def test_smtp_results_are_counted_by_shop_and_result(mail_app, smtp_server):  # 
     assert (
         "buyer" not in metrics.exposition(metrics.Readings(None, None, None, None, None, datetime.now(UTC)))[0].decode()
     )
+
+
+def test_serve_makes_a_fresh_folder_and_removes_those_of_serves_that_died(tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    monkeypatch.delenv(metrics.MULTIPROC_ENV, raising=False)
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / f"{metrics.FOLDER_PREFIX}{finished.stdout.strip()}-abc"
+    alive = tmp_path / f"{metrics.FOLDER_PREFIX}{os.getpid()}-def"
+    for folder in (dead, alive):
+        folder.mkdir()
+        (folder / "counter_1.db").write_bytes(b"x")
+    folder = metrics.share_with_children()
+    try:
+        assert folder and os.environ[metrics.MULTIPROC_ENV] == folder and os.listdir(folder) == []
+        assert not dead.exists() and alive.exists()  # a live serve's counts stay
+    finally:
+        metrics.remove_folder(folder)
+    assert not os.path.exists(folder) and metrics.MULTIPROC_ENV not in os.environ
