@@ -14,6 +14,7 @@ OUTSIDE_THE_LAYERS = {
     "aftercare.bundles": "what the app is made of: a client's settings, templates and plugins",
     "aftercare.vault": "imports no aftercare module",
     "aftercare.limits": "imports no aftercare module",
+    "aftercare.logs": "imports no aftercare module",
     "aftercare.sandbox": "a local shop for the demo and the tests",
     "aftercare.testing": "fixtures for plugin authors",
 }

@@ -25,7 +25,7 @@ from typing import Any
 
 import requests
 
-from aftercare.platform import PlatformError
+from aftercare.platform import PlatformError, report_call, report_wait
 
 from .auth import TokenSource
 
@@ -147,9 +147,18 @@ class GraphQLClient:
     def _send(self, body: Mapping[str, Any]) -> requests.Response:
         """POST with the current token; once more with a new one when Shopify answers 401."""
         token = self.tokens.token()
-        response = self.session.post(self.url, json=body, headers=_auth(token), timeout=self.timeout)
+        response = self._post(body, token)
         if response.status_code == 401 and self.tokens.renew(token):
-            response = self.session.post(self.url, json=body, headers=_auth(self.tokens.token()), timeout=self.timeout)
+            response = self._post(body, self.tokens.token())
+        return response
+
+    def _post(self, body: Mapping[str, Any], token: str) -> requests.Response:
+        try:
+            response = self.session.post(self.url, json=body, headers=_auth(token), timeout=self.timeout)
+        except requests.exceptions.RequestException:
+            report_call("shopify", None)
+            raise
+        report_call("shopify", response.status_code)
         return response
 
     # -- one answer --------------------------------------------------------
@@ -178,6 +187,7 @@ class GraphQLClient:
             wait = _retry_after(response)
             if wait is None:
                 wait = self._throttle_wait(operation)
+            report_wait("shopify", wait)
             return f"throttled by Shopify (HTTP {status})", wait
         if status >= 500:
             return f"Shopify answered HTTP {status}", _retry_after(response)
@@ -254,6 +264,7 @@ class GraphQLClient:
         missing = need - bucket.available_at(self.monotonic())
         if missing > 0:
             wait = missing / bucket.restore_rate
+            report_wait("shopify", wait)
             log.info("waiting %.2fs for %s query cost points to restore", wait, need)
             self._pause(wait, f"the query cost bucket needs {wait:.1f}s to restore {need:.0f} points")
 

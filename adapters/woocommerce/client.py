@@ -40,7 +40,7 @@ from oauthlib.oauth1 import SIGNATURE_HMAC_SHA256, SIGNATURE_TYPE_AUTH_HEADER, S
 from oauthlib.oauth1 import Client as OAuth1Signer
 
 from aftercare import __version__
-from aftercare.platform import PlatformError
+from aftercare.platform import PlatformError, report_call, report_wait
 
 from .settings import WooCommerceSettings
 
@@ -140,6 +140,7 @@ class WooClient:
             failure: PlatformError | None = None
             try:
                 response = self._send(method, endpoint, params, data)
+                report_call("woocommerce", response.status_code)
             except requests.exceptions.SSLError as error:
                 failure = PlatformError(
                     f"woocommerce TLS error on {method} {endpoint}: {self._describe(error)}",
@@ -156,6 +157,7 @@ class WooClient:
                     transient=False,
                 )
             if failure is not None:
+                report_call("woocommerce", None)
                 if last_try or not failure.transient:
                     raise failure
                 self.sleep(self._backoff(attempt))
@@ -164,6 +166,8 @@ class WooClient:
                 return _checked(response, method, endpoint)
             retry_after = self._retry_after(response)
             wait = self._backoff(attempt) if retry_after is None else retry_after
+            if response.status_code == 429:
+                report_wait("woocommerce", wait)
             if last_try or wait > self.settings.max_backoff_seconds:
                 raise PlatformError(error_line(response), transient=True, retry_after=retry_after)
             self.sleep(wait)

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -120,6 +120,8 @@ class ServerSettings(BaseModel):
     #: event whose queue message is on its way is not picked up twice; also how long an event
     #: released from a dead worker's claim or backed off after a failed dispatch waits at least.
     pending_grace_seconds: float = Field(default=30, ge=0)
+    #: ``/healthz`` answers 503 once no worker's heartbeat (every 5 s) came for this long.
+    heartbeat_limit_seconds: float = Field(default=15, gt=5)
     #: Addresses or networks (CIDR) of reverse proxies whose ``X-Forwarded-For`` names the client
     #: (the console's per-address login limit, logs). Empty: the header is ignored, whoever sends it.
     trusted_proxies: list[str] = Field(default_factory=list)
@@ -177,6 +179,9 @@ class Config(BaseModel):
     public_url: str = "http://127.0.0.1:8000"
     #: Record every action but execute none, for every shop.
     dry_run: bool = False
+    #: How ``serve`` and ``worker`` write their log lines: ``text``, or ``json`` (one object a
+    #: line, with shop, order, plugin, action, outcome and duration where the line has them).
+    log_format: Literal["text", "json"] = "text"
     #: The deployment's own key: encrypts the platform tokens kept in the store (Shopify
     #: client credentials and installs) and the links in customer mail. Any random text of 32+
     #: characters; ``aftercare init`` writes one. Changing it without keeping the old one in

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from aftercare import metrics
 from aftercare.actions import (
     ActionDeferred,
     ActionDropped,
@@ -104,7 +105,9 @@ class Dispatcher:
                 call.function(*[arguments[name] for name in call.argnames])
             except Exception as exc:  # one plugin's bug must not cost the others their turn
                 elapsed = (time.perf_counter() - started) * 1000
-                log.warning("plugin %s failed in %s for %s: %r", call.plugin, hook, event.dedupe_key, exc)
+                log.warning("plugin %s failed in %s for %s: %r", call.plugin, hook, event.dedupe_key, exc,
+                            extra={"shop": event.shop_id, "order": event.order.platform_id, "plugin": call.plugin,
+                                   "outcome": "failed"})  # fmt: skip
                 results.runs.append(HookRun(call.plugin, hook, "failed", f"{type(exc).__name__}: {exc}", 0, elapsed))
                 continue
             elapsed = (time.perf_counter() - started) * 1000
@@ -188,11 +191,16 @@ def _run_claimed(app: App, action: ActionRecord) -> list[int]:
     if outcome is None:  # put back to wait for the action it depends on
         return []
     released = app.store.record_outcome(action, outcome)
+    late = (app.now() - action.due_at).total_seconds()
+    metrics.action_ended(action.shop_id, action.plugin, action.kind.value, outcome.state.value, late)
     reason = outcome.reason
+    duration_ms = round((time.perf_counter() - started) * 1000, 1)
     log.info(
         "action shop=%s order=%s plugin=%s action=%s outcome=%s duration_ms=%.1f%s",
         action.shop_id, action.order_id, action.plugin, action.kind.value, outcome.state.value,
-        (time.perf_counter() - started) * 1000, f" reason={_without_addresses(reason)!r}" if reason else "",
+        duration_ms, f" reason={_without_addresses(reason)!r}" if reason else "",
+        extra={"shop": action.shop_id, "order": action.order_id, "plugin": action.plugin,
+               "action": action.kind.value, "outcome": outcome.state.value, "duration_ms": duration_ms},
     )  # fmt: skip
     return released
 

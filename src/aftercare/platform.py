@@ -35,6 +35,27 @@ from aftercare import serialize
 from aftercare.models import ConsentState, Customer, Event, EventKind, Money, Order
 
 
+@dataclass(frozen=True)
+class CallsListener:
+    """Hears of each call an adapter makes to its platform's API (the answer's HTTP status,
+    None when no answer came) and of each wait for the platform's rate limit (seconds).
+    The runtime's metrics listen; adapters report with :func:`report_call` and :func:`report_wait`."""
+
+    call: Callable[[str, int | None], None]
+    wait: Callable[[str, float], None]
+
+
+calls_listener = CallsListener(call=lambda platform, status: None, wait=lambda platform, seconds: None)
+
+
+def report_call(platform: str, status: int | None) -> None:
+    calls_listener.call(platform, status)
+
+
+def report_wait(platform: str, seconds: float) -> None:
+    calls_listener.wait(platform, seconds)
+
+
 class WebhookRejected(Exception):
     """A delivery the receiver must refuse. ``status`` is the HTTP answer (401, 400, ...)."""
 

@@ -1,4 +1,4 @@
-"""The webhook receiver: ``POST /webhooks/{shop_id}`` and ``GET /healthz``.
+"""The webhook receiver: ``POST /webhooks/{shop_id}``, ``GET /healthz`` and ``GET /metrics``.
 
 DESIGN rule 1, persist before acknowledging: a delivery is answered 200 only
 after its events are committed to the inbox. Committing each request on its
@@ -35,6 +35,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -44,6 +45,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from aftercare import metrics
 from aftercare.app import App
 from aftercare.console.web import routes as console_routes
 from aftercare.install import routes as install_routes
@@ -286,10 +288,18 @@ def create_receiver(
     read_check = _Check("read", lambda: app.store.probe_read(HEALTH_STORE_WAIT))
     write_check = _Check("write", lambda: app.store.probe_write(HEALTH_STORE_WAIT))
     queue_check = _Check("queue", worker.queue.ping)
+    queue_messages_check = _Check("queue-messages", worker.queue.backlog)
     worker_check = _Check("worker", lambda: worker_health(app))
 
     async def webhook(request: Request) -> Response:
         shop_id = request.path_params["shop_id"]
+        shop_label = shop_id if shop_id in app.shops else metrics.UNKNOWN_SHOP
+        metrics.webhook_received(shop_label)
+        response = await answer_webhook(request, shop_id)
+        metrics.webhook_answered(shop_label, response.status_code)
+        return response
+
+    async def answer_webhook(request: Request, shop_id: str) -> Response:
         if shop_id not in app.shops:
             return _answer(404, f"unknown shop {shop_id!r}")
         declared = request.headers.get("content-length")
@@ -304,7 +314,8 @@ def create_receiver(
         try:
             delivery = app.adapter(shop_id).verify_webhook(request.headers, bytes(body))
         except WebhookRejected as exc:
-            log.warning("webhook shop=%s rejected %d: %s", shop_id, exc.status, exc.reason)
+            log.warning("webhook shop=%s rejected %d: %s", shop_id, exc.status, exc.reason,
+                        extra={"shop": shop_id, "status": exc.status, "outcome": "rejected"})  # fmt: skip
             return _answer(exc.status, exc.reason)
         if delivery.is_ping:
             return _answer(200, "pong")
@@ -317,10 +328,12 @@ def create_receiver(
         except Exception:
             return _answer(503, "the store is unavailable; retry later")
         if isinstance(result, PayloadError):
-            log.warning("webhook shop=%s topic=%s unreadable: %s", shop_id, delivery.topic, result)
+            log.warning("webhook shop=%s topic=%s unreadable: %s", shop_id, delivery.topic, result,
+                        extra={"shop": shop_id, "status": 422, "outcome": "unreadable"})  # fmt: skip
             return _answer(422, str(result))
         if result.events == 0:
-            log.info("webhook shop=%s topic=%s needs no hook; acknowledged", shop_id, delivery.topic)
+            log.info("webhook shop=%s topic=%s needs no hook; acknowledged", shop_id, delivery.topic,
+                     extra={"shop": shop_id, "status": 200, "outcome": "no hook"})  # fmt: skip
         return JSONResponse({"stored": len(result.new_event_ids), "events": result.events})
 
     async def healthz(request: Request) -> Response:
@@ -344,11 +357,29 @@ def create_receiver(
                 checks["worker"] = health.worker
                 healthy = healthy and health.ok
             checks["backlog"] = health.backlog
+            # Reported with or without a worker of its own: a receiver beside `worker` processes
+            # shows their heartbeat too, but does not turn 503 for them (their own checks do).
+            checks["heartbeat"] = _utc_text(health.beat_at)
         return JSONResponse(checks, status_code=200 if healthy else 503)
+
+    async def metrics_page(request: Request) -> Response:
+        """Counters of this process and its worker child; the store's readings bounded as /healthz's."""
+        (worker_ok, health), (queue_ok, queued) = await asyncio.gather(worker_check(), queue_messages_check())
+        readings = metrics.Readings(
+            backlog=health.backlog if worker_ok else None,
+            oldest_waiting=health.oldest if worker_ok else None,
+            beat_at=health.beat_at if worker_ok else None,
+            worker_ok=health.ok if worker_ok else None,
+            queue_messages=queued if queue_ok else None,
+            now=app.now(),
+        )
+        body, content_type = await asyncio.to_thread(metrics.exposition, readings)
+        return Response(body, media_type=content_type)
 
     routes: list[BaseRoute] = [
         Route("/webhooks/{shop_id}", webhook, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_page, methods=["GET"]),
         *mail_routes(app),
         *page_routes(app, worker),
         *install_routes(app),
@@ -370,6 +401,10 @@ def create_receiver(
         middleware=[Middleware(RequestLimits, webhook_bytes=server.max_body_bytes, form_bytes=server.max_form_bytes,
                                timeout_seconds=server.body_timeout_seconds)],
     )  # fmt: skip
+
+
+def _utc_text(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _answer(status: int, message: str) -> Response:

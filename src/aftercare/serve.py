@@ -12,6 +12,7 @@ import gc
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -20,9 +21,11 @@ from typing import Any
 
 import uvicorn
 
+from aftercare import logs, metrics
 from aftercare.app import App
 from aftercare.limits import HeaderLimitedHttpTools
 from aftercare.receiver import create_receiver
+from aftercare.store import wall_clock
 from aftercare.worker import Worker
 
 log = logging.getLogger("aftercare.serve")
@@ -34,17 +37,12 @@ WORKER_RESTART_FIRST = 1.0
 WORKER_RESTART_MAX = 30.0
 WORKER_HEALTHY_AFTER = 60.0
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
-
 #: Allocations between two collections of the youngest generation (CPython's default is 700).
 YOUNG_GC_THRESHOLD = 20_000
 
 
-def configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
-    # Huey logs every task at INFO; our own lines say what happened.
-    logging.getLogger("huey").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+def configure_logging(app: App, level: str = "info") -> None:
+    logs.configure(app.config.log_format, level)
 
 
 def serve(
@@ -55,24 +53,31 @@ def serve(
     port: int | None = None,
     workers: int | None = None,
     sweep_interval: float = 5.0,
+    log_level: str = "info",
+    with_worker: bool = True,
 ) -> None:
-    """The receiver in this process, the worker in a child process it supervises.
+    """The receiver in this process, the worker in a child process it supervises
+    (``with_worker=False``: the receiver only, beside ``aftercare worker`` processes).
 
     One command still runs everything, but the worker gets its own
     interpreter: sharing one GIL with the receiver's event loop halved the
     webhooks a second the receiver could acknowledge (docs/benchmarks.md).
     """
-    configure_logging()
+    configure_logging(app, log_level)
+    # Before anything is counted: this process and its worker child count into one folder.
+    metrics_folder = metrics.share_with_children()
     host = host or app.config.server.host
     port = app.config.server.port if port is None else port
 
     # The receiver only enqueues; its Worker object is the queue's producer side.
-    receiver = create_receiver(app, Worker(app), expects_worker=True)
+    receiver = create_receiver(app, Worker(app), expects_worker=with_worker)
     # uvicorn binds the socket itself: handing it one we bound halved the webhooks a second
     # it answered (docs/benchmarks.md); so the port it got is read once it has started.
     server = uvicorn.Server(server_config(app, receiver, host, port))
-    child = WorkerSupervisor(_worker_command(config_path, workers or app.config.server.workers, sweep_interval))
-    child.start()
+    workers = workers or app.config.server.workers
+    child = WorkerSupervisor(_worker_command(config_path, workers, sweep_interval, log_level))
+    if with_worker:
+        child.start()
     threading.Thread(target=_announce, args=(server, host), name="aftercare-announce", daemon=True).start()
     # uvicorn handles SIGTERM itself, then raises it again once stopped, for whatever handler was
     # there before; this one lets the shutdown below (stop the worker, close the store) happen.
@@ -83,6 +88,7 @@ def serve(
     finally:
         child.stop()
         app.close()
+        metrics.remove_folder(metrics_folder)
         print("aftercare serve: stopped", flush=True)
 
 
@@ -108,10 +114,11 @@ def _announce(server: uvicorn.Server, host: str) -> None:
     print(f"aftercare serve: listening on http://{host}:{port}", flush=True)
 
 
-def _worker_command(config_path: str, workers: int, sweep_interval: float) -> list[str]:
+def _worker_command(config_path: str, workers: int, sweep_interval: float, log_level: str = "info") -> list[str]:
     return [
         sys.executable, "-m", "aftercare", "--config", config_path, "worker",
         "--workers", str(workers), "--sweep-interval", str(sweep_interval), "--parent", str(os.getpid()),
+        "--log-level", log_level,
     ]  # fmt: skip
 
 
@@ -210,8 +217,15 @@ def _stop_worker_process(child: subprocess.Popen[bytes]) -> None:
             child.wait()
 
 
-def run_worker(app: App, *, workers: int | None = None, sweep_interval: float = 5.0, parent: int | None = None) -> None:
-    configure_logging()
+def run_worker(
+    app: App,
+    *,
+    workers: int | None = None,
+    sweep_interval: float = 5.0,
+    parent: int | None = None,
+    log_level: str = "info",
+) -> None:
+    configure_logging(app, log_level)
     worker = Worker(app)
     consumer = worker.queue.consumer(workers or app.config.server.workers)
     worker.start_sweeper(sweep_interval)
@@ -225,6 +239,22 @@ def run_worker(app: App, *, workers: int | None = None, sweep_interval: float = 
         worker.stop_sweeper()
         app.close()
         print("aftercare worker: stopped", flush=True)
+
+
+def check_worker_here(app: App) -> tuple[bool, str]:
+    """A worker's health check (``aftercare worker --check``): did a worker on this host send a
+    heartbeat within ``[server] heartbeat_limit_seconds``? In a container that is its own."""
+    host = socket.gethostname()
+    try:
+        beat = app.store.worker_beat(host).beat_at
+    except Exception as exc:  # the class only, as /healthz: the text may name the database host
+        return False, f"worker: error: {type(exc).__name__}"
+    if beat is None:
+        return False, f"worker: no heartbeat from {host}"
+    age = (wall_clock() - beat).total_seconds()
+    if age > app.config.server.heartbeat_limit_seconds:
+        return False, f"worker: last heartbeat from {host} {age:.0f}s ago"
+    return True, f"worker: ok (heartbeat from {host} {age:.0f}s ago)"
 
 
 def tune_gc_for_throughput() -> None:

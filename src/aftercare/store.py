@@ -884,10 +884,13 @@ class Store:
             upsert(conn, workers, row, ("id",))
             conn.execute(sa.delete(workers).where(workers.c.beat_at < now - timedelta(days=1)))
 
-    def worker_beat(self) -> WorkerBeat:
+    def worker_beat(self, host: str | None = None) -> WorkerBeat:
+        """Of every worker, or of the workers on ``host`` (``aftercare worker --check``)."""
         query = sa.select(
             sa.func.max(workers.c.beat_at), sa.func.max(sa.func.coalesce(workers.c.progress_at, workers.c.started_at))
         )
+        if host is not None:
+            query = query.where(workers.c.host == host[:255])
         with self.engine.connect() as conn:
             beat_at, progress_at = conn.execute(query).one()
         return WorkerBeat(_utc(beat_at), _utc(progress_at))

@@ -51,6 +51,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
+from aftercare import metrics
 from aftercare.actions import ActionRecord, ActionState
 from aftercare.app import App
 from aftercare.dispatch import MAX_ATTEMPTS, Dispatcher, backoff, execute_action
@@ -69,7 +70,8 @@ PENDING_GRACE = timedelta(seconds=30)
 PICKUP_PER_SHOP = 100
 #: The heartbeat's period at most (shorter when the claim lease is short: a third of it).
 HEARTBEAT_SECONDS = 5.0
-#: No heartbeat for this long: the worker is not running (``/healthz``).
+#: No heartbeat for this long: the worker is not running (``/healthz``; the default of
+#: ``[server] heartbeat_limit_seconds``).
 SILENT_AFTER = timedelta(seconds=3 * HEARTBEAT_SECONDS)
 #: Work overdue this long while no worker finished anything: the worker is stuck (``/healthz``).
 STUCK_AFTER = timedelta(minutes=2)
@@ -195,10 +197,13 @@ class Worker:
         for outcome in outcomes:
             event = outcome.results.event
             failed = [r.plugin for r in outcome.results.runs if r.outcome == "failed"]
+            metrics.event_dispatched(event.shop_id, event.kind.value, failed)
             log.info(
                 "event shop=%s order=%s kind=%s key=%s plugins=%d actions=%d failed=%s duration_ms=%.1f",
                 event.shop_id, event.order.platform_id, event.kind.value, event.dedupe_key,
                 len(outcome.results.runs), len(outcome.new_actions), ",".join(failed) or "-", elapsed,
+                extra={"shop": event.shop_id, "order": event.order.platform_id, "kind": event.kind.value,
+                       "outcome": "failed" if failed else "ok", "duration_ms": round(elapsed, 1)},
             )  # fmt: skip
         new_keys = [key for outcome in outcomes for key in outcome.new_actions]
         now = self.app.now()
@@ -226,7 +231,9 @@ class Worker:
         attempts = stored.attempts + 1
         retry_at = self.app.now() + backoff(attempts, retry_after) if transient and attempts < MAX_ATTEMPTS else None
         then = f"next try at {retry_at:%Y-%m-%d %H:%M:%S}" if retry_at else "failed"
-        log.warning("event=%s shop=%s attempt %d: %s; %s", stored.id, stored.event.shop_id, attempts, reason, then)
+        log.warning("event=%s shop=%s attempt %d: %s; %s", stored.id, stored.event.shop_id, attempts, reason, then,
+                    extra={"event": stored.id, "shop": stored.event.shop_id, "order": stored.event.order.platform_id,
+                           "outcome": "retry" if retry_at else "failed"})  # fmt: skip
         try:
             self.app.store.event_dispatch_failed(stored.id, f"attempt {attempts}: {reason}", retry_at)
         except Exception:  # the store is down too: the claim runs out and the sweep brings it back
@@ -334,12 +341,16 @@ class Health:
     ok: bool
     worker: str
     backlog: dict[str, int]
+    #: The freshest heartbeat of any worker (wall clock), None if none has started.
+    beat_at: datetime | None = None
+    #: When the oldest work counted in ``backlog`` fell due or arrived (app clock).
+    oldest: datetime | None = None
 
 
 def worker_health(app: App) -> Health:
     """Is some worker alive and getting work done? Read from the heartbeats in the store.
 
-    Dead: no heartbeat for ``SILENT_AFTER``. Stuck: work overdue for
+    Dead: no heartbeat for ``[server] heartbeat_limit_seconds``. Stuck: work overdue for
     ``STUCK_AFTER`` while no worker finished anything for as long. The backlog
     is work in the store waiting longer than ``BACKLOG_AFTER``, not queue messages.
     """
@@ -347,13 +358,17 @@ def worker_health(app: App) -> Health:
     beat, backlog = store.worker_beat(), store.backlog(BACKLOG_AFTER)
     counts = {"pending_events": backlog.pending_events, "overdue_actions": backlog.overdue_actions}
     now = wall_clock()
+
+    def health(ok: bool, worker: str) -> Health:
+        return Health(ok, worker, counts, beat.beat_at, backlog.oldest)
+
     if beat.beat_at is None:
-        return Health(False, "not running: no worker has started", counts)
-    if beat.beat_at < now - SILENT_AFTER:
-        return Health(False, f"not running since {beat.beat_at:%Y-%m-%d %H:%M:%S} UTC", counts)
+        return health(False, "not running: no worker has started")
+    if beat.beat_at < now - timedelta(seconds=app.config.server.heartbeat_limit_seconds):
+        return health(False, f"not running since {beat.beat_at:%Y-%m-%d %H:%M:%S} UTC")
     overdue_since = backlog.oldest is not None and backlog.oldest < app.now() - STUCK_AFTER
     if overdue_since and beat.progress_at < now - STUCK_AFTER:
-        return Health(
-            False, f"stuck: work is overdue and nothing was done since {beat.progress_at:%Y-%m-%d %H:%M:%S} UTC", counts
+        return health(
+            False, f"stuck: work is overdue and nothing was done since {beat.progress_at:%Y-%m-%d %H:%M:%S} UTC"
         )
-    return Health(True, "ok", counts)
+    return health(True, "ok")

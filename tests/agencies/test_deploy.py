@@ -95,8 +95,17 @@ def test_compose_runs_one_migration_then_serve_two_workers_redis_and_postgresql(
         accepts(services[name]["command"])
     [loop] = services["sync"]["command"]  # sh -c: sync, sleep, again
     assert services["sync"]["entrypoint"] == ["sh", "-c"] and services["sync"]["init"] is True
-    assert re.fullmatch(r'while true; do aftercare sync; sleep "\$\$\{SYNC_EVERY_SECONDS:-(\d+)\}"; done', loop), loop
+    sync_then_sleep = r'aftercare sync && touch /tmp/aftercare-synced; sleep "\$\$\{SYNC_EVERY_SECONDS:-(\d+)\}"'
+    assert re.fullmatch(f"while true; do {sync_then_sleep}; done", loop), loop
     accepts(["sync"])
+    # The receiver only: the workers are their own services, each with a health check of its own.
+    assert "--no-worker" in services["serve"]["command"]
+    for name in ("serve", "worker-1", "worker-2", "sync", "redis", "db"):  # migrate runs once and exits
+        assert services[name]["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL"), name
+    for name in ("worker-1", "worker-2"):
+        test = services[name]["healthcheck"]["test"]
+        assert test[1] == "aftercare", test
+        accepts(test[2:])
     containerfile = (DEPLOY / "Containerfile").read_text()
     assert 'ENTRYPOINT ["aftercare"]' in containerfile and "STOPSIGNAL SIGTERM" in containerfile
     assert "pip install --no-cache-dir '.[postgres,redis]'" in containerfile

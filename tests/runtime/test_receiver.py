@@ -88,7 +88,9 @@ def test_healthz_checks_store_and_queue(served):
     _app, _worker, client = served
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"store": "ok", "queue": "ok", "backlog": {"pending_events": 0, "overdue_actions": 0}}
+    assert response.json() == {
+        "store": "ok", "queue": "ok", "backlog": {"pending_events": 0, "overdue_actions": 0}, "heartbeat": None
+    }
 
 
 def test_healthz_reports_a_worker_that_never_started_died_or_is_stuck(aftercare_app):

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from aftercare import hookimpl
+from aftercare import hookimpl, metrics
 from aftercare.actions import ActionKind, ActionRecord
 from aftercare.mail import policy
 from aftercare.mail.message import build_message
@@ -73,10 +73,16 @@ class MailChannel:
             folder = app.config.resolve_path(settings.outbox_dir)
             return {**result, **OutboxTransport(folder).send(message, outbox_name(app, action))}
         try:
-            return {**result, **self.relay(settings.smtp).send(message)}
+            relayed = self.relay(settings.smtp).send(message)
         except RecipientRefused as exc:
+            metrics.smtp_result(action.shop_id, "refused")
             suppress(app, action.shop_id, exc.address, SuppressionReason.BOUNCED, exc.message)
             raise
+        except PlatformError as exc:
+            metrics.smtp_result(action.shop_id, "deferred" if exc.transient else "rejected")
+            raise
+        metrics.smtp_result(action.shop_id, "sent" if relayed.get("confirmed", True) else "unconfirmed")
+        return {**result, **relayed}
 
     def relay(self, settings: SmtpSettings) -> SmtpTransport:
         key = settings.model_dump_json()
