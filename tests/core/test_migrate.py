@@ -5,7 +5,6 @@ Services never migrate an older schema: they refuse in one line naming `aftercar
 import subprocess
 import sys
 import time
-import uuid
 from types import SimpleNamespace
 
 import pytest
@@ -19,7 +18,7 @@ from aftercare.store import Store
 from aftercare.testing import START
 
 from ..runtime.test_processes import stop
-from .test_store import POSTGRES, postgres_or_skip
+from .test_store import postgres_schema
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -28,15 +27,8 @@ def fresh_database(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'state' / 'aftercare.db'}"
         return
-    postgres_or_skip()
-    schema = f"m_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    with postgres_schema("m") as (_, url):
+        yield url
 
 
 def write_config(tmp_path, database):

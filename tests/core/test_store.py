@@ -1,8 +1,10 @@
 """The store on SQLite and on PostgreSQL: migrations, dedupe, the outbox, consent."""
 
+import contextlib
 import os
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 
@@ -38,23 +40,33 @@ def postgres_or_skip():
         engine.dispose()
 
 
+@contextlib.contextmanager
+def postgres_schema(prefix: str = "t") -> Iterator[tuple[str, str]]:
+    """A PostgreSQL schema of its own, dropped afterwards: (its name, a database URL that uses it).
+    Each test gets one, so tests (and test processes) never see each other's rows."""
+    postgres_or_skip()
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield schema, f"{POSTGRES}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path):
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'store.db'}"
         yield Store(url, ManualClock(START))
         return
-    postgres_or_skip()
-    schema = f"t_{uuid.uuid4().hex[:12]}"  # each test in its own schema, dropped afterwards
-    admin = sa.create_engine(POSTGRES)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    s = Store(f"{POSTGRES}?options=-csearch_path%3D{schema}", ManualClock(START))
-    yield s
-    s.close()
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    with postgres_schema() as (_, url):
+        s = Store(url, ManualClock(START))
+        yield s
+        s.close()
 
 
 def requests_for(event, *keys, delay=timedelta(0)):

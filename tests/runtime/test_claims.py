@@ -7,7 +7,6 @@ import sys
 import textwrap
 import threading
 import time
-import uuid
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -27,7 +26,7 @@ from aftercare.store import Store, hook_runs
 from aftercare.testing import START, make_event, make_order, memory_platform
 from aftercare.worker import Worker
 
-from ..core.test_store import POSTGRES, postgres_or_skip
+from ..core.test_store import postgres_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,15 +85,8 @@ def database(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.db'}"
         return
-    postgres_or_skip()
-    schema = f"c_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    with postgres_schema("c") as (_, url):
+        yield url
 
 
 def make_app(tmp_path, database, *plugins, clock=None, lease=600.0):
