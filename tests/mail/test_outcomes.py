@@ -10,9 +10,7 @@ message, and a raw asyncio relay that closes (or falls silent) after DATA.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import socket
 import sqlite3
 import threading
 import uuid
@@ -36,7 +34,7 @@ from aftercare.mail.transports import UNCONFIRMED_CLOSED
 from aftercare.migrations import alembic_config
 from aftercare.plugin_manager import PluginManager
 from aftercare.store import sent_marks, transient_database_error
-from aftercare.testing import START, TEST_SHOP, make_event, make_order, memory_platform
+from aftercare.testing import START, TEST_SHOP, TcpProxy, make_event, make_order, memory_platform
 from aftercare.worker import Worker
 from tests.core.test_store import POSTGRES, postgres_or_skip, store  # noqa: F401  (store: a fixture)
 from tests.mail.conftest import SENDER, Shopmail, SinkHandler, free_port
@@ -80,60 +78,6 @@ def sink():
         controller.stop()
 
 
-class Gate:
-    """A TCP door on 127.0.0.1 between the app and PostgreSQL: shut, the database is unreachable
-    (connections refused, the open ones cut), as when the server restarts or the network fails."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.port = free_port()
-        self._lock = threading.Lock()
-        self._sockets: set[socket.socket] = set()
-        self._listener: socket.socket | None = None
-        self.open()
-
-    def open(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", self.port))
-        threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
-
-    def shut(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
-            listener.close()
-        with self._lock:
-            cut, self._sockets = self._sockets, set()
-        for s in cut:
-            self._close(s)
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _address = listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            with self._lock:
-                self._sockets |= {client, upstream}
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            self._close(sink)
-
-    @staticmethod
-    def _close(s: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            s.shutdown(socket.SHUT_RDWR)
-        s.close()
-
-
 @dataclass
 class Postgres:
     """One test's schema, the application_name that marks the app's connections, and the door."""
@@ -141,7 +85,7 @@ class Postgres:
     schema: str
     name: str
     admin: sa.Engine
-    gate: Gate
+    gate: TcpProxy
 
     def url(self, *, through_gate: bool = True) -> str:
         url = sa.make_url(POSTGRES)
@@ -174,11 +118,11 @@ def postgres():
     with admin.begin() as conn:
         conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
     target = sa.make_url(POSTGRES)
-    gate = Gate((target.host or "127.0.0.1", target.port or 5432))
+    gate = TcpProxy((target.host or "127.0.0.1", target.port or 5432)).start()
     try:
         yield Postgres(schema, f"aftercare-{schema}", admin, gate)
     finally:
-        gate.shut()
+        gate.stop_accepting()
         with admin.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
@@ -299,7 +243,7 @@ def test_a_store_away_after_the_acceptance_holds_the_outcome_under_its_claim_unt
     app = make_app(postgres.url(), port)
     app.store.outcome_retry = timedelta(seconds=0.3)  # 10 s in production: a restart of PostgreSQL fits
     pay(app, 1001)
-    handler.after_accept = postgres.gate.shut
+    handler.after_accept = postgres.gate.stop_accepting
     worker = Worker(app)
     (action,) = mails(app)
 
@@ -313,7 +257,7 @@ def test_a_store_away_after_the_acceptance_holds_the_outcome_under_its_claim_unt
         worker.heartbeat()  # the store is still away: the outcome stays held
     assert set(app.store.held_outcomes()) == {action.id}
 
-    postgres.gate.open()
+    postgres.gate.resume()
     worker.heartbeat()
 
     done = app.store.get_action(action.id)
@@ -337,12 +281,12 @@ def test_a_worker_that_lost_its_outcome_after_the_sent_mark_leaves_the_next_one_
 
     def mark_then_lose_the_store(*args):
         write_mark(*args)
-        postgres.gate.shut()
+        postgres.gate.stop_accepting()
 
     first.store._write_sent_mark = mark_then_lose_the_store
     assert execute_action(first, action)
     assert set(first.store.held_outcomes()) == {action.id}  # and then this worker dies with it
-    postgres.gate.open()
+    postgres.gate.resume()
     with postgres.admin.begin() as conn:  # its claim runs out
         conn.execute(sa.text(f"UPDATE {postgres.schema}.actions SET claimed_until = now() - interval '1 second'"))
 
