@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import click
 
 from aftercare.cli.common import UserError, open_app, open_store, reports_user_errors
+
+
+def _on_the_store(ctx: click.Context, work: Callable[..., Any], *args: Any) -> Any:
+    """Run ``work(app, *args)`` on the opened store; a refusal (no secret_key, not an email, an
+    unknown shop) is the user's one-line error."""
+    from aftercare.privacy import PrivacyError
+
+    app = open_app(ctx)
+    open_store(app)
+    try:
+        return work(app, *args)
+    except PrivacyError as exc:
+        raise UserError(str(exc)) from None
 
 
 @click.group()
@@ -21,14 +36,9 @@ def customers() -> None:
 @reports_user_errors
 def customers_forget(ctx: click.Context, email: str, shop_id: str | None) -> None:
     """Erase a customer: their rows in the store are deleted or stripped, their mail files deleted."""
-    from aftercare.privacy import PrivacyError, forget
+    from aftercare.privacy import forget
 
-    app = open_app(ctx)
-    open_store(app)
-    try:
-        erasure = forget(app, email, shop_id)
-    except PrivacyError as exc:
-        raise UserError(str(exc)) from None
+    erasure = _on_the_store(ctx, forget, email, shop_id)
     if not erasure.found:
         click.echo("nothing kept about this customer; recorded as erased, so later events about them are dropped")
         return
@@ -46,14 +56,9 @@ def customers_forget(ctx: click.Context, email: str, shop_id: str | None) -> Non
 @reports_user_errors
 def customers_export(ctx: click.Context, email: str, shop_id: str | None, as_json: bool) -> None:
     """Print every record aftercare keeps about a customer."""
-    from aftercare.privacy import PrivacyError, export, render_text
+    from aftercare.privacy import export, render_text
 
-    app = open_app(ctx)
-    open_store(app)
-    try:
-        exported = export(app, email, shop_id)
-    except PrivacyError as exc:
-        raise UserError(str(exc)) from None
+    exported = _on_the_store(ctx, export, email, shop_id)
     if as_json:
         click.echo(json.dumps(exported, indent=2, ensure_ascii=False, default=str))
     else:
