@@ -9,8 +9,10 @@ import uuid
 
 import pytest
 import requests
+import sqlalchemy as sa
 
 from aftercare.adapters.woocommerce.webhooks import sign as woo_signature
+from aftercare.store import rejected_deliveries
 
 from .helpers import EMAIL, OTHER, customer_with_a_history, leftovers, report
 from .test_forget import _signed_compliance
@@ -123,3 +125,6 @@ def test_a_customer_deleted_without_an_id_is_rejected_naming_the_field(deploy):
     assert answer.status_code == 422 and "'id'" in answer.text
     running.finish()
     assert running.app.store.privacy_request_states() == []
+    with running.app.store.engine.connect() as conn:  # kept for the merchant to see, as any unreadable delivery
+        topics = conn.execute(sa.select(rejected_deliveries.c.topic)).scalars().all()
+    assert topics == ["customer.deleted"]
