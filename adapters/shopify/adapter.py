@@ -153,6 +153,7 @@ class ShopifyAdapter(Adapter):
         return PrivacyRequest(
             kind,
             email=email,
+            customer_id=customer.opt_id("id"),
             order_ids=tuple(str(order) for order in orders),
             reference=reference.opt_text("id") if reference is not None else "",
         )

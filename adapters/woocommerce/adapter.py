@@ -24,6 +24,7 @@ from aftercare.platform import (
     PayloadError,
     PlatformError,
     PollBatch,
+    PrivacyRequest,
     ShopInfo,
     ShopState,
     WebhookDelivery,
@@ -37,6 +38,8 @@ from .settings import WooCommerceSettings
 from .transitions import SeenState, derive_events, state_key
 
 ORDER_TOPICS = ("order.created", "order.updated")
+#: A customer deleted in WordPress (its erasure tool, or by hand): erased here too, if subscribed.
+CUSTOMER_DELETED = "customer.deleted"
 PER_PAGE = 100
 COUPON_KINDS = {"percent": "percent", "fixed_amount": "fixed_cart"}
 
@@ -91,10 +94,23 @@ class WooCommerceAdapter(Adapter):
 
     def parse_webhook(self, delivery: WebhookDelivery) -> list[Event]:
         """Order created/updated deliveries give the transitions not seen before;
-        other topics (deleted, restored, customers, coupons, actions) give none."""
+        other topics (deleted, restored, customers, coupons, actions) give none;
+        ``customer.deleted`` is a privacy request (:meth:`privacy_request`)."""
         if delivery.is_ping or delivery.topic not in ORDER_TOPICS:
             return []
         return self._events_for(delivery.payload, source="webhook", topic=delivery.topic)
+
+    def privacy_request(self, delivery: WebhookDelivery) -> PrivacyRequest | None:
+        """``customer.deleted`` (body ``{"id": N}``, the deleted customer's id) asks to erase that
+        customer: the worker finds their emails by the id in the stored orders."""
+        if delivery.is_ping or delivery.topic != CUSTOMER_DELETED:
+            return None
+        payload = delivery.payload
+        raw = payload.get("id") if isinstance(payload, Mapping) else None
+        text = str(raw) if isinstance(raw, int | str) and not isinstance(raw, bool) else ""
+        if not (text.isascii() and text.isdigit() and int(text) > 0):
+            raise PayloadError(delivery.topic, "id", "is not a customer id (a positive whole number)")
+        return PrivacyRequest("customer_redact", customer_id=str(int(text)))
 
     def parse_order(self, payload: Mapping[str, Any]) -> Order:
         return self.mapper.order(payload)

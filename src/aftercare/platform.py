@@ -258,11 +258,14 @@ class PrivacyRequest:
 
     ``kind``: ``customer_redact`` (erase the customer), ``customer_data_request`` (export what
     is kept about them), ``shop_redact`` (erase everything of the shop). ``email`` is empty for
-    ``shop_redact``; ``reference`` is the platform's id of the request, if it has one.
+    ``shop_redact``; ``customer_id`` is the platform's id of the customer, if it sent one (the
+    customer is found by it, or by ``order_ids``, when the email is missing or matches nothing);
+    ``reference`` is the platform's id of the request, if it has one.
     """
 
     kind: str
     email: str = ""
+    customer_id: str = ""
     order_ids: tuple[str, ...] = ()
     reference: str = ""
 

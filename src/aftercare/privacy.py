@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -131,16 +132,35 @@ def _do(app: App, stored: StoredPrivacyRequest) -> str:
         counts = app.store.forget_shop(shop_id)
         files = _delete_outbox_files(app, [shop_id], "", counts.pop("outbox_files", ()))
         return _counts_text({**counts, "outbox_files": files}) or "nothing kept for the shop"
-    if not request.email:
-        return "no email in the request: aftercare finds customers by email, so nothing was found"
+    emails = _request_emails(app, stored)
+    if not emails:
+        return "no record of this customer"
     if request.kind == "customer_redact":
-        erasure = forget(app, request.email, shop_id)
-        return _counts_text(erasure.counts()) if erasure.found else "no record of this customer"
+        erasures = [forget(app, email, shop_id) for email in emails]
+        counts: Counter[str] = Counter()
+        for erasure in erasures:
+            counts.update(erasure.counts())
+        return _counts_text(dict(counts)) if any(e.found for e in erasures) else "no record of this customer"
     if request.kind == "customer_data_request":
-        exported = export(app, request.email, shop_id)
+        exported = export(app, emails[0], shop_id)
+        for email in emails[1:]:  # the same customer under another email: one file with all of it
+            for name, rows in export(app, email, shop_id)["records"].items():
+                exported["records"].setdefault(name, []).extend(rows)
+        exported["emails"] = emails
         path = write_export(app, shop_id, stored, exported)
         return f"export written to {path}"
     raise PrivacyError(f"unknown privacy request kind {request.kind!r}")
+
+
+def _request_emails(app: App, stored: StoredPrivacyRequest) -> list[str]:
+    """The customer's emails: the one the request names, and those of the stored orders whose
+    customer has the request's customer id or that the request lists (Shopify may send a redact
+    without an email, or with one the orders no longer carry; WooCommerce's customer.deleted
+    sends the id alone)."""
+    request = stored.request
+    named = [_valid_email(request.email)] if request.email else []
+    found = app.store.customer_emails(stored.shop_id, customer_id=request.customer_id, order_ids=request.order_ids)
+    return list(dict.fromkeys(named + found))
 
 
 def write_export(app: App, shop_id: str, stored: StoredPrivacyRequest, exported: dict[str, Any]) -> Path:

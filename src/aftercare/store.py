@@ -1689,6 +1689,32 @@ class Store:
         )
         return [(row, Event.from_json(row.body)) for row in conn.execute(query.order_by(events.c.id)).all()]
 
+    def customer_emails(
+        self, shop_id: str | None, *, customer_id: str = "", order_ids: Sequence[str] = ()
+    ) -> list[str]:
+        """The emails of one shop's customer known by the platform's customer id, or by their orders
+        (a privacy request without an email, or with one their orders do not carry), in the events'
+        stored orders; erased customers' pseudonyms are not emails and are left out."""
+        customer_id = customer_id.strip()
+        order_ids = [str(order).strip() for order in order_ids if str(order).strip()]
+        wanted = []
+        if customer_id:  # the id is inside the stored order's JSON; the parse below checks it is the customer's
+            wanted.append(events.c.body.contains(customer_id, autoescape=True))
+        if order_ids:
+            wanted.append(events.c.order_id.in_(order_ids))
+        if not wanted:
+            return []
+        query = sa.select(events.c.body).where(*_of_shop(events, shop_id), sa.or_(*wanted)).order_by(events.c.id)
+        emails: dict[str, None] = {}
+        with self.engine.connect() as conn:
+            for body in conn.execute(query).scalars():
+                order = Event.from_json(body).order
+                email = normalise_email(order.customer.email)
+                by_id = bool(customer_id) and order.customer.platform_id == customer_id
+                if "@" in email and (by_id or order.platform_id in order_ids):
+                    emails[email] = None
+        return list(emails)
+
     def _leave_no_copy(self) -> None:
         """SQLite: the erasure's pages were written with ``secure_delete``; copy the WAL into the
         file and truncate it, so no earlier version of a page survives in ``-wal``."""
@@ -1894,8 +1920,8 @@ class Store:
     # -- privacy requests (Shopify's compliance webhooks) --------------------
     def add_privacy_request(self, conn: Connection, *, shop_id: str, delivery_id: str, request: PrivacyRequest) -> bool:
         """Keep a platform's privacy request for the worker (once per delivery); True if new."""
-        body = json.dumps({"email": request.email, "order_ids": list(request.order_ids),
-                           "reference": request.reference})  # fmt: skip
+        body = json.dumps({"email": request.email, "customer_id": request.customer_id,
+                           "order_ids": list(request.order_ids), "reference": request.reference})  # fmt: skip
         delivery_id = delivery_id or f"unidentified:{self._clock.now().isoformat()}"
         row = {"shop_id": shop_id, "delivery_id": delivery_id, "kind": request.kind, "body": body, "state": "pending",
                "reason": "", "received_at": self._clock.now(), "done_at": None}  # fmt: skip
@@ -2230,8 +2256,13 @@ class StoredPrivacyRequest:
 
 def _privacy_request(row: Any) -> StoredPrivacyRequest:
     body = json.loads(row.body) if row.body else {}
-    request = PrivacyRequest(row.kind, email=body.get("email", ""), order_ids=tuple(body.get("order_ids", ())),
-                             reference=body.get("reference", ""))  # fmt: skip
+    request = PrivacyRequest(
+        row.kind,
+        email=body.get("email", ""),
+        customer_id=body.get("customer_id", ""),
+        order_ids=tuple(body.get("order_ids", ())),
+        reference=body.get("reference", ""),
+    )
     return StoredPrivacyRequest(row.id, row.shop_id, row.delivery_id, request, row.state, row.reason, row.received_at)
 
 

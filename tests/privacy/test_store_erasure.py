@@ -71,7 +71,7 @@ def _rows_mentioning(store: Store, term: str) -> list[tuple[str, str]]:
                 query = sa.text(f'SELECT count(*) FROM "{table}" WHERE lower({text}) LIKE :term')
                 if conn.execute(query, {"term": f"%{term.lower()}%"}).scalar():
                     found.append((table, column["name"]))
-    return found
+    return sorted(found)  # PostgreSQL lists its tables in no fixed order
 
 
 def test_forget_leaves_no_row_naming_the_customer(store):
@@ -135,3 +135,29 @@ def test_a_customer_erased_before_a_key_rotation_is_still_dropped(store):
     with store.transaction() as conn:
         [(_id, new)] = store.add_events(conn, [make_event("order_paid", _order("5005", EMAIL))])
     assert new
+
+
+def _order_of_customer(number: str, email: str, customer_id: str):
+    order = make_order(number, email=email)
+    return replace(order, customer=replace(order.customer, platform_id=customer_id))
+
+
+def test_customer_emails_finds_the_customer_by_platform_id_or_orders_and_not_once_erased(store):
+    shop = make_order().shop_id
+    orders = [
+        _order_of_customer("1001", EMAIL, "17"),
+        _order_of_customer("1002", "ana.new@example.com", "17"),  # the same customer, another email
+        _order_of_customer("1017", "other@example.com", "1017"),  # "17" inside another id
+        _order_of_customer("1003", "guest@example.com", ""),
+    ]
+    with store.transaction() as conn:
+        store.add_events(conn, [make_event("order_paid", order) for order in orders])
+
+    assert store.customer_emails(shop, customer_id="17") == [EMAIL.lower(), "ana.new@example.com"]
+    assert store.customer_emails(shop, order_ids=["order-1003"]) == ["guest@example.com"]
+    assert store.customer_emails(shop, customer_id="999", order_ids=["order-4040"]) == []
+    assert store.customer_emails("another-shop", customer_id="17") == []
+    assert store.customer_emails(shop) == []
+
+    store.forget_customer(shop, EMAIL, KEY)
+    assert store.customer_emails(shop, customer_id="17", order_ids=["order-1001"]) == ["ana.new@example.com"]
