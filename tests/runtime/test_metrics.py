@@ -21,7 +21,16 @@ from aftercare.worker import Worker
 
 from ..adapters.shopify.shopify_support import GRAPHQL_URL, NOW, SECRET, SHOP_DOMAIN
 from ..mail.conftest import mail_app, smtp_server  # noqa: F401  (fixtures)
-from .test_processes import deployment, executions, first_line, producer, start, stop, wait_for  # noqa: F401
+from .test_processes import (  # noqa: F401
+    deployment,
+    executions,
+    first_line,
+    post_each_twice,
+    producer,
+    start,
+    stop,
+    wait_for,
+)
 
 
 def samples(text):
@@ -46,12 +55,9 @@ def test_a_scrape_of_serve_counts_the_receiver_and_its_worker_child(deployment):
         app, _ = producer(config)
         adapter = app.adapter("test")
         with httpx.Client(base_url=url, timeout=10) as client:
-            for n in range(3):
-                body = make_event("order_paid", make_order(f"m{n}"), key=f"paid-{n}").to_json().encode()
-                for _attempt in range(2):  # a platform's retry: answered 200 again, dispatched once
-                    answer = client.post("/webhooks/test", content=body,
-                                         headers={"x-aftercare-hmac-sha256": adapter.sign(body)})  # fmt: skip
-                    assert answer.status_code == 200, answer.text
+            # a platform's retry of each: answered 200 again, dispatched once
+            post_each_twice(client, adapter, [make_event("order_paid", make_order(f"m{n}"), key=f"paid-{n}")
+                                              for n in range(3)])  # fmt: skip
             tampered = client.post("/webhooks/test", content=b"{}", headers={"x-aftercare-hmac-sha256": "AAAA"})
             assert tampered.status_code == 401
             assert client.post("/webhooks/someone-else", content=b"{}").status_code == 404
