@@ -6,7 +6,14 @@ from datetime import UTC, datetime
 
 import click
 
-from aftercare.cli.common import UserError, announce_created_schema, open_app, open_store, reports_user_errors
+from aftercare.cli.common import (
+    UserError,
+    announce_created_schema,
+    blocked_plugins,
+    open_app,
+    open_store,
+    reports_user_errors,
+)
 from aftercare.platform import PlatformError
 
 #: serve's and worker's level of logging (the format is the config's log_format).
@@ -35,7 +42,7 @@ def serve(
     app = open_app(ctx)
     announce_created_schema("serve", open_store(app))
     run_server(app, config_path=ctx.obj["config"], host=host, port=port, workers=workers, sweep_interval=sweep_interval,
-               log_level=log_level, with_worker=not no_worker)  # fmt: skip
+               log_level=log_level, with_worker=not no_worker, blocked_plugins=blocked_plugins(ctx))  # fmt: skip
 
 
 @click.command()
