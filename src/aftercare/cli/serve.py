@@ -77,20 +77,20 @@ def worker(
 @reports_user_errors
 def sync(ctx: click.Context, shop_ids: tuple[str, ...], since: datetime | None) -> None:
     """Poll shops for orders changed since their cursor; store and enqueue the events webhooks would give."""
+    from aftercare.queue import Enqueuer
     from aftercare.sync import sync_shop
-    from aftercare.worker import Worker
 
     app = open_app(ctx)
     open_store(app)
     for shop_id in shop_ids:
         if shop_id not in app.shops:
             raise UserError(f"no shop {shop_id!r} (known: {', '.join(app.shops) or 'none'})")
-    worker = Worker(app)
+    queue = Enqueuer.for_app(app)
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     for shop_id in shop_ids or tuple(app.shops):
         try:
-            report = sync_shop(app, worker.queue, shop_id, since=since, progress=True)
+            report = sync_shop(app, queue, shop_id, since=since, progress=True)
         except PlatformError as exc:  # what was read before stays stored; the next sync resumes there
             raise UserError(f"{shop_id}: {exc.message}") from None
         click.echo(f"{shop_id}: {report.orders} order(s), {report.events} event(s), {report.new_events} new")
