@@ -70,11 +70,16 @@ class App:
         clock: Clock | None = None,
         plugins: PluginManager | None = None,
         extra_plugins: Iterable[tuple[str, object]] = (),
+        blocked_plugins: Iterable[str] = (),
     ) -> None:
+        """``blocked_plugins``: names blocked besides the config's ``disabled_plugins`` (``-p no:NAME``)."""
         self.config = config
         self.clock: Clock = clock or SystemClock()
         folder = config.resolve_path(config.plugins_folder) if config.plugins_folder else None
-        self.plugins = plugins or PluginManager.load(local_folder=folder, only=config.load_plugins, extra=extra_plugins)
+        self.plugins = plugins or PluginManager.load(
+            local_folder=folder, only=config.load_plugins, disabled=config.disabled_plugins, blocked=blocked_plugins,
+            extra=extra_plugins,
+        )  # fmt: skip
         bundles = load_bundles(config)
         for bundle in dict.fromkeys(bundles.values()):
             self.plugins.load_bundle(bundle)
@@ -198,7 +203,7 @@ def _bundle_of(source: str) -> str:
 
 def _unknown_bundle_plugins(plugins: PluginManager, bundle: Bundle) -> list[str]:
     known = {i.name for i in plugins.plugins() if i.handles_events and not _bundle_of(i.source)}
-    known |= set(bundle.local.values())
+    known |= set(bundle.local.values()) | plugins.blocked_names()
     return [
         f"{bundle.label}: plugins.{name}: no such plugin is installed or in {bundle.plugins_folder}"
         for name in bundle.plugins
@@ -211,10 +216,11 @@ def _build_shops(config: Config, plugins: PluginManager, bundles: dict[str, Bund
     adapters = plugins.adapters()
     known_plugins = {info.name: info for info in plugins.plugins() if info.handles_events}
     owners = {name: _bundle_of(info.source) for name, info in known_plugins.items()}
+    blocked = plugins.blocked_names()  # their settings may stay in the file: they just do not load
     for bundle in dict.fromkeys(bundles.values()):
         problems.extend(_unknown_bundle_plugins(plugins, bundle))
     for name in config.plugins:
-        if name not in known_plugins and not config.load_plugins:
+        if name not in known_plugins and not config.load_plugins and name not in blocked:
             available = ", ".join(sorted(known_plugins)) or "none"
             problems.append(f"plugins.{name}: no such plugin is installed (installed: {available})")
     broken: set[str] = set()
@@ -249,7 +255,7 @@ def _build_shops(config: Config, plugins: PluginManager, bundles: dict[str, Bund
         bundle = bundles.get(shop_config.id)
         own = set(bundle.local.values()) if bundle else set()
         for name in shop_config.plugins:
-            if name not in known_plugins and name not in own and not config.load_plugins:
+            if name not in known_plugins and name not in own and not config.load_plugins and name not in blocked:
                 problems.append(f"shops[{index}].plugins.{name}: no such plugin is installed")
         plugin_settings: dict[str, PluginSettings] = {}
         for name, info in known_plugins.items():

@@ -197,8 +197,12 @@ class Config(BaseModel):
     retention_days: int = Field(default=400, ge=0)
     #: A folder of one-file plugins (``*.py``) written for this deployment.
     plugins_folder: str = ""
-    #: Load only these plugins (by name); empty means all installed.
+    #: Load only these plugins (by name); empty means all installed. Adapters always load.
     load_plugins: list[str] = Field(default_factory=list)
+    #: Plugins never imported nor registered, by name (like pytest's ``-p no:NAME``); also
+    #: ``$AFTERCARE_DISABLE_PLUGINS=a,b`` and ``aftercare -p no:NAME``. Each must be installed
+    #: or in ``plugins_folder``.
+    disabled_plugins: list[str] = Field(default_factory=list)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
     server: ServerSettings = Field(default_factory=lambda: ServerSettings())
     mail: MailSettings = Field(default_factory=MailSettings)

@@ -36,7 +36,7 @@ from aftercare.models import ConsentState, Event, EventKind, SurveyAnswer, Surve
 
 if TYPE_CHECKING:
     from aftercare.app import App
-    from aftercare.worker import Worker
+    from aftercare.queue import Enqueuer
 
 log = logging.getLogger("aftercare.pages")
 
@@ -85,7 +85,7 @@ def read_optin_link(app: App, token: str) -> OptinLink:
     return OptinLink(link.shop_id, order_id, email, locale)
 
 
-def routes(app: App, worker: Worker) -> list[Route]:
+def routes(app: App, queue: Enqueuer) -> list[Route]:
     async def survey(request: Request) -> HTMLResponse:
         token = request.path_params["token"]
         try:
@@ -102,7 +102,7 @@ def routes(app: App, worker: Worker) -> list[Route]:
         score = _score(form.get("score"), link.kind, default=link.score)
         if score is None:
             return _invalid(app, "_survey.html", link)
-        await run_in_threadpool(record_survey_answer, app, worker, link, link.kind, score)
+        await run_in_threadpool(record_survey_answer, app, queue, link, link.kind, score)
         asks_ces = link.kind is not SurveyKind.CES
         return _page(app, link, "_survey.html", state="thanks", score=score, order_number="", asks_ces=asks_ces,
                      ces_scale=list(SurveyKind.CES.scale), **show)  # fmt: skip
@@ -118,7 +118,7 @@ def routes(app: App, worker: Worker) -> list[Route]:
         form = await _form(request)
         comment = str(form.get("comment") or "").strip()[:MAX_COMMENT]
         ces = _score(form.get("ces"), SurveyKind.CES, default=None)
-        await run_in_threadpool(record_more, app, worker, link, comment, ces)
+        await run_in_threadpool(record_more, app, queue, link, comment, ces)
         return _page(app, link, "_survey.html", state="done", token=token, kind=link.kind.value)
 
     async def optin(request: Request) -> HTMLResponse:
@@ -130,7 +130,7 @@ def routes(app: App, worker: Worker) -> list[Route]:
             return _invalid(app, "_optin.html")
         if request.method == "GET":
             return _page(app, link, "_optin.html", state="confirm", email=link.email)
-        await run_in_threadpool(record_optin, app, worker, link)
+        await run_in_threadpool(record_optin, app, queue, link)
         return _page(app, link, "_optin.html", state="done", email=link.email)
 
     return [
@@ -144,7 +144,7 @@ def routes(app: App, worker: Worker) -> list[Route]:
 
 
 def record_survey_answer(
-    app: App, worker: Worker, link: SurveyLink, kind: SurveyKind, score: int, comment: str = ""
+    app: App, queue: Enqueuer, link: SurveyLink, kind: SurveyKind, score: int, comment: str = ""
 ) -> None:
     """Keep the answer and, with it in one transaction, its event the first time; then enqueue the event."""
     store = app.store
@@ -155,20 +155,20 @@ def record_survey_answer(
         store.record_survey_answer(conn, shop_id=link.shop_id, order_id=link.order_id, email=link.email,
                                    answer=answer, source=SURVEY_SOURCE)  # fmt: skip
         new_ids = [i for i, new in store.add_events(conn, [event]) if new] if event else []
-    _enqueue(worker, new_ids)
+    _enqueue(queue, new_ids)
 
 
-def record_more(app: App, worker: Worker, link: SurveyLink, comment: str, ces: int | None) -> None:
+def record_more(app: App, queue: Enqueuer, link: SurveyLink, comment: str, ces: int | None) -> None:
     """The thank-you form: a comment on the answer already given, and a Customer Effort answer."""
     if comment:
         given = app.store.survey_answer(link.shop_id, link.order_id, link.kind)
         score = given.answer.score if given else link.score
-        record_survey_answer(app, worker, link, link.kind, score, comment)
+        record_survey_answer(app, queue, link, link.kind, score, comment)
     if ces is not None and link.kind is not SurveyKind.CES:
-        record_survey_answer(app, worker, link, SurveyKind.CES, ces)
+        record_survey_answer(app, queue, link, SurveyKind.CES, ces)
 
 
-def record_optin(app: App, worker: Worker, link: OptinLink) -> None:
+def record_optin(app: App, queue: Enqueuer, link: OptinLink) -> None:
     """Record the consent (once: history keeps changes, not repeats) and the customer's one opt-in event."""
     store = app.store
     store.record_consent_change(link.shop_id, link.email, ConsentState.SUBSCRIBED, OPTIN_SOURCE)
@@ -177,7 +177,7 @@ def record_optin(app: App, worker: Worker, link: OptinLink) -> None:
         return
     with store.transaction() as conn:
         new_ids = [i for i, new in store.add_events(conn, [event]) if new]
-    _enqueue(worker, new_ids)
+    _enqueue(queue, new_ids)
 
 
 def _event(app: App, shop_id: str, order_id: str, kind: EventKind, key: str, **extra: Any) -> Event | None:
@@ -190,9 +190,9 @@ def _event(app: App, shop_id: str, order_id: str, kind: EventKind, key: str, **e
                  source="page", topic=kind.value, **extra)  # fmt: skip
 
 
-def _enqueue(worker: Worker, event_ids: list[int]) -> None:
+def _enqueue(queue: Enqueuer, event_ids: list[int]) -> None:
     try:
-        worker.queue.dispatch_events(event_ids)
+        queue.dispatch_events(event_ids)
     except Exception:  # stored is what counts; the worker's sweep finds pending events
         log.exception("could not enqueue %d page event(s); the sweep will pick them up", len(event_ids))
 

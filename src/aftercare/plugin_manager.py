@@ -13,7 +13,18 @@ Where plugins come from:
   runs them) only for the shops of that bundle.
 
 ``AFTERCARE_PLUGINS=a,b`` (or ``load_plugins`` in the config) loads only the
-named plugins, which keeps tests and debugging deterministic.
+named plugins, which keeps tests and debugging deterministic. It limits plugins,
+never adapters: an entry point or file that registers platforms (implements
+``register_adapters``) always loads, so a shop keeps its platform.
+
+Blocking by name, like pytest's ``-p no:NAME``: ``disabled_plugins`` in the
+config, ``AFTERCARE_DISABLE_PLUGINS=a,b`` and ``aftercare -p no:NAME``. A
+blocked plugin is never imported nor registered; ``plugins list`` shows it.
+
+Wrappers (``@hookimpl(wrapper=True)``, old-style ``hookwrapper=True``) wrap
+each plugin's call of a post-sale hook: the dispatcher calls every plugin on
+its own (its own ``ctx``, its errors its own), and the wrappers run around
+each of those calls in pluggy's order (docs/plugins.md).
 """
 
 from __future__ import annotations
@@ -42,6 +53,11 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = PROJECT
 ONLY_ENV = "AFTERCARE_PLUGINS"
+DISABLE_ENV = "AFTERCARE_DISABLE_PLUGINS"
+#: The config key of the blocked names (its unknown names are errors).
+DISABLED_KEY = "disabled_plugins"
+#: Where a name blocked by the command line comes from (``aftercare -p no:NAME``).
+COMMAND_LINE = "-p no:NAME"
 POST_SALE_HOOKS = tuple(kind.hook for kind in EventKind)
 DISTRIBUTION = "aftercare"
 LOCAL_PACKAGE = "aftercare_local_plugins"
@@ -55,6 +71,9 @@ class PluginInfo:
     hooks: tuple[str, ...]
     settings: type[PluginSettings]
     location: str
+    #: Blocked by name (``disabled_plugins``, $AFTERCARE_DISABLE_PLUGINS, ``-p no:NAME``):
+    #: never imported, so it has no hooks; ``blocked`` says which of them blocked it.
+    blocked: str = ""
 
     @property
     def handles_events(self) -> bool:
@@ -81,6 +100,11 @@ class PluginManager:
         self._adapters: dict[str, type[Adapter]] | None = None
         self._channels: dict[str, Executor] | None = None
         self._calls: dict[str, list[HookCall]] = {}
+        #: Names never to import nor register, and where each was blocked from.
+        self._disabled: dict[str, str] = {}
+        self._blocked: dict[str, PluginInfo] = {}
+        #: Every entry point and plugins_folder file seen, loaded or not (``only``, blocked).
+        self._found: set[str] = set()
 
     # -- loading ----------------------------------------------------------
     @classmethod
@@ -90,11 +114,22 @@ class PluginManager:
         entry_points: bool = True,
         local_folder: Path | None = None,
         only: Sequence[str] = (),
+        disabled: Sequence[str] = (),
+        blocked: Iterable[str] = (),
         extra: Iterable[tuple[str, object]] = (),
     ) -> PluginManager:
-        """Build the manager the app uses. ``only`` (or $AFTERCARE_PLUGINS) limits what loads."""
+        """Build the manager the app uses. ``only`` (or $AFTERCARE_PLUGINS) limits the plugins that
+        load, never the adapters. ``disabled`` (the config's ``disabled_plugins``: an unknown name
+        is an error), $AFTERCARE_DISABLE_PLUGINS and ``blocked`` (the command line's ``-p no:NAME``)
+        name plugins never imported nor registered."""
         manager = cls()
-        allowed = set(only) | _names_from_env()
+        allowed = set(only) | _names_from_env(ONLY_ENV)
+        for name in _names_from_env(DISABLE_ENV):
+            manager._disabled.setdefault(name, f"${DISABLE_ENV}")
+        for name in blocked:
+            manager._disabled.setdefault(name, COMMAND_LINE)
+        for name in disabled:
+            manager._disabled.setdefault(name, DISABLED_KEY)
         from aftercare import executors  # core actions on the platform (coupons, notes, ...)
         from aftercare.mail import channel as mail_channel
 
@@ -106,36 +141,72 @@ class PluginManager:
             manager._load_folder(local_folder, allowed)
         for name, plugin in extra:
             manager.register(plugin, name, source="registered")
+        manager._check_disabled(disabled)
         return manager
 
     def _load_entry_points(self, allowed: set[str]) -> None:
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            if (allowed and ep.name not in allowed) or ep.name in self._info:
+            if ep.name in self._info or ep.name in self._blocked:
                 continue
+            self._found.add(ep.name)
             dist = ep.dist
             builtin = dist is not None and dist.name == DISTRIBUTION
+            source = "built-in" if builtin else "entry point"
+            version = dist.version if dist is not None else ""
+            if ep.name in self._disabled:  # before the import: a blocked plugin's code never runs
+                self._block(ep.name, source, version, ep.value)
+                continue
             try:
                 module = ep.load()
             except Exception as exc:  # a broken third-party plugin must say which one
                 raise ConfigError([f"plugin {ep.name!r} ({ep.value}) failed to import: {exc}"]) from None
-            self.register(
-                module,
-                ep.name,
-                source="built-in" if builtin else "entry point",
-                version=dist.version if dist is not None else "",
-            )
+            if allowed and ep.name not in allowed and not self._registers_platforms(module):
+                continue  # ``only`` limits the plugins; an adapter stays, or its shops lose their platform
+            self.register(module, ep.name, source=source, version=version)
 
     def _load_folder(self, folder: Path, allowed: set[str]) -> None:
         if not folder.is_dir():
             raise ConfigError([f"plugins_folder: {folder} is not a folder"])
         for path in _plugin_files(folder):
             name = path.stem
-            if allowed and name not in allowed:
-                continue
-            if name in self._info:
+            if name in self._info or name in self._blocked:
                 raise ConfigError([f"plugins_folder: {path.name} has the name of an installed plugin"])
+            self._found.add(name)
+            if name in self._disabled:
+                self._block(name, "local", "", str(path))
+                continue
             module = _import_file(path, name, "plugins_folder")
+            if allowed and name not in allowed and not self._registers_platforms(module):
+                continue
             self.register(module, name, source="local", location=str(path))
+
+    def _registers_platforms(self, plugin: object) -> bool:
+        """Whether ``plugin`` implements ``register_adapters`` (read as pluggy reads a plugin)."""
+        for attribute in dir(plugin):
+            opts = self.pm.parse_hookimpl_opts(plugin, attribute)
+            if opts is not None and (opts.get("specname") or attribute) == "register_adapters":
+                return True
+        return False
+
+    def _block(self, name: str, source: str, version: str, location: str) -> None:
+        self.pm.set_blocked(name)  # a later registration under the name is refused too
+        self._blocked[name] = PluginInfo(
+            name=name, source=source, version=version, hooks=(), settings=PluginSettings, location=location,
+            blocked=self._disabled[name],
+        )  # fmt: skip
+
+    def _check_disabled(self, names: Sequence[str]) -> None:
+        """The config's ``disabled_plugins`` names only plugins that are installed or in ``plugins_folder``."""
+        known = {name for name, info in self._info.items() if info.source != "core"} | self._found
+        available = ", ".join(sorted(known)) or "none"
+        problems = [
+            f"{DISABLED_KEY}[{index}]: no such plugin is installed or in plugins_folder: {name!r}"
+            f" (installed: {available})"
+            for index, name in enumerate(names)
+            if name not in known
+        ]  # fmt: skip
+        if problems:
+            raise ConfigError(problems)
 
     def load_bundle(self, bundle: Bundle) -> None:
         """Register a bundle's ``plugins/*.py`` as ``BUNDLE.FILE`` (idempotent per manager).
@@ -151,6 +222,9 @@ class PluginManager:
             if name in self._info:
                 if self._info[name].location != str(path):
                     raise ConfigError([f"{where}: another bundle named {bundle.name!r} already provides {name}"])
+                continue
+            if name in self._disabled:
+                self._block(name, f"bundle {bundle.name}", "", str(path))
                 continue
             module = _import_file(path, name.replace(".", "__").replace("-", "_"), where)
             self.register(module, name, source=f"bundle {bundle.name}", location=str(path))
@@ -171,7 +245,8 @@ class PluginManager:
         if not (isinstance(settings, type) and issubclass(settings, PluginSettings)):
             raise ConfigError([f"plugin {name!r}: Settings must subclass aftercare.settings.PluginSettings"])
         try:
-            self.pm.register(plugin, name=name)
+            if self.pm.register(plugin, name=name) is None:
+                return  # blocked by name (docs/plugins.md)
         except pluggy.PluginValidationError as exc:
             raise ConfigError([f"plugin {name!r}: {exc}"]) from None
         hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or ()))
@@ -189,6 +264,14 @@ class PluginManager:
     # -- what is loaded ---------------------------------------------------
     def plugins(self) -> list[PluginInfo]:
         return [info for info in self._info.values() if info.source != "core"]
+
+    def blocked(self) -> list[PluginInfo]:
+        """The plugins found but blocked by name: never imported, never registered."""
+        return list(self._blocked.values())
+
+    def blocked_names(self) -> set[str]:
+        """Every name blocked (found or not): what the config may mention though it does not load."""
+        return set(self._disabled)
 
     def info(self, name: str) -> PluginInfo:
         return self._info[name]
@@ -215,21 +298,37 @@ class PluginManager:
 
             # get_hookimpls() lists in registration order (pluggy calls them in reverse):
             # walking it forwards lets a later registration replace an earlier one.
-            for impl in self.pm.hook.register_channels.get_hookimpls():
-                impl.function(register=register)
+            for call in reversed(self.hook_calls("register_channels")):
+                call.function(*[{"register": register}[name] for name in call.argnames])
             self._channels = found
         return self._channels
 
     def hook_calls(self, hook: str) -> list[HookCall]:
-        """The implementations of ``hook`` in pluggy's call order (tryfirst/trylast honoured)."""
+        """The implementations of ``hook`` in pluggy's call order (tryfirst/trylast honoured), one
+        call each; the hook's wrappers, if any, run around each of those calls."""
         if hook not in self._calls:
-            impls = getattr(self.pm.hook, hook).get_hookimpls()
-            self._calls[hook] = [
-                HookCall(impl.plugin_name, impl.function, tuple(impl.argnames))
-                for impl in reversed(impls)
-                if not (impl.wrapper or impl.hookwrapper)
-            ]
+            caller = getattr(self.pm.hook, hook)
+            impls = caller.get_hookimpls()
+            plain = [impl for impl in reversed(impls) if not (impl.wrapper or impl.hookwrapper)]
+            if len(plain) == len(impls):
+                self._calls[hook] = [HookCall(impl.plugin_name, impl.function, tuple(impl.argnames)) for impl in plain]
+            else:
+                argnames = tuple(caller.spec.argnames) if caller.spec else ()
+                self._calls[hook] = [self._wrapped_call(hook, impl, plain, argnames) for impl in plain]
         return self._calls[hook]
+
+    def _wrapped_call(
+        self, hook: str, impl: pluggy.HookImpl, plain: list[pluggy.HookImpl], argnames: tuple[str, ...]
+    ) -> HookCall:
+        """One plugin's implementation inside the hook's wrappers: pluggy calls the hook with every
+        other plugin's implementation left out, so wrappers see this plugin's call alone."""
+        others = {other.plugin for other in plain if other.plugin is not impl.plugin}
+        subset = self.pm.subset_hook_caller(hook, remove_plugins=others)
+
+        def call(*args: Any) -> Any:
+            return subset(**dict(zip(argnames, args, strict=True)))
+
+        return HookCall(impl.plugin_name, call, argnames)
 
 
 def _plugin_files(folder: Path) -> list[Path]:
@@ -256,6 +355,6 @@ def _import_file(path: Path, name: str, where: str) -> types.ModuleType:
     return module
 
 
-def _names_from_env() -> set[str]:
-    value = os.environ.get(ONLY_ENV, "")
+def _names_from_env(variable: str) -> set[str]:
+    value = os.environ.get(variable, "")
     return {name.strip() for name in value.split(",") if name.strip()}

@@ -54,8 +54,9 @@ from aftercare.mail.web import routes as mail_routes
 from aftercare.models import Event
 from aftercare.pages import routes as page_routes
 from aftercare.platform import PayloadError, WebhookDelivery, WebhookRejected
+from aftercare.queue import Enqueuer
 from aftercare.store import describe_database_error, state_in_transaction
-from aftercare.worker import Worker, worker_health
+from aftercare.worker import worker_health
 
 log = logging.getLogger("aftercare.receiver")
 
@@ -94,9 +95,9 @@ class Ingest:
     batch's transaction, and nothing that waits for the store runs in the loop.
     """
 
-    def __init__(self, app: App, worker: Worker) -> None:
+    def __init__(self, app: App, enqueuer: Enqueuer) -> None:
         self.app = app
-        self.worker = worker
+        self.enqueuer = enqueuer
         self._jobs: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
         #: Deliveries of this turn of the event loop, handed to the committer together at its end.
         self._gathered: list[_Job] = []
@@ -181,7 +182,7 @@ class Ingest:
             return [(batch[0], None, exc)]
         new_ids = [i for r in results if isinstance(r, Stored) for i in r.new_event_ids]
         try:
-            self.worker.queue.dispatch_events(new_ids)
+            self.enqueuer.dispatch_events(new_ids)
         except Exception:  # stored is what counts; the worker's sweep finds pending events
             log.exception("could not enqueue %d event(s); the sweep will pick them up", len(new_ids))
         return [(job, result, None) for job, result in zip(batch, results, strict=True)]
@@ -280,15 +281,20 @@ def _settle_future(future: asyncio.Future[Any], result: Any, error: BaseExceptio
 
 
 def create_receiver(
-    app: App, worker: Worker, extra_routes: list[BaseRoute] | None = None, *, expects_worker: bool = False
+    app: App, enqueuer: Enqueuer, extra_routes: list[BaseRoute] | None = None, *, expects_worker: bool = False
 ) -> Starlette:
-    """``expects_worker``: a worker process should be running (serve's child): /healthz reports it."""
-    ingest = Ingest(app, worker)
+    """``enqueuer``: the producer the receiver, the pages and the console enqueue on (a Worker's own
+    ``worker.queue`` will do). ``expects_worker``: a worker process should be running (serve's
+    child): /healthz reports it. The workers' health is read from their heartbeats in the store
+    (:func:`aftercare.worker.worker_health`), not from a Worker object."""
+    if not isinstance(enqueuer, Enqueuer):  # a Worker, as callers passed before the producer had its own class
+        enqueuer = enqueuer.queue  # type: ignore[attr-defined]
+    ingest = Ingest(app, enqueuer)
     limit = app.config.server.max_body_bytes
     read_check = _Check("read", lambda: app.store.probe_read(HEALTH_STORE_WAIT))
     write_check = _Check("write", lambda: app.store.probe_write(HEALTH_STORE_WAIT))
-    queue_check = _Check("queue", worker.queue.ping)
-    queue_messages_check = _Check("queue-messages", worker.queue.backlog)
+    queue_check = _Check("queue", enqueuer.ping)
+    queue_messages_check = _Check("queue-messages", enqueuer.backlog)
     worker_check = _Check("worker", lambda: worker_health(app))
 
     async def webhook(request: Request) -> Response:
@@ -381,9 +387,9 @@ def create_receiver(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_page, methods=["GET"]),
         *mail_routes(app),
-        *page_routes(app, worker),
+        *page_routes(app, enqueuer),
         *install_routes(app),
-        *console_routes(app, worker),
+        *console_routes(app, enqueuer),
         *(extra_routes or []),
     ]
 

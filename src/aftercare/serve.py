@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import uvicorn
@@ -24,6 +25,7 @@ import uvicorn
 from aftercare import logs, metrics
 from aftercare.app import App
 from aftercare.limits import HeaderLimitedHttpTools
+from aftercare.queue import Enqueuer
 from aftercare.receiver import create_receiver
 from aftercare.store import wall_clock
 from aftercare.worker import Worker
@@ -55,9 +57,11 @@ def serve(
     sweep_interval: float = 5.0,
     log_level: str = "info",
     with_worker: bool = True,
+    blocked_plugins: Sequence[str] = (),
 ) -> None:
     """The receiver in this process, the worker in a child process it supervises
     (``with_worker=False``: the receiver only, beside ``aftercare worker`` processes).
+    ``blocked_plugins`` (``-p no:NAME``) are blocked in the child too.
 
     One command still runs everything, but the worker gets its own
     interpreter: sharing one GIL with the receiver's event loop halved the
@@ -69,13 +73,13 @@ def serve(
     host = host or app.config.server.host
     port = app.config.server.port if port is None else port
 
-    # The receiver only enqueues; its Worker object is the queue's producer side.
-    receiver = create_receiver(app, Worker(app), expects_worker=with_worker)
+    # The receiver only enqueues: a producer, not a Worker (that one runs in the child).
+    receiver = create_receiver(app, Enqueuer.for_app(app), expects_worker=with_worker)
     # uvicorn binds the socket itself: handing it one we bound halved the webhooks a second
     # it answered (docs/benchmarks.md); so the port it got is read once it has started.
     server = uvicorn.Server(server_config(app, receiver, host, port))
     workers = workers or app.config.server.workers
-    child = WorkerSupervisor(_worker_command(config_path, workers, sweep_interval, log_level))
+    child = WorkerSupervisor(_worker_command(config_path, workers, sweep_interval, log_level, blocked_plugins))
     if with_worker:
         child.start()
     threading.Thread(target=_announce, args=(server, host), name="aftercare-announce", daemon=True).start()
@@ -114,9 +118,11 @@ def _announce(server: uvicorn.Server, host: str) -> None:
     print(f"aftercare serve: listening on http://{host}:{port}", flush=True)
 
 
-def _worker_command(config_path: str, workers: int, sweep_interval: float, log_level: str = "info") -> list[str]:
+def _worker_command(
+    config_path: str, workers: int, sweep_interval: float, log_level: str = "info", blocked: Sequence[str] = ()
+) -> list[str]:
     return [
-        sys.executable, "-m", "aftercare", "--config", config_path, "worker",
+        sys.executable, "-m", "aftercare", "--config", config_path, *(f"-pno:{name}" for name in blocked), "worker",
         "--workers", str(workers), "--sweep-interval", str(sweep_interval), "--parent", str(os.getpid()),
         "--log-level", log_level,
     ]  # fmt: skip

@@ -18,7 +18,7 @@ from rich.progress import Progress
 
 from aftercare.app import App
 from aftercare.platform import PlatformError
-from aftercare.queue import TaskQueue
+from aftercare.queue import Enqueuer
 from aftercare.store import state_in_transaction
 
 log = logging.getLogger("aftercare.sync")
@@ -38,7 +38,7 @@ class SyncReport:
 
 
 def sync_shop(
-    app: App, queue: TaskQueue, shop_id: str, *, since: datetime | None = None, progress: bool = False
+    app: App, queue: Enqueuer, shop_id: str, *, since: datetime | None = None, progress: bool = False
 ) -> SyncReport:
     store = app.store
     adapter = app.adapter(shop_id)

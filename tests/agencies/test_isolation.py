@@ -105,7 +105,7 @@ def agency(tmp_path, apps):
     (tmp_path / "aftercare.toml").write_text(CONFIG)
     app = apps(tmp_path / "aftercare.toml")
     worker = Worker(app)
-    with TestClient(create_receiver(app, worker), base_url="http://127.0.0.1") as client:
+    with TestClient(create_receiver(app, worker.queue), base_url="http://127.0.0.1") as client:
         yield app, worker, client, tmp_path / "outbox"
 
 

@@ -69,12 +69,13 @@ def test_a_tampered_cookie_is_no_session(client):
 def test_cookies_are_secure_over_https(tmp_path, password_hash):
     from starlette.testclient import TestClient
 
+    from aftercare.queue import Enqueuer
     from aftercare.receiver import create_receiver
-    from aftercare.worker import Worker
 
     app = make_app(tmp_path, secure_cookies=True)
     add_user(app, "nora", ["north"], password_hash)
-    with TestClient(create_receiver(app, Worker(app)), base_url="https://127.0.0.1", follow_redirects=False) as c:
+    receiver = create_receiver(app, Enqueuer.for_app(app))
+    with TestClient(receiver, base_url="https://127.0.0.1", follow_redirects=False) as c:
         assert "Secure" in login(c, "nora").headers["set-cookie"]
     app.close()
 
@@ -217,11 +218,11 @@ def test_the_console_is_off_unless_enabled(tmp_path):
 
     from aftercare.app import App
     from aftercare.config import Config
+    from aftercare.queue import Enqueuer
     from aftercare.receiver import create_receiver
-    from aftercare.worker import Worker
 
     app = App(Config(database=f"sqlite:///{tmp_path / 'a.db'}", base_dir=tmp_path))
-    with TestClient(create_receiver(app, Worker(app)), follow_redirects=False) as c:
+    with TestClient(create_receiver(app, Enqueuer.for_app(app)), follow_redirects=False) as c:
         assert c.get("/console/login").status_code == 404
     app.close()
 
@@ -250,3 +251,22 @@ def test_the_timeline_shows_why_an_event_failed(client, console_app):
     assert "failed · attempt 1: could not re-read order order-9: order order-9 not found" in page.text
     overview = client.get("/console/shops/north").text
     assert "events failed" in overview
+
+
+def test_a_retry_in_the_console_enqueues_the_action_through_the_producer(console_app):
+    from starlette.testclient import TestClient
+
+    from aftercare.receiver import create_receiver
+
+    from ..runtime.test_queue import Recording
+
+    producer = Recording.for_app(console_app)
+    paid(console_app, "9")
+    console_app.adapter("north").fail_next(PlatformError("the platform said no", transient=False))
+    execute_due(console_app)
+    failed = console_app.store.list_actions(shop_id="north", state=ActionState.FAILED)[0]
+    with TestClient(create_receiver(console_app, producer), base_url="http://127.0.0.1", follow_redirects=False) as c:
+        login(c, "nora")
+        csrf = csrf_of(c.get("/console/actions?state=failed").text)
+        assert c.post(f"/console/actions/{failed.id}/retry", data={"csrf": csrf}).status_code == 303
+    assert producer.actions == [[failed.id]]

@@ -70,7 +70,7 @@ def two_shops(tmp_path, page_events):
 @pytest.fixture
 def served(two_shops):
     worker = Worker(two_shops)
-    with TestClient(create_receiver(two_shops, worker), base_url="http://127.0.0.1") as client:
+    with TestClient(create_receiver(two_shops, worker.queue), base_url="http://127.0.0.1") as client:
         yield two_shops, worker, client
 
 

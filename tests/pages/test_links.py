@@ -28,9 +28,9 @@ from aftercare.mail.unsubscribe import unsubscribe_url
 from aftercare.models import ConsentState, ShipmentStatus, SurveyKind
 from aftercare.plugin_manager import PluginManager
 from aftercare.plugins import satisfaction_survey
+from aftercare.queue import Enqueuer
 from aftercare.receiver import create_receiver
 from aftercare.testing import START, make_event, make_order, memory_platform, sample_order
-from aftercare.worker import Worker
 
 from .conftest import PageEvents
 from .legacy import legacy_token
@@ -68,7 +68,7 @@ def deployment(tmp_path):
             plugins=manager,
         )
         app.store.upgrade()
-        client = TestClient(create_receiver(app, Worker(app)), base_url="http://127.0.0.1")
+        client = TestClient(create_receiver(app, Enqueuer.for_app(app)), base_url="http://127.0.0.1")
         client.__enter__()
         opened.append((app, client))
         return app, client

@@ -180,3 +180,21 @@ def test_pages_speak_spanish_and_bulgarian(served):
     assert "Доколко сте доволни" in bg.text and "Изпрати отговора ми" in bg.text
     assert "Да, абонирайте ме" in client.get(optin_path(app, bulgarian, locale="bg")).text
     assert "Благодарим ви!" in client.post(optin_path(app, bulgarian, locale="bg")).text
+
+
+def test_the_pages_enqueue_their_events_through_the_producer(two_shops):
+    from starlette.testclient import TestClient
+
+    from aftercare.receiver import create_receiver
+
+    from ..runtime.test_queue import Recording
+
+    app = two_shops
+    producer = Recording.for_app(app)
+    order = paid(app)
+    with TestClient(create_receiver(app, producer), base_url="http://127.0.0.1") as client:
+        assert client.post(survey_path(app, order, "csat", 5)).status_code == 200
+        assert client.post(optin_path(app, order)).status_code == 200
+    survey = page_events_of(app, EventKind.SURVEY_ANSWERED)[0]
+    optin = page_events_of(app, EventKind.OPTIN_CONFIRMED)[0]
+    assert producer.events == [[survey.id], [optin.id]]

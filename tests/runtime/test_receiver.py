@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
+from aftercare.queue import Enqueuer
 from aftercare.receiver import create_receiver
 from aftercare.store import HEALTH_PROBE_CURSOR, Store, cursors, wall_clock, workers
 from aftercare.testing import make_event, make_order
@@ -18,7 +19,7 @@ from ..core.plugins_for_tests import Mailbox, ThankYou
 def served(aftercare_app):
     app = aftercare_app(ThankYou(), Mailbox())
     worker = Worker(app)
-    with TestClient(create_receiver(app, worker), base_url="http://127.0.0.1") as client:
+    with TestClient(create_receiver(app, worker.queue), base_url="http://127.0.0.1") as client:
         yield app, worker, client
 
 
@@ -96,7 +97,7 @@ def test_healthz_checks_store_and_queue(served):
 def test_healthz_reports_a_worker_that_never_started_died_or_is_stuck(aftercare_app):
     app = aftercare_app(ThankYou(), Mailbox())
     worker = Worker(app)
-    with TestClient(create_receiver(app, worker, expects_worker=True), base_url="http://127.0.0.1") as client:
+    with TestClient(create_receiver(app, worker.queue, expects_worker=True), base_url="http://127.0.0.1") as client:
         never = client.get("/healthz")
         assert never.status_code == 503 and never.json()["worker"] == "not running: no worker has started"
 
@@ -126,7 +127,7 @@ def test_healthz_reports_a_worker_that_never_started_died_or_is_stuck(aftercare_
 def test_healthz_names_what_failed_without_the_database_host(aftercare_app, tmp_path):
     app = aftercare_app()
     app.store = Store("postgresql+psycopg://aftercare:hunter2@127.0.0.1:1/x", app.clock)
-    with TestClient(create_receiver(app, Worker(app)), base_url="http://127.0.0.1") as client:
+    with TestClient(create_receiver(app, Enqueuer.for_app(app)), base_url="http://127.0.0.1") as client:
         answer = client.get("/healthz")
     assert answer.status_code == 503 and answer.json()["store"] == "error: read: OperationalError"
     assert answer.json()["worker"] == "error: OperationalError"  # its heartbeats are in the same store
@@ -147,7 +148,7 @@ def test_healthz_shows_the_exception_class_never_its_text(aftercare_app, monkeyp
     worker = Worker(app)
     monkeypatch.setattr(app.store, "probe_write", refuse)
     monkeypatch.setattr(worker.queue, "ping", unreachable)
-    with TestClient(create_receiver(app, worker), base_url="http://127.0.0.1") as client:
+    with TestClient(create_receiver(app, worker.queue), base_url="http://127.0.0.1") as client:
         answer = client.get("/healthz")
     assert answer.status_code == 503
     assert answer.json()["store"] == "error: write: OperationalError"
@@ -196,3 +197,26 @@ def test_a_store_that_does_not_commit_in_time_gets_503_and_the_retry_finds_it_st
     retry = post(client, app, body)
     assert retry.status_code == 200 and retry.json() == {"stored": 0, "events": 1}
     assert [e.event.dedupe_key for e in app.store.list_events()] == ["test:order_paid:order-late"]
+
+
+def test_the_receiver_enqueues_through_the_producer_it_is_given(aftercare_app):
+    from .test_queue import Recording
+
+    app = aftercare_app(ThankYou(), Mailbox())
+    producer = Recording.for_app(app)
+    with TestClient(create_receiver(app, producer), base_url="http://127.0.0.1") as client:
+        body = make_event("order_paid", make_order()).to_json().encode()
+        assert post(client, app, body).status_code == 200
+        assert post(client, app, body).status_code == 200  # a retry: stored already, nothing enqueued
+        assert client.get("/healthz").json()["queue"] == "ok"  # the producer's ping
+    [stored] = app.store.list_events()
+    assert [ids for ids in producer.events if ids] == [[stored.id]]
+    assert Worker(app).queue.backlog() == 1  # the Worker's side sees the message
+
+
+def test_a_worker_given_to_the_receiver_is_read_as_its_queue(aftercare_app):
+    app = aftercare_app(ThankYou(), Mailbox())
+    worker = Worker(app)
+    with TestClient(create_receiver(app, worker), base_url="http://127.0.0.1") as client:
+        assert post(client, app, make_event("order_paid", make_order()).to_json().encode()).status_code == 200
+    assert worker.queue.backlog() == 1 and app.store.list_events()[0].state == "pending"

@@ -21,9 +21,9 @@ import uvicorn
 
 from aftercare.app import App
 from aftercare.config import load_config
+from aftercare.queue import Enqueuer
 from aftercare.receiver import create_receiver
 from aftercare.testing import make_event, make_order
-from aftercare.worker import Worker
 
 from ..core.test_store import POSTGRES, postgres_or_skip
 from .test_processes import LOCAL_PLUGINS, SECRET
@@ -37,7 +37,7 @@ PLATFORM_DEADLINE = 5.0
 @contextlib.contextmanager
 def running(app):
     """The receiver on uvicorn on 127.0.0.1 (its own thread); yields its base URL; stopped after."""
-    receiver = create_receiver(app, Worker(app))
+    receiver = create_receiver(app, Enqueuer.for_app(app))
     server = uvicorn.Server(
         uvicorn.Config(receiver, host="127.0.0.1", port=0, http="httptools", log_config=None, log_level="warning")
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import tomllib
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,8 @@ from aftercare.cli.common import USAGE_ERROR
 
 CONFIG_ENV = "AFTERCARE_CONFIG"
 DEFAULT_CONFIG = "aftercare.toml"
+#: ``-p no:NAME``: the one form of ``-p`` (pytest's way of blocking a plugin).
+BLOCK_PREFIX = "no:"
 
 
 @dataclass(frozen=True)
@@ -146,11 +149,51 @@ class LazyGroup(click.Group):
     show_default=f"${CONFIG_ENV} or {DEFAULT_CONFIG}",
     help="The TOML config file.",
 )
+@click.option(
+    "-p",
+    "blocked",
+    multiple=True,
+    metavar="no:NAME",
+    callback=lambda ctx, param, values: blocked_names(values),
+    help="Block plugin NAME: never imported nor registered (repeatable; also $AFTERCARE_DISABLE_PLUGINS"
+    " and disabled_plugins in the config).",
+)
 @click.pass_context
-def cli(ctx: click.Context, config_path: str) -> None:
+def cli(ctx: click.Context, config_path: str, blocked: tuple[str, ...]) -> None:
     """aftercare: after-sales automation for Shopify and WooCommerce shops."""
     ctx.ensure_object(dict)
     ctx.obj["config"] = config_path
+    ctx.obj["blocked_plugins"] = blocked
+
+
+def blocked_names(values: tuple[str, ...]) -> tuple[str, ...]:
+    """The plugin names of ``-p no:NAME`` options; any other ``-p`` is a usage error."""
+    names = []
+    for value in values:
+        name = value.removeprefix(BLOCK_PREFIX).strip()
+        if not value.startswith(BLOCK_PREFIX) or not name:
+            raise click.BadParameter(f"{value!r}: write -p no:NAME to block the plugin NAME", param_hint="-p")
+        names.append(name)
+    return tuple(names)
+
+
+def _blocked_in(args: list[str]) -> tuple[str, ...]:
+    """The plugins blocked by a command line (``-p no:NAME``) and its config's ``disabled_plugins``,
+    read before the plugins' commands are added: their plugins must not be imported first. A
+    mistake in either is left for the command to report."""
+    try:
+        with cli.make_context("aftercare", list(args), resilient_parsing=True) as ctx:
+            blocked, config_path = tuple(ctx.params.get("blocked") or ()), ctx.params.get("config_path")
+    except click.ClickException:
+        return ()
+    try:
+        with open(config_path or DEFAULT_CONFIG, "rb") as file:
+            disabled = tomllib.load(file).get("disabled_plugins", [])
+        if not isinstance(disabled, list):
+            disabled = []
+    except (OSError, ValueError):
+        disabled = []
+    return blocked + tuple(name for name in disabled if isinstance(name, str))
 
 
 def main() -> None:
@@ -159,7 +202,7 @@ def main() -> None:
     from aftercare.plugin_manager import PluginManager
 
     try:
-        manager = PluginManager.load()
+        manager = PluginManager.load(blocked=_blocked_in(sys.argv[1:]))
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(USAGE_ERROR)

@@ -10,7 +10,7 @@ import click
 
 from aftercare.app import App, bundle_plugin_settings
 from aftercare.bundles import is_bundle_name, load_bundle, write_bundle
-from aftercare.cli.common import UserError, reports_user_errors
+from aftercare.cli.common import UserError, blocked_plugins, reports_user_errors
 from aftercare.clock import SystemClock
 from aftercare.config import Config, ConfigError
 from aftercare.mail.templates import Root, check_bundle_templates, template_names
@@ -41,10 +41,11 @@ def bundle_new(name: str, parent: str) -> None:
 @bundle.command("check")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
 @reports_user_errors
-def bundle_check(path: Path, as_json: bool) -> None:
+def bundle_check(ctx: click.Context, path: Path, as_json: bool) -> None:
     """Validate a bundle without credentials: settings, templates, plugins. Exit 2 on problems."""
-    report = check_bundle(path)
+    report = check_bundle(path, blocked=blocked_plugins(ctx))
     if as_json:
         click.echo(json.dumps(report, indent=2))
         if report["problems"]:
@@ -58,7 +59,7 @@ def bundle_check(path: Path, as_json: bool) -> None:
     click.echo(f"  templates: {', '.join(report['templates']) or '-'}")
 
 
-def check_bundle(path: Path) -> dict[str, Any]:
+def check_bundle(path: Path, blocked: tuple[str, ...] = ()) -> dict[str, Any]:
     """Everything ``bundle check`` says: the bundle's plugins' settings as a shop of it would get
     them (plugin defaults, then the bundle), its templates rendered with the sample order, its
     local plugins imported. No shop, no credentials, no network."""
@@ -66,7 +67,7 @@ def check_bundle(path: Path) -> dict[str, Any]:
     report["templates"] = []
     try:
         loaded = load_bundle(path)
-        manager = PluginManager.load()
+        manager = PluginManager.load(blocked=blocked)
         manager.load_bundle(loaded)
     except ConfigError as exc:
         report["problems"] = exc.problems

@@ -59,11 +59,16 @@ def open_app(ctx: click.Context) -> App:
         missing = missing_extra(config)
         if missing:
             raise UserError(missing)
-        app = App(config)
+        app = App(config, blocked_plugins=blocked_plugins(ctx))
     except OSError as exc:  # a folder it needs (the SQLite store's) cannot be made
         raise UserError(f"{exc.filename or path}: {exc.strerror or exc}") from None
     ctx.call_on_close(app.close)
     return app
+
+
+def blocked_plugins(ctx: click.Context) -> tuple[str, ...]:
+    """The plugins blocked on the command line (``aftercare -p no:NAME COMMAND``)."""
+    return tuple((ctx.find_root().obj or {}).get("blocked_plugins", ()))
 
 
 def installed(module: str) -> bool:

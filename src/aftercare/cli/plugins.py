@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from aftercare.cli.common import open_app, reports_user_errors
+from aftercare.cli.common import blocked_plugins, open_app, reports_user_errors
 from aftercare.plugin_manager import PluginManager
 
 
@@ -23,10 +23,10 @@ def plugins() -> None:
 @click.pass_context
 @reports_user_errors
 def plugins_list(ctx: click.Context, as_json: bool) -> None:
-    """Name, source, version, hooks, and the shops each is enabled for."""
+    """Name, source, version, hooks, and the shops each is enabled for (or that it is blocked)."""
     config_path = Path(ctx.obj["config"])
     app = open_app(ctx) if config_path.exists() else None
-    manager = app.plugins if app else PluginManager.load()
+    manager = app.plugins if app else PluginManager.load(blocked=blocked_plugins(ctx))
     rows = []
     for info in manager.plugins():
         shops = [s.id for s in app.shops.values() if info.name in s.enabled_plugins()] if app else []
@@ -37,8 +37,12 @@ def plugins_list(ctx: click.Context, as_json: bool) -> None:
                 "version": info.version,
                 "hooks": list(info.hooks),
                 "enabled_for": shops if info.handles_events else [],
+                "blocked": False,
             }
         )
+    for info in manager.blocked():  # never imported: no hooks known, enabled for no shop
+        row = {"name": info.name, "source": info.source, "version": info.version, "hooks": [], "enabled_for": []}
+        rows.append({**row, "blocked": True, "blocked_by": info.blocked})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -46,7 +50,6 @@ def plugins_list(ctx: click.Context, as_json: bool) -> None:
     for column in ("name", "source", "version", "hooks", "enabled for"):
         table.add_column(column)
     for row in rows:
-        table.add_row(
-            row["name"], row["source"], row["version"], ", ".join(row["hooks"]), ", ".join(row["enabled_for"]) or "-"
-        )
+        enabled_for = f"blocked ({row['blocked_by']})" if row["blocked"] else ", ".join(row["enabled_for"]) or "-"
+        table.add_row(row["name"], row["source"], row["version"], ", ".join(row["hooks"]), enabled_for)
     Console().print(table)

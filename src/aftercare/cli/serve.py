@@ -6,7 +6,14 @@ from datetime import UTC, datetime
 
 import click
 
-from aftercare.cli.common import UserError, announce_created_schema, open_app, open_store, reports_user_errors
+from aftercare.cli.common import (
+    UserError,
+    announce_created_schema,
+    blocked_plugins,
+    open_app,
+    open_store,
+    reports_user_errors,
+)
 from aftercare.platform import PlatformError
 
 #: serve's and worker's level of logging (the format is the config's log_format).
@@ -35,7 +42,7 @@ def serve(
     app = open_app(ctx)
     announce_created_schema("serve", open_store(app))
     run_server(app, config_path=ctx.obj["config"], host=host, port=port, workers=workers, sweep_interval=sweep_interval,
-               log_level=log_level, with_worker=not no_worker)  # fmt: skip
+               log_level=log_level, with_worker=not no_worker, blocked_plugins=blocked_plugins(ctx))  # fmt: skip
 
 
 @click.command()
@@ -70,20 +77,20 @@ def worker(
 @reports_user_errors
 def sync(ctx: click.Context, shop_ids: tuple[str, ...], since: datetime | None) -> None:
     """Poll shops for orders changed since their cursor; store and enqueue the events webhooks would give."""
+    from aftercare.queue import Enqueuer
     from aftercare.sync import sync_shop
-    from aftercare.worker import Worker
 
     app = open_app(ctx)
     open_store(app)
     for shop_id in shop_ids:
         if shop_id not in app.shops:
             raise UserError(f"no shop {shop_id!r} (known: {', '.join(app.shops) or 'none'})")
-    worker = Worker(app)
+    queue = Enqueuer.for_app(app)
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     for shop_id in shop_ids or tuple(app.shops):
         try:
-            report = sync_shop(app, worker.queue, shop_id, since=since, progress=True)
+            report = sync_shop(app, queue, shop_id, since=since, progress=True)
         except PlatformError as exc:  # what was read before stays stored; the next sync resumes there
             raise UserError(f"{shop_id}: {exc.message}") from None
         click.echo(f"{shop_id}: {report.orders} order(s), {report.events} event(s), {report.new_events} new")

@@ -41,7 +41,7 @@ from aftercare.report import FIRST_DAY, LAST_DAY
 
 if TYPE_CHECKING:
     from aftercare.app import App
-    from aftercare.worker import Worker
+    from aftercare.queue import Enqueuer
 
 log = logging.getLogger("aftercare.console")
 
@@ -94,9 +94,9 @@ Handler = Callable[[Request, Viewer], Awaitable[Response]]
 
 
 class Console:
-    def __init__(self, app: App, worker: Worker) -> None:
+    def __init__(self, app: App, queue: Enqueuer) -> None:
         self.app = app
-        self.worker = worker
+        self.queue = queue
         settings = app.config.console
         key = settings.secret_key.get_secret_value().encode() if settings.secret_key else secrets.token_bytes(32)
         if not settings.secret_key:
@@ -238,7 +238,7 @@ class Console:
 
     def _backlog(self) -> int | str:
         try:
-            return self.worker.queue.backlog()
+            return self.queue.backlog()
         except Exception as exc:  # the page still shows the store's side
             return f"unknown ({type(exc).__name__})"
 
@@ -301,7 +301,7 @@ class Console:
             ok = await run_in_threadpool(store.retry_action, action_id, f"retried by {who} in the console")
             if ok:
                 try:
-                    self.worker.queue.execute_actions([action_id])
+                    self.queue.execute_actions([action_id])
                 except Exception:  # due in the store is what counts; the sweep runs it
                     log.exception("could not enqueue action %s; the sweep will run it", action_id)
         else:
@@ -413,11 +413,12 @@ class Console:
         raise NotFound(request.url.path)
 
 
-def routes(app: App, worker: Worker) -> list[BaseRoute]:
-    """The console's routes, or none when ``[console] enabled`` is false."""
+def routes(app: App, queue: Enqueuer) -> list[BaseRoute]:
+    """The console's routes, or none when ``[console] enabled`` is false. ``queue``: where a
+    retried action is enqueued, and the queue's backlog the overview shows."""
     if not app.config.console.enabled:
         return []
-    return Console(app, worker).routes()
+    return Console(app, queue).routes()
 
 
 # -- what the plugins page shows ------------------------------------------------------------
