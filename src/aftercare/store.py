@@ -2052,15 +2052,17 @@ class Store:
             last = conn.execute(
                 sa.select(events.c.topic, sa.func.max(events.c.received_at)).where(shop).group_by(events.c.topic)
             ).all()
-            found = []
+            found: list[tuple[str, str, datetime]] = []
             for topic, received in last:
                 source = conn.execute(
                     sa.select(events.c.source)
                     .where(shop, events.c.topic == topic, events.c.received_at == received)
                     .limit(1)
                 ).scalar_one()
-                found.append((topic, source, _utc(received)))
-        return sorted(found, key=lambda row: row[2], reverse=True)  # type: ignore[arg-type,return-value]
+                at = _utc(received)  # MAX() loses the column's type: SQLite hands back its UTC text
+                assert at is not None
+                found.append((topic, source, at))
+        return sorted(found, key=lambda row: row[2], reverse=True)
 
     def shop_cursors(self, shop_id: str) -> list[tuple[str, str, datetime]]:
         """(name, value, updated at) of a shop's sync cursors."""
