@@ -15,7 +15,7 @@ OUTSIDE_THE_LAYERS = {
     "aftercare.vault": "imports no aftercare module",
     "aftercare.limits": "imports no aftercare module",
     "aftercare.logs": "imports no aftercare module",
-    "aftercare.sandbox": "a local shop for the demo and the tests",
+    "aftercare.sandbox": "a local shop, and a whole deployment around it, for the demo and the tests",
     "aftercare.testing": "fixtures for plugin authors",
 }
 

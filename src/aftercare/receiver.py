@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -55,7 +54,7 @@ from aftercare.models import Event
 from aftercare.pages import routes as page_routes
 from aftercare.platform import PayloadError, WebhookDelivery, WebhookRejected
 from aftercare.queue import Enqueuer
-from aftercare.store import describe_database_error, state_in_transaction
+from aftercare.store import DATABASE_UNAVAILABLE, describe_database_error
 from aftercare.worker import worker_health
 
 log = logging.getLogger("aftercare.receiver")
@@ -172,7 +171,7 @@ class Ingest:
     def _commit(self, batch: list[_Job]) -> list[tuple[_Job, Any, BaseException | None]]:
         try:
             results = self._store(batch)
-        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:  # the store, not a delivery
+        except DATABASE_UNAVAILABLE as exc:  # the store, not a delivery
             log.warning("could not store %d delivery(s): %s", len(batch), describe_database_error(exc))
             return [(job, None, exc) for job in batch]
         except Exception as exc:
@@ -190,7 +189,7 @@ class Ingest:
     def _store(self, batch: list[_Job]) -> list[Stored | PayloadError]:
         store = self.app.store
         parsed: list[list[Event] | PayloadError] = []
-        with store.bounded_transaction(STORE_WAIT) as conn, state_in_transaction(conn):
+        with store.bounded_transaction(STORE_WAIT) as conn:  # the adapters' state joins it
             for job in batch:
                 delivery = job.delivery
                 adapter = self.app.adapter(delivery.shop_id)
@@ -287,8 +286,6 @@ def create_receiver(
     ``worker.queue`` will do). ``expects_worker``: a worker process should be running (serve's
     child): /healthz reports it. The workers' health is read from their heartbeats in the store
     (:func:`aftercare.worker.worker_health`), not from a Worker object."""
-    if not isinstance(enqueuer, Enqueuer):  # a Worker, as callers passed before the producer had its own class
-        enqueuer = enqueuer.queue  # type: ignore[attr-defined]
     ingest = Ingest(app, enqueuer)
     limit = app.config.server.max_body_bytes
     read_check = _Check("read", lambda: app.store.probe_read(HEALTH_STORE_WAIT))

@@ -422,6 +422,16 @@ class HookRun:
     duration_ms: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class ConsoleUser:
+    """A console account as kept: its name, password hash, and the shops it may see (``("all",)``: every one)."""
+
+    name: str
+    password_hash: str
+    shops: tuple[str, ...]
+    created_at: datetime
+
+
 def describe_database_error(exc: BaseException) -> str:
     """What failed, briefly, without the host, the user or the statement (for /healthz and one-line errors):
     ``Connection refused``, ``unable to open database file``, ``database or disk is full``."""
@@ -471,6 +481,33 @@ def transient_database_error(exc: BaseException) -> bool:
     if getattr(original, "sqlstate", None) in _POSTGRES_TRANSIENT_STATES:
         return True
     return isinstance(exc, sa.exc.OperationalError)
+
+
+#: Every error the database driver raises (it cannot connect, or refused a statement): what a command
+#: reports in one line as a database it cannot open (``aftercare.cli.common.reaching_the_store``).
+DATABASE_ERRORS: tuple[type[Exception], ...] = (sa.exc.DBAPIError,)
+#: The database rather than the data failed (a lost or refused connection, a lock, a full disk, a missing
+#: table): the receiver answers the whole batch 503 instead of retrying its deliveries one by one.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (sa.exc.OperationalError, sa.exc.InterfaceError)
+
+
+def database_driver(url: str) -> str | None:
+    """The driver module a PostgreSQL database URL needs (``psycopg``, ``psycopg2``...); None for
+    SQLite, and for a URL that cannot be read (the store reports that itself when it opens it)."""
+    try:
+        database = sa.engine.make_url(url)
+        # psycopg (3) for postgresql+psycopg://, and for postgresql:// since SQLAlchemy 2.1.
+        return database.get_driver_name() if database.get_backend_name() == "postgresql" else None
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError):
+        return None
+
+
+def redacted_url(url: str) -> str:
+    """A database (or Redis) URL with its password hidden, for messages and ``aftercare config``."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url.split("@")[-1]
 
 
 def create_engine(url: str) -> Engine:
@@ -534,6 +571,16 @@ class SchemaOutOfDate(Exception):
 
 
 class Store:
+    """The only door to the database: every query aftercare makes is a method here.
+
+    One way to make writes commit together: open ``with store.transaction() as conn:`` (or
+    :meth:`bounded_transaction`) and pass that ``conn``, always as the first argument, to the
+    methods that take one (``add_events(conn, ...)``, ``write_cursor(conn, ...)``...). A method
+    without ``conn`` is a transaction of its own. The adapters' remembered state
+    (:meth:`shop_state`), which the platform interface cannot hand a connection, joins the
+    transaction it is used in by itself.
+    """
+
     def __init__(self, url: str, clock: Any, *, claim_lease: timedelta = DEFAULT_CLAIM_LEASE) -> None:
         self.url = url
         self.engine = create_engine(url)
@@ -607,7 +654,7 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """A write transaction.
+        """A write transaction: the one way to make writes commit together (see :class:`Store`).
 
         SQLite has one writer at a time, and its busy handler waits by
         sleeping in growing steps (up to 100 ms), which under load costs far
@@ -619,7 +666,11 @@ class Store:
         with self._write_lock, self.engine.begin() as conn:
             if self._sqlite:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
-            yield conn
+            token = _in_transaction.set((self, conn))  # the adapters' state joins it (StoredShopState)
+            try:
+                yield conn
+            finally:
+                _in_transaction.reset(token)
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
@@ -1966,6 +2017,174 @@ class Store:
         with self.engine.connect() as conn:
             return [tuple(r) for r in conn.execute(query)]  # type: ignore[misc]
 
+    # -- what the console and the demo read ----------------------------------
+    # (with the console's accounts, the command line's "is there a schema", and a cursor written in a
+    # caller's transaction: every query those need, so no module outside the store builds SQL)
+    def has_schema(self) -> bool:
+        """Whether the database has aftercare's tables at all (a fresh one has none yet)."""
+        return sa.inspect(self.engine).has_table("actions")
+
+    def count_events(self, shop_id: str, *, since: datetime | None = None, state: str | None = None) -> int:
+        """A shop's events received at or after ``since``, or in ``state``, or all of them."""
+        query = sa.select(sa.func.count()).select_from(events).where(events.c.shop_id == shop_id)
+        if since is not None:
+            query = query.where(events.c.received_at >= since)
+        if state is not None:
+            query = query.where(events.c.state == state)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one()
+
+    def count_due_actions(self, shop_id: str, now: datetime) -> int:
+        """A shop's actions due at ``now`` or before and not run yet."""
+        query = (
+            sa.select(sa.func.count())
+            .select_from(actions)
+            .where(actions.c.shop_id == shop_id, actions.c.state == ActionState.DUE.value, actions.c.due_at <= now)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one()
+
+    def last_event_per_topic(self, shop_id: str) -> list[tuple[str, str, datetime]]:
+        """(topic, source, received at) of a shop's latest event of each topic, newest first: the source
+        (webhook, poll, page) of that latest one, each looked up by (shop, topic, received_at)."""
+        shop = events.c.shop_id == shop_id
+        with self.engine.connect() as conn:
+            last = conn.execute(
+                sa.select(events.c.topic, sa.func.max(events.c.received_at)).where(shop).group_by(events.c.topic)
+            ).all()
+            found: list[tuple[str, str, datetime]] = []
+            for topic, received in last:
+                source = conn.execute(
+                    sa.select(events.c.source)
+                    .where(shop, events.c.topic == topic, events.c.received_at == received)
+                    .limit(1)
+                ).scalar_one()
+                at = _utc(received)  # MAX() loses the column's type: SQLite hands back its UTC text
+                assert at is not None
+                found.append((topic, source, at))
+        return sorted(found, key=lambda row: row[2], reverse=True)
+
+    def shop_cursors(self, shop_id: str) -> list[tuple[str, str, datetime]]:
+        """(name, value, updated at) of a shop's sync cursors."""
+        query = sa.select(cursors.c.name, cursors.c.value, cursors.c.updated_at).where(cursors.c.shop_id == shop_id)
+        with self.engine.connect() as conn:
+            return [(name, value, updated) for name, value, updated in conn.execute(query)]
+
+    def order_events(self, shop_id: str, order_id: str) -> list[StoredEvent]:
+        """Every event of one order, oldest first (its timeline)."""
+        query = (
+            sa.select(events).where(events.c.shop_id == shop_id, events.c.order_id == order_id).order_by(events.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [_stored_event(row) for row in conn.execute(query)]
+
+    def hook_runs_of_events(self, event_ids: Sequence[int]) -> dict[int, list[HookRun]]:
+        """The hook runs of each of these events, in the order they ran (an event without any is left out)."""
+        runs: dict[int, list[HookRun]] = {}
+        if not event_ids:
+            return runs
+        query = sa.select(hook_runs).where(hook_runs.c.event_id.in_(list(event_ids))).order_by(hook_runs.c.id)
+        with self.engine.connect() as conn:
+            for r in conn.execute(query):
+                runs.setdefault(r.event_id, []).append(
+                    HookRun(r.plugin, r.hook, r.outcome, r.error, r.actions_requested, r.duration_ms)
+                )
+        return runs
+
+    def order_actions(self, shop_id: str, order_id: str) -> list[ActionRecord]:
+        """Every action of one order, oldest first (its timeline)."""
+        query = (
+            sa.select(actions)
+            .where(actions.c.shop_id == shop_id, actions.c.order_id == order_id)
+            .order_by(actions.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [_action_record(row) for row in conn.execute(query)]
+
+    def actions_page(
+        self,
+        shop_ids: Sequence[str],
+        *,
+        plugin: str = "",
+        state: str = "",
+        order_id: str = "",
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before: int | None = None,
+        limit: int,
+    ) -> list[ActionRecord]:
+        """Up to ``limit`` actions of these shops, newest first, with an id below ``before`` (keyset
+        paging, never OFFSET), created in [since, until), of this plugin, state and order when given."""
+        if not shop_ids:
+            return []
+        query = sa.select(actions).order_by(actions.c.id.desc()).limit(limit)
+        if len(shop_ids) == 1:
+            query = query.where(actions.c.shop_id == shop_ids[0])
+        else:
+            query = query.where(actions.c.shop_id.in_(list(shop_ids)))
+        for column, value in ((actions.c.plugin, plugin), (actions.c.state, state), (actions.c.order_id, order_id)):
+            if value:
+                query = query.where(column == value)
+        if since is not None:
+            query = query.where(actions.c.created_at >= since)
+        if until is not None:
+            query = query.where(actions.c.created_at < until)
+        if before is not None:
+            query = query.where(actions.c.id < before)
+        with self.engine.connect() as conn:
+            return [_action_record(row) for row in conn.execute(query)]
+
+    def count_events_by_shop_and_kind(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """(shop, event kind) -> (events, distinct orders among them), over every shop (the demo's summary)."""
+        query = sa.select(
+            events.c.shop_id, events.c.kind, sa.func.count(), sa.func.count(sa.distinct(events.c.order_id))
+        ).group_by(events.c.shop_id, events.c.kind)
+        with self.engine.connect() as conn:
+            return {(shop_id, kind): (n, orders) for shop_id, kind, n, orders in conn.execute(query)}
+
+    def count_actions_by_plugin_state_and_reason(self) -> dict[tuple[str, str, str], int]:
+        """(plugin, state, reason) -> actions, over every shop (the demo's summary)."""
+        query = sa.select(actions.c.plugin, actions.c.state, actions.c.reason, sa.func.count()).group_by(
+            actions.c.plugin, actions.c.state, actions.c.reason
+        )
+        with self.engine.connect() as conn:
+            return {(plugin, state, reason): n for plugin, state, reason, n in conn.execute(query)}
+
+    def console_user(self, name: str) -> ConsoleUser | None:
+        query = sa.select(console_users).where(console_users.c.name == name)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).one_or_none()
+        return _console_user(row) if row else None
+
+    def list_console_users(self) -> list[ConsoleUser]:
+        """Every console account, by name."""
+        with self.engine.connect() as conn:
+            return [_console_user(row) for row in conn.execute(sa.select(console_users).order_by(console_users.c.name))]
+
+    def save_console_user(self, name: str, password_hash: str, shops: Sequence[str], now: datetime) -> bool:
+        """Create the account, or set its password hash and shops if it exists (keeping when it was
+        created); True if it is new."""
+        row = {"name": name, "password_hash": password_hash, "shops": ",".join(shops), "created_at": now}
+        with self.transaction() as conn:
+            if insert_new(conn, console_users, [row], ("name",)):
+                return True
+            conn.execute(
+                sa.update(console_users)
+                .where(console_users.c.name == name)
+                .values(password_hash=row["password_hash"], shops=row["shops"])
+            )
+        return False
+
+    def remove_console_user(self, name: str) -> bool:
+        """Delete the account; False if there was none."""
+        with self.transaction() as conn:
+            return conn.execute(sa.delete(console_users).where(console_users.c.name == name)).rowcount == 1
+
+    def write_cursor(self, conn: Connection, shop_id: str, value: str, name: str = "poll") -> None:
+        """:meth:`set_cursor` inside the caller's transaction (sync commits a page with its cursor)."""
+        upsert(conn, cursors, {"shop_id": shop_id, "name": name, "value": value, "updated_at": self._clock.now()},
+               ("shop_id", "name"))  # fmt: skip
+
     # -- adapter state and cursors -----------------------------------------
     def shop_state(self, shop_id: str) -> StoredShopState:
         return StoredShopState(self, shop_id)
@@ -1975,38 +2194,15 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(query).scalar_one_or_none()
 
-    def set_cursor(self, shop_id: str, value: str, name: str = "poll", conn: Connection | None = None) -> None:
-        if conn is not None:
-            upsert(conn, cursors, {"shop_id": shop_id, "name": name, "value": value, "updated_at": self._clock.now()},
-                   ("shop_id", "name"))  # fmt: skip
-            return
+    def set_cursor(self, shop_id: str, value: str, name: str = "poll") -> None:
         with self.transaction() as conn:
-            upsert(
-                conn,
-                cursors,
-                {"shop_id": shop_id, "name": name, "value": value, "updated_at": self._clock.now()},
-                ("shop_id", "name"),
-            )
+            self.write_cursor(conn, shop_id, value, name)
 
 
-_bound_connection: contextvars.ContextVar[Connection | None] = contextvars.ContextVar(
-    "aftercare_bound_connection", default=None
+#: The store and connection of the :meth:`Store.transaction` this thread (or task) is in, if any.
+_in_transaction: contextvars.ContextVar[tuple[Store, Connection] | None] = contextvars.ContextVar(
+    "aftercare_in_transaction", default=None
 )
-
-
-@contextmanager
-def state_in_transaction(conn: Connection) -> Iterator[None]:
-    """Make adapter state writes part of ``conn``'s transaction.
-
-    An adapter that derives events from remembered state (WooCommerce) must
-    not remember a change whose events were then not stored: with this, both
-    commit together or neither does.
-    """
-    token = _bound_connection.set(conn)
-    try:
-        yield
-    finally:
-        _bound_connection.reset(token)
 
 
 class SqliteWriteLock:
@@ -2047,9 +2243,15 @@ class StoredShopState:
 
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
-        bound = _bound_connection.get()
-        if bound is not None:
-            yield bound
+        """The store's transaction this runs in, if any; else one of its own.
+
+        An adapter that derives events from remembered state (WooCommerce) must
+        not remember a change whose events were then not stored: read and
+        written inside the transaction that stores the events (the receiver's,
+        sync's), both commit together or neither does."""
+        bound = _in_transaction.get()
+        if bound is not None and bound[0] is self._store:
+            yield bound[1]
             return
         with self._store.transaction() as conn:
             yield conn
@@ -2358,6 +2560,10 @@ def _utc(value: Any) -> datetime | None:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return UTCDateTime().process_result_value(value, None)  # type: ignore[arg-type]
+
+
+def _console_user(row: Any) -> ConsoleUser:
+    return ConsoleUser(row.name, row.password_hash, tuple(row.shops.split(",")), row.created_at)
 
 
 def _survey_answer(row: Any) -> StoredSurveyAnswer:

@@ -19,7 +19,6 @@ from rich.progress import Progress
 from aftercare.app import App
 from aftercare.platform import PlatformError
 from aftercare.queue import Enqueuer
-from aftercare.store import state_in_transaction
 
 log = logging.getLogger("aftercare.sync")
 
@@ -49,14 +48,14 @@ def sync_shop(
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task(f"sync {shop_id}", total=None)
         while True:
-            # The adapter does its reading inside next(): its state changes join this transaction.
+            # The adapter does its reading inside next(): its state changes join this transaction (Store).
             try:
-                with store.transaction() as conn, state_in_transaction(conn):
+                with store.transaction() as conn:
                     batch = next(batches, None)
                     if batch is None:
                         break
                     ids = store.add_events(conn, batch.events)
-                    store.set_cursor(shop_id, batch.cursor, CURSOR, conn=conn)
+                    store.write_cursor(conn, shop_id, batch.cursor, CURSOR)
             except PlatformError as exc:
                 # A wait the API client does not sleep inside a call (a long throttle): this is
                 # sync's own thread, so it waits here and resumes after the last committed page.

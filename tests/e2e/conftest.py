@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from aftercare.demo import Deployment, deployment, read_mail
+from aftercare.sandbox.deployment import Deployment, deployment, read_mail
 from aftercare.sandbox.testing import FAST_RETRIES
 
 

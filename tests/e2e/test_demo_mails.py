@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from aftercare.demo import DEMO_SANDBOX_OPTIONS, read_mail, run_week
+from aftercare.sandbox.deployment import DEMO_SANDBOX_OPTIONS, read_mail, run_week
 from aftercare.sandbox.testing import FAST_RETRIES
 
 PARCEL_MAIL = re.compile(r"/tracking_notice/send_email/order:(\d+)/(shipped|delivered):(\w+)$")

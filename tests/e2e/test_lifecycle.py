@@ -14,8 +14,8 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from aftercare.demo import Customers, read_mail
 from aftercare.sandbox import Item
+from aftercare.sandbox.deployment import Customers, read_mail
 from aftercare.store import hook_runs
 
 from .conftest import hours, mail_keys

@@ -8,9 +8,9 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from aftercare.demo import Customers, Deployment
 from aftercare.report import shop_report
 from aftercare.sandbox import Item
+from aftercare.sandbox.deployment import Customers, Deployment
 from aftercare.testing import START
 
 EMAIL = "anastasia.erase@example.com"

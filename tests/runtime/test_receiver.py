@@ -212,11 +212,3 @@ def test_the_receiver_enqueues_through_the_producer_it_is_given(aftercare_app):
     [stored] = app.store.list_events()
     assert [ids for ids in producer.events if ids] == [[stored.id]]
     assert Worker(app).queue.backlog() == 1  # the Worker's side sees the message
-
-
-def test_a_worker_given_to_the_receiver_is_read_as_its_queue(aftercare_app):
-    app = aftercare_app(ThankYou(), Mailbox())
-    worker = Worker(app)
-    with TestClient(create_receiver(app, worker), base_url="http://127.0.0.1") as client:
-        assert post(client, app, make_event("order_paid", make_order()).to_json().encode()).status_code == 200
-    assert worker.queue.backlog() == 1 and app.store.list_events()[0].state == "pending"

@@ -78,15 +78,9 @@ def installed(module: str) -> bool:
 def missing_extra(config: Config) -> str | None:
     """One line if the configured database or queue needs a driver that is not installed
     (SQLite-only merchants do not get psycopg and redis): which key, and the pip line."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+    from aftercare.store import database_driver
 
-    try:
-        database = make_url(config.database_url)
-        # psycopg (3) for postgresql+psycopg://, and for postgresql:// since SQLAlchemy 2.1.
-        driver = database.get_driver_name() if database.get_backend_name() == "postgresql" else None
-    except (ArgumentError, NoSuchModuleError):
-        driver = None  # the store reports a URL it cannot read itself
+    driver = database_driver(config.database_url)  # None for a URL it cannot read: the store reports that itself
     if driver and not installed(driver):
         where = f"database: {redact_url(config.database_url)} needs the {driver} module, which is not installed"
         if driver == "psycopg":
@@ -101,13 +95,11 @@ def missing_extra(config: Config) -> str | None:
 @contextlib.contextmanager
 def reaching_the_store(app: App) -> Iterator[None]:
     """A store that cannot be reached, or whose schema does not fit, is one line naming the ``database`` key."""
-    import sqlalchemy as sa
-
-    from aftercare.store import SchemaOutOfDate, describe_database_error
+    from aftercare.store import DATABASE_ERRORS, SchemaOutOfDate, describe_database_error
 
     try:
         yield
-    except (sa.exc.DBAPIError, OSError) as exc:
+    except (*DATABASE_ERRORS, OSError) as exc:
         where = redact_url(app.config.database_url)
         raise UserError(f"database: cannot open {where}: {describe_database_error(exc)}") from None
     except SchemaOutOfDate as exc:
@@ -145,9 +137,7 @@ def announce_created_schema(command: str, applied: list[str]) -> None:
 
 
 def store_ready(app: App) -> bool:
-    import sqlalchemy as sa
-
-    return sa.inspect(app.store.engine).has_table("actions")
+    return app.store.has_schema()
 
 
 def read_order(app: App, shop_id: str, path: Path) -> Order:
@@ -179,10 +169,6 @@ def short_time(value: datetime) -> str:
 
 def redact_url(url: str) -> str:
     """Hide a password in a database or Redis URL."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+    from aftercare.store import redacted_url
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url.split("@")[-1]
+    return redacted_url(url)

@@ -17,9 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlalchemy as sa
-
-from aftercare.store import Store, console_users, insert_new
+from aftercare.store import ConsoleUser, Store
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 3
 _MAXMEM = 64 * 1024 * 1024
@@ -93,39 +91,29 @@ def add_user(store: Store, name: str, password: str, shops: tuple[str, ...], now
     """Create the account, or set its password and shops if it exists; True if it is new."""
     if not USER_NAME.match(name):
         raise ValueError("the name may use letters, digits, '_', '.', '@' and '-' (up to 64)")
-    row = {"name": name, "password_hash": hash_password(password), "shops": ",".join(shops), "created_at": now}
-    with store.transaction() as conn:
-        if insert_new(conn, console_users, [row], ("name",)):
-            return True
-        conn.execute(
-            sa.update(console_users)
-            .where(console_users.c.name == name)
-            .values(password_hash=row["password_hash"], shops=row["shops"])
-        )
+    if store.save_console_user(name, hash_password(password), shops, now):
+        return True
     store.end_console_sessions(user_name=name)  # a new password signs everyone in again
     return False
 
 
 def remove_user(store: Store, name: str) -> bool:
-    with store.transaction() as conn:
-        removed = conn.execute(sa.delete(console_users).where(console_users.c.name == name)).rowcount == 1
+    removed = store.remove_console_user(name)
     store.end_console_sessions(user_name=name)
     return removed
 
 
 def get_user(store: Store, name: str) -> User | None:
-    with store.engine.connect() as conn:
-        row = conn.execute(sa.select(console_users).where(console_users.c.name == name)).one_or_none()
-    return _user(row) if row else None
+    stored = store.console_user(name)
+    return _user(stored) if stored else None
 
 
 def list_users(store: Store) -> list[User]:
-    with store.engine.connect() as conn:
-        return [_user(row) for row in conn.execute(sa.select(console_users).order_by(console_users.c.name))]
+    return [_user(stored) for stored in store.list_console_users()]
 
 
-def _user(row: sa.Row) -> User:
-    return User(row.name, row.password_hash, tuple(row.shops.split(",")), row.created_at)
+def _user(stored: ConsoleUser) -> User:
+    return User(stored.name, stored.password_hash, stored.shops, stored.created_at)
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
