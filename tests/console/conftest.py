@@ -8,8 +8,8 @@ from starlette.testclient import TestClient
 from aftercare.app import App
 from aftercare.clock import ManualClock
 from aftercare.config import Config, ShopConfig
+from aftercare.config.console import ConsoleSettings
 from aftercare.console import accounts
-from aftercare.console.settings import ConsoleSettings
 from aftercare.plugin_manager import PluginManager
 from aftercare.receiver import create_receiver
 from aftercare.testing import START, memory_platform

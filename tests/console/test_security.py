@@ -263,7 +263,7 @@ def test_the_what_if_page_never_calls_the_platform_when_the_store_has_no_events(
     from aftercare.app import App
     from aftercare.clock import ManualClock
     from aftercare.config import Config, ShopConfig
-    from aftercare.console.settings import ConsoleSettings
+    from aftercare.config.console import ConsoleSettings
     from aftercare.console.simulate import simulate
     from aftercare.plugin_manager import PluginManager
     from aftercare.sandbox import WooCommerceSandbox
