@@ -41,13 +41,13 @@ from rich.table import Table
 
 from aftercare.actions import ActionState
 from aftercare.app import App
+from aftercare.asgi import create_asgi_app
 from aftercare.clock import ManualClock
 from aftercare.config import Config
 from aftercare.console.accounts import add_user
 from aftercare.links import OPTIN_PATH, SURVEY_PATH, InvalidLink
 from aftercare.models import EventKind
 from aftercare.pages import read_survey_link
-from aftercare.receiver import create_receiver
 from aftercare.report import shop_report
 from aftercare.sandbox import SandboxShop, ShopifySandbox, WooCommerceSandbox
 from aftercare.store import actions as actions_table
@@ -265,7 +265,7 @@ def deployment(
         consumer.start()
 
         server = uvicorn.Server(
-            uvicorn.Config(create_receiver(app, worker), log_config=None, access_log=False, lifespan="on")
+            uvicorn.Config(create_asgi_app(app, worker), log_config=None, access_log=False, lifespan="on")
         )
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="aftercare-demo-receiver")
         thread.start()

@@ -23,8 +23,8 @@ import uvicorn
 
 from aftercare import logs, metrics
 from aftercare.app import App
+from aftercare.asgi import create_asgi_app
 from aftercare.limits import HeaderLimitedHttpTools
-from aftercare.receiver import create_receiver
 from aftercare.store import wall_clock
 from aftercare.worker import Worker
 
@@ -70,7 +70,7 @@ def serve(
     port = app.config.server.port if port is None else port
 
     # The receiver only enqueues; its Worker object is the queue's producer side.
-    receiver = create_receiver(app, Worker(app), expects_worker=with_worker)
+    receiver = create_asgi_app(app, Worker(app), expects_worker=with_worker)
     # uvicorn binds the socket itself: handing it one we bound halved the webhooks a second
     # it answered (docs/benchmarks.md); so the port it got is read once it has started.
     server = uvicorn.Server(server_config(app, receiver, host, port))

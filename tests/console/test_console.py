@@ -69,12 +69,12 @@ def test_a_tampered_cookie_is_no_session(client):
 def test_cookies_are_secure_over_https(tmp_path, password_hash):
     from starlette.testclient import TestClient
 
-    from aftercare.receiver import create_receiver
+    from aftercare.asgi import create_asgi_app
     from aftercare.worker import Worker
 
     app = make_app(tmp_path, secure_cookies=True)
     add_user(app, "nora", ["north"], password_hash)
-    with TestClient(create_receiver(app, Worker(app)), base_url="https://127.0.0.1", follow_redirects=False) as c:
+    with TestClient(create_asgi_app(app, Worker(app)), base_url="https://127.0.0.1", follow_redirects=False) as c:
         assert "Secure" in login(c, "nora").headers["set-cookie"]
     app.close()
 
@@ -216,12 +216,12 @@ def test_the_console_is_off_unless_enabled(tmp_path):
     from starlette.testclient import TestClient
 
     from aftercare.app import App
+    from aftercare.asgi import create_asgi_app
     from aftercare.config import Config
-    from aftercare.receiver import create_receiver
     from aftercare.worker import Worker
 
     app = App(Config(database=f"sqlite:///{tmp_path / 'a.db'}", base_dir=tmp_path))
-    with TestClient(create_receiver(app, Worker(app)), follow_redirects=False) as c:
+    with TestClient(create_asgi_app(app, Worker(app)), follow_redirects=False) as c:
         assert c.get("/console/login").status_code == 404
     app.close()
 

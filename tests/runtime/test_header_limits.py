@@ -11,8 +11,8 @@ import time
 import pytest
 import uvicorn
 
+from aftercare.asgi import create_asgi_app
 from aftercare.limits import MAX_HEADER_BYTES
-from aftercare.receiver import create_receiver
 from aftercare.serve import server_config
 from aftercare.worker import Worker
 
@@ -20,7 +20,7 @@ from aftercare.worker import Worker
 @pytest.fixture
 def port(aftercare_app):
     app = aftercare_app()
-    server = uvicorn.Server(server_config(app, create_receiver(app, Worker(app)), "127.0.0.1", 0))
+    server = uvicorn.Server(server_config(app, create_asgi_app(app, Worker(app)), "127.0.0.1", 0))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -1,6 +1,6 @@
 """The console: web pages where merchants and agencies see, explain and steer what aftercare does.
 
-Served by the receiver's Starlette app under ``/console`` when ``[console]
+Served by the ASGI app (:mod:`aftercare.asgi`) under ``/console`` when ``[console]
 enabled = true`` (``docs/console.md``). Everything it shows is read from the
 store and the config, the same records the CLI and the report read.
 
