@@ -26,13 +26,13 @@ import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from aftercare.app import App
+from aftercare.asgi import create_asgi_app
 from aftercare.clock import ManualClock
 from aftercare.config import Config, ShopConfig
+from aftercare.config.console import ConsoleSettings
 from aftercare.console import accounts
-from aftercare.console.settings import ConsoleSettings
 from aftercare.plugin_manager import PluginManager
 from aftercare.queue import Enqueuer
-from aftercare.receiver import create_receiver
 from aftercare.store import actions, events, hook_runs
 from aftercare.testing import make_event, make_order, memory_platform
 
@@ -103,7 +103,7 @@ def _copy(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
 
 def time_pages(app: App) -> dict[str, float]:
     accounts.add_user(app.store, "agency", PASSWORD, ("all",), NOW)
-    with TestClient(create_receiver(app, Enqueuer.for_app(app)), base_url="http://127.0.0.1") as client:
+    with TestClient(create_asgi_app(app, Enqueuer.for_app(app)), base_url="http://127.0.0.1") as client:
         page = client.get("/console/login").text
         csrf = page.split('name="csrf" value="')[1].split('"')[0]
         client.post("/console/login", data={"name": "agency", "password": PASSWORD, "csrf": csrf, "next": ""})

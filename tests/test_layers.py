@@ -9,7 +9,7 @@ from .conftest import REPO
 
 #: Core modules the layers contract leaves out, and why (docs/architecture.md#layers).
 OUTSIDE_THE_LAYERS = {
-    "aftercare.config": "what the app is made of; validates the [mail] and [console] settings",
+    "aftercare.config": "what the app is made of: the TOML and every section's model, [mail] and [console] too",
     "aftercare.plugin_manager": "what the app is made of; registers the core channels itself",
     "aftercare.bundles": "what the app is made of: a client's settings, templates and plugins",
     "aftercare.vault": "imports no aftercare module",

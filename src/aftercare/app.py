@@ -28,8 +28,8 @@ from aftercare.config import (
     plugin_settings_source,
     validate_layers,
 )
+from aftercare.config.mail import merge_shop_settings
 from aftercare.context import ShopProfile
-from aftercare.mail.settings import merge_shop_settings
 from aftercare.platform import Adapter, AdapterSettings, ShopInfo, ShopState
 from aftercare.plugin_manager import PluginManager
 from aftercare.settings import PluginSettings

@@ -35,7 +35,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from aftercare.config import ConfigError, describe_errors
-from aftercare.mail.settings import MailSettings
+from aftercare.config.mail import MailSettings
 
 BUNDLE_FILE = "bundle.toml"
 TEMPLATES = "templates"

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 from cryptography.fernet import Fernet, InvalidToken
 from pydantic import SecretStr
 
-from aftercare.mail.settings import for_shop
+from aftercare.config.mail import for_shop
 from aftercare.models import SurveyKind
 from aftercare.vault import derive_key
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aftercare.mail.settings import for_shop
+from aftercare.config.mail import for_shop
 from aftercare.mail.transports import SmtpTransport
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from aftercare.app import App
-from aftercare.mail.settings import for_shop
+from aftercare.config.mail import for_shop
 from aftercare.store import (
     RETENTION_BATCH,
     RETENTION_BATCHES,

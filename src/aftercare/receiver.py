@@ -23,6 +23,10 @@ Answers: 401 bad or missing signature (nothing stored), 413 body too large,
 adapter cannot read (kept raw in ``rejected_deliveries``), 503 the store is
 down or too slow (the platform retries), 200 otherwise, including topics no
 hook needs.
+
+These are the receiver's routes only: :mod:`aftercare.asgi` mounts them beside
+the customer pages and the console, and enters :attr:`WebhookRoutes.lifespan`
+so the committer runs while the application does.
 """
 
 from __future__ import annotations
@@ -34,24 +38,18 @@ import queue
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from aftercare import metrics
 from aftercare.app import App
-from aftercare.console.web import routes as console_routes
-from aftercare.install import routes as install_routes
-from aftercare.limits import RequestLimits
-from aftercare.mail.web import routes as mail_routes
 from aftercare.models import Event
-from aftercare.pages import routes as page_routes
 from aftercare.platform import PayloadError, WebhookDelivery, WebhookRejected
 from aftercare.queue import Enqueuer
 from aftercare.store import DATABASE_UNAVAILABLE, describe_database_error
@@ -279,12 +277,20 @@ def _settle_future(future: asyncio.Future[Any], result: Any, error: BaseExceptio
         future.set_result(result)
 
 
-def create_receiver(
-    app: App, enqueuer: Enqueuer, extra_routes: list[BaseRoute] | None = None, *, expects_worker: bool = False
-) -> Starlette:
-    """``enqueuer``: the producer the receiver, the pages and the console enqueue on (a Worker's own
-    ``worker.queue`` will do). ``expects_worker``: a worker process should be running (serve's
-    child): /healthz reports it. The workers' health is read from their heartbeats in the store
+@dataclass(frozen=True)
+class WebhookRoutes:
+    """The receiver's routes, and the lifespan the application enters so their committer runs."""
+
+    routes: list[BaseRoute]
+    lifespan: Callable[[Any], AbstractAsyncContextManager[None]]
+
+
+def webhook_routes(app: App, enqueuer: Enqueuer, *, expects_worker: bool = False) -> WebhookRoutes:
+    """``POST /webhooks/{shop_id}``, ``GET /healthz`` and ``GET /metrics``.
+
+    ``enqueuer``: the producer stored events are enqueued on (a Worker's own ``worker.queue`` will
+    do). ``expects_worker``: a worker process should be running (serve's child): /healthz reports
+    it. The workers' health is read from their heartbeats in the store
     (:func:`aftercare.worker.worker_health`), not from a Worker object."""
     ingest = Ingest(app, enqueuer)
     limit = app.config.server.max_body_bytes
@@ -383,27 +389,17 @@ def create_receiver(
         Route("/webhooks/{shop_id}", webhook, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_page, methods=["GET"]),
-        *mail_routes(app),
-        *page_routes(app, enqueuer),
-        *install_routes(app),
-        *console_routes(app, enqueuer),
-        *(extra_routes or []),
     ]
 
     @contextlib.asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
         ingest.start()
         try:
             yield
         finally:
             await ingest.stop()
 
-    server = app.config.server
-    return Starlette(
-        routes=routes, lifespan=lifespan,
-        middleware=[Middleware(RequestLimits, webhook_bytes=server.max_body_bytes, form_bytes=server.max_form_bytes,
-                               timeout_seconds=server.body_timeout_seconds)],
-    )  # fmt: skip
+    return WebhookRoutes(routes, lifespan)
 
 
 def _utc_text(moment: datetime | None) -> str | None:

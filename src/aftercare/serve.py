@@ -24,9 +24,9 @@ import uvicorn
 
 from aftercare import logs, metrics
 from aftercare.app import App
+from aftercare.asgi import create_asgi_app
 from aftercare.limits import HeaderLimitedHttpTools
 from aftercare.queue import Enqueuer
-from aftercare.receiver import create_receiver
 from aftercare.store import wall_clock
 from aftercare.worker import Worker
 
@@ -74,7 +74,7 @@ def serve(
     port = app.config.server.port if port is None else port
 
     # The receiver only enqueues: a producer, not a Worker (that one runs in the child).
-    receiver = create_receiver(app, Enqueuer.for_app(app), expects_worker=with_worker)
+    receiver = create_asgi_app(app, Enqueuer.for_app(app), expects_worker=with_worker)
     # uvicorn binds the socket itself: handing it one we bound halved the webhooks a second
     # it answered (docs/benchmarks.md); so the port it got is read once it has started.
     server = uvicorn.Server(server_config(app, receiver, host, port))

@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 from starlette.testclient import TestClient
 
+from aftercare.asgi import create_asgi_app
 from aftercare.platform import PayloadError, payload_amount, payload_time, tracking_link
 from aftercare.queue import Enqueuer
-from aftercare.receiver import create_receiver
 
 from .signed_shops import adapter_for, map_delivery, payloads, platform_app, signed_headers
 
@@ -135,7 +135,7 @@ def test_only_absolute_http_links_are_tracking_links(url, kept):
 @pytest.fixture(params=["shopify", "woocommerce"])
 def served(request, aftercare_app):
     app = platform_app(aftercare_app, request.param)
-    with TestClient(create_receiver(app, Enqueuer.for_app(app)), base_url="http://127.0.0.1") as client:
+    with TestClient(create_asgi_app(app, Enqueuer.for_app(app)), base_url="http://127.0.0.1") as client:
         yield request.param, app, client
 
 

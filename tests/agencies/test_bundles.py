@@ -161,7 +161,7 @@ def test_bundle_mail_sits_between_the_deployment_and_the_shop(tmp_path, apps):
         acme_two_extra="[shops.mail]\nfrequency_cap = 1\n",
     )
     app = apps(path)
-    from aftercare.mail.settings import for_shop
+    from aftercare.config.mail import for_shop
 
     assert (for_shop(app, "plain").sender, for_shop(app, "plain").frequency_cap) == ("Agency <a@agency.example>", 5)
     assert (for_shop(app, "acme-one").sender, for_shop(app, "acme-one").frequency_cap) == ("Acme <hi@acme.example>", 2)

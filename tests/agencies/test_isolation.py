@@ -11,9 +11,9 @@ from email import policy
 import pytest
 from starlette.testclient import TestClient
 
+from aftercare.asgi import create_asgi_app
 from aftercare.mail.unsubscribe import unsubscribe_url
 from aftercare.models import ConsentState
-from aftercare.receiver import create_receiver
 from aftercare.worker import Worker
 
 from ..conftest import SHARED_FIXTURES
@@ -105,7 +105,7 @@ def agency(tmp_path, apps):
     (tmp_path / "aftercare.toml").write_text(CONFIG)
     app = apps(tmp_path / "aftercare.toml")
     worker = Worker(app)
-    with TestClient(create_receiver(app, worker.queue), base_url="http://127.0.0.1") as client:
+    with TestClient(create_asgi_app(app, worker.queue), base_url="http://127.0.0.1") as client:
         yield app, worker, client, tmp_path / "outbox"
 
 

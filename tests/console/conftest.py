@@ -6,13 +6,13 @@ import pytest
 from starlette.testclient import TestClient
 
 from aftercare.app import App
+from aftercare.asgi import create_asgi_app
 from aftercare.clock import ManualClock
 from aftercare.config import Config, ShopConfig
+from aftercare.config.console import ConsoleSettings
 from aftercare.console import accounts
-from aftercare.console.settings import ConsoleSettings
 from aftercare.plugin_manager import PluginManager
 from aftercare.queue import Enqueuer
-from aftercare.receiver import create_receiver
 from aftercare.testing import START, memory_platform
 
 PASSWORD = "correct horse battery"
@@ -80,7 +80,7 @@ def console_app(tmp_path, password_hash):
 
 @pytest.fixture
 def client(console_app):
-    with TestClient(create_receiver(console_app, Enqueuer.for_app(console_app)), base_url="http://127.0.0.1",
+    with TestClient(create_asgi_app(console_app, Enqueuer.for_app(console_app)), base_url="http://127.0.0.1",
                     follow_redirects=False) as client:  # fmt: skip
         yield client
 

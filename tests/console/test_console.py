@@ -5,6 +5,7 @@ from dataclasses import replace
 import pytest
 
 from aftercare.actions import ActionState
+from aftercare.asgi import create_asgi_app
 from aftercare.dispatch import Dispatcher, execute_action, execute_due
 from aftercare.platform import PlatformError
 from aftercare.testing import make_event, make_order
@@ -70,11 +71,10 @@ def test_cookies_are_secure_over_https(tmp_path, password_hash):
     from starlette.testclient import TestClient
 
     from aftercare.queue import Enqueuer
-    from aftercare.receiver import create_receiver
 
     app = make_app(tmp_path, secure_cookies=True)
     add_user(app, "nora", ["north"], password_hash)
-    receiver = create_receiver(app, Enqueuer.for_app(app))
+    receiver = create_asgi_app(app, Enqueuer.for_app(app))
     with TestClient(receiver, base_url="https://127.0.0.1", follow_redirects=False) as c:
         assert "Secure" in login(c, "nora").headers["set-cookie"]
     app.close()
@@ -217,12 +217,12 @@ def test_the_console_is_off_unless_enabled(tmp_path):
     from starlette.testclient import TestClient
 
     from aftercare.app import App
+    from aftercare.asgi import create_asgi_app
     from aftercare.config import Config
     from aftercare.queue import Enqueuer
-    from aftercare.receiver import create_receiver
 
     app = App(Config(database=f"sqlite:///{tmp_path / 'a.db'}", base_dir=tmp_path))
-    with TestClient(create_receiver(app, Enqueuer.for_app(app)), follow_redirects=False) as c:
+    with TestClient(create_asgi_app(app, Enqueuer.for_app(app)), follow_redirects=False) as c:
         assert c.get("/console/login").status_code == 404
     app.close()
 
@@ -256,8 +256,6 @@ def test_the_timeline_shows_why_an_event_failed(client, console_app):
 def test_a_retry_in_the_console_enqueues_the_action_through_the_producer(console_app):
     from starlette.testclient import TestClient
 
-    from aftercare.receiver import create_receiver
-
     from ..runtime.test_queue import Recording
 
     producer = Recording.for_app(console_app)
@@ -265,7 +263,7 @@ def test_a_retry_in_the_console_enqueues_the_action_through_the_producer(console
     console_app.adapter("north").fail_next(PlatformError("the platform said no", transient=False))
     execute_due(console_app)
     failed = console_app.store.list_actions(shop_id="north", state=ActionState.FAILED)[0]
-    with TestClient(create_receiver(console_app, producer), base_url="http://127.0.0.1", follow_redirects=False) as c:
+    with TestClient(create_asgi_app(console_app, producer), base_url="http://127.0.0.1", follow_redirects=False) as c:
         login(c, "nora")
         csrf = csrf_of(c.get("/console/actions?state=failed").text)
         assert c.post(f"/console/actions/{failed.id}/retry", data={"csrf": csrf}).status_code == 303

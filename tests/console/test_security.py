@@ -16,10 +16,10 @@ import uvicorn
 from starlette.testclient import TestClient
 
 from aftercare.actions import ActionState
+from aftercare.asgi import create_asgi_app
 from aftercare.config import ServerSettings
 from aftercare.console import accounts, web
 from aftercare.queue import Enqueuer
-from aftercare.receiver import create_receiver
 from aftercare.serve import server_config
 
 from .conftest import PASSWORD, add_user, csrf_of, login, make_app
@@ -29,7 +29,7 @@ from .test_console import paid
 @contextlib.contextmanager
 def serving(app):
     """The app's receiver on a free port, configured as ``aftercare serve`` does; stopped on exit."""
-    server = uvicorn.Server(server_config(app, create_receiver(app, Enqueuer.for_app(app)), "127.0.0.1", 0))
+    server = uvicorn.Server(server_config(app, create_asgi_app(app, Enqueuer.for_app(app)), "127.0.0.1", 0))
     thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -168,8 +168,8 @@ def test_limits_are_kept_in_the_store_so_every_process_shares_them(tmp_path, pas
     add_user(first, "nora", ["north"], password_hash)
     second = make_app(tmp_path)  # another serve process on the same store
     try:
-        with TestClient(create_receiver(first, Enqueuer.for_app(first)), base_url="http://127.0.0.1",
-                        follow_redirects=False) as one, TestClient(create_receiver(second, Enqueuer.for_app(second)),
+        with TestClient(create_asgi_app(first, Enqueuer.for_app(first)), base_url="http://127.0.0.1",
+                        follow_redirects=False) as one, TestClient(create_asgi_app(second, Enqueuer.for_app(second)),
                         base_url="http://127.0.0.1", follow_redirects=False) as other:  # fmt: skip
             for client in (one, other, one, other, one):
                 assert login(client, "nora", "wrong password!").status_code == 401
@@ -263,7 +263,7 @@ def test_the_what_if_page_never_calls_the_platform_when_the_store_has_no_events(
     from aftercare.app import App
     from aftercare.clock import ManualClock
     from aftercare.config import Config, ShopConfig
-    from aftercare.console.settings import ConsoleSettings
+    from aftercare.config.console import ConsoleSettings
     from aftercare.console.simulate import simulate
     from aftercare.plugin_manager import PluginManager
     from aftercare.sandbox import WooCommerceSandbox
@@ -287,7 +287,7 @@ def test_the_what_if_page_never_calls_the_platform_when_the_store_has_no_events(
         app.store.upgrade()
         add_user(app, "nora", ["woo"], password_hash)
         try:
-            with TestClient(create_receiver(app, Enqueuer.for_app(app)), base_url="http://127.0.0.1",
+            with TestClient(create_asgi_app(app, Enqueuer.for_app(app)), base_url="http://127.0.0.1",
                             follow_redirects=False) as client:  # fmt: skip
                 login(client, "nora")
                 page = client.get("/console/shops/woo/simulate?days=30")

@@ -1,4 +1,4 @@
-"""The CLI as a merchant meets it: init, check, plugins list, replay; errors exit 2 in one line."""
+"""The CLI as a merchant meets it: init, check, plugins list, trigger; errors exit 2 in one line."""
 
 import json
 
@@ -93,8 +93,8 @@ def test_plugins_list_json_tells_source_hooks_and_shops(project):
     assert rows["shopify"]["source"] == "built-in" and rows["shopify"]["hooks"] == ["register_adapters"]
 
 
-def test_replay_dry_run_shows_actions_and_stores_nothing(project):
-    code, out, _ = run("replay", "--shop", "acme", "--event", "delivered", "--order", "order.json", "--dry-run",
+def test_trigger_dry_run_shows_actions_and_stores_nothing(project):
+    code, out, _ = run("trigger", "--shop", "acme", "--event", "delivered", "--order", "order.json", "--dry-run",
                        "--json")  # fmt: skip
     assert code == 0, out
     report = json.loads(out)
@@ -106,8 +106,8 @@ def test_replay_dry_run_shows_actions_and_stores_nothing(project):
     assert json.loads(out) == []
 
 
-def test_replay_twice_executes_once(project):
-    args = ("replay", "--shop", "acme", "--event", "delivered", "--order", "order.json", "--json")
+def test_trigger_twice_executes_once(project):
+    args = ("trigger", "--shop", "acme", "--event", "delivered", "--order", "order.json", "--json")
     first = json.loads(run(*args)[1])
     second = json.loads(run(*args)[1])
     outcomes = [(a["action"], a["outcome"]) for a in first["actions"]]
@@ -117,12 +117,31 @@ def test_replay_twice_executes_once(project):
     assert len(listed) == 2
 
 
-def test_replay_of_unreadable_order_exits_2(project):
+def test_trigger_of_unreadable_order_exits_2(project):
     (project / "bad.json").write_text("{not json")
-    code, _, err = run("replay", "--shop", "acme", "--event", "order_paid", "--order", "bad.json")
+    code, _, err = run("trigger", "--shop", "acme", "--event", "order_paid", "--order", "bad.json")
     assert code == 2 and err.startswith("error: bad.json: not JSON")
+    code, _, err = run("trigger", "--shop", "nope", "--event", "order_paid", "--order", "order.json")
+    assert code == 2 and "no shop 'nope' (known: acme)" in err
+
+
+def test_replay_still_runs_trigger_for_one_release_and_names_it_on_stderr(project):
+    args = ["--shop", "acme", "--event", "delivered", "--order", "order.json", "--dry-run", "--json"]
+    new = CliRunner().invoke(cli, ["trigger", *args], prog_name="aftercare", catch_exceptions=False)
+    old = CliRunner().invoke(cli, ["replay", *args], prog_name="aftercare", catch_exceptions=False)
+    assert new.exit_code == old.exit_code == 0, old.output
+    assert [(a["plugin"], a["action"], a["outcome"]) for a in json.loads(old.stdout)["actions"]] == [
+        (a["plugin"], a["action"], a["outcome"]) for a in json.loads(new.stdout)["actions"]
+    ]
+    assert new.stderr == ""
+    assert old.stderr == "note: `aftercare replay` is now `aftercare trigger`; the old name goes in the next release\n"
     code, _, err = run("replay", "--shop", "nope", "--event", "order_paid", "--order", "order.json")
     assert code == 2 and "no shop 'nope' (known: acme)" in err
+
+
+def test_replay_is_hidden_from_the_help_and_trigger_listed():
+    listing = CliRunner().invoke(cli, ["--help"], prog_name="aftercare", terminal_width=200).output
+    assert "  trigger " in listing and "  replay " not in listing
 
 
 def test_events_list_shows_why_an_event_failed_and_events_retry_makes_it_pending(project):

@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from aftercare.asgi import create_asgi_app
 from aftercare.queue import Enqueuer
-from aftercare.receiver import create_receiver
 from tests.adapters.signed_shops import platform_app, signed_headers
 from tests.fuzz.test_mapper_fuzz import READ, REAL, SWEEP, _at, encode, kind_of, mutate, settable
 
@@ -33,7 +33,7 @@ paths = st.sampled_from(["/webhooks/test", "/webhooks/nope", "/unsubscribe/abc",
 @pytest.fixture
 def client(aftercare_app):
     app = aftercare_app()
-    receiver = create_receiver(app, Enqueuer.for_app(app))
+    receiver = create_asgi_app(app, Enqueuer.for_app(app))
     with TestClient(receiver, base_url="http://127.0.0.1", raise_server_exceptions=False) as c:
         yield c
 
@@ -85,7 +85,7 @@ deep_bodies = st.integers(1025, 5000).map(lambda depth: (None, b'{"id":' * depth
 @pytest.fixture(params=["shopify", "woocommerce"])
 def platform_client(request, aftercare_app):
     app = platform_app(aftercare_app, request.param)
-    receiver = create_receiver(app, Enqueuer.for_app(app))
+    receiver = create_asgi_app(app, Enqueuer.for_app(app))
     with TestClient(receiver, base_url="http://127.0.0.1", raise_server_exceptions=False) as c:
         yield request.param, app.config.shops[0].id, c
 

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from aftercare.config.mail import for_shop
 from aftercare.dispatch import Dispatcher, execute_due
-from aftercare.mail.settings import for_shop
 from aftercare.mail.transports import SmtpTransport
 from aftercare.testing import make_event, make_order
 

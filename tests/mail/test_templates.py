@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from aftercare import serialize
 from aftercare.cli.mail import preview, templates
+from aftercare.config.mail import MailSettings, SmtpSettings, merge_shop_settings
 from aftercare.mail import channel
-from aftercare.mail.settings import MailSettings, SmtpSettings, merge_shop_settings
 from aftercare.mail.templates import (
     BUILTIN,
     check_templates,

@@ -7,13 +7,13 @@ from starlette.testclient import TestClient
 
 from aftercare import hookimpl
 from aftercare.app import App
+from aftercare.asgi import create_asgi_app
 from aftercare.clock import ManualClock
 from aftercare.config import Config, ShopConfig
 from aftercare.dispatch import Dispatcher
 from aftercare.links import Links
 from aftercare.models import SurveyKind
 from aftercare.plugin_manager import PluginManager
-from aftercare.receiver import create_receiver
 from aftercare.testing import START, make_event, make_order, memory_platform
 from aftercare.worker import Worker
 
@@ -70,7 +70,7 @@ def two_shops(tmp_path, page_events):
 @pytest.fixture
 def served(two_shops):
     worker = Worker(two_shops)
-    with TestClient(create_receiver(two_shops, worker.queue), base_url="http://127.0.0.1") as client:
+    with TestClient(create_asgi_app(two_shops, worker.queue), base_url="http://127.0.0.1") as client:
         yield two_shops, worker, client
 
 

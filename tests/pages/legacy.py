@@ -8,7 +8,7 @@ import base64
 import hashlib
 import hmac
 
-from aftercare.mail.settings import for_shop
+from aftercare.config.mail import for_shop
 
 
 def legacy_token(app, purpose, shop_id, *fields):

@@ -5,11 +5,11 @@ import threading
 from starlette.testclient import TestClient
 
 from aftercare import hookimpl
+from aftercare.asgi import create_asgi_app
 from aftercare.dispatch import Dispatcher
 from aftercare.mail.unsubscribe import unsubscribe_url
 from aftercare.models import ConsentState
 from aftercare.pages import OPTIN_SOURCE
-from aftercare.receiver import create_receiver
 from aftercare.testing import make_event, make_order
 from aftercare.worker import Worker
 
@@ -31,7 +31,7 @@ def test_confirmed_optin_reaches_the_platform_and_is_recorded_once(aftercare_app
     worker = Worker(app)
     order = make_order()
     Dispatcher(app).dispatch(make_event("order_paid", order))
-    with TestClient(create_receiver(app, worker.queue), base_url="http://127.0.0.1") as client:
+    with TestClient(create_asgi_app(app, worker.queue), base_url="http://127.0.0.1") as client:
         assert client.post(optin_path(app, order)).status_code == 200
     worker.run_now()
 

@@ -19,6 +19,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from aftercare.app import App
+from aftercare.asgi import create_asgi_app
 from aftercare.clock import ManualClock
 from aftercare.config import Config, ShopConfig, describe_errors
 from aftercare.dispatch import Dispatcher, execute_due
@@ -29,7 +30,6 @@ from aftercare.models import ConsentState, ShipmentStatus, SurveyKind
 from aftercare.plugin_manager import PluginManager
 from aftercare.plugins import satisfaction_survey
 from aftercare.queue import Enqueuer
-from aftercare.receiver import create_receiver
 from aftercare.testing import START, make_event, make_order, memory_platform, sample_order
 
 from .conftest import PageEvents
@@ -68,7 +68,7 @@ def deployment(tmp_path):
             plugins=manager,
         )
         app.store.upgrade()
-        client = TestClient(create_receiver(app, Enqueuer.for_app(app)), base_url="http://127.0.0.1")
+        client = TestClient(create_asgi_app(app, Enqueuer.for_app(app)), base_url="http://127.0.0.1")
         client.__enter__()
         opened.append((app, client))
         return app, client

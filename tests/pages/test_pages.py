@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from aftercare.asgi import create_asgi_app
 from aftercare.models import ConsentState, EventKind, SurveyKind
 from aftercare.pages import OPTIN_SOURCE, SURVEY_SOURCE
 
@@ -185,14 +186,12 @@ def test_pages_speak_spanish_and_bulgarian(served):
 def test_the_pages_enqueue_their_events_through_the_producer(two_shops):
     from starlette.testclient import TestClient
 
-    from aftercare.receiver import create_receiver
-
     from ..runtime.test_queue import Recording
 
     app = two_shops
     producer = Recording.for_app(app)
     order = paid(app)
-    with TestClient(create_receiver(app, producer), base_url="http://127.0.0.1") as client:
+    with TestClient(create_asgi_app(app, producer), base_url="http://127.0.0.1") as client:
         assert client.post(survey_path(app, order, "csat", 5)).status_code == 200
         assert client.post(optin_path(app, order)).status_code == 200
     survey = page_events_of(app, EventKind.SURVEY_ANSWERED)[0]

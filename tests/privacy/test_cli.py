@@ -39,7 +39,7 @@ def run(*args):
 
 
 def test_export_lists_the_records_then_forget_erases_them(project):
-    code, out = run("replay", "--shop", "acme", "--event", "delivered", "--order", "order.json", "--json")
+    code, out = run("trigger", "--shop", "acme", "--event", "delivered", "--order", "order.json", "--json")
     assert code == 0, out
 
     code, out = run("customers", "export", "ana@example.com", "--json")

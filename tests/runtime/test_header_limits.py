@@ -11,16 +11,16 @@ import time
 import pytest
 import uvicorn
 
+from aftercare.asgi import create_asgi_app
 from aftercare.limits import MAX_HEADER_BYTES
 from aftercare.queue import Enqueuer
-from aftercare.receiver import create_receiver
 from aftercare.serve import server_config
 
 
 @pytest.fixture
 def port(aftercare_app):
     app = aftercare_app()
-    server = uvicorn.Server(server_config(app, create_receiver(app, Enqueuer.for_app(app)), "127.0.0.1", 0))
+    server = uvicorn.Server(server_config(app, create_asgi_app(app, Enqueuer.for_app(app)), "127.0.0.1", 0))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

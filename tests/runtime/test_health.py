@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from aftercare.actions import ActionState
+from aftercare.asgi import create_asgi_app
 from aftercare.dispatch import Dispatcher
-from aftercare.receiver import create_receiver
 from aftercare.store import wall_clock, workers
 from aftercare.testing import make_event, make_order
 from aftercare.worker import Worker
@@ -30,7 +30,7 @@ def beat_back(app, seconds):
 def test_healthz_shows_the_last_heartbeat_and_turns_503_past_the_limit(aftercare_app):
     app = aftercare_app(ThankYou(), Mailbox())
     worker = Worker(app)
-    with TestClient(create_receiver(app, worker.queue, expects_worker=True), base_url="http://127.0.0.1") as client:
+    with TestClient(create_asgi_app(app, worker.queue, expects_worker=True), base_url="http://127.0.0.1") as client:
         assert client.get("/healthz").json()["heartbeat"] is None
         worker.heartbeat()
         alive = client.get("/healthz")
@@ -54,7 +54,7 @@ def test_the_heartbeat_limit_is_the_configs_and_overdue_actions_are_counted(afte
     worker = Worker(app)
     Dispatcher(app).dispatch(make_event("order_paid", make_order()))  # its actions are due now
     app.clock.advance(timedelta(minutes=1))  # and nobody ran them: overdue
-    with TestClient(create_receiver(app, worker.queue, expects_worker=True), base_url="http://127.0.0.1") as client:
+    with TestClient(create_asgi_app(app, worker.queue, expects_worker=True), base_url="http://127.0.0.1") as client:
         worker.heartbeat()
         beat_back(app, 30)  # past the default 15 s, within this config's 60 s
         answer = client.get("/healthz")

@@ -7,8 +7,8 @@ import time
 import pytest
 import uvicorn
 
+from aftercare.asgi import create_asgi_app
 from aftercare.queue import Enqueuer
-from aftercare.receiver import create_receiver
 
 
 @pytest.fixture
@@ -16,7 +16,7 @@ def server(aftercare_app):
     app = aftercare_app()
     limits = app.config.server.model_copy(update={"body_timeout_seconds": 1.0, "max_connections": 1000})
     object.__setattr__(app, "config", app.config.model_copy(update={"server": limits}))
-    receiver = create_receiver(app, Enqueuer.for_app(app))
+    receiver = create_asgi_app(app, Enqueuer.for_app(app))
     uv = uvicorn.Server(
         uvicorn.Config(receiver, host="127.0.0.1", port=0, http="httptools", log_config=None, log_level="warning")
     )

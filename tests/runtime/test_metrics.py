@@ -12,11 +12,11 @@ from pydantic import SecretStr
 from starlette.testclient import TestClient
 
 from aftercare import metrics
+from aftercare.asgi import create_asgi_app
 from aftercare.clock import ManualClock
 from aftercare.dispatch import Dispatcher, execute_due
 from aftercare.platform import MemoryShopState, ShopInfo
 from aftercare.queue import Enqueuer
-from aftercare.receiver import create_receiver
 from aftercare.testing import make_event, make_order
 
 from ..adapters.shopify.shopify_support import GRAPHQL_URL, NOW, SECRET, SHOP_DOMAIN
@@ -98,7 +98,7 @@ def test_metrics_in_one_process_count_what_the_test_client_sends(aftercare_app):
     app = aftercare_app()
     body = make_event("order_paid", make_order("1"), key="one-process").to_json().encode()
     headers = {"x-aftercare-hmac-sha256": app.adapter("test").sign(body), "x-aftercare-topic": "orders/paid"}
-    with TestClient(create_receiver(app, Enqueuer.for_app(app)), base_url="http://127.0.0.1") as client:
+    with TestClient(create_asgi_app(app, Enqueuer.for_app(app)), base_url="http://127.0.0.1") as client:
         before = samples(client.get("/metrics").text)
         assert client.post("/webhooks/test", content=body, headers=headers).status_code == 200
         after = samples(client.get("/metrics").text)

@@ -6,8 +6,8 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
+from aftercare.asgi import create_asgi_app
 from aftercare.queue import Enqueuer
-from aftercare.receiver import create_receiver
 from aftercare.store import HEALTH_PROBE_CURSOR, Store, cursors, wall_clock, workers
 from aftercare.testing import make_event, make_order
 from aftercare.worker import STUCK_AFTER, Worker
@@ -19,7 +19,7 @@ from ..core.plugins_for_tests import Mailbox, ThankYou
 def served(aftercare_app):
     app = aftercare_app(ThankYou(), Mailbox())
     worker = Worker(app)
-    with TestClient(create_receiver(app, worker.queue), base_url="http://127.0.0.1") as client:
+    with TestClient(create_asgi_app(app, worker.queue), base_url="http://127.0.0.1") as client:
         yield app, worker, client
 
 
@@ -97,7 +97,7 @@ def test_healthz_checks_store_and_queue(served):
 def test_healthz_reports_a_worker_that_never_started_died_or_is_stuck(aftercare_app):
     app = aftercare_app(ThankYou(), Mailbox())
     worker = Worker(app)
-    with TestClient(create_receiver(app, worker.queue, expects_worker=True), base_url="http://127.0.0.1") as client:
+    with TestClient(create_asgi_app(app, worker.queue, expects_worker=True), base_url="http://127.0.0.1") as client:
         never = client.get("/healthz")
         assert never.status_code == 503 and never.json()["worker"] == "not running: no worker has started"
 
@@ -127,7 +127,7 @@ def test_healthz_reports_a_worker_that_never_started_died_or_is_stuck(aftercare_
 def test_healthz_names_what_failed_without_the_database_host(aftercare_app, tmp_path):
     app = aftercare_app()
     app.store = Store("postgresql+psycopg://aftercare:hunter2@127.0.0.1:1/x", app.clock)
-    with TestClient(create_receiver(app, Enqueuer.for_app(app)), base_url="http://127.0.0.1") as client:
+    with TestClient(create_asgi_app(app, Enqueuer.for_app(app)), base_url="http://127.0.0.1") as client:
         answer = client.get("/healthz")
     assert answer.status_code == 503 and answer.json()["store"] == "error: read: OperationalError"
     assert answer.json()["worker"] == "error: OperationalError"  # its heartbeats are in the same store
@@ -148,7 +148,7 @@ def test_healthz_shows_the_exception_class_never_its_text(aftercare_app, monkeyp
     worker = Worker(app)
     monkeypatch.setattr(app.store, "probe_write", refuse)
     monkeypatch.setattr(worker.queue, "ping", unreachable)
-    with TestClient(create_receiver(app, worker.queue), base_url="http://127.0.0.1") as client:
+    with TestClient(create_asgi_app(app, worker.queue), base_url="http://127.0.0.1") as client:
         answer = client.get("/healthz")
     assert answer.status_code == 503
     assert answer.json()["store"] == "error: write: OperationalError"
@@ -204,7 +204,7 @@ def test_the_receiver_enqueues_through_the_producer_it_is_given(aftercare_app):
 
     app = aftercare_app(ThankYou(), Mailbox())
     producer = Recording.for_app(app)
-    with TestClient(create_receiver(app, producer), base_url="http://127.0.0.1") as client:
+    with TestClient(create_asgi_app(app, producer), base_url="http://127.0.0.1") as client:
         body = make_event("order_paid", make_order()).to_json().encode()
         assert post(client, app, body).status_code == 200
         assert post(client, app, body).status_code == 200  # a retry: stored already, nothing enqueued

@@ -20,9 +20,9 @@ import sqlalchemy as sa
 import uvicorn
 
 from aftercare.app import App
+from aftercare.asgi import create_asgi_app
 from aftercare.config import load_config
 from aftercare.queue import Enqueuer
-from aftercare.receiver import create_receiver
 from aftercare.testing import make_event, make_order
 
 from ..core.test_store import POSTGRES, postgres_or_skip
@@ -37,7 +37,7 @@ PLATFORM_DEADLINE = 5.0
 @contextlib.contextmanager
 def running(app):
     """The receiver on uvicorn on 127.0.0.1 (its own thread); yields its base URL; stopped after."""
-    receiver = create_receiver(app, Enqueuer.for_app(app))
+    receiver = create_asgi_app(app, Enqueuer.for_app(app))
     server = uvicorn.Server(
         uvicorn.Config(receiver, host="127.0.0.1", port=0, http="httptools", log_config=None, log_level="warning")
     )

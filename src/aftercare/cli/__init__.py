@@ -49,8 +49,8 @@ COMMANDS: dict[str, Entry] = {
         "aftercare.cli.shopify:shopify", "Shopify shops: installing the app on a store its organization does not own."
     ),
     "plugins": Entry("aftercare.cli.plugins:plugins", "Installed plugins."),
-    "replay": Entry(
-        "aftercare.cli.replay:replay",
+    "trigger": Entry(
+        "aftercare.cli.trigger:trigger",
         "Run the hooks for ORDER as if EVENT just happened, and show the actions per plugin.",
     ),
     "actions": Entry("aftercare.cli.actions:actions", "The action outbox."),
@@ -104,23 +104,38 @@ COMMANDS: dict[str, Entry] = {
     ),
 }
 
+#: Old names of built-in commands, kept for one release: each runs the command it names after a
+#: one-line note of the new name on stderr, and ``--help`` does not list it.
+ALIASES: dict[str, str] = {
+    "replay": "trigger",  # it runs the hooks for an order file; `simulate` replays stored events
+}
+
 
 class LazyGroup(click.Group):
     """A group whose built-in commands are imported when first asked for by name.
 
     Listing them (``--help``) uses the table's summaries instead; commands added with
     ``add_command`` (a plugin's, through ``register_commands``) are ordinary ones and win
-    over a built-in of the same name, as they did when every command was added up front."""
+    over a built-in of the same name, as they did when every command was added up front.
+    ``aliases`` (old name -> new name) are hidden names of built-ins that say their new name."""
 
-    def __init__(self, *args: Any, lazy: dict[str, Entry], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, lazy: dict[str, Entry], aliases: dict[str, str] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.lazy = lazy
+        self.aliases = aliases or {}
         self._listing = False
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*self.commands, *self.lazy})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.aliases and cmd_name not in self.commands and cmd_name not in self.lazy:
+            new_name = self.aliases[cmd_name]
+            click.echo(f"note: `{ctx.command_path} {cmd_name}` is now `{ctx.command_path} {new_name}`; "
+                       "the old name goes in the next release", err=True)  # fmt: skip
+            return self.get_command(ctx, new_name)
         if cmd_name in self.commands or cmd_name not in self.lazy:
             return self.commands.get(cmd_name)
         entry = self.lazy[cmd_name]
@@ -139,7 +154,7 @@ class LazyGroup(click.Group):
             self._listing = False
 
 
-@click.group(cls=LazyGroup, lazy=COMMANDS)
+@click.group(cls=LazyGroup, lazy=COMMANDS, aliases=ALIASES)
 @click.version_option(__version__, prog_name="aftercare")
 @click.option(
     "--config",

@@ -12,7 +12,7 @@ import click
 from aftercare.app import App
 from aftercare.cli.common import UserError, open_app, open_store, reports_user_errors
 from aftercare.platform import PlatformError
-from aftercare.webhooks import list_subscriptions, register_subscriptions, remove_subscriptions
+from aftercare.webhook_subscriptions import list_subscriptions, register_subscriptions, remove_subscriptions
 
 
 @click.group()

@@ -1,4 +1,4 @@
-"""The console's routes, mounted by the receiver under ``/console``.
+"""The console's routes, mounted by the ASGI app (:mod:`aftercare.asgi`) under ``/console``.
 
 Every route goes through :func:`Console.page`: without a valid session a GET
 is sent to the login page (302) and anything else gets 401, before any data

@@ -24,9 +24,9 @@ import sqlalchemy as sa
 
 from aftercare import hookimpl, metrics
 from aftercare.actions import ActionKind, ActionRecord
+from aftercare.config.mail import MailSettings, SmtpSettings, for_shop
 from aftercare.mail import policy
 from aftercare.mail.message import build_message
-from aftercare.mail.settings import MailSettings, SmtpSettings, for_shop
 from aftercare.mail.suppression import SuppressionReason, suppress
 from aftercare.mail.templates import default_context, mail_context, render_email
 from aftercare.mail.transports import OutboxTransport, RecipientRefused, SmtpTransport

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from aftercare.actions import ActionDeferred, ActionDropped, ActionKind, ActionRecord, ActionState
-from aftercare.mail.settings import MailSettings
+from aftercare.config.mail import MailSettings
 from aftercare.mail.suppression import SuppressionReason, normalise, suppressions_for
 from aftercare.models import ConsentState
 from aftercare.store import actions

@@ -26,8 +26,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+from aftercare.config.mail import SmtpSettings
 from aftercare.mail.message import envelope_recipient, envelope_sender
-from aftercare.mail.settings import SmtpSettings
 from aftercare.platform import PlatformError
 
 

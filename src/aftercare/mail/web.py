@@ -1,4 +1,4 @@
-"""The unsubscribe pages the receiver serves.
+"""The unsubscribe pages the ASGI app (:mod:`aftercare.asgi`) serves.
 
 ``GET /unsubscribe/{token}`` only shows a page with a button: link scanners
 and mail previews fetch every link, and a fetch must never unsubscribe

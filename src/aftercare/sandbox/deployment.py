@@ -36,12 +36,12 @@ import uvicorn
 
 from aftercare.actions import ActionState
 from aftercare.app import App
+from aftercare.asgi import create_asgi_app
 from aftercare.clock import ManualClock
 from aftercare.config import Config
 from aftercare.links import OPTIN_PATH, SURVEY_PATH, InvalidLink
 from aftercare.models import EventKind
 from aftercare.pages import read_survey_link
-from aftercare.receiver import create_receiver
 from aftercare.vault import new_secret_key
 from aftercare.worker import Worker
 
@@ -257,7 +257,7 @@ def deployment(
         consumer.start()
 
         server = uvicorn.Server(
-            uvicorn.Config(create_receiver(app, worker.queue), log_config=None, access_log=False, lifespan="on")
+            uvicorn.Config(create_asgi_app(app, worker.queue), log_config=None, access_log=False, lifespan="on")
         )
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="aftercare-demo-receiver")
         thread.start()

@@ -311,7 +311,7 @@ def test_cli_output_and_stored_reasons_carry_no_credential(
         folder.mkdir()
         path = write_config(folder, url, query_string_auth)
         outputs = [
-            run(path, "replay", "--shop", "woo", "--event", "order_paid", "--order", str(order), "--json"),
+            run(path, "trigger", "--shop", "woo", "--event", "order_paid", "--order", str(order), "--json"),
             run(path, "actions", "list"),
             run(path, "actions", "list", "--json"),
             run(path, "check", "--live"),

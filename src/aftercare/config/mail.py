@@ -1,5 +1,8 @@
 """The ``[mail]`` table of the config, and a shop's ``[shops.mail]`` overrides.
 
+Here, beside the config that validates it, rather than in :mod:`aftercare.mail`: the app and
+the links read these settings too, and they sit below the mail channel.
+
 A shop's ``[shops.mail]`` is the same model: only the keys the shop sets
 replace the deployment's (:func:`merge_shop_settings`), so an agency can give
 one client its own SMTP relay, quiet hours or frequency cap and leave the rest
@@ -13,7 +16,9 @@ import ipaddress
 from datetime import time
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from aftercare.config.errors import ConfigError, describe_errors
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 _DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
@@ -117,10 +122,6 @@ def for_shop(app: Any, shop_id: str) -> MailSettings:
 
     An invalid combination is a config error naming the shop's table.
     """
-    from pydantic import ValidationError
-
-    from aftercare.config import ConfigError, describe_errors  # config imports this module
-
     shop = app.shop(shop_id).config
     try:
         return merge_shop_settings(app.config.mail, shop.mail)

@@ -18,7 +18,7 @@ import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -27,22 +27,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
-from aftercare.console.settings import ConsoleSettings
-from aftercare.mail.settings import MailSettings
+from aftercare.config.console import ConsoleSettings
+from aftercare.config.errors import ConfigError, describe_errors, join_path, problem_text
+from aftercare.config.mail import MailSettings
 from aftercare.vault import MIN_SECRET_KEY_LENGTH
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 SHOP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-
-
-class ConfigError(Exception):
-    """One or more problems in a config file, each a line ``path: problem``."""
-
-    def __init__(self, problems: Iterable[str], source: str = "") -> None:
-        self.problems = list(problems)
-        self.source = source
-        prefix = f"{source}: " if source else ""
-        super().__init__("\n".join(prefix + p for p in self.problems))
 
 
 class ShopConfig(BaseModel):
@@ -305,7 +296,7 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
 def expand_env(value: Any, environ: Mapping[str, str], problems: list[str], path: str = "") -> Any:
     """Replace ``${NAME}`` in every string with the environment variable's value."""
     if isinstance(value, dict):
-        return {k: expand_env(v, environ, problems, _join(path, k)) for k, v in value.items()}
+        return {k: expand_env(v, environ, problems, join_path(path, k)) for k, v in value.items()}
     if isinstance(value, list):
         return [expand_env(v, environ, problems, f"{path}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, str):
@@ -319,41 +310,6 @@ def expand_env(value: Any, environ: Mapping[str, str], problems: list[str], path
 
         return _ENV_REF.sub(substitute, value)
     return value
-
-
-def describe_errors(exc: ValidationError, prefix: str = "") -> list[str]:
-    """pydantic errors as ``toml.path: problem`` lines, secrets never echoed."""
-    lines = []
-    for error in exc.errors(include_url=False):
-        path = prefix
-        for part in error["loc"]:
-            path = f"{path}[{part}]" if isinstance(part, int) else _join(path, str(part))
-        lines.append(f"{path or '(top level)'}: {_problem(error)}")
-    return lines
-
-
-def _problem(error: Mapping[str, Any]) -> str:
-    kind = error["type"]
-    if kind == "missing":
-        return "required"
-    if kind == "extra_forbidden":
-        return "unknown key (check its spelling)"
-    message = str(error["msg"])
-    message = message.removeprefix("Value error, ")
-    message = message[:1].lower() + message[1:]
-    given = error.get("input")
-    if isinstance(given, str | int | float | bool) and not _looks_secret(error["loc"]):
-        message += f" (got {given!r})"
-    return message
-
-
-def _looks_secret(loc: tuple[Any, ...]) -> bool:
-    name = str(loc[-1]).lower() if loc else ""
-    return any(word in name for word in ("secret", "token", "password", "key"))
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
 
 
 @dataclass(frozen=True)
@@ -422,6 +378,6 @@ def validate_layers(model: type[BaseModel], source: SettingsSource) -> BaseModel
             head = source.path_of(str(loc[0])) if loc else source.layers[-1][0]
             path = head
             for part in loc:
-                path = f"{path}[{part}]" if isinstance(part, int) else _join(path, str(part))
-            lines.append(f"{path}: {_problem(error)}")
+                path = f"{path}[{part}]" if isinstance(part, int) else join_path(path, str(part))
+            lines.append(f"{path}: {problem_text(error)}")
         raise ConfigError(lines) from None

@@ -1,4 +1,7 @@
-"""``[console]``: whether the console is served, and how its sessions and logins are protected."""
+"""``[console]``: whether the console is served, and how its sessions and logins are protected.
+
+Here, beside the config that validates it, rather than in :mod:`aftercare.console`, which sits above the app.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``aftercare replay``: run the hooks for an order file as if an event just happened."""
+"""``aftercare trigger`` (``replay`` until the next release): run the hooks for an order file as if an event
+just happened. ``aftercare simulate`` is what replays the stored events."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from aftercare.models import Event, EventKind, Order
     "kind",
     required=True,
     type=click.Choice([k.value for k in EventKind]),
-    help="Which post-sale moment to replay.",
+    help="Which post-sale moment to trigger.",
 )
 @click.option(
     "--order",
@@ -39,7 +40,7 @@ from aftercare.models import Event, EventKind, Order
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 @reports_user_errors
-def replay(ctx: click.Context, shop_id: str, kind: str, order_file: Path, dry_run: bool, as_json: bool) -> None:
+def trigger(ctx: click.Context, shop_id: str, kind: str, order_file: Path, dry_run: bool, as_json: bool) -> None:
     """Run the hooks for ORDER as if EVENT just happened, and show the actions per plugin."""
     app = open_app(ctx)
     try:
@@ -47,7 +48,7 @@ def replay(ctx: click.Context, shop_id: str, kind: str, order_file: Path, dry_ru
     except KeyError as exc:
         raise UserError(str(exc.args[0])) from None
     order = read_order(app, shop_id, order_file)
-    event = replay_event(app, EventKind(kind), order)
+    event = trigger_event(app, EventKind(kind), order)
     dispatcher = Dispatcher(app)
     if dry_run:
         results = dispatcher.run_hooks(event)
@@ -107,8 +108,11 @@ def replay(ctx: click.Context, shop_id: str, kind: str, order_file: Path, dry_ru
         console.print(f"[red]{failure['plugin']} failed in {failure['hook']}: {failure['error']}[/red]")
 
 
-def replay_event(app: App, kind: EventKind, order: Order) -> Event:
-    """An Event for ``order`` as if ``kind`` happened now, about its first parcel/refund/return."""
+def trigger_event(app: App, kind: EventKind, order: Order) -> Event:
+    """An Event for ``order`` as if ``kind`` happened now, about its first parcel/refund/return.
+
+    Its dedupe key and source still say ``replay``, the command's old name: events stored before
+    the rename keep deduplicating the same order's trigger."""
     shipment = order.shipments[0] if order.shipments and kind in (EventKind.SHIPPED, EventKind.DELIVERED) else None
     if kind in (EventKind.SHIPPED, EventKind.DELIVERED) and shipment is None:
         raise UserError(f"order {order.platform_id} has no shipment to replay {kind.value} for")
