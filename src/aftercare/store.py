@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import enum
 import fcntl
 import functools
 import hashlib
@@ -326,16 +327,18 @@ privacy_requests = sa.Table(
     sa.Index("ix_privacy_requests_state", "state"),
 )
 
-#: The mail suppression list is defined with the mail channel (aftercare.mail.suppression); erasure
-#: and export need only these columns of it.
-_mail_suppressions = sa.table(
+#: Addresses a shop must not mail, and why (:class:`SuppressionReason`; aftercare.mail.policy says
+#: what each reason stops). Per shop: one client's list says nothing about another's.
+mail_suppressions = sa.Table(
     "mail_suppressions",
-    sa.column("id", sa.Integer),
-    sa.column("shop_id", sa.String),
-    sa.column("email", sa.String),
-    sa.column("reason", sa.String),
-    sa.column("detail", sa.Text),
-    sa.column("created_at", UTCDateTime),
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("shop_id", sa.String(64), nullable=False),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("shop_id", "email", "reason", name="uq_mail_suppressions_shop_email_reason"),
 )
 
 
@@ -388,6 +391,19 @@ class Outcome:
     attempted: bool = False
     due_at: datetime | None = None
     sent: bool = False
+
+
+class SuppressionReason(enum.StrEnum):
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    email: str
+    reason: SuppressionReason
+    detail: str
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -1437,21 +1453,26 @@ class Store:
         PostgreSQL, which also covers a customer without any row yet), so
         simultaneous confirmations write one history row, not one each.
         """
-        email = email.strip().lower()
         with self.transaction() as conn:
-            if not self._sqlite:
-                lock = sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
-                conn.execute(lock, {"key": f"consent\n{shop_id}\n{email}"})
-            current = conn.execute(
-                sa.select(consent.c.state)
-                .where(consent.c.shop_id == shop_id, consent.c.email == email)
-                .order_by(consent.c.id.desc())
-                .limit(1)
-            ).scalar()
-            if current == state.value:
-                return False
-            conn.execute(consent.insert().values(shop_id=shop_id, email=email, state=state.value, source=source,
-                                                 recorded_at=self._clock.now()))  # fmt: skip
+            return self._record_consent_change(conn, shop_id, email, state, source)
+
+    def _record_consent_change(
+        self, conn: Connection, shop_id: str, email: str, state: ConsentState, source: str
+    ) -> bool:
+        email = normalise_email(email)
+        if not self._sqlite:
+            lock = sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+            conn.execute(lock, {"key": f"consent\n{shop_id}\n{email}"})
+        current = conn.execute(
+            sa.select(consent.c.state)
+            .where(consent.c.shop_id == shop_id, consent.c.email == email)
+            .order_by(consent.c.id.desc())
+            .limit(1)
+        ).scalar()
+        if current == state.value:
+            return False
+        conn.execute(consent.insert().values(shop_id=shop_id, email=email, state=state.value, source=source,
+                                             recorded_at=self._clock.now()))  # fmt: skip
         return True
 
     def consent_history(self, shop_id: str, email: str) -> list[tuple[ConsentState, str, datetime]]:
@@ -1558,6 +1579,62 @@ class Store:
             return conn.execute(query).rowcount
 
     # -- survey answers ------------------------------------------------------
+    # -- mail: frequency cap and suppressions --
+    def marketing_mails_sent(self, shop_id: str, customer_email: str, since: datetime, exclude: int = 0) -> int:
+        """Marketing (non-transactional) mails sent to this customer since ``since``, not counting ``exclude``."""
+        query = (
+            sa.select(sa.func.count())
+            .select_from(actions)
+            .where(
+                actions.c.shop_id == shop_id,
+                actions.c.customer_email == normalise_email(customer_email),
+                actions.c.kind == ActionKind.SEND_EMAIL.value,
+                actions.c.state == ActionState.DONE.value,
+                actions.c.updated_at >= since,
+                actions.c.id != exclude,
+                actions.c.payload["transactional"].as_boolean() == sa.false(),
+            )
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one()
+
+    def event_order(self, shop_id: str, dedupe_key: str) -> Order | None:
+        """The order as the stored event with this key carried it; None if no such event is stored."""
+        query = sa.select(events.c.body).where(events.c.shop_id == shop_id, events.c.dedupe_key == dedupe_key)
+        with self.engine.connect() as conn:
+            body = conn.execute(query).scalar_one_or_none()
+        return None if body is None else Event.from_json(body).order
+
+    def suppress(self, shop_id: str, email: str, reason: SuppressionReason, detail: str = "") -> bool:
+        """Put ``email`` on the shop's suppression list; False if it was already there for this reason."""
+        with self.transaction() as conn:
+            return self._suppress(conn, shop_id, email, reason, detail)
+
+    def _suppress(self, conn: Connection, shop_id: str, email: str, reason: SuppressionReason, detail: str) -> bool:
+        row = {"shop_id": shop_id, "email": normalise_email(email), "reason": reason.value, "detail": detail,
+               "created_at": self._clock.now()}  # fmt: skip
+        return bool(insert_new(conn, mail_suppressions, [row], ("shop_id", "email", "reason")))
+
+    def record_unsubscribe(self, shop_id: str, email: str, source: str) -> None:
+        """The customer unsubscribed: their consent (``unsubscribed``, once: a repeat is no new change)
+        and the suppression list every later marketing send checks, in one transaction."""
+        with self.transaction() as conn:
+            self._record_consent_change(conn, shop_id, email, ConsentState.UNSUBSCRIBED, source)
+            self._suppress(conn, shop_id, email, SuppressionReason.UNSUBSCRIBED, source)
+
+    def suppressions(self, shop_id: str, email: str) -> list[Suppression]:
+        """The shop's suppression entries for ``email``, oldest first."""
+        query = (
+            sa.select(mail_suppressions)
+            .where(mail_suppressions.c.shop_id == shop_id, mail_suppressions.c.email == normalise_email(email))
+            .order_by(mail_suppressions.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [
+                Suppression(row.email, SuppressionReason(row.reason), row.detail, row.created_at)
+                for row in conn.execute(query)
+            ]
+
     def record_survey_answer(
         self, conn: Connection, *, shop_id: str, order_id: str, email: str, answer: SurveyAnswer, source: str
     ) -> bool:
@@ -1665,7 +1742,7 @@ class Store:
                 conn.execute(sa.update(hook_runs).where(hook_runs.c.id == run.id).values(error=person.scrub(run.error)))
                 counts["hook_runs"] += 1
             for name, table in (("customer_history", customer_history), ("consent", consent),
-                                ("suppressions", _mail_suppressions)):  # fmt: skip
+                                ("suppressions", mail_suppressions)):  # fmt: skip
                 query = sa.delete(table).where(table.c.email == email, *_of_shop(table, shop_id))
                 counts[name] += conn.execute(query).rowcount
             answers = sa.update(survey_answers).where(
@@ -1860,8 +1937,8 @@ class Store:
                  ("shop_id", "order_id", "kind", "score", "comment", "source", "answered_at", "updated_at"),
                  survey_answers.c.answered_at),
                 ("consent", consent, ("shop_id", "state", "source", "recorded_at"), consent.c.id),
-                ("suppressions", _mail_suppressions, ("shop_id", "reason", "detail", "created_at"),
-                 _mail_suppressions.c.id),
+                ("suppressions", mail_suppressions, ("shop_id", "reason", "detail", "created_at"),
+                 mail_suppressions.c.id),
             ):  # fmt: skip
                 query = sa.select(table).where(table.c.email == email, *_of_shop(table, shop_id)).order_by(order_by)
                 records[name] = [_plain(r, columns) for r in conn.execute(query)]
@@ -1899,7 +1976,7 @@ class Store:
                 sa.delete(hook_runs).where(hook_runs.c.event_id.in_(of_shop_events))
             ).rowcount
             tables = (("events", events), ("actions", actions), ("customer_history", customer_history),
-                      ("survey_answers", survey_answers), ("consent", consent), ("suppressions", _mail_suppressions),
+                      ("survey_answers", survey_answers), ("consent", consent), ("suppressions", mail_suppressions),
                       ("rejected_deliveries", rejected_deliveries), ("adapter_state", adapter_state),
                       ("cursors", cursors), ("erasures", erasures))  # fmt: skip
             for name, table in tables:

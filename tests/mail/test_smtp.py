@@ -10,9 +10,9 @@ from starlette.testclient import TestClient
 
 from aftercare.actions import ActionState
 from aftercare.dispatch import Dispatcher, execute_due
-from aftercare.mail.suppression import SuppressionReason, suppressions_for
 from aftercare.mail.web import routes
 from aftercare.models import ConsentState, Customer
+from aftercare.store import SuppressionReason
 from aftercare.testing import make_event, make_order
 
 
@@ -89,7 +89,7 @@ def test_the_unsubscribe_link_asks_on_get_records_on_post_and_suppresses_later_m
     page = client.get(urlsplit(link).path)
     assert page.status_code == 200 and 'method="post"' in page.text and "ana@example.com" in page.text
     assert app.store.current_consent("test", "ana@example.com") is None  # a GET (a link scanner) changes nothing
-    assert suppressions_for(app, "test", "ana@example.com") == []
+    assert app.store.suppressions("test", "ana@example.com") == []
 
     done = client.post(urlsplit(link).path)
     assert done.status_code == 200 and "Hecho" in done.text
@@ -97,7 +97,7 @@ def test_the_unsubscribe_link_asks_on_get_records_on_post_and_suppresses_later_m
         ConsentState.UNSUBSCRIBED,
         "unsubscribe link",
     )
-    assert [s.reason for s in suppressions_for(app, "test", "ana@example.com")] == [SuppressionReason.UNSUBSCRIBED]
+    assert [s.reason for s in app.store.suppressions("test", "ana@example.com")] == [SuppressionReason.UNSUBSCRIBED]
     assert client.post(urlsplit(link).path).status_code == 200  # twice is fine
     assert len(app.store.consent_history("test", "ana@example.com")) == 1
 
@@ -148,7 +148,7 @@ def test_a_550_recipient_error_fails_the_mail_and_suppresses_the_address_for_all
     (action,) = mails(app).values()
     assert action.state is ActionState.FAILED
     assert "550" in action.reason and "user unknown" in action.reason
-    (entry,) = suppressions_for(app, "test", "gone@example.com")
+    (entry,) = app.store.suppressions("test", "gone@example.com")
     assert entry.reason is SuppressionReason.BOUNCED
 
     handler.refuse.clear()
@@ -166,7 +166,7 @@ def test_a_451_is_transient_the_queue_retries_and_the_mail_goes_out_later(mail_a
     pay(app, make_order())
     (action,) = mails(app).values()
     assert action.state is ActionState.DUE and "451" in action.reason and action.due_at > app.now()
-    assert suppressions_for(app, "test", "ana@example.com") == []
+    assert app.store.suppressions("test", "ana@example.com") == []
 
     handler.refuse.clear()
     app.clock.advance(timedelta(hours=1))

@@ -20,20 +20,17 @@ import threading
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
 from aftercare import hookimpl, metrics
 from aftercare.actions import ActionKind, ActionRecord
 from aftercare.config.mail import MailSettings, SmtpSettings, for_shop
 from aftercare.mail import policy
 from aftercare.mail.message import build_message
-from aftercare.mail.suppression import SuppressionReason, suppress
 from aftercare.mail.templates import default_context, mail_context, render_email
 from aftercare.mail.transports import OutboxTransport, RecipientRefused, SmtpTransport
 from aftercare.mail.unsubscribe import unsubscribe_url
-from aftercare.models import Event, Order
+from aftercare.models import Order
 from aftercare.platform import PlatformError
-from aftercare.store import events
+from aftercare.store import SuppressionReason
 
 if TYPE_CHECKING:
     from aftercare.app import App
@@ -76,7 +73,7 @@ class MailChannel:
             relayed = self.relay(settings.smtp).send(message)
         except RecipientRefused as exc:
             metrics.smtp_result(action.shop_id, "refused")
-            suppress(app, action.shop_id, exc.address, SuppressionReason.BOUNCED, exc.message)
+            app.store.suppress(action.shop_id, exc.address, SuppressionReason.BOUNCED, exc.message)
             raise
         except PlatformError as exc:
             metrics.smtp_result(action.shop_id, "deferred" if exc.transient else "rejected")
@@ -156,15 +153,9 @@ def coupon_code_as_held(app: App, action: ActionRecord, context: dict[str, Any])
 def order_for(app: App, action: ActionRecord) -> Order:
     """The order as the triggering event carried it; from the platform if that event is not stored."""
     if action.event_key:
-        query = sa.select(events.c.body).where(
-            events.c.shop_id == action.shop_id, events.c.dedupe_key == action.event_key
-        )
-        with app.store.engine.connect() as conn:
-            body = conn.execute(query).scalar_one_or_none()
-        if body is not None:
-            event = Event.from_json(body)
-            if event.order.platform_id == action.order_id:
-                return event.order
+        order = app.store.event_order(action.shop_id, action.event_key)
+        if order is not None and order.platform_id == action.order_id:
+            return order
     return app.adapter(action.shop_id).fetch_order(action.order_id)
 
 

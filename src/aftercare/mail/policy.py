@@ -5,6 +5,15 @@ reason it records: a bounced address gets nothing; an unsubscribed one gets
 transactional mail only; marketing mail beyond the shop's frequency cap is
 dropped; marketing mail due during the shop's quiet hours waits for the
 morning (in the shop's time zone, on the app's clock).
+
+The suppression list (the store's ``mail_suppressions``, per shop: in an
+agency deployment one client's list says nothing about another's) holds two
+reasons. ``unsubscribed``: the customer used the unsubscribe link
+(:meth:`aftercare.store.Store.record_unsubscribe` records it with their
+consent); marketing mail stops, transactional mail (a tracking notice) still
+goes out. ``bounced``: the receiving server refused the address for good (a
+5xx recipient error); nothing is sent to it any more, because mailing dead
+addresses ruins the sender's reputation for every other customer.
 """
 
 from __future__ import annotations
@@ -13,13 +22,10 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
-
-from aftercare.actions import ActionDeferred, ActionDropped, ActionKind, ActionRecord, ActionState
+from aftercare.actions import ActionDeferred, ActionDropped, ActionRecord
 from aftercare.config.mail import MailSettings
-from aftercare.mail.suppression import SuppressionReason, normalise, suppressions_for
 from aftercare.models import ConsentState
-from aftercare.store import actions
+from aftercare.store import SuppressionReason, normalise_email
 
 if TYPE_CHECKING:
     from aftercare.app import App
@@ -27,9 +33,9 @@ if TYPE_CHECKING:
 
 def check_send(app: App, action: ActionRecord, settings: MailSettings) -> None:
     """Raise :class:`ActionDropped` or :class:`ActionDeferred` if ``action`` must not be sent now."""
-    to = normalise(action.payload["to"])
+    to = normalise_email(action.payload["to"])
     transactional = bool(action.payload.get("transactional", False))
-    for entry in suppressions_for(app, action.shop_id, to):
+    for entry in app.store.suppressions(action.shop_id, to):
         if entry.reason is SuppressionReason.BOUNCED:
             raise ActionDropped(f"suppressed: bounced {to} ({entry.detail})")
         if not transactional:
@@ -40,7 +46,7 @@ def check_send(app: App, action: ActionRecord, settings: MailSettings) -> None:
         raise ActionDropped(f"suppressed: unsubscribed {to} (marketing consent withdrawn)")
     if settings.frequency_cap:
         since = app.now() - timedelta(days=settings.frequency_days)
-        sent = marketing_sent(app, action.shop_id, action.customer_email or to, since, exclude=action.id)
+        sent = app.store.marketing_mails_sent(action.shop_id, action.customer_email or to, since, exclude=action.id)
         if sent >= settings.frequency_cap:
             raise ActionDropped(
                 f"frequency cap: {sent} marketing emails to this customer in the last "
@@ -53,25 +59,6 @@ def check_send(app: App, action: ActionRecord, settings: MailSettings) -> None:
         raise ActionDeferred(
             until, f"quiet hours {start:%H:%M}-{end:%H:%M} {timezone}: waiting until {end:%H:%M} local time"
         )
-
-
-def marketing_sent(app: App, shop_id: str, customer_email: str, since: datetime, exclude: int = 0) -> int:
-    """Marketing (non-transactional) mails sent to this customer since ``since``."""
-    query = (
-        sa.select(sa.func.count())
-        .select_from(actions)
-        .where(
-            actions.c.shop_id == shop_id,
-            actions.c.customer_email == normalise(customer_email),
-            actions.c.kind == ActionKind.SEND_EMAIL.value,
-            actions.c.state == ActionState.DONE.value,
-            actions.c.updated_at >= since,
-            actions.c.id != exclude,
-            actions.c.payload["transactional"].as_boolean() == sa.false(),
-        )
-    )
-    with app.store.engine.connect() as conn:
-        return conn.execute(query).scalar_one()
 
 
 def quiet_until(now: datetime, timezone: str, start: time, end: time) -> datetime | None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from aftercare import links
 from aftercare.links import InvalidLink as InvalidToken
-from aftercare.mail.suppression import normalise
+from aftercare.store import normalise_email
 
 if TYPE_CHECKING:
     from aftercare.app import App
@@ -29,7 +29,7 @@ class Unsubscribe:
 
 
 def make_token(app: App, shop_id: str, email: str, locale: str = "") -> str:
-    return links.make_token(app, PURPOSE, shop_id, normalise(email), locale)
+    return links.make_token(app, PURPOSE, shop_id, normalise_email(email), locale)
 
 
 def read_token(app: App, token: str) -> Unsubscribe:

@@ -6,9 +6,9 @@ anyone. ``POST /unsubscribe/{token}`` records it; the same URL is the
 ``List-Unsubscribe`` target, so a mail client's RFC 8058 one-click POST
 (body ``List-Unsubscribe=One-Click``) lands here too. Posting twice is fine.
 
-An unsubscribe is recorded twice, on purpose: as the customer's consent
-(``unsubscribed``, with its source and time) and on the suppression list
-every later marketing send checks.
+An unsubscribe is recorded once (:meth:`aftercare.store.Store.record_unsubscribe`):
+the customer's consent (``unsubscribed``, with its source and time) and the
+suppression list every later marketing send checks, in one transaction.
 """
 
 from __future__ import annotations
@@ -21,10 +21,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from aftercare.mail.suppression import SuppressionReason, suppress
 from aftercare.mail.templates import environment, locale_chain, template_roots
 from aftercare.mail.unsubscribe import PATH, InvalidToken, Unsubscribe, read_token
-from aftercare.models import ConsentState
 
 if TYPE_CHECKING:
     from aftercare.app import App
@@ -63,9 +61,8 @@ def routes(app: App) -> list[Route]:
 
 
 def record_unsubscribe(app: App, link: Unsubscribe, source: str) -> None:
-    # Once: posted twice, or by a mail client and the customer at the same moment, it is one change.
-    app.store.record_consent_change(link.shop_id, link.email, ConsentState.UNSUBSCRIBED, source)
-    suppress(app, link.shop_id, link.email, SuppressionReason.UNSUBSCRIBED, source)
+    # Posted twice, or by a mail client and the customer at the same moment, it is one change.
+    app.store.record_unsubscribe(link.shop_id, link.email, source)
 
 
 def page(app: App, link: Unsubscribe | None, state: str) -> str:

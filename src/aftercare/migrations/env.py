@@ -2,7 +2,6 @@
 
 from alembic import context
 
-from aftercare.mail import suppression  # noqa: F401  (its table is part of the schema)
 from aftercare.store import metadata
 
 connection = context.config.attributes["connection"]
