@@ -52,6 +52,8 @@ if TYPE_CHECKING:
     from aftercare.bundles import Bundle
 
 ENTRY_POINT_GROUP = PROJECT
+#: The core's own channels (pyproject.toml), loaded whatever ``entry_points`` and ``only`` say.
+CORE_GROUP = f"{PROJECT}.core"
 ONLY_ENV = "AFTERCARE_PLUGINS"
 DISABLE_ENV = "AFTERCARE_DISABLE_PLUGINS"
 #: The config key of the blocked names (its unknown names are errors).
@@ -130,11 +132,10 @@ class PluginManager:
             manager._disabled.setdefault(name, COMMAND_LINE)
         for name in disabled:
             manager._disabled.setdefault(name, DISABLED_KEY)
-        from aftercare import executors  # core actions on the platform (coupons, notes, ...)
-        from aftercare.mail import channel as mail_channel
-
-        manager.register(executors, "core-executors", source="core")
-        manager.register(mail_channel, "core-mail", source="core")
+        # The core's channels first (platform actions through the adapter, mail), so that a plugin
+        # registered later may replace one; found by entry point, so this module imports none of them.
+        for ep in sorted(importlib.metadata.entry_points(group=CORE_GROUP), key=lambda ep: ep.name):
+            manager.register(ep.load(), ep.name, source="core")
         if entry_points:
             manager._load_entry_points(allowed)
         if local_folder is not None:
