@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from aftercare.models import Event, FinancialStatus, Order
+from aftercare.models import ConsentState, Event, FinancialStatus, Order
 
 
 class ActionKind(enum.StrEnum):
@@ -153,3 +153,25 @@ def idempotency_key(*, shop_id: str, plugin: str, kind: ActionKind, scope: Scope
     else:
         subject = f"order:{event.order.platform_id}"
     return f"{shop_id}/{plugin}/{kind.value}/{subject}/{key}"
+
+
+def fire_time_reason(action: ActionRecord, order: Order) -> str:
+    """DESIGN rule 3 on the order as it is now: why ``action`` must not fire, or ''.
+
+    The one rule the dispatcher applies to a due action (after the store's own
+    consent record, :func:`aftercare.dispatch.fire_time_check`) and the console's
+    what-if applies to a replayed one; each check runs only if the action asks
+    for it (``rechecks``).
+    """
+    checks = set(action.rechecks)
+    if Recheck.UNSUBSCRIBED in checks and order.customer.marketing_consent is ConsentState.UNSUBSCRIBED:
+        return "fire-time check: the customer unsubscribed (the platform says so)"
+    if Recheck.CANCELLED in checks and order.is_cancelled:
+        return "fire-time check: the order was cancelled"
+    if Recheck.REFUNDED in checks and order.is_refunded:
+        return "fire-time check: the order was refunded"
+    if Recheck.RETURNED in checks and order.has_return:
+        return "fire-time check: a return was requested"
+    if Recheck.LINES_REFUNDED in checks and lines_refunded(order, action.payload.get("line_item_ids")):
+        return "fire-time check: the products it is about were refunded"
+    return ""

@@ -33,7 +33,7 @@ from aftercare.actions import (
     ActionRequest,
     ActionState,
     Recheck,
-    lines_refunded,
+    fire_time_reason,
 )
 from aftercare.app import App
 from aftercare.context import ActionSink, Context
@@ -271,24 +271,13 @@ def _outcome(app: App, action: ActionRecord) -> Outcome | None:
 
 
 def fire_time_check(app: App, action: ActionRecord) -> str:
-    """DESIGN rule 3: re-read the order now; say why the action must not fire, or ''."""
-    checks = set(action.rechecks)
-    if Recheck.UNSUBSCRIBED in checks and action.customer_email:
+    """DESIGN rule 3: the customer's consent in the store, then the order re-read now
+    (:func:`aftercare.actions.fire_time_reason`); say why the action must not fire, or ''."""
+    if Recheck.UNSUBSCRIBED in action.rechecks and action.customer_email:
         consent = app.store.current_consent(action.shop_id, action.customer_email)
         if consent is ConsentState.UNSUBSCRIBED:
             return "fire-time check: the customer unsubscribed"
-    order = app.adapter(action.shop_id).fetch_order(action.order_id)
-    if Recheck.UNSUBSCRIBED in checks and order.customer.marketing_consent is ConsentState.UNSUBSCRIBED:
-        return "fire-time check: the customer unsubscribed (the platform says so)"
-    if Recheck.CANCELLED in checks and order.is_cancelled:
-        return "fire-time check: the order was cancelled"
-    if Recheck.REFUNDED in checks and order.is_refunded:
-        return "fire-time check: the order was refunded"
-    if Recheck.RETURNED in checks and order.has_return:
-        return "fire-time check: a return was requested"
-    if Recheck.LINES_REFUNDED in checks and lines_refunded(order, action.payload.get("line_item_ids")):
-        return "fire-time check: the products it is about were refunded"
-    return ""
+    return fire_time_reason(action, app.adapter(action.shop_id).fetch_order(action.order_id))
 
 
 def _without_addresses(text: str) -> str:

@@ -1432,6 +1432,24 @@ class Store:
         with self.engine.connect() as conn:
             return {state: n for state, n in conn.execute(query)}
 
+    # -- what simulate reads --
+    def every_action(self) -> list[ActionRecord]:
+        """Every action, oldest first (what-if's throwaway store: no limit, no filter)."""
+        with self.engine.connect() as conn:
+            return [_action_record(r) for r in conn.execute(sa.select(actions).order_by(actions.c.id))]
+
+    def actions_of_events(self, shop_id: str, event_keys: Iterable[str]) -> list[ActionRecord]:
+        """The shop's actions the events with these dedupe keys caused."""
+        keys = sorted(set(event_keys))
+        found: list[ActionRecord] = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), 500):  # bound the statement's parameters
+                query = sa.select(actions).where(
+                    actions.c.shop_id == shop_id, actions.c.event_key.in_(keys[start : start + 500])
+                )
+                found += [_action_record(r) for r in conn.execute(query)]
+        return found
+
     # -- consent and customer history --------------------------------------
     def record_consent(self, shop_id: str, email: str, state: ConsentState, source: str) -> None:
         with self.transaction() as conn:

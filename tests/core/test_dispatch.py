@@ -275,3 +275,26 @@ def test_reschedule_moves_a_due_action_and_leaves_one_that_ran(aftercare_app):
     execute_due(app)
     assert app.adapter("test").notes[late.platform_id] == ["how was it?"]  # once, not twice
     assert [a.state.value for a in app.store.list_actions(order_id=late.platform_id)] == ["done"]
+
+
+def test_dispatch_and_the_what_if_judge_a_due_action_by_the_same_fire_time_rule(aftercare_app):
+    from aftercare.console.simulate import _would_go
+    from aftercare.dispatch import fire_time_check
+    from aftercare.models import FinancialStatus, ReturnRequest
+
+    app = aftercare_app(ThankYou(), Mailbox())
+    order = make_order()
+    Dispatcher(app).dispatch(make_event("order_paid", order))
+    (note,) = [a for a in app.store.list_actions() if a.kind is ActionKind.ADD_ORDER_NOTE]
+    unsubscribed = replace(order.customer, marketing_consent=ConsentState.UNSUBSCRIBED)
+    now = app.now() + timedelta(days=30)
+    for changed, reason in [
+        (order, ""),
+        (replace(order, cancelled_at=START), "fire-time check: the order was cancelled"),
+        (replace(order, financial_status=FinancialStatus.REFUNDED), "fire-time check: the order was refunded"),
+        (replace(order, returns=(ReturnRequest("r-1", START),)), "fire-time check: a return was requested"),
+        (replace(order, customer=unsubscribed), "fire-time check: the customer unsubscribed (the platform says so)"),
+    ]:
+        app.adapter("test").put_order(changed)
+        assert fire_time_check(app, note) == reason
+        assert _would_go(note, changed, now) is (reason == "")

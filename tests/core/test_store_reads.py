@@ -235,3 +235,19 @@ def test_database_error_tuples(tmp_path):
     with pytest.raises(DATABASE_ERRORS), missing.engine.connect() as conn:
         conn.execute(sa.text("SELECT nonsense FROM"))
     missing.close()
+
+
+def test_every_action_oldest_first_and_the_actions_of_some_events(store):  # noqa: F811
+    store.upgrade()
+    paid, shipped = make_event("order_paid", make_order("1")), make_event("shipped", make_order("2"))
+    with store.transaction() as conn:
+        store.add_actions(conn, requests_for(paid, "a", "b") + requests_for(shipped, "c"))
+        store.add_actions(conn, requests_of("other", paid, "d"))
+    assert [a.key for a in store.every_action()] == ["a", "b", "c", "d"]
+    assert sorted(a.key for a in store.actions_of_events("test", [paid.dedupe_key])) == ["a", "b"]
+    assert sorted(a.key for a in store.actions_of_events("test", {paid.dedupe_key, shipped.dedupe_key})) == [
+        "a",
+        "b",
+        "c",
+    ]
+    assert store.actions_of_events("test", []) == []

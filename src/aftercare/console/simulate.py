@@ -32,13 +32,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
-from aftercare.actions import ActionRecord, ActionState, Recheck, lines_refunded
+from aftercare.actions import ActionRecord, ActionState, fire_time_reason
 from aftercare.clock import ManualClock
 from aftercare.models import Event, EventKind, Order
 from aftercare.platform import MemoryShopState
-from aftercare.store import _action_record, actions
 
 if TYPE_CHECKING:
     from aftercare.app import App
@@ -118,8 +115,7 @@ def simulate(
                     whole[order.platform_id] = order
                 clock.set(max(clock.now(), event.occurred_at))
                 dispatcher.dispatch(event)
-            with copy.store.engine.connect() as conn:
-                replayed = [_action_record(r) for r in conn.execute(sa.select(actions).order_by(actions.c.id))]
+            replayed = copy.store.every_action()
         finally:
             copy.close()
     would = [a for a in replayed if _would_go(a, whole.get(a.order_id), until)]
@@ -139,16 +135,7 @@ def polled(app: App, shop_id: str, since: datetime) -> list[Event]:
 
 def _recorded(app: App, shop_id: str, event_keys: set[str]) -> list[ActionRecord]:
     """The real actions those events caused that went out or will (dry-run drops count as going)."""
-    if not event_keys:
-        return []
-    found = []
-    keys = sorted(event_keys)
-    with app.store.engine.connect() as conn:
-        for start in range(0, len(keys), 500):
-            query = sa.select(actions).where(
-                actions.c.shop_id == shop_id, actions.c.event_key.in_(keys[start : start + 500])
-            )
-            found += [_action_record(r) for r in conn.execute(query)]
+    found = app.store.actions_of_events(shop_id, event_keys)
     going = (ActionState.DONE, ActionState.DUE, ActionState.RUNNING)
     return [a for a in found if a.state in going or (a.state is ActionState.DROPPED and a.reason.startswith("dry run"))]
 
@@ -158,13 +145,7 @@ def _would_go(action: ActionRecord, order: Order | None, now: datetime) -> bool:
         return False  # withdrawn by a plugin (ctx.cancel) during the replay
     if action.due_at > now or not action.rechecks or order is None:
         return True
-    checks = set(action.rechecks)
-    return not (
-        (Recheck.CANCELLED in checks and order.is_cancelled)
-        or (Recheck.REFUNDED in checks and order.is_refunded)
-        or (Recheck.RETURNED in checks and order.has_return)
-        or (Recheck.LINES_REFUNDED in checks and lines_refunded(order, action.payload.get("line_item_ids")))
-    )
+    return not fire_time_reason(action, order)  # the dispatcher's rule on the order as it is now
 
 
 def _compare(recorded: list[ActionRecord], would: list[ActionRecord]) -> list[PluginDiff]:
