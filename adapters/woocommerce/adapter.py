@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from aftercare.models import ConsentState, Customer, Event, EventKind, Order
+from aftercare.models import ConsentState, Customer, Event, EventKind, Order, normalise_email
 from aftercare.platform import (
     Adapter,
     CouponResult,
@@ -360,7 +360,7 @@ class WooCommerceAdapter(Adapter):
         """``customers/<id>`` or, for a guest, ``orders/<id>`` of their latest order."""
         if customer.platform_id:
             return f"customers/{_path_id(customer.platform_id)}"
-        email = customer.email.strip().lower()
+        email = normalise_email(customer.email)
         if not email:
             raise PlatformError("woocommerce: customer has neither id nor email", transient=False)
         registered = self.client.get("customers", {"email": email, "role": "all"})
@@ -460,8 +460,8 @@ def coupon_difference(spec: CouponSpec, coupon: Mapping[str, Any]) -> str:
     """The first way ``coupon`` (a WooCommerce answer) differs from what ``spec``
     creates, like ``amount is '50.00', expected '10'``; empty when it matches."""
     emails = coupon.get("email_restrictions")
-    found_emails = sorted(str(e).strip().lower() for e in emails) if isinstance(emails, list) else emails
-    wanted_emails = [spec.customer_email.strip().lower()] if spec.customer_email.strip() else []
+    found_emails = sorted(normalise_email(str(e)) for e in emails) if isinstance(emails, list) else emails
+    wanted_emails = [normalise_email(spec.customer_email)] if spec.customer_email.strip() else []
     minimum = spec.minimum_subtotal.amount if spec.minimum_subtotal is not None else Decimal(0)
     expires = _whole_seconds(spec.expires_at) if spec.expires_at is not None else None
     # (field, as compared on the shop, as compared from the spec, as the shop wrote it, as we would)

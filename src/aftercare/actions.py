@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from aftercare.models import ConsentState, Event, FinancialStatus, Order
+from aftercare.models import ConsentState, Event, FinancialStatus, Order, normalise_email
 
 
 class ActionKind(enum.StrEnum):
@@ -149,7 +149,7 @@ class ActionDropped(Exception):
 def idempotency_key(*, shop_id: str, plugin: str, kind: ActionKind, scope: Scope, event: Event, key: str) -> str:
     """``shop/plugin/kind/order:ID/key`` or ``shop/plugin/kind/customer:EMAIL/key``."""
     if scope is Scope.CUSTOMER:
-        subject = f"customer:{event.order.customer.email.strip().lower()}"
+        subject = f"customer:{normalise_email(event.order.customer.email)}"
     else:
         subject = f"order:{event.order.platform_id}"
     return f"{shop_id}/{plugin}/{kind.value}/{subject}/{key}"

@@ -33,7 +33,7 @@ from aftercare.actions import (
     Scope,
     idempotency_key,
 )
-from aftercare.models import ConsentState, Event, Money, SurveyKind
+from aftercare.models import ConsentState, Event, Money, SurveyKind, normalise_email
 from aftercare.settings import PluginSettings
 
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are typed by hand
@@ -319,7 +319,7 @@ class Context:
             ),
             payload=payload,
             due_at=self._due_at(),
-            customer_email=self.event.order.customer.email.strip().lower(),
+            customer_email=normalise_email(self.event.order.customer.email),
             rechecks=self._rechecks,
             reschedule=self._reschedule,
             depends_on=after.idempotency_key if after is not None else "",

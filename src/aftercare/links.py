@@ -40,7 +40,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from pydantic import SecretStr
 
 from aftercare.config.mail import for_shop
-from aftercare.models import SurveyKind
+from aftercare.models import SurveyKind, normalise_email
 from aftercare.vault import derive_key
 
 if TYPE_CHECKING:
@@ -117,11 +117,12 @@ class Links:
     def survey(self, *, shop_id: str, order_id: str, email: str, locale: str, kind: SurveyKind, score: int) -> str:
         if score not in kind.scale:
             raise ValueError(f"{kind.value} score must be in {kind.scale.start}..{kind.scale.stop - 1}, got {score}")
-        token = make_token(self.app, "survey", shop_id, order_id, email.strip().lower(), locale, kind.value, str(score))
+        fields = (normalise_email(email), locale, kind.value, str(score))
+        token = make_token(self.app, "survey", shop_id, order_id, *fields)
         return url(self.app, SURVEY_PATH, token)
 
     def optin(self, *, shop_id: str, order_id: str, email: str, locale: str) -> str:
-        token = make_token(self.app, "optin", shop_id, order_id, email.strip().lower(), locale)
+        token = make_token(self.app, "optin", shop_id, order_id, normalise_email(email), locale)
         return url(self.app, OPTIN_PATH, token)
 
 

@@ -32,6 +32,14 @@ def _require_utc(name: str, value: datetime | None) -> None:
         raise ValueError(f"{name} must be a timezone-aware UTC datetime, got {value.isoformat()}")
 
 
+def normalise_email(email: str) -> str:
+    """An address as aftercare compares and keeps it: without surrounding blanks, lower case.
+
+    (Strictly only the domain is case-insensitive, but shops and mail providers
+    treat the whole address so, and two spellings must be one customer.)"""
+    return email.strip().lower()
+
+
 def utc(value: datetime) -> datetime:
     """Convert an aware datetime to UTC; reject a naive one (it has no meaning)."""
     if value.tzinfo is None:

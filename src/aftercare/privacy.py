@@ -25,12 +25,12 @@ from typing import Any
 
 from aftercare.app import App
 from aftercare.config.mail import for_shop
+from aftercare.models import normalise_email
 from aftercare.store import (
     RETENTION_BATCH,
     RETENTION_BATCHES,
     ErasureReport,
     StoredPrivacyRequest,
-    normalise_email,
 )
 
 log = logging.getLogger("aftercare.privacy")

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from aftercare.actions import ActionKind
-from aftercare.models import EventKind, SurveyKind
+from aftercare.models import EventKind, SurveyKind, normalise_email
 
 if TYPE_CHECKING:
     from aftercare.app import App
@@ -88,12 +88,12 @@ def shop_report(store: Store, shop_id: str, since: datetime, until: datetime) ->
         order_id = event.order.platform_id
         if order_id not in paid_at:
             paid_at[order_id] = event.occurred_at
-            orders_of.setdefault(_email(event.order.customer.email), []).append(order_id)
+            orders_of.setdefault(normalise_email(event.order.customer.email), []).append(order_id)
     paid_in_period = [o for o, at in paid_at.items() if since <= at < until]
     first_mail: dict[str, tuple[str, datetime]] = {}  # customer -> order and time of their first mail
     for mail in mails:  # oldest first
         if mail.customer_email:
-            first_mail.setdefault(_email(mail.customer_email), (mail.order_id, mail.updated_at))
+            first_mail.setdefault(normalise_email(mail.customer_email), (mail.order_id, mail.updated_at))
     repeat = 0
     for email, (first_order, mailed_at) in first_mail.items():
         start = paid_at.get(first_order, mailed_at)  # an order never seen paid: count from the mail
@@ -174,10 +174,6 @@ def rows(report: ShopReport) -> list[tuple[str, str]]:
 def _code(code: str) -> str:
     """Platforms match discount codes without regard to case or surrounding blanks."""
     return code.strip().upper()
-
-
-def _email(address: str) -> str:
-    return address.strip().lower()
 
 
 def _percent(part: int, whole: int) -> float | None:

@@ -52,7 +52,16 @@ from aftercare.actions import (
     Cancellation,
     Recheck,
 )
-from aftercare.models import ConsentState, Customer, Event, EventKind, Order, SurveyAnswer, SurveyKind
+from aftercare.models import (
+    ConsentState,
+    Customer,
+    Event,
+    EventKind,
+    Order,
+    SurveyAnswer,
+    SurveyKind,
+    normalise_email,
+)
 from aftercare.platform import PrivacyRequest
 
 log = logging.getLogger("aftercare.store")
@@ -1456,7 +1465,7 @@ class Store:
             conn.execute(
                 consent.insert().values(
                     shop_id=shop_id,
-                    email=email.strip().lower(),
+                    email=normalise_email(email),
                     state=state.value,
                     source=source,
                     recorded_at=self._clock.now(),
@@ -1496,7 +1505,7 @@ class Store:
     def consent_history(self, shop_id: str, email: str) -> list[tuple[ConsentState, str, datetime]]:
         query = (
             sa.select(consent.c.state, consent.c.source, consent.c.recorded_at)
-            .where(consent.c.shop_id == shop_id, consent.c.email == email.strip().lower())
+            .where(consent.c.shop_id == shop_id, consent.c.email == normalise_email(email))
             .order_by(consent.c.id)
         )
         with self.engine.connect() as conn:
@@ -1510,7 +1519,7 @@ class Store:
         rows = [
             {
                 "shop_id": e.shop_id,
-                "email": e.order.customer.email.strip().lower(),
+                "email": normalise_email(e.order.customer.email),
                 "order_id": e.order.platform_id,
                 "event_kind": e.kind.value,
                 "occurred_at": e.occurred_at,
@@ -1524,7 +1533,7 @@ class Store:
     def customer_history(self, shop_id: str, email: str) -> list[tuple[str, EventKind, datetime]]:
         query = (
             sa.select(customer_history.c.order_id, customer_history.c.event_kind, customer_history.c.occurred_at)
-            .where(customer_history.c.shop_id == shop_id, customer_history.c.email == email.strip().lower())
+            .where(customer_history.c.shop_id == shop_id, customer_history.c.email == normalise_email(email))
             .order_by(customer_history.c.occurred_at)
         )
         with self.engine.connect() as conn:
@@ -1664,7 +1673,7 @@ class Store:
         row = {
             "shop_id": shop_id,
             "order_id": order_id,
-            "email": email.strip().lower(),
+            "email": normalise_email(email),
             "kind": answer.kind.value,
             "score": answer.score,
             "comment": answer.comment,
@@ -2502,10 +2511,6 @@ ERASED_TEXT = "[erased]"
 _PERSONAL_KEYS = frozenset({"first_name", "last_name", "customer_name", "full_name", "phone", "company",
                             "address1", "address2", "zip", "city", "province"})  # fmt: skip
 _EMAIL_KEYS = frozenset({"to", "email", "customer_email", "recipient"})
-
-
-def normalise_email(email: str) -> str:
-    return email.strip().lower()
 
 
 def customer_hash(key: bytes, email: str) -> str:

@@ -28,7 +28,7 @@ from aftercare.mail.message import build_message
 from aftercare.mail.templates import default_context, mail_context, render_email
 from aftercare.mail.transports import OutboxTransport, RecipientRefused, SmtpTransport
 from aftercare.mail.unsubscribe import unsubscribe_url
-from aftercare.models import Order
+from aftercare.models import Order, normalise_email
 from aftercare.platform import PlatformError
 from aftercare.store import SuppressionReason
 
@@ -119,7 +119,7 @@ def compose(
     variables = mail_context(default_context(order, shop), context, transactional=transactional, unsubscribe_url=link)
     rendered = render_email(app, shop_id, template, locale=locale, context=variables, plugin=plugin)
     customer = order.customer if order is not None else None
-    to_name = customer.name if customer and customer.email.strip().lower() == to.strip().lower() else ""
+    to_name = customer.name if customer and normalise_email(customer.email) == normalise_email(to) else ""
     return build_message(
         rendered,
         sender=sender,

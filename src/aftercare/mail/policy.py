@@ -24,8 +24,8 @@ from zoneinfo import ZoneInfo
 
 from aftercare.actions import ActionDeferred, ActionDropped, ActionRecord
 from aftercare.config.mail import MailSettings
-from aftercare.models import ConsentState
-from aftercare.store import SuppressionReason, normalise_email
+from aftercare.models import ConsentState, normalise_email
+from aftercare.store import SuppressionReason
 
 if TYPE_CHECKING:
     from aftercare.app import App

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from aftercare import links
 from aftercare.links import InvalidLink as InvalidToken
-from aftercare.store import normalise_email
+from aftercare.models import normalise_email
 
 if TYPE_CHECKING:
     from aftercare.app import App
