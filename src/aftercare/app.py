@@ -28,7 +28,7 @@ from aftercare.config import (
     plugin_settings_source,
     validate_layers,
 )
-from aftercare.config.mail import merge_shop_settings
+from aftercare.config.mail import MailSettings, merge_shop_settings, shop_mail_settings
 from aftercare.context import ShopProfile
 from aftercare.platform import Adapter, AdapterSettings, ShopInfo, ShopState
 from aftercare.plugin_manager import PluginManager
@@ -74,6 +74,7 @@ class App:
     ) -> None:
         """``blocked_plugins``: names blocked besides the config's ``disabled_plugins`` (``-p no:NAME``)."""
         self.config = config
+        self._mail_settings: tuple[Config, dict[str, MailSettings]] = (config, {})
         self.clock: Clock = clock or SystemClock()
         folder = config.resolve_path(config.plugins_folder) if config.plugins_folder else None
         self.plugins = plugins or PluginManager.load(
@@ -105,6 +106,16 @@ class App:
 
     def now(self):  # noqa: ANN201 - a datetime, the app's time
         return self.clock.now()
+
+    def mail_settings(self, shop_id: str) -> MailSettings:
+        """The mail settings shop ``shop_id`` runs with (``[mail]`` under its ``[shops.mail]``), merged
+        once per shop: every mail, link and live check reads them."""
+        config, merged = self._mail_settings
+        if config is not self.config:  # the config was replaced (a test does): merge anew
+            config, merged = self._mail_settings = (self.config, {})
+        if shop_id not in merged:
+            merged[shop_id] = shop_mail_settings(config, self.shop(shop_id).config)
+        return merged[shop_id]
 
     def shop(self, shop_id: str) -> Shop:
         try:

@@ -39,7 +39,6 @@ from typing import TYPE_CHECKING
 from cryptography.fernet import Fernet, InvalidToken
 from pydantic import SecretStr
 
-from aftercare.config.mail import for_shop
 from aftercare.models import SurveyKind, normalise_email
 from aftercare.vault import derive_key
 
@@ -175,7 +174,7 @@ def _fernet(secret: SecretStr, purpose: str) -> Fernet:
 
 
 def _shop_secret(app: App, shop_id: str) -> SecretStr:
-    return for_shop(app, shop_id).secret_key or app.shop(shop_id).config.webhook_secret
+    return app.mail_settings(shop_id).secret_key or app.shop(shop_id).config.webhook_secret
 
 
 # -- the legacy format (links mailed before the upgrade) ---------------------------

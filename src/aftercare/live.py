@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aftercare.config.mail import for_shop
 from aftercare.mail.transports import SmtpTransport
 
 if TYPE_CHECKING:
@@ -27,7 +26,7 @@ def live_problems(app: App, shop_ids: list[str]) -> list[str]:
         except Exception as exc:  # an adapter's bug must not hide the other shops' answers
             found = [f"{type(exc).__name__}: {exc}"]
         problems.extend(type(line)(f"{shop_id}: platform: {line}") for line in found)  # keeps LiveWarning
-        settings = for_shop(app, shop_id)
+        settings = app.mail_settings(shop_id)
         if settings.transport == "smtp":
             key = settings.smtp.model_dump_json()
             if key not in relays:

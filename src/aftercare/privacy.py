@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from aftercare.app import App
-from aftercare.config.mail import for_shop
 from aftercare.models import normalise_email
 from aftercare.store import (
     RETENTION_BATCH,
@@ -239,7 +238,7 @@ def _delete_outbox_files(app: App, shop_ids: Iterable[str], email: str, named: I
         if file.suffix == ".eml" and file.is_file():
             file.unlink()
             deleted += 1
-    folders = {app.config.resolve_path(for_shop(app, shop_id).outbox_dir): shop_id for shop_id in shop_ids}
+    folders = {app.config.resolve_path(app.mail_settings(shop_id).outbox_dir): shop_id for shop_id in shop_ids}
     for folder, shop_id in folders.items():
         if not folder.is_dir():
             continue

@@ -161,11 +161,13 @@ def test_bundle_mail_sits_between_the_deployment_and_the_shop(tmp_path, apps):
         acme_two_extra="[shops.mail]\nfrequency_cap = 1\n",
     )
     app = apps(path)
-    from aftercare.config.mail import for_shop
 
-    assert (for_shop(app, "plain").sender, for_shop(app, "plain").frequency_cap) == ("Agency <a@agency.example>", 5)
-    assert (for_shop(app, "acme-one").sender, for_shop(app, "acme-one").frequency_cap) == ("Acme <hi@acme.example>", 2)
-    assert (for_shop(app, "acme-two").sender, for_shop(app, "acme-two").frequency_cap) == ("Acme <hi@acme.example>", 1)
+    settings = app.mail_settings("plain")
+    assert (settings.sender, settings.frequency_cap) == ("Agency <a@agency.example>", 5)
+    settings = app.mail_settings("acme-one")
+    assert (settings.sender, settings.frequency_cap) == ("Acme <hi@acme.example>", 2)
+    settings = app.mail_settings("acme-two")
+    assert (settings.sender, settings.frequency_cap) == ("Acme <hi@acme.example>", 1)
 
 
 def run(*args, cwd):

@@ -206,3 +206,18 @@ def test_a_mail_is_sent_once_even_if_its_event_comes_again(mail_app, smtp_server
     pay(app, order)
     pay(app, replace(order))
     assert len(handler.received) == 1
+
+
+def test_the_shops_mail_settings_are_merged_once_for_every_mail(mail_app, smtp_server, monkeypatch):
+    import aftercare.app
+
+    _controller, handler = smtp_server
+    merges = []
+    merge = aftercare.app.shop_mail_settings
+    monkeypatch.setattr(aftercare.app, "shop_mail_settings", lambda *args: merges.append(args) or merge(*args))
+    app = mail_app()
+    for number in ("1001", "1002", "1003"):
+        pay(app, make_order(number, email=f"c{number}@example.com"))
+
+    assert len(handler.received) == 3 and all(a.state is ActionState.DONE for a in mails(app).values())
+    assert len(merges) == 1  # one shop: [mail] under its [shops.mail] once, not once per check, link and mail

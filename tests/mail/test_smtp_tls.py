@@ -18,7 +18,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from aftercare.config.mail import for_shop
 from aftercare.dispatch import Dispatcher, execute_due
 from aftercare.mail.transports import SmtpTransport
 from aftercare.testing import make_event, make_order
@@ -120,7 +119,7 @@ def tls_app(aftercare_app, port: int, security: str, ca_file: str):
 
 def check_live(app) -> list[str]:
     """What ``aftercare check --live`` says of the shop's relay."""
-    return SmtpTransport(for_shop(app, "test").smtp).check_live()
+    return SmtpTransport(app.mail_settings("test").smtp).check_live()
 
 
 def send_one(app) -> None:

@@ -8,13 +8,11 @@ import base64
 import hashlib
 import hmac
 
-from aftercare.config.mail import for_shop
-
 
 def legacy_token(app, purpose, shop_id, *fields):
     """``make_token`` of the old :mod:`aftercare.links`, line for line."""
     body = "\n".join((purpose, shop_id, *fields)).encode()
-    secret = for_shop(app, shop_id).secret_key or app.shop(shop_id).config.webhook_secret
+    secret = app.mail_settings(shop_id).secret_key or app.shop(shop_id).config.webhook_secret
     key = hmac.new(secret.get_secret_value().encode(), f"aftercare {purpose} v1".encode(), hashlib.sha256).digest()
     mac = hmac.new(key, body, hashlib.sha256).digest()
     return f"{b64(body)}.{b64(mac)}"

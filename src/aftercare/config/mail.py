@@ -117,14 +117,12 @@ def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def for_shop(app: Any, shop_id: str) -> MailSettings:
-    """The mail settings shop ``shop_id`` runs with: ``[mail]`` under its ``[shops.mail]``.
-
-    An invalid combination is a config error naming the shop's table.
-    """
-    shop = app.shop(shop_id).config
+def shop_mail_settings(config: Any, shop: Any) -> MailSettings:
+    """The mail settings ``shop`` (its ShopConfig, bundle applied) runs with: ``[mail]`` under its
+    ``[shops.mail]``. An invalid combination is a config error naming the shop's table.
+    :meth:`aftercare.app.App.mail_settings` merges them once per shop."""
     try:
-        return merge_shop_settings(app.config.mail, shop.mail)
+        return merge_shop_settings(config.mail, shop.mail)
     except ValidationError as exc:
-        prefix = f"shops[{app.config.shop_index(shop_id)}].mail (merged with [mail])"
+        prefix = f"shops[{config.shop_index(shop.id)}].mail (merged with [mail])"
         raise ConfigError(describe_errors(exc, prefix=prefix)) from None

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from aftercare import hookimpl, metrics
 from aftercare.actions import ActionKind, ActionRecord
-from aftercare.config.mail import MailSettings, SmtpSettings, for_shop
+from aftercare.config.mail import MailSettings, SmtpSettings
 from aftercare.mail import policy
 from aftercare.mail.message import build_message
 from aftercare.mail.templates import default_context, mail_context, render_email
@@ -50,7 +50,7 @@ class MailChannel:
         self._lock = threading.Lock()
 
     def __call__(self, action: ActionRecord, app: App) -> dict[str, Any]:
-        settings = for_shop(app, action.shop_id)
+        settings = app.mail_settings(action.shop_id)
         policy.check_send(app, action, settings)
         p = action.payload
         message = compose(
@@ -64,6 +64,7 @@ class MailChannel:
             idempotency_key=action.idempotency_key,
             plugin=action.plugin,
             order=order_for(app, action),
+            settings=settings,
         )
         result = {"message_id": message["Message-ID"], "locale": message["Content-Language"]}
         if settings.transport == "outbox":
@@ -110,7 +111,7 @@ def compose(
     settings: MailSettings | None = None,
 ) -> EmailMessage:
     """The message a mail action produces: rendered, with every header. Sends nothing."""
-    settings = settings or for_shop(app, shop_id)
+    settings = settings or app.mail_settings(shop_id)
     shop = app.shop(shop_id).profile
     sender = shop.sender or settings.sender
     if not sender:
