@@ -14,6 +14,8 @@ rather than logs.
 from __future__ import annotations
 
 import enum
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -127,6 +129,29 @@ class ActionRecord:
     attempts: int = 0
     reason: str = ""
     result: dict[str, Any] = field(default_factory=dict)
+
+
+class ActionJob:
+    """What a channel gets from the dispatcher to perform one action: the action, the app, and
+    what the dispatcher loads for it, each at most once, only if the channel reads it.
+
+    ``order``: the order the action is about, as the event that caused it carried it (from the
+    platform if that event is no longer stored). ``mail_settings``: the shop's ``[mail]`` under its
+    ``[shops.mail]``.
+    """
+
+    def __init__(self, action: ActionRecord, app: Any, load_order: Callable[[], Order]) -> None:
+        self.action = action
+        self.app = app
+        self._load_order = load_order
+
+    @functools.cached_property
+    def order(self) -> Order:
+        return self._load_order()
+
+    @property
+    def mail_settings(self) -> Any:  # aftercare.config.mail.MailSettings; merged once per shop by the app
+        return self.app.mail_settings(self.action.shop_id)
 
 
 class ActionDeferred(Exception):

@@ -28,6 +28,7 @@ from aftercare import metrics
 from aftercare.actions import (
     ActionDeferred,
     ActionDropped,
+    ActionJob,
     ActionKind,
     ActionRecord,
     ActionRequest,
@@ -38,7 +39,7 @@ from aftercare.actions import (
 from aftercare.app import App
 from aftercare.context import ActionSink, Context
 from aftercare.links import Links
-from aftercare.models import ConsentState, Event
+from aftercare.models import ConsentState, Event, Order
 from aftercare.platform import PlatformError
 from aftercare.store import HookRun, Outcome, describe_database_error, transient_database_error
 
@@ -247,7 +248,7 @@ def _outcome(app: App, action: ActionRecord) -> Outcome | None:
         channel = app.plugins.channels().get(action.kind.value)
         if channel is None:
             return Outcome(ActionState.FAILED, f"no channel is registered for {action.kind.value}")
-        result = dict(channel(action, app) or {})
+        result = dict(channel(ActionJob(action, app, lambda: order_of(app, action))) or {})
     except ActionDeferred as exc:
         return Outcome(ActionState.DUE, exc.reason, due_at=exc.until)
     except ActionDropped as exc:
@@ -268,6 +269,16 @@ def _outcome(app: App, action: ActionRecord) -> Outcome | None:
         log.exception("action %s crashed", action.idempotency_key)
         return Outcome(ActionState.FAILED, f"{type(exc).__name__}: {exc}", attempted=True)
     return Outcome(ActionState.DONE, str(result.pop("reason", "")), result, attempted=True, sent=True)
+
+
+def order_of(app: App, action: ActionRecord) -> Order:
+    """The order an action is about, as the event that caused it carried it; from the platform if
+    that event is not stored (any more) or was about another order."""
+    if action.event_key:
+        order = app.store.event_order(action.shop_id, action.event_key)
+        if order is not None and order.platform_id == action.order_id:
+            return order
+    return app.adapter(action.shop_id).fetch_order(action.order_id)
 
 
 def fire_time_check(app: App, action: ActionRecord) -> str:

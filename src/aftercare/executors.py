@@ -9,15 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aftercare import hookimpl
-from aftercare.actions import ActionKind, ActionRecord
+from aftercare.actions import ActionJob, ActionKind, ActionRecord
 from aftercare.models import ConsentState, Customer, Money
 from aftercare.platform import CouponSpec
-
-if TYPE_CHECKING:
-    from aftercare.app import App
 
 
 @hookimpl
@@ -29,7 +26,8 @@ def register_channels(register):
     register(ActionKind.SET_MARKETING_CONSENT.value, set_marketing_consent)
 
 
-def create_coupon(action: ActionRecord, app: App) -> dict[str, Any]:
+def create_coupon(job: ActionJob) -> dict[str, Any]:
+    action, app = job.action, job.app
     p = action.payload
     minimum = p.get("minimum_subtotal")
     spec = CouponSpec(
@@ -47,25 +45,29 @@ def create_coupon(action: ActionRecord, app: App) -> dict[str, Any]:
     return {"code": result.code, "platform_id": result.platform_id, "created": result.created}
 
 
-def add_order_note(action: ActionRecord, app: App) -> dict[str, Any]:
+def add_order_note(job: ActionJob) -> dict[str, Any]:
+    action, app = job.action, job.app
     app.adapter(action.shop_id).add_order_note(action.order_id, action.payload["text"])
     return {}
 
 
-def tag_order(action: ActionRecord, app: App) -> dict[str, Any]:
+def tag_order(job: ActionJob) -> dict[str, Any]:
+    action, app = job.action, job.app
     app.adapter(action.shop_id).tag_order(action.order_id, action.payload["tags"])
     return {"tags": action.payload["tags"]}
 
 
-def tag_customer(action: ActionRecord, app: App) -> dict[str, Any]:
+def tag_customer(job: ActionJob) -> dict[str, Any]:
+    action, app = job.action, job.app
     app.adapter(action.shop_id).tag_customer(_customer(action), action.payload["tags"])
     return {"tags": action.payload["tags"]}
 
 
-def set_marketing_consent(action: ActionRecord, app: App) -> dict[str, Any]:
+def set_marketing_consent(job: ActionJob) -> dict[str, Any]:
     """Tell the platform, and record the change in the store's history unless it is already the
     latest state there (the opt-in page records the customer's confirmation before a plugin asks
     for this action): the history keeps changes, not repeats."""
+    action, app = job.action, job.app
     state = ConsentState(action.payload["state"])
     customer = _customer(action)
     app.adapter(action.shop_id).set_marketing_consent(customer, state, action.payload["source"])

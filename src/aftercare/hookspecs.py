@@ -133,9 +133,14 @@ def register_adapters(register):
 def register_channels(register):
     """Add ways to execute actions. Call ``register(kind, executor)`` where
     ``kind`` is an action kind (``"send_email"``) and ``executor`` a callable
-    ``executor(action, app) -> dict`` that performs one
-    :class:`~aftercare.actions.ActionRecord` and returns what to keep as its
-    result. It raises :class:`aftercare.platform.PlatformError` on failure
+    ``executor(job) -> dict`` that performs one action and returns what to keep
+    as its result. ``job`` (:class:`~aftercare.actions.ActionJob`) carries the
+    :class:`~aftercare.actions.ActionRecord` (``job.action``), the app
+    (``job.app``), and what the dispatcher loads for it at most once, only if
+    read: ``job.order`` (the order as the event that caused the action carried
+    it) and ``job.mail_settings`` (the shop's merged ``[mail]``). An executor
+    written the earlier way, ``executor(action, app)``, is still called so for
+    one more release. It raises :class:`aftercare.platform.PlatformError` on failure
     (transient ones are retried with backoff),
     :class:`aftercare.actions.ActionDeferred` to run later without counting a
     failure (quiet hours), or :class:`aftercare.actions.ActionDropped` to drop

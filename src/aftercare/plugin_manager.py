@@ -29,9 +29,11 @@ each of those calls in pluggy's order (docs/plugins.md).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import importlib.util
+import inspect
 import os
 import sys
 import types
@@ -43,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from aftercare import PROJECT, hookspecs
+from aftercare.actions import ActionJob
 from aftercare.config import ConfigError
 from aftercare.models import EventKind
 from aftercare.platform import Adapter
@@ -295,7 +298,7 @@ class PluginManager:
             found: dict[str, Executor] = {}
 
             def register(kind: str, executor: Executor) -> None:
-                found[kind] = executor
+                found[kind] = executor if _takes_a_job(executor) else _called_with_action_and_app(executor)
 
             # get_hookimpls() lists in registration order (pluggy calls them in reverse):
             # walking it forwards lets a later registration replace an earlier one.
@@ -330,6 +333,26 @@ class PluginManager:
             return subset(**dict(zip(argnames, args, strict=True)))
 
         return HookCall(impl.plugin_name, call, argnames)
+
+
+def _takes_a_job(executor: Executor) -> bool:
+    """A channel is called ``executor(job)``; one written as ``executor(action, app)`` (before 0.2:
+    two required positional arguments, or ``*args``) is still called so, for one more release."""
+    try:
+        parameters = inspect.signature(executor).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (a builtin): called the current way
+        return True
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = [p for p in parameters if p.kind in positional and p.default is inspect.Parameter.empty]
+    return len(required) != 2 and not any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters)
+
+
+def _called_with_action_and_app(executor: Executor) -> Executor:
+    @functools.wraps(executor)
+    def call(job: ActionJob) -> dict[str, Any] | None:
+        return executor(job.action, job.app)
+
+    return call
 
 
 def _plugin_files(folder: Path) -> list[Path]:

@@ -298,3 +298,47 @@ def test_dispatch_and_the_what_if_judge_a_due_action_by_the_same_fire_time_rule(
         app.adapter("test").put_order(changed)
         assert fire_time_check(app, note) == reason
         assert _would_go(note, changed, now) is (reason == "")
+
+
+class OrderReader:
+    """A ``send_email`` channel of the current kind: ``executor(job)``, reading the order twice."""
+
+    def __init__(self):
+        self.orders = []
+
+    @hookimpl
+    def register_channels(self, register):
+        register("send_email", self.send)
+
+    def send(self, job):
+        self.orders += [job.order, job.order]
+        return {"message_id": f"<{job.action.id}@test>", "sender": job.mail_settings.sender}
+
+
+def test_a_channel_gets_the_order_from_the_dispatcher_loaded_once(aftercare_app, monkeypatch):
+    import aftercare.dispatch
+
+    reader = OrderReader()
+    app = aftercare_app(ThankYou(), reader, shop={"mail": {"sender": "Shop <shop@example.com>"}})
+    loads = []
+    order_of = aftercare.dispatch.order_of
+    monkeypatch.setattr(aftercare.dispatch, "order_of", lambda *args: loads.append(args) or order_of(*args))
+    order = make_order()
+    Dispatcher(app).dispatch(make_event("order_paid", order))
+    app.clock.advance(timedelta(days=8))
+    execute_due(app)
+
+    (mail,) = [a for a in app.store.list_actions() if a.kind is ActionKind.SEND_EMAIL]
+    assert mail.state is ActionState.DONE and reader.orders == [order, order]  # as the event carried it
+    assert len(loads) == 1  # for the mail only: the coupon and the note never asked for it
+    assert mail.result["sender"] == "Shop <shop@example.com>"  # the shop's merged [mail]
+
+
+def test_a_channel_written_as_executor_action_app_still_works(aftercare_app):
+    mailbox = Mailbox()  # its send(action, app): the way channels were written before ActionJob
+    app = aftercare_app(ThankYou(), mailbox)
+    Dispatcher(app).dispatch(make_event("order_paid", make_order()))
+    execute_due(app)
+    (mail,) = [a for a in app.store.list_actions() if a.kind is ActionKind.SEND_EMAIL]
+    assert mail.state is ActionState.DONE and mail.result == {"message_id": f"<{mail.id}@test>"}
+    assert len(mailbox.sent) == 1

@@ -3,7 +3,7 @@
 import threading
 
 from aftercare import executors
-from aftercare.actions import ActionKind
+from aftercare.actions import ActionJob, ActionKind
 from aftercare.dispatch import Dispatcher, execute_due
 from aftercare.models import ConsentState
 from aftercare.plugins import newsletter_optin
@@ -29,7 +29,8 @@ def test_two_runs_of_one_consent_action_that_both_read_first_write_one_history_r
         return state
 
     store.current_consent = current_consent_after_the_other_read
-    threads = [threading.Thread(target=executors.set_marketing_consent, args=(action, app)) for _ in range(2)]
+    job = ActionJob(action, app, lambda: None)  # the consent executor reads no order
+    threads = [threading.Thread(target=executors.set_marketing_consent, args=(job,)) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:

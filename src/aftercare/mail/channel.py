@@ -21,7 +21,7 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 from aftercare import hookimpl, metrics
-from aftercare.actions import ActionKind, ActionRecord
+from aftercare.actions import ActionJob, ActionKind, ActionRecord
 from aftercare.config.mail import MailSettings, SmtpSettings
 from aftercare.mail import policy
 from aftercare.mail.message import build_message
@@ -49,8 +49,8 @@ class MailChannel:
         self._relays: dict[str, SmtpTransport] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, action: ActionRecord, app: App) -> dict[str, Any]:
-        settings = app.mail_settings(action.shop_id)
+    def __call__(self, job: ActionJob) -> dict[str, Any]:
+        action, app, settings = job.action, job.app, job.mail_settings
         policy.check_send(app, action, settings)
         p = action.payload
         message = compose(
@@ -63,7 +63,7 @@ class MailChannel:
             transactional=bool(p.get("transactional", False)),
             idempotency_key=action.idempotency_key,
             plugin=action.plugin,
-            order=order_for(app, action),
+            order=job.order,
             settings=settings,
         )
         result = {"message_id": message["Message-ID"], "locale": message["Content-Language"]}
@@ -149,15 +149,6 @@ def coupon_code_as_held(app: App, action: ActionRecord, context: dict[str, Any])
     if isinstance(held, str) and held != code and held.strip().lower() == code.strip().lower():
         return {**context, "code": held}
     return context
-
-
-def order_for(app: App, action: ActionRecord) -> Order:
-    """The order as the triggering event carried it; from the platform if that event is not stored."""
-    if action.event_key:
-        order = app.store.event_order(action.shop_id, action.event_key)
-        if order is not None and order.platform_id == action.order_id:
-            return order
-    return app.adapter(action.shop_id).fetch_order(action.order_id)
 
 
 def outbox_name(app: App, action: ActionRecord) -> str:
