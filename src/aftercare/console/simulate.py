@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from aftercare.actions import ActionRecord, ActionState, Recheck, lines_refunded
+from aftercare.actions import ActionRecord, ActionState, ReasonCode, Recheck, lines_refunded
 from aftercare.clock import ManualClock
 from aftercare.models import Event, EventKind, Order
 from aftercare.platform import MemoryShopState
@@ -150,7 +150,8 @@ def _recorded(app: App, shop_id: str, event_keys: set[str]) -> list[ActionRecord
             )
             found += [_action_record(r) for r in conn.execute(query)]
     going = (ActionState.DONE, ActionState.DUE, ActionState.RUNNING)
-    return [a for a in found if a.state in going or (a.state is ActionState.DROPPED and a.reason.startswith("dry run"))]
+    dry_run = (ActionState.DROPPED, ReasonCode.DRY_RUN)
+    return [a for a in found if a.state in going or (a.state, a.reason_code) == dry_run]
 
 
 def _would_go(action: ActionRecord, order: Order | None, now: datetime) -> bool:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from aftercare.actions import ActionDeferred, ActionDropped, ActionKind, ActionRecord, ActionState
+from aftercare.actions import ActionDeferred, ActionDropped, ActionKind, ActionRecord, ActionState, ReasonCode
 from aftercare.config.mail import MailSettings
 from aftercare.mail.suppression import SuppressionReason, normalise, suppressions_for
 from aftercare.models import ConsentState
@@ -31,27 +31,30 @@ def check_send(app: App, action: ActionRecord, settings: MailSettings) -> None:
     transactional = bool(action.payload.get("transactional", False))
     for entry in suppressions_for(app, action.shop_id, to):
         if entry.reason is SuppressionReason.BOUNCED:
-            raise ActionDropped(f"suppressed: bounced {to} ({entry.detail})")
+            raise ActionDropped(f"suppressed: bounced {to} ({entry.detail})", ReasonCode.SUPPRESSED)
         if not transactional:
-            raise ActionDropped(f"suppressed: unsubscribed {to} ({entry.detail})")
+            raise ActionDropped(f"suppressed: unsubscribed {to} ({entry.detail})", ReasonCode.SUPPRESSED)
     if transactional:
         return
     if app.store.current_consent(action.shop_id, to) is ConsentState.UNSUBSCRIBED:
-        raise ActionDropped(f"suppressed: unsubscribed {to} (marketing consent withdrawn)")
+        raise ActionDropped(f"suppressed: unsubscribed {to} (marketing consent withdrawn)", ReasonCode.NO_CONSENT)
     if settings.frequency_cap:
         since = app.now() - timedelta(days=settings.frequency_days)
         sent = marketing_sent(app, action.shop_id, action.customer_email or to, since, exclude=action.id)
         if sent >= settings.frequency_cap:
             raise ActionDropped(
                 f"frequency cap: {sent} marketing emails to this customer in the last "
-                f"{settings.frequency_days} days (at most {settings.frequency_cap})"
+                f"{settings.frequency_days} days (at most {settings.frequency_cap})",
+                ReasonCode.FREQUENCY_CAP,
             )
     timezone = app.shop(action.shop_id).profile.timezone
     until = quiet_until(app.now(), timezone, settings.quiet_hours_start, settings.quiet_hours_end)
     if until is not None:
         start, end = settings.quiet_hours_start, settings.quiet_hours_end
         raise ActionDeferred(
-            until, f"quiet hours {start:%H:%M}-{end:%H:%M} {timezone}: waiting until {end:%H:%M} local time"
+            until,
+            f"quiet hours {start:%H:%M}-{end:%H:%M} {timezone}: waiting until {end:%H:%M} local time",
+            ReasonCode.QUIET_HOURS,
         )
 
 
