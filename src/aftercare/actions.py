@@ -7,8 +7,8 @@ what, so dispatching the same event again, from a webhook retry or a poll,
 finds the action already there and adds nothing.
 
 Every action record carries a :class:`ActionState` and, when dropped or
-failed, the reason: the report, the CLI and the console read these records
-rather than logs.
+failed, the reason: its text for people and its :class:`ReasonCode` for code.
+The report, the CLI and the console read these records rather than logs.
 """
 
 from __future__ import annotations
@@ -38,6 +38,38 @@ class ActionState(enum.StrEnum):
     DONE = "done"
     DROPPED = "dropped"  # decided not to run; ``reason`` says why
     FAILED = "failed"  # ran and failed for good; ``reason`` has the error text
+
+
+class ReasonCode(enum.StrEnum):
+    """What kind of reason an action record carries; ``reason`` keeps the text for people.
+
+    Code decides by this, never by the text (migration 0012 gave the rows written
+    before it their code from the text).
+    """
+
+    NONE = ""  # no reason
+    DRY_RUN = "dry_run"  # dropped: a dry run (the config, or a shop not marked production)
+    WAITING_FOR = "waiting_for"  # due: put back until the action it depends on is done
+    DEPENDENCY_FAILED = "dependency_failed"  # dropped: what it depends on failed, was dropped or never recorded
+    FIRE_TIME_CHECK = "fire_time_check"  # dropped: the order or the customer changed since (DESIGN rule 3)
+    SUPPRESSED = "suppressed"  # dropped by the mail channel: a bounced or unsubscribed address
+    NO_CONSENT = "no_consent"  # dropped by the mail channel: marketing consent withdrawn
+    FREQUENCY_CAP = "frequency_cap"  # dropped by the mail channel: enough marketing mail lately
+    QUIET_HOURS = "quiet_hours"  # due: deferred until the shop's quiet hours end
+    WITHDRAWN = "withdrawn"  # dropped by its plugin (``ctx.cancel``)
+    CANCELLED = "cancelled"  # dropped by hand (the CLI, the console)
+    RESCHEDULED = "rescheduled"  # due: moved by its plugin (``reschedule=True``)
+    RETRY = "retry"  # due: a transient platform error, tried again later
+    DATABASE_ERROR = "database_error"  # due: the store failed meanwhile, tried again later
+    PLATFORM_ERROR = "platform_error"  # failed: the platform refused, or kept failing
+    CHANNEL_ERROR = "channel_error"  # failed: the channel raised (a bug); the text is the exception
+    NO_CHANNEL = "no_channel"  # failed: no channel is registered for its kind
+    DONE_EARLIER = "done_earlier"  # done: its sent mark says the channel did its work before
+    UNCONFIRMED = "unconfirmed"  # done: the channel did its work without a confirmation (a relay gone silent)
+    RELEASED = "released"  # due: its worker stopped mid-run
+    RETRIED = "retried"  # due: made due again by hand
+    ERASED = "erased"  # dropped: its customer was erased
+    OTHER = "other"  # a channel's drop or deferral without a code; a migrated text no prefix matched
 
 
 class Recheck(enum.StrEnum):
@@ -128,6 +160,7 @@ class ActionRecord:
     event_key: str = ""
     attempts: int = 0
     reason: str = ""
+    reason_code: ReasonCode = ReasonCode.NONE
     result: dict[str, Any] = field(default_factory=dict)
 
 
@@ -157,18 +190,20 @@ class ActionJob:
 class ActionDeferred(Exception):
     """Raised by a channel: not now, try at ``until`` (quiet hours, say). Not a failure."""
 
-    def __init__(self, until: datetime, reason: str) -> None:
+    def __init__(self, until: datetime, reason: str, code: ReasonCode = ReasonCode.OTHER) -> None:
         super().__init__(reason)
         self.until = until
         self.reason = reason
+        self.code = code
 
 
 class ActionDropped(Exception):
     """Raised by a channel: this action must not run (suppressed address, frequency cap)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, code: ReasonCode = ReasonCode.OTHER) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.code = code
 
 
 def idempotency_key(*, shop_id: str, plugin: str, kind: ActionKind, scope: Scope, event: Event, key: str) -> str:

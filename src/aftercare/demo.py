@@ -25,7 +25,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from aftercare.actions import ActionState
+from aftercare.actions import ActionState, ReasonCode
 from aftercare.console.accounts import add_user
 from aftercare.report import shop_report
 from aftercare.sandbox.deployment import Deployment, deployment, run_week
@@ -59,10 +59,10 @@ def summarise(running: Deployment, since: datetime) -> Summary:
         orders[(kind, platform_of.get(shop_id, shop_id))] += distinct_orders
     actions: Counter[tuple[str, str]] = Counter()
     reasons: Counter[str] = Counter()
-    for (plugin, state, reason), count in app.store.count_actions_by_plugin_state_and_reason().items():
+    for (plugin, state, _reason), count in app.store.count_actions_by_plugin_state_and_reason().items():
         actions[(plugin, state)] += count
-        if state == ActionState.DROPPED.value:
-            reasons[_reason_kind(reason or "")] += count
+    for code, count in app.store.count_dropped_actions_by_reason_code().items():
+        reasons[_reason_kind(code)] += count
     until = app.now() + timedelta(seconds=1)
     surveys = {}
     for shop_id in app.shops:
@@ -87,10 +87,9 @@ def summarise(running: Deployment, since: datetime) -> Summary:
     )
 
 
-def _reason_kind(reason: str) -> str:
-    """A drop reason without its particulars (addresses, counts, ids), for counting."""
-    head = reason.split(":", 1)[0].strip()
-    return head or "(no reason given)"
+def _reason_kind(code: ReasonCode) -> str:
+    """A drop reason without its particulars (addresses, counts, ids), for counting: its code."""
+    return code.value.replace("_", " ") or "(no reason given)"
 
 
 def print_summary(summary: Summary, console: Console) -> None:

@@ -20,7 +20,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -33,6 +33,7 @@ from aftercare.actions import (
     ActionRecord,
     ActionRequest,
     ActionState,
+    ReasonCode,
     Recheck,
     fire_time_reason,
 )
@@ -223,17 +224,18 @@ def _outcome(app: App, action: ActionRecord) -> Outcome | None:
         if mark is not None:
             mail = action.kind is ActionKind.SEND_EMAIL
             again = "sent earlier, not resent" if mail else "done earlier, not run again"
-            return Outcome(ActionState.DONE, again, mark.result, attempted=True)
+            return Outcome(ActionState.DONE, again, mark.result, attempted=True, code=ReasonCode.DONE_EARLIER)
 
         dry_run = app.is_dry_run(action.shop_id)
         if dry_run:
-            return Outcome(ActionState.DROPPED, dry_run)
+            return Outcome(ActionState.DROPPED, dry_run, code=ReasonCode.DRY_RUN)
 
         if action.depends_on:
             (first,) = store.actions_by_keys([action.depends_on]) or (None,)
             if first is None or first.state in (ActionState.FAILED, ActionState.DROPPED):
                 why = first.reason if first else "it was never recorded"
-                return Outcome(ActionState.DROPPED, f"depends on {action.depends_on}, which did not happen: {why}")
+                return Outcome(ActionState.DROPPED, f"depends on {action.depends_on}, which did not happen: {why}",
+                               code=ReasonCode.DEPENDENCY_FAILED)  # fmt: skip
             # Put back until that action is done (finishing it releases this one), or the sweep's next look.
             waiting_until = app.now() + DEPENDENCY_WAIT
             if first.state is not ActionState.DONE and (
@@ -244,31 +246,41 @@ def _outcome(app: App, action: ActionRecord) -> Outcome | None:
         if action.rechecks:
             reason = fire_time_check(app, action)
             if reason:
-                return Outcome(ActionState.DROPPED, reason)
+                return Outcome(ActionState.DROPPED, reason, code=ReasonCode.FIRE_TIME_CHECK)
         channel = app.plugins.channels().get(action.kind.value)
         if channel is None:
-            return Outcome(ActionState.FAILED, f"no channel is registered for {action.kind.value}")
+            return Outcome(ActionState.FAILED, f"no channel is registered for {action.kind.value}",
+                           code=ReasonCode.NO_CHANNEL)  # fmt: skip
         result = dict(channel(ActionJob(action, app, lambda: order_of(app, action))) or {})
     except ActionDeferred as exc:
-        return Outcome(ActionState.DUE, exc.reason, due_at=exc.until)
+        return Outcome(ActionState.DUE, exc.reason, due_at=exc.until, code=exc.code)
     except ActionDropped as exc:
-        return Outcome(ActionState.DROPPED, exc.reason)
+        return Outcome(ActionState.DROPPED, exc.reason, code=exc.code)
     except PlatformError as exc:
         if exc.transient and attempts < MAX_ATTEMPTS:
             # Back to the schedule: the thread moves on, the platform's Retry-After is waited out in the store.
             delay = backoff(attempts, exc.retry_after)
             reason = f"attempt {attempts} failed: {exc.message}; next try in {delay.total_seconds():.0f}s"
-            return Outcome(ActionState.DUE, reason, attempted=True, due_at=app.now() + delay)
-        return Outcome(ActionState.FAILED, exc.message, attempted=True)
+            return Outcome(ActionState.DUE, reason, attempted=True, due_at=app.now() + delay, code=ReasonCode.RETRY)
+        return Outcome(ActionState.FAILED, exc.message, attempted=True, code=ReasonCode.PLATFORM_ERROR)
     except Exception as exc:
         if transient_database_error(exc):
             delay = backoff(attempts)
             reason = f"database error: {describe_database_error(exc)}; next try in {delay.total_seconds():.0f}s"
-            return Outcome(ActionState.DUE, reason, due_at=app.now() + delay)
+            return Outcome(ActionState.DUE, reason, due_at=app.now() + delay, code=ReasonCode.DATABASE_ERROR)
         # A channel bug: keep the action and the error text for `actions retry`.
         log.exception("action %s crashed", action.idempotency_key)
-        return Outcome(ActionState.FAILED, f"{type(exc).__name__}: {exc}", attempted=True)
-    return Outcome(ActionState.DONE, str(result.pop("reason", "")), result, attempted=True, sent=True)
+        return Outcome(ActionState.FAILED, f"{type(exc).__name__}: {exc}", attempted=True,
+                       code=ReasonCode.CHANNEL_ERROR)  # fmt: skip
+    note = str(result.pop("reason", ""))
+    return Outcome(ActionState.DONE, note, result, attempted=True, sent=True, code=_done_code(note, result))
+
+
+def _done_code(note: str, result: Mapping[str, object]) -> ReasonCode:
+    """The code of what a channel said about a done action: unconfirmed when its result says so."""
+    if not note:
+        return ReasonCode.NONE
+    return ReasonCode.UNCONFIRMED if result.get("confirmed") is False else ReasonCode.OTHER
 
 
 def order_of(app: App, action: ActionRecord) -> Order:

@@ -50,6 +50,7 @@ from aftercare.actions import (
     ActionRequest,
     ActionState,
     Cancellation,
+    ReasonCode,
     Recheck,
 )
 from aftercare.models import (
@@ -165,6 +166,7 @@ actions = sa.Table(
     sa.Column("due_at", UTCDateTime, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("reason_code", sa.String(32), nullable=False, server_default=""),  # ReasonCode (migration 0012)
     sa.Column("rechecks", sa.String(128), nullable=False, server_default=""),
     sa.Column("depends_on", sa.String(512), nullable=False, server_default=""),
     sa.Column("hook", sa.String(64), nullable=False, server_default=""),
@@ -400,6 +402,7 @@ class Outcome:
     attempted: bool = False
     due_at: datetime | None = None
     sent: bool = False
+    code: ReasonCode = ReasonCode.NONE  # what kind of reason ``reason`` is
 
 
 class SuppressionReason(enum.StrEnum):
@@ -1071,6 +1074,7 @@ class Store:
                 "due_at": r.due_at,
                 "state": ActionState.DUE.value,
                 "reason": "",
+                "reason_code": ReasonCode.NONE.value,
                 "rechecks": ",".join(r.rechecks),
                 "depends_on": r.depends_on,
                 "hook": r.hook,
@@ -1094,6 +1098,7 @@ class Store:
                         payload=request.payload,
                         rechecks=",".join(request.rechecks),
                         reason=f"rescheduled by {request.hook}",
+                        reason_code=ReasonCode.RESCHEDULED.value,
                         updated_at=now,
                     )
                 )
@@ -1111,7 +1116,12 @@ class Store:
                     actions.c.key == c.key,
                     actions.c.state == ActionState.DUE.value,
                 )
-                .values(state=ActionState.DROPPED.value, reason=c.reason, updated_at=self._clock.now())
+                .values(
+                    state=ActionState.DROPPED.value,
+                    reason=c.reason,
+                    reason_code=ReasonCode.WITHDRAWN.value,
+                    updated_at=self._clock.now(),
+                )
             )
             count += result.rowcount
         return count
@@ -1215,6 +1225,7 @@ class Store:
         reason: str = "",
         result: dict[str, Any] | None = None,
         attempted: bool = False,
+        code: ReasonCode = ReasonCode.NONE,
     ) -> list[int]:
         """Record how an action this process claimed ended: done, dropped or failed (one try;
         the worker goes through :meth:`record_outcome`, which retries and holds).
@@ -1225,12 +1236,21 @@ class Store:
         still waiting; their ids are returned for the caller to run.
         """
         with self.transaction() as conn:
-            return self._write_outcome(conn, action_id, Outcome(state, reason, result, attempted)) or []
+            return self._write_outcome(conn, action_id, Outcome(state, reason, result, attempted, code=code)) or []
 
-    def reschedule_action(self, action_id: int, due_at: datetime, reason: str, *, attempted: bool = False) -> None:
+    def reschedule_action(
+        self,
+        action_id: int,
+        due_at: datetime,
+        reason: str,
+        *,
+        attempted: bool = False,
+        code: ReasonCode = ReasonCode.NONE,
+    ) -> None:
         """Put a claimed action back, due later (a transient failure, a deferral)."""
+        outcome = Outcome(ActionState.DUE, reason, attempted=attempted, due_at=due_at, code=code)
         with self.transaction() as conn:
-            self._write_outcome(conn, action_id, Outcome(ActionState.DUE, reason, attempted=attempted, due_at=due_at))
+            self._write_outcome(conn, action_id, outcome)
 
     def wait_for_dependency(self, action_id: int, depends_on: str, due_at: datetime) -> ActionState:
         """Put a claimed action back, due at ``due_at`` at the latest, unless the action
@@ -1246,7 +1266,7 @@ class Store:
             ).scalar_one()
             if state != ActionState.DONE.value:
                 self._write_outcome(conn, action_id, Outcome(ActionState.DUE, f"{WAITING_FOR}{depends_on}",
-                                                             due_at=due_at))  # fmt: skip
+                                                             due_at=due_at, code=ReasonCode.WAITING_FOR))  # fmt: skip
         return ActionState(state)
 
     # -- outcomes that survive a database blip, and sent marks ------------------
@@ -1346,7 +1366,8 @@ class Store:
         """One outcome, if the action is still running under this process's claim (else None).
         Done: its sent mark goes (a done action never runs again) and what waited for it is due now."""
         now = self._clock.now()
-        values: dict[str, Any] = {"state": outcome.state.value, "reason": outcome.reason, "updated_at": now}
+        values: dict[str, Any] = {"state": outcome.state.value, "reason": outcome.reason,
+                                  "reason_code": outcome.code.value, "updated_at": now}  # fmt: skip
         if outcome.result is not None:
             values["result"] = outcome.result
         if outcome.attempted:
@@ -1368,7 +1389,7 @@ class Store:
         waiting = sa.and_(
             actions.c.depends_on == its_key,
             actions.c.state == ActionState.DUE.value,
-            actions.c.reason.startswith(WAITING_FOR),
+            actions.c.reason_code == ReasonCode.WAITING_FOR.value,
         )
         released = list(conn.execute(sa.select(actions.c.id).where(waiting)).scalars())
         if released:
@@ -1398,6 +1419,7 @@ class Store:
                 .values(
                     state=ActionState.DUE.value,
                     reason="released: its worker stopped mid-run",
+                    reason_code=ReasonCode.RELEASED.value,
                     updated_at=self._clock.now(),
                 )
             ).rowcount
@@ -1412,7 +1434,12 @@ class Store:
                         actions.c.id == action_id,
                         actions.c.state.in_([ActionState.DUE.value, ActionState.FAILED.value]),
                     )
-                    .values(state=ActionState.DROPPED.value, reason=reason, updated_at=self._clock.now())
+                    .values(
+                        state=ActionState.DROPPED.value,
+                        reason=reason,
+                        reason_code=ReasonCode.CANCELLED.value,
+                        updated_at=self._clock.now(),
+                    )
                 ).rowcount
                 == 1
             )
@@ -1427,6 +1454,7 @@ class Store:
                     .values(
                         state=ActionState.DUE.value,
                         reason=reason,
+                        reason_code=(ReasonCode.RETRIED if reason else ReasonCode.NONE).value,
                         due_at=self._clock.now(),
                         updated_at=self._clock.now(),
                     )
@@ -1825,7 +1853,8 @@ class Store:
                 "reason": person.scrub(row.reason),
             }
             if row.state in ending:  # a done one keeps its time: the report counts it by that
-                values.update(state=ActionState.DROPPED.value, reason=ERASED_REASON, claimed_by="",
+                values.update(state=ActionState.DROPPED.value, reason=ERASED_REASON,
+                              reason_code=ReasonCode.ERASED.value, claimed_by="",
                               claimed_until=None, updated_at=now)  # fmt: skip
                 counts["dropped"] += 1
             if values["idempotency_key"] != row.idempotency_key:
@@ -2253,6 +2282,16 @@ class Store:
         )
         with self.engine.connect() as conn:
             return {(plugin, state, reason): n for plugin, state, reason, n in conn.execute(query)}
+
+    def count_dropped_actions_by_reason_code(self) -> dict[ReasonCode, int]:
+        """Dropped actions per reason code, over every shop (the demo's summary)."""
+        query = (
+            sa.select(actions.c.reason_code, sa.func.count())
+            .where(actions.c.state == ActionState.DROPPED.value)
+            .group_by(actions.c.reason_code)
+        )
+        with self.engine.connect() as conn:
+            return {ReasonCode(code): n for code, n in conn.execute(query)}
 
     def console_user(self, name: str) -> ConsoleUser | None:
         query = sa.select(console_users).where(console_users.c.name == name)
@@ -2693,5 +2732,6 @@ def _action_record(row: Any) -> ActionRecord:
         event_key=row.event_key,
         attempts=row.attempts,
         reason=row.reason,
+        reason_code=ReasonCode(row.reason_code),
         result=row.result or {},
     )

@@ -16,9 +16,10 @@ key under both configs):
 - recorded: the real store's actions caused by those events that went out or
   are still to go (done, due, running, or dropped only because of a dry run);
 - would be: the replay's actions not withdrawn by a plugin, and, for delayed
-  ones due by now, not dropped by the fire-time checks against the order as
-  the replay last saw it (cancelled, refunded, returned; consent is not
-  replayed).
+  ones due by now, not dropped by the dispatcher's fire-time rule
+  (:func:`aftercare.actions.fire_time_reason`) against the order as the replay
+  last saw it: cancelled, refunded, returned, lines refunded, unsubscribed as
+  the platform says (the store's own consent record is not replayed).
 
 A partial order (Shopify's refund or fulfillment webhooks) is replaced by the
 last whole version of it seen so far, as the worker would re-read it.
@@ -32,7 +33,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aftercare.actions import ActionRecord, ActionState, fire_time_reason
+from aftercare.actions import ActionRecord, ActionState, ReasonCode, fire_time_reason
 from aftercare.clock import ManualClock
 from aftercare.models import Event, EventKind, Order
 from aftercare.platform import MemoryShopState
@@ -137,7 +138,8 @@ def _recorded(app: App, shop_id: str, event_keys: set[str]) -> list[ActionRecord
     """The real actions those events caused that went out or will (dry-run drops count as going)."""
     found = app.store.actions_of_events(shop_id, event_keys)
     going = (ActionState.DONE, ActionState.DUE, ActionState.RUNNING)
-    return [a for a in found if a.state in going or (a.state is ActionState.DROPPED and a.reason.startswith("dry run"))]
+    dry_run = (ActionState.DROPPED, ReasonCode.DRY_RUN)
+    return [a for a in found if a.state in going or (a.state, a.reason_code) == dry_run]
 
 
 def _would_go(action: ActionRecord, order: Order | None, now: datetime) -> bool:

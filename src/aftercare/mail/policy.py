@@ -22,7 +22,7 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from aftercare.actions import ActionDeferred, ActionDropped, ActionRecord
+from aftercare.actions import ActionDeferred, ActionDropped, ActionRecord, ReasonCode
 from aftercare.config.mail import MailSettings
 from aftercare.models import ConsentState, normalise_email
 from aftercare.store import SuppressionReason
@@ -37,27 +37,30 @@ def check_send(app: App, action: ActionRecord, settings: MailSettings) -> None:
     transactional = bool(action.payload.get("transactional", False))
     for entry in app.store.suppressions(action.shop_id, to):
         if entry.reason is SuppressionReason.BOUNCED:
-            raise ActionDropped(f"suppressed: bounced {to} ({entry.detail})")
+            raise ActionDropped(f"suppressed: bounced {to} ({entry.detail})", ReasonCode.SUPPRESSED)
         if not transactional:
-            raise ActionDropped(f"suppressed: unsubscribed {to} ({entry.detail})")
+            raise ActionDropped(f"suppressed: unsubscribed {to} ({entry.detail})", ReasonCode.SUPPRESSED)
     if transactional:
         return
     if app.store.current_consent(action.shop_id, to) is ConsentState.UNSUBSCRIBED:
-        raise ActionDropped(f"suppressed: unsubscribed {to} (marketing consent withdrawn)")
+        raise ActionDropped(f"suppressed: unsubscribed {to} (marketing consent withdrawn)", ReasonCode.NO_CONSENT)
     if settings.frequency_cap:
         since = app.now() - timedelta(days=settings.frequency_days)
         sent = app.store.marketing_mails_sent(action.shop_id, action.customer_email or to, since, exclude=action.id)
         if sent >= settings.frequency_cap:
             raise ActionDropped(
                 f"frequency cap: {sent} marketing emails to this customer in the last "
-                f"{settings.frequency_days} days (at most {settings.frequency_cap})"
+                f"{settings.frequency_days} days (at most {settings.frequency_cap})",
+                ReasonCode.FREQUENCY_CAP,
             )
     timezone = app.shop(action.shop_id).profile.timezone
     until = quiet_until(app.now(), timezone, settings.quiet_hours_start, settings.quiet_hours_end)
     if until is not None:
         start, end = settings.quiet_hours_start, settings.quiet_hours_end
         raise ActionDeferred(
-            until, f"quiet hours {start:%H:%M}-{end:%H:%M} {timezone}: waiting until {end:%H:%M} local time"
+            until,
+            f"quiet hours {start:%H:%M}-{end:%H:%M} {timezone}: waiting until {end:%H:%M} local time",
+            ReasonCode.QUIET_HOURS,
         )
 
 
