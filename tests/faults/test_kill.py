@@ -5,6 +5,7 @@ on its own orders."""
 import os
 import signal
 import threading
+import time
 
 import pytest
 
@@ -33,6 +34,7 @@ def placing(stack, count):
         for _ in range(count // 2):
             orders.extend(stack.place_orders(2))
             stack.shop.flush(0.2)
+            time.sleep(0.1)  # paced: on a fast machine the load would be over before the kill
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
