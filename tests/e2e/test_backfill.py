@@ -1,4 +1,4 @@
-"""A first sync of a Shopify shop with 800 orders (267 pages of three) runs into the rate limit and honours it:
+"""A first sync of a Shopify shop with 2,000 orders runs into the rate limit and honours it:
 every order is read, every event stored once, no action fails."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from aftercare.sync import sync_shop
 
 from .conftest import hours
 
-ORDERS = 800
+ORDERS = 2000
 CUSTOMERS = 20
 
 
@@ -27,8 +27,8 @@ def drain_now_and_then(bucket, syncing: threading.Event, every: float = 1.0, tim
 
 
 @pytest.mark.timeout(150)
-def test_backfill_of_800_orders_is_throttled_and_loses_nothing(deploy):
-    # Shopify's bucket size, but a restore rate fast enough that 267 queries take seconds, not minutes.
+def test_backfill_of_2000_orders_is_throttled_and_loses_nothing(deploy):
+    # Shopify's bucket size, but a restore rate fast enough that 667 queries take seconds, not minutes.
     sandbox = {"bucket_size": 1000, "restore_rate": 2000, "retry_delays": FAST_RETRIES}
     running = deploy(
         {"shop": "shopify"},
