@@ -82,6 +82,9 @@ class Recheck(enum.StrEnum):
     #: ...refunded in full, or every line the action is about (``send_email(..., lines=...)``)
     #: was refunded: a partial refund of other products leaves it be.
     LINES_REFUNDED = "lines_refunded"
+    #: ...one of several: the customer paid for another order after this one (win-back). Read
+    #: from the store's customer history, not the order: see :func:`aftercare.dispatch.fire_time_check`.
+    ORDERED_AGAIN = "ordered_again"
 
 
 def lines_refunded(order: Order, lines: object) -> bool:
@@ -128,13 +131,17 @@ class ActionRequest:
 
 @dataclass(frozen=True, slots=True)
 class Cancellation:
-    """A plugin withdrew its own due actions with this key for this order."""
+    """A plugin withdrew its own due actions with this key for this order, or, when
+    ``customer_email`` is set (``ctx.cancel(..., scope="customer")``), for that customer's orders
+    paid before ``paid_before``: a new order withdraws the win-back mail of the one before."""
 
     shop_id: str
     plugin: str
     order_id: str
     key: str
     reason: str
+    customer_email: str = ""
+    paid_before: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -282,9 +282,18 @@ class Context:
         payload = {"state": state.value, "source": source, "customer": _customer_ref(self.event)}
         return self._request(ActionKind.SET_MARKETING_CONSENT, key or state.value, payload, Scope.CUSTOMER)
 
-    def cancel(self, key: str, *, reason: str = "") -> None:
+    def cancel(self, key: str, *, reason: str = "", scope: Scope | str = Scope.ORDER) -> None:
         """Withdraw this plugin's due actions with ``key`` for this order (a
-        review request after a return, say). Done and failed ones stay as they are."""
+        review request after a return, say). Done and failed ones stay as they are.
+
+        ``scope="customer"``: withdraw them instead for the customer's orders paid before this
+        event (in the store's customer history): a new order withdraws the previous order's
+        win-back mail, while an older order that a backfill dispatches late withdraws nothing."""
+        customer = ""
+        if Scope(scope) is Scope.CUSTOMER:
+            customer = normalise_email(self.event.order.customer.email)
+            if not customer:
+                return  # no customer to speak of: nothing of theirs can be pending
         self._sink.cancellations.append(
             Cancellation(
                 shop_id=self.shop.id,
@@ -292,6 +301,8 @@ class Context:
                 order_id=self.event.order.platform_id,
                 key=key,
                 reason=reason or f"cancelled by {self.plugin} in {self.hook}",
+                customer_email=customer,
+                paid_before=self.event.occurred_at if customer else None,
             )
         )
 

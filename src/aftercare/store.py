@@ -1107,12 +1107,22 @@ class Store:
     def apply_cancellations(self, conn: Connection, cancellations: Iterable[Cancellation]) -> int:
         count = 0
         for c in cancellations:
+            whose = (actions.c.order_id == c.order_id,)
+            if c.customer_email:  # the customer's orders paid before it
+                earlier = sa.select(customer_history.c.order_id).where(
+                    customer_history.c.shop_id == c.shop_id,
+                    customer_history.c.email == c.customer_email,
+                    customer_history.c.event_kind == EventKind.ORDER_PAID.value,
+                    customer_history.c.occurred_at < c.paid_before,
+                    customer_history.c.order_id != c.order_id,
+                )
+                whose = (actions.c.customer_email == c.customer_email, actions.c.order_id.in_(earlier))
             result = conn.execute(
                 sa.update(actions)
                 .where(
                     actions.c.shop_id == c.shop_id,
                     actions.c.plugin == c.plugin,
-                    actions.c.order_id == c.order_id,
+                    *whose,
                     actions.c.key == c.key,
                     actions.c.state == ActionState.DUE.value,
                 )
@@ -1566,6 +1576,37 @@ class Store:
         )
         with self.engine.connect() as conn:
             return [(o, EventKind(k), at) for o, k, at in conn.execute(query)]
+
+    def order_paid_after(self, shop_id: str, email: str, order_id: str) -> str:
+        """The first order the customer paid for after ``order_id`` and did not cancel, or ''.
+
+        From the customer history (the ``ordered_again`` fire-time check): a backfill that
+        dispatched the later order first is still seen."""
+        email = normalise_email(email)
+        paid, cancelled = EventKind.ORDER_PAID.value, EventKind.ORDER_CANCELLED.value
+        mine = customer_history.c.shop_id == shop_id, customer_history.c.email == email
+        this_paid = (
+            sa.select(sa.func.min(customer_history.c.occurred_at))
+            .where(*mine, customer_history.c.order_id == order_id, customer_history.c.event_kind == paid)
+            .scalar_subquery()
+        )
+        cancelled_orders = sa.select(customer_history.c.order_id).where(
+            *mine, customer_history.c.event_kind == cancelled
+        )
+        query = (
+            sa.select(customer_history.c.order_id)
+            .where(
+                *mine,
+                customer_history.c.event_kind == paid,
+                customer_history.c.order_id != order_id,
+                customer_history.c.occurred_at > this_paid,
+                customer_history.c.order_id.not_in(cancelled_orders),
+            )
+            .order_by(customer_history.c.occurred_at)
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one_or_none() or ""
 
     # -- console logins and sessions ---------------------------------------
     def count_login_attempt(self, limits: Mapping[str, tuple[int, timedelta]]) -> list[str]:
