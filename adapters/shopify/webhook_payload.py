@@ -93,6 +93,9 @@ def customer_from_rest(order: Reader, locale: str) -> Customer:
         return Customer(email=email, locale=locale)
     consent = customer.opt_obj("email_marketing_consent")
     state = consent.opt_text("state") if consent else ""
+    # Apart from email's. (2026-01's GraphQL has it only in deprecated fields, which we never
+    # select: an order re-read there has unknown SMS consent, and no marketing text goes out.)
+    sms = customer.opt_obj("sms_marketing_consent")
     return Customer(
         email=email or customer.opt_text("email"),
         first_name=customer.opt_text("first_name"),
@@ -100,6 +103,7 @@ def customer_from_rest(order: Reader, locale: str) -> Customer:
         locale=locale,
         marketing_consent=lookup(CONSENT_STATE, state, ConsentState.UNKNOWN),
         platform_id=customer.opt_id("id", "admin_graphql_api_id"),
+        sms_consent=lookup(CONSENT_STATE, sms.opt_text("state") if sms else "", ConsentState.UNKNOWN),
     )
 
 

@@ -30,6 +30,12 @@ class ActionKind(enum.StrEnum):
     TAG_ORDER = "tag_order"
     TAG_CUSTOMER = "tag_customer"
     SET_MARKETING_CONSENT = "set_marketing_consent"
+    SEND_SMS = "send_sms"
+    SEND_WHATSAPP = "send_whatsapp"
+
+
+#: Messages to the customer: the frequency cap and quiet hours count them together.
+MESSAGE_KINDS: tuple[ActionKind, ...] = (ActionKind.SEND_EMAIL, ActionKind.SEND_SMS, ActionKind.SEND_WHATSAPP)
 
 
 class ActionState(enum.StrEnum):
@@ -57,6 +63,8 @@ class ReasonCode(enum.StrEnum):
     FREQUENCY_CAP = "frequency_cap"  # dropped by the mail channel: enough marketing mail lately
     QUIET_HOURS = "quiet_hours"  # due: deferred until the shop's quiet hours end
     WITHDRAWN = "withdrawn"  # dropped by its plugin (``ctx.cancel``)
+    CHANNEL_OFF = "channel_off"  # dropped: the shop has not turned this channel on (texts, WhatsApp)
+    NO_RECIPIENT = "no_recipient"  # dropped by a text channel: the order has no usable phone number
     CANCELLED = "cancelled"  # dropped by hand (the CLI, the console)
     RESCHEDULED = "rescheduled"  # due: moved by its plugin (``reschedule=True``)
     RETRY = "retry"  # due: a transient platform error, tried again later

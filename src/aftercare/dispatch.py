@@ -26,10 +26,10 @@ from datetime import timedelta
 
 from aftercare import metrics
 from aftercare.actions import (
+    MESSAGE_KINDS,
     ActionDeferred,
     ActionDropped,
     ActionJob,
-    ActionKind,
     ActionRecord,
     ActionRequest,
     ActionState,
@@ -222,7 +222,7 @@ def _outcome(app: App, action: ActionRecord) -> Outcome | None:
     try:
         mark = store.sent_mark(action.idempotency_key)
         if mark is not None:
-            mail = action.kind is ActionKind.SEND_EMAIL
+            mail = action.kind in MESSAGE_KINDS
             again = "sent earlier, not resent" if mail else "done earlier, not run again"
             return Outcome(ActionState.DONE, again, mark.result, attempted=True, code=ReasonCode.DONE_EARLIER)
 

@@ -109,6 +109,9 @@ class Customer:
     locale: str = ""
     marketing_consent: ConsentState = ConsentState.UNKNOWN
     platform_id: str = ""
+    #: Consent to marketing texts, apart from email's (Shopify's ``smsMarketingConsent``;
+    #: WooCommerce has none: unknown, so no marketing text goes out).
+    sms_consent: ConsentState = ConsentState.UNKNOWN
 
     @property
     def name(self) -> str:

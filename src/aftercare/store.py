@@ -45,6 +45,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from aftercare.actions import (
+    MESSAGE_KINDS,
     ActionKind,
     ActionRecord,
     ActionRequest,
@@ -1677,14 +1678,15 @@ class Store:
     # -- survey answers ------------------------------------------------------
     # -- mail: frequency cap and suppressions --
     def marketing_mails_sent(self, shop_id: str, customer_email: str, since: datetime, exclude: int = 0) -> int:
-        """Marketing (non-transactional) mails sent to this customer since ``since``, not counting ``exclude``."""
+        """Marketing (non-transactional) messages, mails and texts, sent to this customer since ``since``,
+        not counting ``exclude``: the frequency cap counts every channel together."""
         query = (
             sa.select(sa.func.count())
             .select_from(actions)
             .where(
                 actions.c.shop_id == shop_id,
                 actions.c.customer_email == normalise_email(customer_email),
-                actions.c.kind == ActionKind.SEND_EMAIL.value,
+                actions.c.kind.in_([kind.value for kind in MESSAGE_KINDS]),
                 actions.c.state == ActionState.DONE.value,
                 actions.c.updated_at >= since,
                 actions.c.id != exclude,
