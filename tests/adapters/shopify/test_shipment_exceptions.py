@@ -94,7 +94,8 @@ def test_polling_and_the_watch_report_problems_with_the_webhooks_keys(adapter, m
 
 
 def test_a_delivered_or_cancelled_order_reports_nothing_when_polled(adapter, mock):
-    delivered = order_node(1, "2025-04-02T09:00:00Z", fulfillments=[fulfillment(11, delivered_at="2025-04-02T08:00:00Z")])
+    parcel = fulfillment(11, delivered_at="2025-04-02T08:00:00Z")
+    delivered = order_node(1, "2025-04-02T09:00:00Z", fulfillments=[parcel])
     cancelled = order_node(
         2, "2025-04-03T09:00:00Z", status="VOIDED", cancelled="2025-04-03T09:00:00Z",
         fulfillments=[fulfillment(21, display="FAILURE")],
