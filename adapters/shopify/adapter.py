@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -203,6 +203,7 @@ class ShopifyAdapter(Adapter):
             or self.now() - timedelta(days=self.settings.poll_lookback_days)
         )
         newest = start
+        given: set[str] = set()  # keys this poll gave already: the watch re-reads some of its orders
         query = f"updated_at:>='{start.isoformat().replace('+00:00', 'Z')}'"
         after: str | None = None
         while True:
@@ -224,10 +225,11 @@ class ShopifyAdapter(Adapter):
             for order, node in read:
                 newest = max(newest, order.updated_at)
                 events.extend(self._events_of(order, node))
+            given.update(event.dedupe_key for event in events)
             yield PollBatch(events=events, cursor=_format_cursor(newest), orders_seen=len(orders))
             if not has_next:
                 break
-        yield from self._sweep_delivery_watch(_format_cursor(newest))
+        yield from self._sweep_delivery_watch(_format_cursor(newest), given)
 
     def _read(self, nodes: Iterable[Reader]) -> list[tuple[Order, Reader]]:
         """Map nodes (each order with the node it came from); a node that cannot be read
@@ -261,7 +263,9 @@ class ShopifyAdapter(Adapter):
             watched[order_id] = self.now().isoformat()
             self.state.set(_WATCH_KEY, watched)
 
-    def _sweep_delivery_watch(self, cursor: str) -> Iterator[PollBatch]:
+    def _sweep_delivery_watch(
+        self, cursor: str, given: Set[str] = frozenset()
+    ) -> Iterator[PollBatch]:
         watched: dict[str, str] = dict(self.state.get(_WATCH_KEY) or {})
         expiry = self.now() - timedelta(days=self.settings.delivery_watch_days)
         for order_id, since in list(watched.items()):
@@ -288,6 +292,7 @@ class ShopifyAdapter(Adapter):
                     event
                     for event in self._events_of(order, node)
                     if event.kind in (EventKind.DELIVERED, EventKind.SHIPMENT_EXCEPTION)
+                    and event.dedupe_key not in given
                 )
             for order_id in chunk:
                 if order_id not in seen:  # deleted, or no longer readable
