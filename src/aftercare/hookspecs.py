@@ -95,6 +95,25 @@ def on_refunded(event, ctx):
     """
 
 
+@hookspec
+def on_shipment_exception(event, ctx):
+    """The carrier reports a problem with ``event.shipment``, or that it waits to
+    be collected: ``event.exception`` has the ``problem`` (a
+    :class:`aftercare.models.ShipmentProblem`: ``attempted_delivery``,
+    ``delayed``, ``failure``, ``exception``, ``on_hold``, ``return_to_sender``,
+    ``ready_for_pickup``), when it ``happened_at``, the carrier's ``message``
+    and, when the platform gives it, the ``location`` where the parcel is (for
+    ``ready_for_pickup``: where to collect it).
+
+    Shopify: a fulfillment event (``fulfillment_events/create``) with one of
+    those statuses; WooCommerce: a tracking plugin's carrier state in the
+    order's meta (TrackShip). Fires once per parcel and problem, so a delay
+    followed by a failed attempt gives two calls, and the same problem reported
+    twice gives one. Typical use: a transactional notice at once saying what
+    happened and what to do, a note for the staff, an apology coupon.
+    """
+
+
 # -- customer hooks (from aftercare's own pages) --------------------------------
 
 

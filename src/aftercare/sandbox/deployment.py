@@ -175,9 +175,15 @@ class Deployment:
 
 
 def demo_config(
-    folder: Path, sandboxes: Mapping[str, SandboxShop], public_url: str, plugins: Mapping, console: bool = False
+    folder: Path,
+    sandboxes: Mapping[str, SandboxShop],
+    public_url: str,
+    plugins: Mapping,
+    console: bool = False,
+    mail: Mapping[str, Any] | None = None,
 ) -> Config:
-    """The config a merchant would write for these shops, built in memory."""
+    """The config a merchant would write for these shops, built in memory; ``mail`` changes
+    its ``[mail]`` (an SMTP relay on 127.0.0.1 in place of the outbox, say)."""
     shops = []
     for shop_id, shop in sandboxes.items():
         platform, timezone = SHOPS.get(shop_id, (shop.platform, "UTC"))
@@ -203,7 +209,7 @@ def demo_config(
             "secret_key": new_secret_key(),
             "plugins": dict(plugins),
             # Every plugin mails in the same week here: a cap of 3 would hide the later ones.
-            "mail": {"transport": "outbox", "outbox_dir": "outbox", "frequency_cap": 5},
+            "mail": {"transport": "outbox", "outbox_dir": "outbox", "frequency_cap": 5, **(mail or {})},
             "console": {"enabled": console},
             "shops": shops,
             "base_dir": folder,
@@ -222,13 +228,14 @@ def deployment(
     consumer_workers: int = 2,
     register: bool = True,
     console: bool = False,
+    mail: Mapping[str, Any] | None = None,
 ) -> Iterator[Deployment]:
     """Start sandboxes, the receiver and the worker around one clock; stop them all on exit.
 
     ``shops`` maps shop ids to platforms (default: both demo shops);
     ``sandbox_options`` passes constructor options per shop id (bucket size,
     retry delays...). With ``register`` the receiver's webhooks are subscribed
-    on each sandbox through the adapters.
+    on each sandbox through the adapters. ``mail`` changes the ``[mail]`` settings.
     """
     clock = clock or ManualClock(START)
     shops = dict(shops) if shops is not None else {sid: platform for sid, (platform, _tz) in SHOPS.items()}
@@ -249,7 +256,7 @@ def deployment(
         stack.callback(sock.close)
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
 
-        app = App(demo_config(folder, sandboxes, url, plugins, console), clock=clock)
+        app = App(demo_config(folder, sandboxes, url, plugins, console, mail), clock=clock)
         stack.callback(app.close)
         app.store.upgrade()
         worker = Worker(app)

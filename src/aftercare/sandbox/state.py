@@ -81,6 +81,13 @@ class FulfillmentEvent:
     id: int
     status: str
     happened_at: datetime
+    #: The carrier's text and where the event happened (Shopify's fulfillment event fields).
+    message: str = ""
+    address1: str = ""
+    zip: str = ""
+    city: str = ""
+    province: str = ""
+    country: str = ""
 
 
 @dataclass
