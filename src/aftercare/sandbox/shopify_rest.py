@@ -83,7 +83,16 @@ class RestShapes:
                 "opt_in_level": customer.marketing_opt_in_level,
                 "consent_updated_at": self.time(customer.consent_updated_at),
             },
-            "sms_marketing_consent": None,
+            "sms_marketing_consent": (
+                {
+                    "state": customer.sms_marketing_state,
+                    "opt_in_level": "single_opt_in",
+                    "consent_updated_at": None,
+                    "consent_collected_from": "OTHER",
+                }
+                if customer.phone
+                else None
+            ),
             "tags": ", ".join(customer.tags),
             "currency": None,
             "tax_exemptions": [],
