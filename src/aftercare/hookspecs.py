@@ -15,7 +15,8 @@ Post-sale hooks get ``(event, ctx)``:
 ``event``
     an :class:`aftercare.models.Event`: its ``kind``, the ``order`` as the
     platform last reported it, the ``shipment``, ``return_request`` or
-    ``refund`` it is about, and when it ``occurred_at``.
+    ``refund`` it is about (and for a carrier's problem report the
+    ``exception``), and when it ``occurred_at``.
 ``ctx``
     an :class:`aftercare.context.Context` bound to this plugin and the event's
     shop: ``ctx.settings`` (this plugin's settings for the shop), ``ctx.now()``

@@ -11,16 +11,12 @@ from aftercare.dispatch import Dispatcher, execute_due
 from aftercare.mail.templates import check_templates
 from aftercare.models import (
     ConsentState,
-    Event,
-    EventKind,
     FinancialStatus,
     Refund,
-    ShipmentException,
-    ShipmentProblem,
     ShipmentStatus,
 )
 from aftercare.plugins import delivery_exception
-from aftercare.testing import START, make_order
+from aftercare.testing import START, make_event, make_order
 
 from .conftest import inbox
 
@@ -30,17 +26,11 @@ COUPON = {"coupon": {"enabled": True, "value": "15", "valid_days": 30}}
 
 def exception_event(order, problem, *, message="", location="", at=START, key=""):
     """What an adapter gives for a carrier's report about the order's first parcel."""
-    shipment = order.shipments[0]
-    problem = ShipmentProblem(problem)
-    return Event(
-        kind=EventKind.SHIPMENT_EXCEPTION,
-        shop_id=order.shop_id,
-        order=order,
-        occurred_at=at,
-        dedupe_key=key or f"fulfillment:{shipment.platform_id}:{problem.value}",
-        shipment=shipment,
-        exception=ShipmentException(problem, at, message=message, location=location),
-        source="test",
+    event = make_event("shipment_exception", order, occurred_at=at, problem=problem)
+    return replace(
+        event,
+        dedupe_key=key or f"fulfillment:{event.shipment.platform_id}:{event.exception.problem.value}",
+        exception=replace(event.exception, message=message, location=location),
     )
 
 

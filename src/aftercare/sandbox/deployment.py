@@ -93,7 +93,11 @@ DEMO_PLUGINS: dict[str, dict[str, Any]] = {
         "claim_url": "https://shop.example/warranty",
         "groups": {"leather": {"title_keywords": ["leather", "ceramic"], "months": 12, "days_before": 30}},
     },
+    "delivery_exception": {"enabled": True, "coupon": {"enabled": True, "value": 15, "valid_days": 30}},
 }
+
+#: The first lost parcel of the week's first shop fails delivery this long after it left.
+FAILED_DELIVERY_AFTER = timedelta(hours=30)
 
 #: The week runs thousands of times faster than real time, but Shopify's cost bucket refills in
 #: real seconds: at Shopify's standard 50 points/s the demo would mostly wait for the bucket.
@@ -435,6 +439,9 @@ def plan_week(shop_ids: list[str], orders_per_shop: int, rng: random.Random, sta
             shipped = at(created, 16, 30)
             moves.append(Move(shipped, shop_id, index, "ship"))
             if outcome == "lost":  # the carrier never reports the parcel delivered
+                if shop_id == shop_ids[0] and not any(m.move == "fail_delivery" for m in moves):
+                    # ...and one of them fails delivery: the notice and the apology coupon go out.
+                    moves.append(Move(shipped + FAILED_DELIVERY_AFTER, shop_id, index, "fail_delivery"))
                 continue
             delivered = at(shipped, 24, 54)
             moves.append(Move(delivered, shop_id, index, "deliver"))
@@ -495,6 +502,8 @@ def _apply(running: Deployment, week: Week, move: Move, placed: dict[int, tuple[
         shop.ship(order_id)
     elif move.move == "deliver":
         shop.deliver(order_id)
+    elif move.move == "fail_delivery":
+        shop.fail_delivery(order_id, message="Address not found: the parcel goes back to the depot")
     elif move.move == "return":
         shop.request_return(
             order_id, reason=random.Random(order_id).choice(["size_too_small", "defective", "unwanted"])
