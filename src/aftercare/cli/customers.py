@@ -8,16 +8,19 @@ from typing import Any
 
 import click
 
-from aftercare.cli.common import UserError, open_app, open_store, reports_user_errors
+from aftercare.cli.common import UserError, open_app, open_store, open_store_to_read, reports_user_errors
 
 
-def _on_the_store(ctx: click.Context, work: Callable[..., Any], *args: Any) -> Any:
-    """Run ``work(app, *args)`` on the opened store; a refusal (no secret_key, not an email, an
-    unknown shop) is the user's one-line error."""
+def _on_the_store(ctx: click.Context, work: Callable[..., Any], *args: Any, read_only: bool = False) -> Any:
+    """Run ``work(app, *args)`` on the opened store (with ``read_only``, one that must exist
+    already); a refusal (no secret_key, not an email, an unknown shop) is the user's one-line error."""
     from aftercare.privacy import PrivacyError
 
     app = open_app(ctx)
-    open_store(app)
+    if read_only:
+        open_store_to_read(app)
+    else:
+        open_store(app)
     try:
         return work(app, *args)
     except PrivacyError as exc:
@@ -58,7 +61,7 @@ def customers_export(ctx: click.Context, email: str, shop_id: str | None, as_jso
     """Print every record aftercare keeps about a customer."""
     from aftercare.privacy import export, render_text
 
-    exported = _on_the_store(ctx, export, email, shop_id)
+    exported = _on_the_store(ctx, export, email, shop_id, read_only=True)
     if as_json:
         click.echo(json.dumps(exported, indent=2, ensure_ascii=False, default=str))
     else:

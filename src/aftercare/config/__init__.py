@@ -34,6 +34,9 @@ from aftercare.vault import MIN_SECRET_KEY_LENGTH
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 SHOP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+#: The databases the store runs on (``database``): SQLite, and PostgreSQL through psycopg.
+DATABASE_BACKENDS = ("sqlite", "postgresql")
+_URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 
 
 class ShopConfig(BaseModel):
@@ -205,6 +208,18 @@ class Config(BaseModel):
     #: Folder of the config file; set by :func:`load_config`.
     base_dir: Path = Path(".")
 
+    @field_validator("database")
+    @classmethod
+    def _sqlite_or_postgresql(cls, value: str) -> str:
+        scheme, separator, _rest = value.partition("://")
+        if not separator or scheme.split("+")[0] not in DATABASE_BACKENDS:
+            hint = " (write postgresql://)" if scheme.split("+")[0] == "postgres" else ""
+            raise ValueError(
+                f"{_without_password(value)!r} is not a SQLite or PostgreSQL URL{hint}: write "
+                "sqlite:///aftercare.db or postgresql+psycopg://USER@HOST/DATABASE"
+            )
+        return value
+
     @field_validator("secret_key")
     @classmethod
     def _long_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
@@ -260,6 +275,11 @@ class Config(BaseModel):
     @property
     def queue_url(self) -> str:
         return _resolve_sqlite_url(self.queue, self.base_dir)
+
+
+def _without_password(url: str) -> str:
+    """A URL with the password of its ``user:password@`` part starred, for messages."""
+    return _URL_PASSWORD.sub(r"\1***@", url)
 
 
 def _resolve_sqlite_url(url: str, base: Path) -> str:
