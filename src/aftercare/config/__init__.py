@@ -14,6 +14,7 @@ the plugins declare.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
@@ -37,6 +38,16 @@ SHOP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 #: The databases the store runs on (``database``): SQLite, and PostgreSQL through psycopg.
 DATABASE_BACKENDS = ("sqlite", "postgresql")
 _URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+#: A locale as the config writes it: ``es``, ``es-MX``, ``pt_BR``.
+LOCALE_TAG = re.compile(r"^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+#: The core's mail templates, one folder per locale (the plugins ship the same ones).
+MAIL_TEMPLATES = Path(__file__).resolve().parents[1] / "mail" / "templates"
+
+
+@functools.cache
+def mail_locales() -> tuple[str, ...]:
+    """The locales a shop may have: those the core's mail templates are written in (en, es, bg)."""
+    return tuple(sorted(p.name for p in MAIL_TEMPLATES.iterdir() if p.is_dir() and not p.name.startswith("_")))
 
 
 class ShopConfig(BaseModel):
@@ -68,6 +79,16 @@ class ShopConfig(BaseModel):
     def _id_is_a_slug(cls, value: str) -> str:
         if not SHOP_ID.match(value):
             raise ValueError("must be lowercase letters, digits, '-' or '_' (it appears in webhook URLs)")
+        return value
+
+    @field_validator("locale")
+    @classmethod
+    def _locale_with_templates(cls, value: str) -> str:
+        known = mail_locales()
+        language = re.split(r"[-_]", value, maxsplit=1)[0]
+        if not LOCALE_TAG.match(value) or language not in known:
+            choices = ", ".join(known)
+            raise ValueError(f"no mail templates in this locale: use {choices} (or a regional tag, like 'es-MX')")
         return value
 
     @field_validator("timezone")
@@ -244,6 +265,25 @@ class Config(BaseModel):
             raise ValueError("previous_secret_keys is set but secret_key is not: new links need a current key")
         return self
 
+    @model_validator(mode="after")
+    def _production_shops_have_a_sender(self) -> Config:
+        """A production shop that mails over SMTP needs a ``From``: without one its first mail would
+        fail, after the platform actions before it (a real coupon) were done. A bundle's shop may
+        get it from the bundle's ``[mail]``, which the app merges, so it is checked there."""
+        if self.dry_run:
+            return self
+        problems = []
+        for index, shop in enumerate(self.shops):
+            transport = shop.mail.transport if "transport" in shop.mail.model_fields_set else self.mail.transport
+            if not shop.production or shop.bundle or transport != "smtp":
+                continue
+            if not (shop.sender or shop.mail.sender or self.mail.sender):
+                problems.append(f"shops[{index}].sender: required for a production shop that mails over SMTP; "
+                                "set it here, in [shops.mail] or in [mail] (or production = false)")  # fmt: skip
+        if problems:
+            raise ConfigError(problems)
+        return self
+
     @field_validator("shops")
     @classmethod
     def _unique_shop_ids(cls, shops: list[ShopConfig]) -> list[ShopConfig]:
@@ -311,6 +351,8 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
         return Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(describe_errors(exc), source) from None
+    except ConfigError as exc:  # a check across tables, naming its keys itself
+        raise ConfigError(exc.problems, source) from None
 
 
 def expand_env(value: Any, environ: Mapping[str, str], problems: list[str], path: str = "") -> Any:
