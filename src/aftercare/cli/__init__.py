@@ -1,6 +1,6 @@
 """The ``aftercare`` command line: the one place that imports click.
 
-Verbs for commands, nouns for groups. Every list command takes ``--json``.
+Verbs for commands, nouns for groups. Every command that prints takes ``--json``.
 User mistakes (a broken config, a missing file, a payload the adapter cannot
 read) end with one line per problem on stderr and exit status 2, never a
 traceback.

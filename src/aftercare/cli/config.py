@@ -32,16 +32,21 @@ from aftercare.vault import new_secret_key
 
 @click.command()
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 @reports_user_errors
-def init(ctx: click.Context, force: bool) -> None:
+def init(ctx: click.Context, force: bool, as_json: bool) -> None:
     """Write a config file from the example (the embedded default)."""
     path = Path(ctx.obj["config"])
     if path.exists() and not force:
         raise UserError(f"{path} exists; use --force to overwrite it")
     example = resources.files("aftercare").joinpath("config.example.toml").read_text(encoding="utf-8")
     path.write_text(with_fresh_secret_key(example), encoding="utf-8")
-    click.echo(f"wrote {path} with a fresh secret_key; next: aftercare --config {path} check")
+    next_command = f"aftercare --config {path} check"
+    if as_json:
+        click.echo(json.dumps({"wrote": str(path), "next": next_command}, indent=2))
+        return
+    click.echo(f"wrote {path} with a fresh secret_key; next: {next_command}")
 
 
 _SECRET_KEY_PLACEHOLDER = re.compile(r'^# secret_key = "\$\{AFTERCARE_SECRET_KEY\}"$', re.MULTILINE)

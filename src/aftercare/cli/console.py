@@ -26,9 +26,10 @@ def console() -> None:
 @click.argument("name")
 @click.option("--shops", required=True, help="Shop ids separated by commas, or 'all' (agency staff).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 @reports_user_errors
-def add_user(ctx: click.Context, name: str, shops: str, password_stdin: bool) -> None:
+def add_user(ctx: click.Context, name: str, shops: str, password_stdin: bool, as_json: bool) -> None:
     """Create NAME (or set its password and shops). The password is asked for, never taken as an argument."""
     app = open_app(ctx)
     try:
@@ -46,6 +47,9 @@ def add_user(ctx: click.Context, name: str, shops: str, password_stdin: bool) ->
         new = accounts.add_user(app.store, name, password, allowed, app.now())
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps({"name": name, "shops": list(allowed), "added": new}, indent=2))
+        return
     click.echo(f"{'added' if new else 'updated'} console user {name} (shops: {', '.join(allowed)})")
 
 
@@ -68,15 +72,16 @@ def list_users(ctx: click.Context, as_json: bool) -> None:
 
 @console.command("remove-user")
 @click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 @reports_user_errors
-def remove_user(ctx: click.Context, name: str) -> None:
+def remove_user(ctx: click.Context, name: str, as_json: bool) -> None:
     """Delete NAME; their open sessions end at their next request."""
     app = open_app(ctx)
     open_store_to_read(app)
     if not accounts.remove_user(app.store, name):
         raise UserError(f"no console user {name!r}")
-    click.echo(f"removed console user {name}")
+    click.echo(json.dumps({"removed": name}, indent=2) if as_json else f"removed console user {name}")
 
 
 @click.command()

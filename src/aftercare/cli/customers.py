@@ -35,13 +35,17 @@ def customers() -> None:
 @customers.command("forget")
 @click.argument("email")
 @click.option("--shop", "shop_id", help="Only this shop (default: every shop).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 @reports_user_errors
-def customers_forget(ctx: click.Context, email: str, shop_id: str | None) -> None:
+def customers_forget(ctx: click.Context, email: str, shop_id: str | None, as_json: bool) -> None:
     """Erase a customer: their rows in the store are deleted or stripped, their mail files deleted."""
     from aftercare.privacy import forget
 
     erasure = _on_the_store(ctx, forget, email, shop_id)
+    if as_json:
+        click.echo(json.dumps({"found": erasure.found, "erased": erasure.counts()}, indent=2))
+        return
     if not erasure.found:
         click.echo("nothing kept about this customer; recorded as erased, so later events about them are dropped")
         return

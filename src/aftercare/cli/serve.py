@@ -71,10 +71,12 @@ def serve(
 @LOG_LEVEL
 @click.option("--check", is_flag=True, help="Only check: exit 0 if a worker on this host sent a heartbeat "
               "within [server] heartbeat_limit_seconds, else 1 (a container's health check).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="With --check: print JSON (ok, and the line).")
 @click.pass_context
 @reports_user_errors
 def worker(
-    ctx: click.Context, workers: int | None, sweep_interval: float, parent: int | None, log_level: str, check: bool
+    ctx: click.Context, workers: int | None, sweep_interval: float, parent: int | None, log_level: str, check: bool,
+    as_json: bool,
 ) -> None:
     """Consume the queue only (scale-out: run several beside `serve`). SIGTERM finishes work in flight."""
     from aftercare.serve import check_worker_here, run_worker
@@ -82,7 +84,7 @@ def worker(
     app = open_app(ctx)
     if check:
         ok, line = check_worker_here(app)
-        click.echo(line)
+        click.echo(json.dumps({"ok": ok, "line": line}) if as_json else line)
         ctx.exit(0 if ok else 1)
     announce_created_schema("worker", open_store(app))
     run_worker(app, workers=workers, sweep_interval=sweep_interval, parent=parent, log_level=log_level)
