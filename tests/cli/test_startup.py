@@ -92,3 +92,21 @@ def test_config_is_taken_after_the_command_too(tmp_path, monkeypatch):
         assert "elsewhere.toml: no such config file" in result.output, (args, result.output)
     result = CliRunner().invoke(cli, ["-c", "first.toml", "check", "-c", "elsewhere.toml"])
     assert "elsewhere.toml: no such config file" in result.output  # the one nearer the command wins
+
+
+def test_tab_completion_of_a_command_name_imports_no_command_module():
+    script = (
+        "import os, sys\n"
+        "os.environ.update(_AFTERCARE_COMPLETE='bash_complete', COMP_WORDS='aftercare ev', COMP_CWORD='1')\n"
+        "sys.argv = ['aftercare']\n"
+        "from aftercare.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    *output, modules = done.stdout.splitlines()
+    assert output == ["plain,events"]
+    assert [m for m in eval(modules) if m.startswith(("aftercare.cli.", *HEAVY)) and m != "aftercare.cli.common"] == []  # noqa: S307
