@@ -199,6 +199,12 @@ def test_a_database_aftercare_cannot_use_is_one_line(project, database, fragment
     assert "hunter2" not in line
 
 
+def test_a_queue_aftercare_cannot_use_is_one_line_naming_the_key(project):
+    (project / "aftercare.toml").write_text('queue = "amqp://ana:hunter2@127.0.0.1/x"\n' + CONFIG)
+    line = one_error(run("sync"), "queue: 'amqp://ana:***@127.0.0.1/x' is not a queue aftercare runs on")
+    assert "hunter2" not in line
+
+
 def test_a_database_that_cannot_be_reached_is_one_line(project):
     (project / "aftercare.toml").write_text('database = "postgresql+psycopg://ana:hunter2@127.0.0.1:9/x"\n' + CONFIG)
     for args in (["report"], ["events", "list"], ["sync"]):

@@ -37,6 +37,8 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 SHOP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 #: The databases the store runs on (``database``): SQLite, and PostgreSQL through psycopg.
 DATABASE_BACKENDS = ("sqlite", "postgresql")
+#: The queues (``queue``): a SQLite file (the embedded default), or Redis.
+QUEUE_PREFIXES = ("sqlite:///", "redis://", "rediss://", "unix://")
 _URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 #: A locale as the config writes it: ``es``, ``es-MX``, ``pt_BR``.
 LOCALE_TAG = re.compile(r"^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
@@ -238,6 +240,16 @@ class Config(BaseModel):
             raise ValueError(
                 f"{_without_password(value)!r} is not a SQLite or PostgreSQL URL{hint}: write "
                 "sqlite:///aftercare.db or postgresql+psycopg://USER@HOST/DATABASE"
+            )
+        return value
+
+    @field_validator("queue")
+    @classmethod
+    def _sqlite_or_redis(cls, value: str) -> str:
+        if not value.startswith(QUEUE_PREFIXES):
+            raise ValueError(
+                f"{_without_password(value)!r} is not a queue aftercare runs on: write "
+                "sqlite:///aftercare-queue.db or redis://HOST:PORT/DB"
             )
         return value
 
