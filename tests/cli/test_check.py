@@ -91,3 +91,18 @@ def test_check_json_prints_each_shop(folder):
     [shop] = report["shops"]
     assert (shop["id"], shop["platform"], shop["locale"], shop["production"]) == ("acme", "woocommerce", "es", False)
     assert "cs_x" not in result.stdout and "ck_x" not in result.stdout
+
+
+def test_a_bundled_production_shop_may_take_its_sender_from_the_bundle_and_needs_one(folder):
+    assert CliRunner().invoke(cli, ["bundle", "new", "acme"]).exit_code == 0
+    write(folder, 'production = true\nbundle = "bundles/acme"\n')
+    result = CliRunner().invoke(cli, ["check"])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "error: aftercare.toml: shops[0].sender: required for a production shop that mails over SMTP; "
+        "set it here, in [shops.mail] or in [mail] (or production = false) (or in the bundle's [mail])"
+    ]
+    assert CliRunner().invoke(cli, ["worker"]).exit_code == 2
+    bundle = folder / "bundles" / "acme" / "bundle.toml"
+    bundle.write_text(bundle.read_text() + '\n[mail]\nsender = "Acme <hi@acme.example>"\n')
+    assert CliRunner().invoke(cli, ["check"]).exit_code == 0

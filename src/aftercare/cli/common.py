@@ -93,10 +93,29 @@ def open_app(ctx: click.Context) -> App:
         if missing:
             raise UserError(missing)
         app = App(config, blocked_plugins=blocked_plugins(ctx))
+        _check_bundled_senders(app, str(path))
     except OSError as exc:  # a folder it needs (the SQLite store's) cannot be made
         raise UserError(f"{exc.filename or path}: {exc.strerror or exc}") from None
     ctx.call_on_close(app.close)
     return app
+
+
+def _check_bundled_senders(app: App, source: str) -> None:
+    """The sender rule of the config models (:func:`aftercare.config.sender_problem`) for the shops
+    of a bundle, whose ``[mail]`` the app has merged: serve, worker and check refuse them alike."""
+    from aftercare.config import ConfigError, sender_problem
+
+    problems = []
+    for index, shop_config in enumerate(app.config.shops):
+        if shop_config.bundle:
+            shop = app.shop(shop_config.id)
+            mail = app.mail_settings(shop.id)
+            problem = sender_problem(app.config, index, shop.config, mail.transport, mail.sender)
+            if problem:
+                problems.append(f"{problem} (or in the bundle's [mail])")
+    if problems:
+        app.close()
+        raise ConfigError(problems, source)
 
 
 def blocked_plugins(ctx: click.Context) -> tuple[str, ...]:

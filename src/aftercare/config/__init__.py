@@ -279,19 +279,16 @@ class Config(BaseModel):
 
     @model_validator(mode="after")
     def _production_shops_have_a_sender(self) -> Config:
-        """A production shop that mails over SMTP needs a ``From``: without one its first mail would
-        fail, after the platform actions before it (a real coupon) were done. A bundle's shop may
-        get it from the bundle's ``[mail]``, which the app merges, so it is checked there."""
-        if self.dry_run:
-            return self
+        """See :func:`sender_problem`. A bundle's shop may get its sender from the bundle's
+        ``[mail]``, which the app merges: the command line checks it once the app is built."""
         problems = []
         for index, shop in enumerate(self.shops):
-            transport = shop.mail.transport if "transport" in shop.mail.model_fields_set else self.mail.transport
-            if not shop.production or shop.bundle or transport != "smtp":
+            if shop.bundle:
                 continue
-            if not (shop.sender or shop.mail.sender or self.mail.sender):
-                problems.append(f"shops[{index}].sender: required for a production shop that mails over SMTP; "
-                                "set it here, in [shops.mail] or in [mail] (or production = false)")  # fmt: skip
+            transport = shop.mail.transport if "transport" in shop.mail.model_fields_set else self.mail.transport
+            problem = sender_problem(self, index, shop, transport, shop.mail.sender or self.mail.sender)
+            if problem:
+                problems.append(problem)
         if problems:
             raise ConfigError(problems)
         return self
@@ -327,6 +324,16 @@ class Config(BaseModel):
     @property
     def queue_url(self) -> str:
         return _resolve_sqlite_url(self.queue, self.base_dir)
+
+
+def sender_problem(config: Config, index: int, shop: ShopConfig, transport: str, mail_sender: str) -> str | None:
+    """A production shop that mails over SMTP needs a ``From``: without one its first mail would
+    fail after the platform actions before it (a real coupon) were done. One line naming the key,
+    or None. ``transport`` and ``mail_sender`` are the shop's merged mail settings'."""
+    if config.dry_run or not shop.production or transport != "smtp" or shop.sender or mail_sender:
+        return None
+    return (f"shops[{index}].sender: required for a production shop that mails over SMTP; "
+            "set it here, in [shops.mail] or in [mail] (or production = false)")  # fmt: skip
 
 
 def _without_password(url: str) -> str:
