@@ -241,8 +241,9 @@ def _toml(table: dict[str, Any], prefix: str = "") -> str:
     lines, tables = [], []
     for key, value in table.items():
         name = f"{prefix}.{_key(key)}" if prefix else _key(key)
-        if isinstance(value, dict):
-            tables.append(f"\n[{name}]\n" + _toml(value, name))
+        if isinstance(value, dict):  # a table of tables only needs its subtables' headers
+            header = "" if value and all(isinstance(v, dict) for v in value.values()) else f"\n[{name}]\n"
+            tables.append(header + _toml(value, name))
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             tables.extend(f"\n[[{name}]]\n" + _toml(v, name) for v in value)
         else:

@@ -48,3 +48,20 @@ def test_the_week_ends_at_the_last_seven_in_the_morning_utc():
     assert week_start(datetime(2026, 12, 3, 9, 30, tzinfo=UTC), 7) == datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
     assert week_start(datetime(2026, 12, 3, 6, 59, tzinfo=UTC), 7) == datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
     assert week_start(datetime(2026, 12, 3, 7, 0, tzinfo=UTC), 2) == datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
+
+
+def test_the_written_config_reads_back_as_the_same_config(tmp_path):
+    from aftercare.config import Config, load_config
+    from aftercare.demo import write_config
+    from aftercare.sandbox.deployment import DEMO_PLUGINS
+
+    config = Config.model_validate({
+        "secret_key": "k" * 40, "plugins": DEMO_PLUGINS, "mail": {"frequency_cap": 5, "quiet_hours_start": "22:30"},
+        "shops": [{"id": "north", "platform": "shopify", "webhook_secret": "s", "production": True,
+                   "sender": "North <hi@north.example>", "shop_domain": "north.myshopify.com", "access_token": "t",
+                   "mail": {"reply_to": "care@north.example"}}],
+        "base_dir": tmp_path,
+    })  # fmt: skip
+    again = load_config(write_config(config, tmp_path / "aftercare.toml"))
+    assert again.model_dump() == config.model_dump()
+    assert again.shops[0].access_token == "t"  # noqa: S105 (the platform key a merchant would write)
