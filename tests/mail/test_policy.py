@@ -70,7 +70,9 @@ def test_frequency_cap_drops_the_fourth_marketing_mail_in_the_window(mail_app, s
         app.clock.advance(timedelta(hours=1))
     marketing = sorted((a for a in app.store.list_actions() if a.key == "thank_you"), key=lambda a: a.id)
     assert [a.state for a in marketing] == [ActionState.DONE] * 3 + [ActionState.DROPPED]
-    assert marketing[3].reason == ("frequency cap: 3 marketing messages to this customer in the last 7 days (at most 3)")
+    assert marketing[3].reason == (
+        "frequency cap: 3 marketing messages to this customer in the last 7 days (at most 3)"
+    )
     shipped = [a for a in app.store.list_actions() if a.key == "shipped"]
     assert all(a.state is ActionState.DONE for a in shipped)  # transactional mail is neither capped nor counted
     assert len(handler.received) == 7
