@@ -31,8 +31,9 @@ class Notes:
         ctx.later(days=7).add_order_note(f"how was it: {event.order.number}", key="later")
 
 
-def make_app(tmp_path, **console):
-    manager = PluginManager.load(entry_points=False, extra=[("memory-platform", memory_platform), ("notes", Notes())])
+def make_app(tmp_path, plugins=(), **console):
+    extra = [("memory-platform", memory_platform), ("notes", Notes()), *plugins]
+    manager = PluginManager.load(entry_points=False, extra=extra)
     config = Config(
         database=f"sqlite:///{tmp_path / 'aftercare.db'}",
         queue=f"sqlite:///{tmp_path / 'queue.db'}",

@@ -31,8 +31,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from aftercare.actions import ActionState
-from aftercare.console import accounts, queries
+from aftercare.actions import ActionKind, ActionRecord, ActionState
+from aftercare.console import accounts, messages, queries
 from aftercare.console.auth import COOKIE, LoginLimiter, Session, SessionSigner, csrf_ok, fingerprint, session_hash
 from aftercare.console.charts import bar_chart, line_chart
 from aftercare.models import SurveyKind
@@ -115,6 +115,8 @@ class Console:
         )
         self.env.filters["when"] = _when
         self.env.globals["states"] = [s.value for s in ActionState]
+        self.env.globals["subject_of"] = messages.subject_of
+        self.env.globals["recipient_of"] = messages.recipient_of
 
     # -- plumbing -------------------------------------------------------------------
     def render(self, request: Request, page: str, status: int = 200, /, **variables: Any) -> HTMLResponse:
@@ -243,11 +245,30 @@ class Console:
             return f"unknown ({type(exc).__name__})"
 
     async def find_order(self, request: Request, viewer: Viewer) -> Response:
+        """The shop's search box: one order found opens its timeline, several are listed."""
         shop_id = viewer.shop(request.path_params["shop"])
-        order_id = request.query_params.get("order", "").strip()
-        if not order_id:
+        text = request.query_params.get("order", "").strip()
+        if not text:
             return RedirectResponse(f"{viewer.base}/shops/{shop_id}", status_code=302)
-        return RedirectResponse(f"{viewer.base}/shops/{shop_id}/orders/{quote(order_id, safe='')}", status_code=302)
+        return await self._search(request, viewer, [shop_id], text)
+
+    async def search(self, request: Request, viewer: Viewer) -> Response:
+        """The same search over every shop the viewer may see."""
+        text = request.query_params.get("q", "").strip()
+        if not text:
+            return RedirectResponse(f"{viewer.base}/", status_code=302)
+        return await self._search(request, viewer, viewer.shops, text)
+
+    async def _search(self, request: Request, viewer: Viewer, shops: list[str], text: str) -> Response:
+        found = await run_in_threadpool(queries.search, self.app.store, shops, text)
+        if len(found) == 1:
+            hit = found[0]
+            return RedirectResponse(f"{viewer.base}/shops/{hit.shop_id}/orders/{quote(hit.order_id, safe='')}",
+                                    status_code=302)  # fmt: skip
+        shop = self.app.shop(shops[0]) if len(shops) == 1 else None
+        variables: dict[str, Any] = {"shop": shop} if shop is not None else {}
+        return self.render(request, "search.html", 200 if found else 404, viewer=viewer, text=text, found=found,
+                           **variables)  # fmt: skip
 
     async def order(self, request: Request, viewer: Viewer) -> Response:
         shop = self.app.shop(viewer.shop(request.path_params["shop"]))
@@ -311,6 +332,27 @@ class Console:
         log.info("console user=%s %s action=%s ok=%s", who, verb, action_id, ok)
         back = _local_target(request.state.form.get("back", ""), request) or f"{viewer.base}/actions"
         return RedirectResponse(back, status_code=303)
+
+    async def message(self, request: Request, viewer: Viewer) -> Response:
+        """One mail action's message as sent (or as it would be): see :mod:`aftercare.console.messages`."""
+        action = await self._action(request, viewer)
+        if action.kind is not ActionKind.SEND_EMAIL:
+            raise NotFound(str(action.id))
+        shown = await run_in_threadpool(messages.shown_message, self.app, action)
+        shop = self.app.shop(action.shop_id)
+        return self.render(request, "message.html", viewer=viewer, shop=shop, a=action, shown=shown)
+
+    async def _action(self, request: Request, viewer: Viewer) -> ActionRecord:
+        """The path's action, if it exists and the viewer may see its shop (else the same 404)."""
+        action_id = request.path_params["action"]
+        if action_id > MAX_ID:
+            raise NotFound(str(action_id))
+        try:
+            action = await run_in_threadpool(self.app.store.get_action, action_id)
+        except KeyError:
+            raise NotFound(str(action_id)) from None
+        viewer.shop(action.shop_id)
+        return action
 
     async def preview(self, request: Request, viewer: Viewer) -> Response:
         from aftercare.mail.preview import render_preview
@@ -393,6 +435,8 @@ class Console:
                     Route("/logout", page(self.logout), methods=["POST"]),
                     Route("/", page(self.home)),
                     Route("/actions", page(self.actions)),
+                    Route("/search", page(self.search)),
+                    Route("/actions/{action:int}/message", page(self.message)),
                     # The only two writes on an action; any other verb is the catch-all's 404.
                     Route("/actions/{action:int}/retry", page(self.act), methods=["POST"]),
                     Route("/actions/{action:int}/cancel", page(self.act), methods=["POST"]),
