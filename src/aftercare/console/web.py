@@ -31,13 +31,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from aftercare.actions import ActionKind, ActionRecord, ActionState
+from aftercare.actions import ActionKind, ActionRecord, ActionState, ReasonCode
 from aftercare.console import accounts, messages, queries
 from aftercare.console.auth import COOKIE, LoginLimiter, Session, SessionSigner, csrf_ok, fingerprint, session_hash
 from aftercare.console.charts import bar_chart, line_chart
 from aftercare.models import SurveyKind
 from aftercare.platform import PlatformError
 from aftercare.report import FIRST_DAY, LAST_DAY
+from aftercare.worker import Health, worker_health
 
 if TYPE_CHECKING:
     from aftercare.app import App
@@ -117,10 +118,12 @@ class Console:
         self.env.globals["states"] = [s.value for s in ActionState]
         self.env.globals["subject_of"] = messages.subject_of
         self.env.globals["recipient_of"] = messages.recipient_of
+        self.env.globals["retry_effect"] = RETRY_EFFECT
 
     # -- plumbing -------------------------------------------------------------------
     def render(self, request: Request, page: str, status: int = 200, /, **variables: Any) -> HTMLResponse:
-        body = self.env.get_template(page).render(base=_base(request), **variables)
+        worker = getattr(request.state, "worker", None)
+        body = self.env.get_template(page).render(base=_base(request), worker=worker, **variables)
         return HTMLResponse(body, status_code=status, headers=HEADERS)
 
     def set_session(self, request: Request, response: Response, session: Session) -> None:
@@ -151,6 +154,7 @@ class Console:
                     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                     return RedirectResponse(f"{_base(request)}/login?next={quote(target)}", status_code=302)
                 return HTMLResponse("login required", status_code=401, headers=HEADERS)
+            request.state.worker = await run_in_threadpool(self._worker)
             if request.method == "POST":
                 request.state.form = await _form(request)
                 if not csrf_ok(_session, request.state.form.get("csrf")):
@@ -238,6 +242,13 @@ class Console:
             live = await run_in_threadpool(live_problems, self.app, [shop.id])
         return self.render(request, "overview.html", viewer=viewer, shop=shop, data=data, backlog=backlog, live=live)
 
+    def _worker(self) -> Health:
+        """Whether a worker runs (its heartbeats in the store): without one the console is read-only."""
+        try:
+            return worker_health(self.app)
+        except Exception as exc:  # the store failed: say so on the page rather than fail it
+            return Health(False, f"unknown ({type(exc).__name__})", {})
+
     def _backlog(self) -> int | str:
         try:
             return self.queue.backlog()
@@ -307,17 +318,21 @@ class Console:
                            next_url=next_url, back=back)  # fmt: skip
 
     async def act(self, request: Request, viewer: Viewer) -> Response:
-        """Retry or cancel one action (POST), recorded with the user's name."""
-        action_id, verb = request.path_params["action"], request.url.path.rsplit("/", 1)[-1]
-        store = self.app.store
-        if action_id > MAX_ID:
-            raise NotFound(str(action_id))
-        try:
-            action = await run_in_threadpool(store.get_action, action_id)
-        except KeyError:
-            raise NotFound(str(action_id)) from None
-        viewer.shop(action.shop_id)
-        who = viewer.user.name
+        """Retry or cancel one action (POST), recorded with the user's name.
+
+        Refused while no worker runs (the read-only banner says why). A dropped action is retried
+        only from its confirmation page (``confirm=yes``), which says why it was dropped; a POST
+        without it shows that page and changes nothing."""
+        action = await self._action(request, viewer)
+        verb = request.url.path.rsplit("/", 1)[-1]
+        worker = request.state.worker
+        if not worker.ok:
+            message = f"Read-only: no worker runs ({worker.worker}); nothing was changed."
+            return self.render(request, "error.html", 409, viewer=viewer, message=message)
+        form = request.state.form
+        if verb == "retry" and action.state is ActionState.DROPPED and form.get("confirm") != "yes":
+            return await self._confirm_retry(request, viewer, action)
+        store, action_id, who = self.app.store, action.id, viewer.user.name
         if verb == "retry":
             ok = await run_in_threadpool(store.retry_action, action_id, f"retried by {who} in the console")
             if ok:
@@ -326,12 +341,26 @@ class Console:
                 except Exception:  # due in the store is what counts; the sweep runs it
                     log.exception("could not enqueue action %s; the sweep will run it", action_id)
         else:
-            why = request.state.form.get("reason", "").strip()[:500]
+            why = form.get("reason", "").strip()[:500]
             reason = f"cancelled by {who} in the console" + (f": {why}" if why else "")
             ok = await run_in_threadpool(store.cancel_action, action_id, reason)
         log.info("console user=%s %s action=%s ok=%s", who, verb, action_id, ok)
-        back = _local_target(request.state.form.get("back", ""), request) or f"{viewer.base}/actions"
+        back = _local_target(form.get("back", ""), request) or f"{viewer.base}/actions"
         return RedirectResponse(back, status_code=303)
+
+    async def confirm_retry(self, request: Request, viewer: Viewer) -> Response:
+        """GET: the page that asks before a dropped (or failed) action is retried."""
+        action = await self._action(request, viewer)
+        return await self._confirm_retry(request, viewer, action)
+
+    async def _confirm_retry(self, request: Request, viewer: Viewer, action: ActionRecord) -> Response:
+        if action.state not in (ActionState.DROPPED, ActionState.FAILED):
+            raise NotFound(str(action.id))
+        order = await run_in_threadpool(self.app.store.latest_order, action.shop_id, action.order_id)
+        form = getattr(request.state, "form", None) or {}
+        back = _local_target(form.get("back", "") or request.query_params.get("back", ""), request)
+        return self.render(request, "retry.html", viewer=viewer, shop=self.app.shop(action.shop_id), a=action,
+                           order=order, warning=retry_warning(action, order), back=back)  # fmt: skip
 
     async def message(self, request: Request, viewer: Viewer) -> Response:
         """One mail action's message as sent (or as it would be): see :mod:`aftercare.console.messages`."""
@@ -437,6 +466,7 @@ class Console:
                     Route("/actions", page(self.actions)),
                     Route("/search", page(self.search)),
                     Route("/actions/{action:int}/message", page(self.message)),
+                    Route("/actions/{action:int}/retry", page(self.confirm_retry), methods=["GET"]),
                     # The only two writes on an action; any other verb is the catch-all's 404.
                     Route("/actions/{action:int}/retry", page(self.act), methods=["POST"]),
                     Route("/actions/{action:int}/cancel", page(self.act), methods=["POST"]),
@@ -463,6 +493,36 @@ def routes(app: App, queue: Enqueuer) -> list[BaseRoute]:
     if not app.config.console.enabled:
         return []
     return Console(app, queue).routes()
+
+
+# -- what a retry would do --------------------------------------------------------------------
+
+#: What retrying a dropped action of each reason does, for the confirmation page.
+RETRY_EFFECT = {
+    ReasonCode.FIRE_TIME_CHECK: "The order changed after it was asked for. A retry runs the same fire-time checks "
+    "again: while the order is as it is now, it is dropped again; if the checks no longer apply, it is sent.",
+    ReasonCode.WITHDRAWN: "Its plugin withdrew it, on purpose. A retry sends it anyway unless a fire-time check "
+    "stops it.",
+    ReasonCode.CANCELLED: "Someone cancelled it by hand. A retry runs it now.",
+    ReasonCode.DRY_RUN: "The shop is in dry run (not production): a retry is dropped again, nothing is sent.",
+    ReasonCode.FREQUENCY_CAP: "The customer had had enough marketing mail lately. A retry checks the cap again.",
+    ReasonCode.NO_CONSENT: "The customer has not consented to marketing mail. A retry checks the consent again.",
+    ReasonCode.SUPPRESSED: "The address is suppressed (bounced or unsubscribed). A retry checks the list again.",
+    ReasonCode.DEPENDENCY_FAILED: "What it waited for did not happen. A retry is dropped again unless that is "
+    "retried first.",
+    ReasonCode.ERASED: "Its customer was erased: a retry finds nobody to send to.",
+}
+
+
+def retry_warning(action: ActionRecord, order: Any) -> str:
+    """Why a retry may be wrong now: the order as last stored, when it is cancelled, refunded or returned."""
+    if order is None:
+        return ""
+    facts = [what for what, yes in (("cancelled", order.is_cancelled), ("refunded", order.is_refunded),
+                                    ("returned (a return was requested)", order.has_return)) if yes]  # fmt: skip
+    if not facts:
+        return ""
+    return f"The order {order.number} is now {' and '.join(facts)}."
 
 
 # -- what the plugins page shows ------------------------------------------------------------
