@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlencode
+from zoneinfo import ZoneInfo
 
 import anyio
 import jinja2
@@ -428,6 +429,10 @@ class Console:
         shop = self.app.shop(viewer.shop(request.path_params["shop"]))
         start, end = _date(request.query_params, "since"), _date(request.query_params, "until")
         since, until = period(start, end, shop.profile.timezone, self.app.now())
+
+        def local(moment: datetime) -> date:
+            return moment.astimezone(ZoneInfo(shop.profile.timezone)).date()
+
         figures = await run_in_threadpool(shop_report, self.app.store, shop.id, since, until)
         charts = [
             bar_chart("Emails sent per plugin", list(figures.emails_sent), list(figures.emails_sent.values())),
@@ -436,8 +441,9 @@ class Console:
                 "Mailed customers", ["mailed", "bought again"], [figures.mailed_customers, figures.repeat_customers]
             ),  # fmt: skip
         ]
+        shown = {"since": start or local(since), "until": end or local(until - timedelta(days=1))}
         return self.render(request, "report.html", viewer=viewer, shop=shop, figures=figures, rows=rows(figures),
-                           charts=charts, since=start or (since.date()), until=end or "")  # fmt: skip
+                           charts=charts, **shown)  # fmt: skip
 
     async def plugins(self, request: Request, viewer: Viewer) -> Response:
         shop = self.app.shop(viewer.shop(request.path_params["shop"]))
