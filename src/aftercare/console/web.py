@@ -418,7 +418,7 @@ class Console:
         now = self.app.now()
         since = now - timedelta(weeks=weeks)
         answers = await run_in_threadpool(self.app.store.survey_answers, shop.id, since)
-        charts = _survey_charts(answers, since, weeks)
+        charts = _survey_charts(answers, since, weeks, survey_kinds(self.app, shop.id, answers))
         comments = sorted((a for a in answers if a.answer.comment), key=lambda a: a.updated_at, reverse=True)[:30]
         return self.render(request, "surveys.html", viewer=viewer, shop=shop, weeks=weeks, charts=charts,
                            comments=comments, count=len(answers))  # fmt: skip
@@ -563,18 +563,38 @@ def _secret(key: str, value: Any) -> bool:
 
 
 def _show(value: Any) -> str:
+    """A setting as a merchant reads it (and would write it in TOML), never a Python repr."""
     if isinstance(value, str):
-        return repr(value)
+        return value if value else "(empty)"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return "-" if value is None else str(value)
+    if value is None:
+        return "-"
+    if isinstance(value, list | tuple | set | frozenset):
+        return ", ".join(_show(v) for v in value) if value else "(none)"
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k} = {_show(v)}" for k, v in value.items()) if value else "(none)"
+    if isinstance(value, timedelta):
+        return f"{value.total_seconds():g} s"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
 
 
 # -- surveys ----------------------------------------------------------------------------------
 
 
-def _survey_charts(answers: list[Any], since: datetime, weeks: int) -> list[Any]:
-    """CSAT (% 4-5), NPS and CES per week, and each kind's score distribution."""
+def survey_kinds(app: App, shop_id: str, answers: list[Any]) -> list[SurveyKind]:
+    """The kinds of survey a shop uses: the one its ``satisfaction_survey`` asks (when enabled), and any
+    kind answered in the period (CES is asked on the survey page; a plugin of one's own may ask others)."""
+    settings = app.shop(shop_id).plugin_settings.get("satisfaction_survey")
+    asked = {SurveyKind(settings.kind)} if settings is not None and settings.enabled else set()
+    answered = {a.answer.kind for a in answers}
+    return [kind for kind in SurveyKind if kind in asked | answered]
+
+
+def _survey_charts(answers: list[Any], since: datetime, weeks: int, kinds: list[SurveyKind]) -> list[Any]:
+    """CSAT (% 4-5), NPS and CES per week, and each kind's score distribution: for ``kinds`` only."""
     labels = [(since + timedelta(weeks=w)).strftime("%d %b") for w in range(weeks)]
     per_week: dict[SurveyKind, list[list[int]]] = {k: [[] for _ in range(weeks)] for k in SurveyKind}
     for a in answers:
@@ -590,20 +610,19 @@ def _survey_charts(answers: list[Any], since: datetime, weeks: int) -> list[Any]
     def ces(s: list[int]) -> float | None:
         return round(sum(s) / len(s), 2) if s else None
 
-    charts = [
-        line_chart(
-            "CSAT per week (% of 4 and 5)", labels, {"CSAT": [csat(s) for s in per_week[SurveyKind.CSAT]]}, high=100
-        ),  # fmt: skip
-        line_chart("NPS per week", labels, {"NPS": [nps(s) for s in per_week[SurveyKind.NPS]]}, low=-100, high=100),
-        line_chart(
-            "CES per week (1 = least effort)",
-            labels,
-            {"CES": [ces(s) for s in per_week[SurveyKind.CES]]},
-            low=1,
-            high=7,
-        ),  # fmt: skip
-    ]
-    for kind in SurveyKind:
+    lines = {
+        SurveyKind.CSAT: ("CSAT per week (% of 4 and 5)", csat, 0, 100, "%"),
+        SurveyKind.NPS: ("NPS per week", nps, -100, 100, ""),
+        SurveyKind.CES: ("CES per week (1 = least effort)", ces, 1, 7, ""),
+    }
+    charts = []
+    for kind in kinds:
+        title, figure, low, high, unit = lines[kind]
+        name = kind.value.upper()
+        weekly = per_week[kind]
+        charts.append(line_chart(title, labels, {name: [figure(s) for s in weekly]}, low=low, high=high, unit=unit,
+                                 counts={name: [len(s) for s in weekly]}))  # fmt: skip
+    for kind in kinds:
         scores = [a.answer.score for a in answers if a.answer.kind is kind]
         scale = list(kind.scale)
         charts.append(bar_chart(f"{kind.value.upper()} scores ({len(scores)} answers)", [str(s) for s in scale],
