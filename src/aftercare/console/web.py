@@ -457,7 +457,9 @@ class Console:
         shop = self.app.shop(viewer.shop(request.path_params["shop"]))
         days = _int(request.query_params.get("days"), 30, 1, 365)
         # A GET reads the store only: with no events stored for the period it replays nothing (no poll).
-        result = await run_in_threadpool(simulate, self.app, shop.id, days, self.app.config, poll=False)
+        # The current config with the plugins this process runs (the same manager: the same hooks).
+        result = await run_in_threadpool(simulate, self.app, shop.id, days, self.app.config, poll=False,
+                                         plugins=self.app.plugins)  # fmt: skip
         return self.render(request, "simulate.html", viewer=viewer, shop=shop, days=days, result=result)
 
     def routes(self) -> list[BaseRoute]:
