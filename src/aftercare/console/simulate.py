@@ -210,10 +210,8 @@ class Replay:
                 return False
             if action.depends_on not in fate:
                 return max(at, first.due_at) + timedelta(microseconds=1)
-        if action.rechecks:
-            order = self.order_at(action.order_id, at)
-            if order is not None and fire_time_reason(action, order):
-                return False
+        if not _would_go(action, self.order_at(action.order_id, at), at):
+            return False
         if action.kind is not ActionKind.SEND_EMAIL:
             return True
         return self.mail_may_go(action, at)
@@ -263,6 +261,13 @@ class Replay:
     @staticmethod
     def _customer(action: ActionRecord) -> str:
         return normalise_email(action.customer_email or action.payload.get("to", ""))
+
+
+def _would_go(action: ActionRecord, order: Order | None, now: datetime) -> bool:
+    """The dispatcher's fire-time rule on ``order`` as it is at ``now`` (an action not due yet goes)."""
+    if action.due_at > now or not action.rechecks or order is None:
+        return True
+    return not fire_time_reason(action, order)
 
 
 def _compare(recorded: list[ActionRecord], would: list[ActionRecord]) -> list[PluginDiff]:
