@@ -37,7 +37,7 @@ from aftercare.console import accounts, messages, queries
 from aftercare.console.auth import COOKIE, LoginLimiter, Session, SessionSigner, csrf_ok, fingerprint, session_hash
 from aftercare.console.charts import bar_chart, line_chart
 from aftercare.models import SurveyKind
-from aftercare.platform import PlatformError
+from aftercare.platform import LiveWarning, PlatformError
 from aftercare.report import FIRST_DAY, LAST_DAY
 from aftercare.worker import Health, worker_health
 
@@ -241,7 +241,10 @@ class Console:
             from aftercare.live import live_problems
 
             live = await run_in_threadpool(live_problems, self.app, [shop.id])
-        return self.render(request, "overview.html", viewer=viewer, shop=shop, data=data, backlog=backlog, live=live)
+        warnings = [line for line in live or [] if isinstance(line, LiveWarning)]
+        errors = [line for line in live or [] if not isinstance(line, LiveWarning)]
+        return self.render(request, "overview.html", viewer=viewer, shop=shop, data=data, backlog=backlog, live=live,
+                           live_errors=errors, live_warnings=warnings)  # fmt: skip
 
     def _worker(self) -> Health:
         """Whether a worker runs (its heartbeats in the store): without one the console is read-only."""
