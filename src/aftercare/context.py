@@ -186,6 +186,7 @@ class Context:
         scope: Scope | str = Scope.ORDER,
         after: ActionRequest | None = None,
         lines: Sequence[str] = (),
+        locale: str = "",
     ) -> ActionRequest:
         """Email ``template`` to ``to`` (default: the order's customer).
 
@@ -195,7 +196,8 @@ class Context:
         consent; everything else is checked against it when sent. ``after``
         holds the mail until that action is done (a coupon's code, say) and
         drops it if that action fails. ``lines`` names the order lines the mail is
-        about, for the ``lines_refunded`` fire-time check.
+        about, for the ``lines_refunded`` fire-time check. ``locale``: another
+        language than the order's (a mail to the shop's staff is in the shop's).
         """
         order = self.event.order
         recipient = (to or order.customer.email).strip()
@@ -204,7 +206,7 @@ class Context:
         payload = {
             "template": template,
             "to": recipient,
-            "locale": self.locale,
+            "locale": locale or self.locale,
             "context": _json_ready(context or {}, f"send_email({template!r}) context"),
             "transactional": transactional,
         }
