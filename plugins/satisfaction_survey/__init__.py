@@ -106,6 +106,7 @@ def on_order_cancelled(event: Event, ctx) -> None:
 
 @hookimpl
 def on_survey_answered(event: Event, ctx) -> None:
+    _alert_staff(event, ctx)
     answer = event.answer
     if answer is None or not _needs_follow_up(answer, ctx.settings):
         return
@@ -116,8 +117,10 @@ def on_survey_answered(event: Event, ctx) -> None:
         ctx.tag_customer(tag, key=f"{tag}:order:{event.order.platform_id}")
 
 
-@hookimpl(specname="on_survey_answered")
-def alert_staff(event: Event, ctx) -> None:
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _alert_staff(event: Event, ctx) -> None:
     """A mail to the shop's staff on a low score or a complaint comment. The hook fires again when the
     customer changes the answer or adds a comment; the key holds the score and the comment, so each
     new low answer or complaint alerts once, and the same one never twice."""
@@ -138,9 +141,6 @@ def alert_staff(event: Event, ctx) -> None:
                "comment": answer.comment.strip(), "low": low, "complaint": complaint}  # fmt: skip
     ctx.send_email("staff_alert", to=to, transactional=True, locale=ctx.shop.locale,
                    key=f"staff-alert-{answer.kind.value}-{digest}", context=context)  # fmt: skip
-
-
-# -- helpers ----------------------------------------------------------------------------
 
 
 def _send_survey(ctx, *, due: datetime, reschedule: bool = False) -> None:
