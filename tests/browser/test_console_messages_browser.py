@@ -17,7 +17,7 @@ from aftercare.testing import make_event, make_order
 from ..runtime.test_processes import first_line, start, stop
 from .conftest import PASSWORD, chromium_or_skip, log_in
 
-PLUGIN = '''
+PLUGIN = """
 from aftercare import hookimpl
 from aftercare.testing import MemoryAdapter
 
@@ -32,7 +32,7 @@ def on_order_paid(event, ctx):
     coupon = ctx.create_coupon(percent=10, prefix="THANKS")
     ctx.send_email("thank_you", context={"code": coupon.payload["code"]}, after=coupon)
     ctx.later(days=7).add_order_note("how was it?", key="later")
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def served(tmp_path_factory):
     config.write_text(f"""
 database = "sqlite:///aftercare.db"
 queue = "sqlite:///queue.db"
-plugins_folder = "{folder / 'plugins'}"
+plugins_folder = "{folder / "plugins"}"
 public_url = "http://127.0.0.1:1"
 
 [console]
