@@ -3,9 +3,9 @@
 ``aftercare check --live`` and the console's "run the live checks" button both ask
 this module, so the two say the same thing about the same shop.
 
-A shop passes only if it can do its work, not merely log in: its mail must have a
-sender (without one every mail fails when it is rendered, after a real coupon may
-have been made on the platform), and its platform keys must be allowed to act
+A shop passes only if it can do its work, not merely log in: a production shop's mail
+must have a sender (without one every mail fails when it is rendered, after a real
+coupon may have been made on the platform; a dry-run shop gets a warning), and its platform keys must be allowed to act
 (the adapter's ``check_live`` tries what the plugins need: Shopify's access scopes,
 a no-op write with WooCommerce's key), not only to read.
 """
@@ -40,7 +40,8 @@ def live_problems(app: App, shop_ids: list[str]) -> list[str]:
         settings = app.mail_settings(shop_id)
         shop = app.shop(shop_id)
         if not (shop.profile.sender or settings.sender):
-            problems.append(f"{shop_id}: mail: {NO_SENDER}")
+            line = f"{shop_id}: mail: {NO_SENDER}"  # a dry run drops its mail before it is rendered: a warning
+            problems.append(line if shop.config.production else LiveWarning(f"{line} once the shop is production"))
         if settings.transport == "smtp":
             key = settings.smtp.model_dump_json()
             if key not in relays:
