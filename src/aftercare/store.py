@@ -2610,7 +2610,8 @@ ERASED_REASON = "customer erased"
 ERASED_TEXT = "[erased]"
 #: Keys in payloads and results whose values name a person (emails are replaced by the pseudonym).
 _PERSONAL_KEYS = frozenset({"first_name", "last_name", "customer_name", "full_name", "phone", "company",
-                            "address1", "address2", "zip", "city", "province"})  # fmt: skip
+                            "address1", "address2", "zip", "city", "province",
+                            "comment"})  # fmt: skip  (a survey comment a staff alert carries)
 _EMAIL_KEYS = frozenset({"to", "email", "customer_email", "recipient"})
 
 

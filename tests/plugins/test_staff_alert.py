@@ -102,3 +102,14 @@ def test_the_staff_alert_template_renders_in_every_language(plugin_app):
 
     app = plugin_app(satisfaction_survey, settings=ON)
     assert check_templates(app) == []
+
+
+def test_erasing_the_customer_blanks_the_comment_the_alert_carried(plugin_app):
+    app = plugin_app(satisfaction_survey, settings=ON)
+    order = shopify_order()
+    Dispatcher(app).dispatch(answered(order, "csat", 2, "Call me on my cell, Lucía"))
+    (alert,) = [a for a in app.store.list_actions() if a.payload.get("template") == "staff_alert"]
+    assert alert.payload["context"]["comment"]
+    app.store.forget_customer("test", order.customer.email, b"k" * 32)
+    erased = app.store.get_action(alert.id)
+    assert erased.payload["context"]["comment"] == "" and "Lucía" not in str(erased.payload)
