@@ -13,8 +13,10 @@ subject). Two sources are exact, so the view uses them in this order:
    the code the channel ran, from the same action: the template, recipient,
    locale and context of its payload, the coupon code as the platform holds
    it, and the order as the event that caused it carried it. It is what was
-   sent unless the templates, the shop's settings or the mail's ``Date``
-   changed since: the page says so. The platform is never asked (a console
+   sent unless the templates or the shop's settings changed since (the
+   ``Date`` is set to the time of sending; the unsubscribe link is sealed
+   anew, with a fresh IV, so its characters differ for the same page): the
+   page says so. The platform is never asked (a console
    GET calls nobody); an order no longer stored is shown as "cannot be
    re-rendered".
 
@@ -89,7 +91,8 @@ def shown_message(app: App, action: ActionRecord) -> ShownMessage:
     if sent:
         note = ("Re-rendered now from the stored action, by the code that sent it: the same template, recipient, "
                 "context and order. It differs from what was sent only if the templates or the shop's settings "
-                "changed since (the Date is the time of sending).")  # fmt: skip
+                "changed since (the Date is the time of sending; the unsubscribe link is sealed anew, so its "
+                "characters differ while it leads to the same page).")  # fmt: skip
     else:
         note = f"Not sent ({action.state.value}): this is what it would send, rendered now."
     return _shown(message, "re-rendered", note)
