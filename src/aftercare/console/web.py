@@ -39,6 +39,7 @@ from aftercare.console.charts import bar_chart, line_chart
 from aftercare.models import SurveyKind
 from aftercare.platform import LiveWarning, PlatformError
 from aftercare.report import FIRST_DAY, LAST_DAY
+from aftercare.store import wall_clock
 from aftercare.worker import Health, worker_health
 
 if TYPE_CHECKING:
@@ -124,7 +125,9 @@ class Console:
     # -- plumbing -------------------------------------------------------------------
     def render(self, request: Request, page: str, status: int = 200, /, **variables: Any) -> HTMLResponse:
         worker = getattr(request.state, "worker", None)
-        body = self.env.get_template(page).render(base=_base(request), worker=worker, **variables)
+        read_only = worker is not None and self.read_only(worker)
+        body = self.env.get_template(page).render(base=_base(request), worker=worker, read_only=read_only,
+                                                  **variables)  # fmt: skip
         return HTMLResponse(body, status_code=status, headers=HEADERS)
 
     def set_session(self, request: Request, response: Response, session: Session) -> None:
@@ -246,6 +249,13 @@ class Console:
         return self.render(request, "overview.html", viewer=viewer, shop=shop, data=data, backlog=backlog, live=live,
                            live_errors=errors, live_warnings=warnings)  # fmt: skip
 
+    def read_only(self, health: Health) -> bool:
+        """No worker is running (none started, or none beat lately): nothing would run a retry. A stuck
+        worker still beats; the banner does not hide Retry and Cancel from it."""
+        if health.beat_at is None:
+            return True
+        return health.beat_at < wall_clock() - timedelta(seconds=self.app.config.server.heartbeat_limit_seconds)
+
     def _worker(self) -> Health:
         """Whether a worker runs (its heartbeats in the store): without one the console is read-only."""
         try:
@@ -330,7 +340,7 @@ class Console:
         action = await self._action(request, viewer)
         verb = request.url.path.rsplit("/", 1)[-1]
         worker = request.state.worker
-        if not worker.ok:
+        if self.read_only(worker):
             message = f"Read-only: no worker runs ({worker.worker}); nothing was changed."
             return self.render(request, "error.html", 409, viewer=viewer, message=message)
         form = request.state.form
