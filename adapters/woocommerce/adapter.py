@@ -439,6 +439,15 @@ class WooCommerceAdapter(Adapter):
                 f"woocommerce: {self.settings.url} answered GET orders without a list of "
                 "orders; is url the shop's home address?"
             ]
+        # Coupons, notes and tags are writes: a Read key logs in and fails them all. WooCommerce checks
+        # the key's write permission (401) before it looks for the order; order 0 never exists (404 or
+        # 400 with a Read/Write key), so the probe changes nothing.
+        try:
+            self.client.request("POST", "orders/0", data={}, retries=0)
+        except PlatformError as error:
+            if " 401 " in error.message or " 403 " in error.message:
+                return [f"the API key cannot write ({error.message}): coupons, order notes and tags would "
+                        "fail; give the key Read/Write permissions"]  # fmt: skip
         return []
 
 

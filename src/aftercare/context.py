@@ -188,6 +188,7 @@ class Context:
         scope: Scope | str = Scope.ORDER,
         after: ActionRequest | None = None,
         lines: Sequence[str] = (),
+        locale: str = "",
     ) -> ActionRequest:
         """Email ``template`` to ``to`` (default: the order's customer).
 
@@ -197,13 +198,14 @@ class Context:
         consent; everything else is checked against it when sent. ``after``
         holds the mail until that action is done (a coupon's code, say) and
         drops it if that action fails. ``lines`` names the order lines the mail is
-        about, for the ``lines_refunded`` fire-time check.
+        about, for the ``lines_refunded`` fire-time check. ``locale``: another
+        language than the order's (a mail to the shop's staff is in the shop's).
         """
         order = self.event.order
         recipient = (to or order.customer.email).strip()
         if not recipient:
             raise ValueError(f"order {order.platform_id} has no customer email to send {template!r} to")
-        payload = self._message("send_email", template, recipient, context, transactional, lines)
+        payload = self._message("send_email", template, recipient, context, transactional, lines, locale)
         return self._request(ActionKind.SEND_EMAIL, key or template, payload, scope, after)
 
     def send_sms(
@@ -253,12 +255,19 @@ class Context:
         return self._request(ActionKind.SEND_WHATSAPP, key or template, payload, scope, after)
 
     def _message(
-        self, kind: str, template: str, to: str, context: dict[str, Any] | None, transactional: bool, lines
+        self,
+        kind: str,
+        template: str,
+        to: str,
+        context: dict[str, Any] | None,
+        transactional: bool,
+        lines: Sequence[str],
+        locale: str = "",
     ) -> dict[str, Any]:
         payload = {
             "template": template,
             "to": to,
-            "locale": self.locale,
+            "locale": locale or self.locale,
             "context": _json_ready(context or {}, f"{kind}({template!r}) context"),
             "transactional": transactional,
         }

@@ -66,7 +66,9 @@ class MailChannel:
             order=job.order,
             settings=settings,
         )
-        result = {"message_id": message["Message-ID"], "locale": message["Content-Language"]}
+        # The subject as sent: the console lists it (the body is re-rendered or read from the outbox file).
+        result = {"message_id": message["Message-ID"], "locale": message["Content-Language"],
+                  "subject": str(message["Subject"])}  # fmt: skip
         if settings.transport == "outbox":
             folder = app.config.resolve_path(settings.outbox_dir)
             return {**result, **OutboxTransport(folder).send(message, outbox_name(app, action))}
