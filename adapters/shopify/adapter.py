@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
@@ -132,6 +133,8 @@ class ShopifyAdapter(Adapter):
         # A partial order (fulfillment, refund, return bodies) is stored as it came: the worker
         # re-reads it before the hooks run. No platform call here, in the receiver's 5 s budget.
         events = mapper.events(delivery.payload)
+        if self.settings.birthday_metafield:
+            events = [_birthday_unread(event) for event in events]
         for event in events:
             if event.kind is EventKind.SHIPPED:
                 self._watch(event.order.platform_id)
@@ -166,7 +169,9 @@ class ShopifyAdapter(Adapter):
 
     # -- reading ----------------------------------------------------------
     def fetch_order(self, order_id: str) -> Order:
-        data = self.client.execute("order.graphql", {"id": gid("Order", order_id)})
+        data = self.client.execute(
+            "order.graphql", {"id": gid("Order", order_id), **self.settings.birthday_variables}
+        )
         if data.get("order") is None:
             raise PlatformError(self._why_unreadable(order_id), transient=False)
         try:
@@ -209,7 +214,12 @@ class ShopifyAdapter(Adapter):
         while True:
             data = self.client.execute(
                 "orders_changed.graphql",
-                {"first": self.settings.poll_page_size, "query": query, "after": after},
+                {
+                    "first": self.settings.poll_page_size,
+                    "query": query,
+                    "after": after,
+                    **self.settings.birthday_variables,
+                },
             )
             try:
                 connection = Reader("graphql:orders", data.get("orders"), "orders")
@@ -276,7 +286,8 @@ class ShopifyAdapter(Adapter):
         for chunk_start in range(0, len(ids), per_call):
             chunk = ids[chunk_start : chunk_start + per_call]
             data = self.client.execute(
-                "orders_by_id.graphql", {"ids": [gid("Order", i) for i in chunk]}
+                "orders_by_id.graphql",
+                {"ids": [gid("Order", i) for i in chunk], **self.settings.birthday_variables},
             )
             found = [
                 node for node in Reader("graphql:nodes", data).items("nodes") if node.has("id")
@@ -623,3 +634,13 @@ def _parse_cursor(cursor: str | None) -> datetime | None:
 
 def _format_cursor(moment: datetime) -> str:
     return _iso(moment)
+
+
+def _birthday_unread(event: Event) -> Event:
+    """A paid order's event marked for the worker's re-read (``Order.partial``) when its
+    customer may have a birthday metafield: webhook bodies carry no customer metafields,
+    the GraphQL order (with ``birthday_metafield`` set) does."""
+    order = event.order
+    if event.kind is not EventKind.ORDER_PAID or order.partial or not order.customer.platform_id:
+        return event
+    return dataclasses.replace(event, order=dataclasses.replace(order, partial=True))

@@ -29,6 +29,7 @@ from aftercare.platform import (
     ShopState,
     WebhookDelivery,
     WebhookSubscription,
+    birthday_date,
 )
 
 from . import webhooks
@@ -150,22 +151,24 @@ class WooCommerceAdapter(Adapter):
             refunds = tuple(read.get(refund.platform_id, refund) for refund in refunds)
         customer = order.customer
         if customer.platform_id:
-            consent = self._customer_consent(customer.platform_id)
-            if consent is not None:
+            record = self._read_customer(customer.platform_id)
+            consent = customer_consent(record, self.settings.consent_meta_key)
+            if consent is not ConsentState.UNKNOWN:  # else the order's meta stands
                 customer = dataclasses.replace(customer, marketing_consent=consent)
+            if self.settings.birthday_meta_key and isinstance(record, Mapping):
+                birthday = birthday_date(meta_value(record, self.settings.birthday_meta_key))
+                customer = dataclasses.replace(customer, birthday=birthday)
         return dataclasses.replace(order, refunds=refunds, customer=customer, partial=False)
 
-    def _customer_consent(self, customer_id: str) -> ConsentState | None:
-        """The consent on a registered customer's record; None when the record says
-        nothing (never written, or the customer was deleted): the order's meta stands."""
+    def _read_customer(self, customer_id: str) -> Any:
+        """A registered customer's record (consent, birthday in its meta); None when the
+        customer was deleted since the order."""
         try:
-            record = self.client.get(f"customers/{_path_id(customer_id)}")
+            return self.client.get(f"customers/{_path_id(customer_id)}")
         except PlatformError as error:
             if error_code(error) in ("woocommerce_rest_invalid_id", "woocommerce_rest_customer_invalid_id"):
                 return None
             raise
-        consent = customer_consent(record, self.settings.consent_meta_key)
-        return None if consent is ConsentState.UNKNOWN else consent
 
     def poll(self, cursor: str | None, since: datetime | None = None) -> Iterator[PollBatch]:
         """Orders modified after the cursor, oldest change first, one batch per page.

@@ -24,7 +24,7 @@ import functools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
@@ -185,6 +185,25 @@ def locale_tag(value: str) -> str:
 
 
 _LOCALE_TAG = re.compile(r"[A-Za-z]{2,8}(?:[_-][A-Za-z0-9]{1,8}){0,4}")
+
+
+def birthday_date(value: Any) -> date | None:
+    """A customer field's text as a birthday: ``YYYY-MM-DD`` (Shopify's ``date`` metafield
+    type, HTML's ``<input type=date>`` that WooCommerce checkout field plugins save), or
+    the same followed by a time (a ``date_time`` metafield: its date part). Anything
+    else is None: a ``03/04/1990`` could be either of two days, so none is guessed."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()[:10]
+    if not _ISO_DATE.fullmatch(text) or (len(value.strip()) > 10 and value.strip()[10] not in "T "):
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:  # 2026-02-30
+        return None
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def tracking_link(url: str) -> str:

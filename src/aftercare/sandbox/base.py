@@ -131,6 +131,10 @@ class SandboxShop(abc.ABC):
     def order_changed(self, order: Order, move: str, subject: Any = None) -> None:
         """Fire the webhooks the platform fires for ``move`` (called with the lock held)."""
 
+    def store_customer_field(self, customer: Customer, field: str, value: str) -> None:
+        """Keep a custom customer field where the platform keeps one (with the lock held)."""
+        raise NotImplementedError(f"the {self.platform} sandbox keeps no custom customer fields")
+
     def describe(self) -> dict[str, Any]:
         return {"platform": self.platform, "url": self.url, "settings": self.adapter_settings()}
 
@@ -194,6 +198,20 @@ class SandboxShop(abc.ABC):
             del self.state.customers[customer.id]
             customer.id = id
             self.state.customers[id] = customer
+            return customer
+
+    def set_birthday(self, customer_id: int, birthday: str, *, field: str) -> Customer:
+        """Keep ``birthday`` (text as the shop stores it, ``1990-03-15``) on the customer, where
+        the platform keeps such a field: on Shopify the customer metafield ``field``
+        (``namespace.key``, type ``date``), on WooCommerce the customer meta key ``field``
+        (``GET /customers/{id}`` shows it in ``meta_data``). Fires no webhook: on neither
+        platform does editing a customer's custom field touch their orders."""
+        with self.state.lock:
+            customer = self.state.customers.get(customer_id)
+            if customer is None:
+                raise MoveError(f"no customer {customer_id}")
+            self.store_customer_field(customer, field, birthday)
+            customer.updated_at = self.now()
             return customer
 
     def pay(self, order_id: int) -> Order:

@@ -185,8 +185,26 @@ class Resolvers:
             }
             if customer.email
             else None,
+            "metafield": lambda info, key, namespace=None: self.metafield(customer, namespace, key),
             **self._withheld("Customer", ("firstName", "lastName", "defaultEmailAddress", "email", "phone")),
         }
+
+    def metafield(self, customer: Customer, namespace: str | None, key: str) -> dict[str, Any] | None:
+        """``Customer.metafield(namespace:, key:)``: null when the customer has none there.
+        Without a namespace Shopify reads the app's reserved one, which the sandbox never fills."""
+        for entry in customer.metafields:
+            if (entry["namespace"], entry["key"]) == (namespace, key):
+                return {
+                    "__typename": "Metafield",
+                    "id": gid("Metafield", entry["id"]),
+                    "namespace": entry["namespace"],
+                    "key": entry["key"],
+                    "type": entry["type"],
+                    "value": entry["value"],
+                    "createdAt": datetime_text(customer.created_at),
+                    "updatedAt": datetime_text(customer.updated_at),
+                }
+        return None
 
     def _withheld(self, kind: str, names: Sequence[str]) -> dict[str, Any]:
         """Protected customer data as an unapproved app gets it: null, with an error at its path."""

@@ -148,6 +148,10 @@ type Customer implements Node {
   defaultEmailAddress: CustomerEmailAddress
   email: String @deprecated(reason: "Use `defaultEmailAddress.emailAddress` instead.")
   emailMarketingConsent: CustomerEmailMarketingConsentState @deprecated(reason: "Use `defaultEmailAddress.marketingState`, `defaultEmailAddress.marketingOptInLevel`, `defaultEmailAddress.marketingUpdatedAt`, and `defaultEmailAddress.sourceLocation` instead.")
+  metafield(namespace: String, key: String!): Metafield
+}
+type Metafield implements Node {
+  id: ID! namespace: String! key: String! type: String! value: String! createdAt: DateTime! updatedAt: DateTime!
 }
 enum CustomerEmailAddressMarketingState { INVALID NOT_SUBSCRIBED PENDING SUBSCRIBED UNSUBSCRIBED UNKNOWN }
 type CustomerEmailAddress {

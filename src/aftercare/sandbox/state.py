@@ -61,6 +61,8 @@ class Customer:
     tags: list[str] = field(default_factory=list)
     #: WooCommerce customer meta_data entries ``{id, key, value}``.
     meta: list[dict[str, Any]] = field(default_factory=list)
+    #: Shopify customer metafields ``{id, namespace, key, type, value}`` (value as text).
+    metafields: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

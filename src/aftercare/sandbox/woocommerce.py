@@ -348,6 +348,10 @@ class WooCommerceSandbox(SandboxShop):
             "_links": self.links(f"orders/{order.id}"),
         }
 
+    def store_customer_field(self, customer: Customer, field: str, value: str) -> None:
+        """A customer meta key (a checkout field plugin's ``billing_birth_date``, say)."""
+        _set_meta(customer.meta, {"key": field, "value": value}, self.state.next_id)
+
     def customer_json(self, customer: Customer) -> dict[str, Any]:
         address = address_json(customer.address)
         paying = any(o.customer_id == customer.id and o.paid_at for o in self.state.orders.values())
