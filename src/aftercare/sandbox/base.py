@@ -52,8 +52,13 @@ class SandboxShop(abc.ABC):
         clock: Callable[[], datetime] | None = None,
         seed: int = 0,
         webhook_timeout: tuple[float, float] = (1.0, 5.0),
+        birthday_field: str | None = None,
     ) -> None:
         self.clock = clock or system_now
+        #: Where this shop keeps customers' birthdays (a Shopify metafield ``namespace.key``, a
+        #: WooCommerce customer meta key): :meth:`set_birthday` writes there, and
+        #: :meth:`adapter_settings` tells the adapter to read it. None: the shop keeps none.
+        self.birthday_field = birthday_field
         self.rng = random.Random(seed)
         self.state = ShopState(self.first_id)
         self.sender = WebhookSender(
@@ -200,12 +205,16 @@ class SandboxShop(abc.ABC):
             self.state.customers[id] = customer
             return customer
 
-    def set_birthday(self, customer_id: int, birthday: str, *, field: str) -> Customer:
+    def set_birthday(self, customer_id: int, birthday: str, *, field: str | None = None) -> Customer:
         """Keep ``birthday`` (text as the shop stores it, ``1990-03-15``) on the customer, where
         the platform keeps such a field: on Shopify the customer metafield ``field``
         (``namespace.key``, type ``date``), on WooCommerce the customer meta key ``field``
-        (``GET /customers/{id}`` shows it in ``meta_data``). Fires no webhook: on neither
-        platform does editing a customer's custom field touch their orders."""
+        (``GET /customers/{id}`` shows it in ``meta_data``); ``field`` defaults to the shop's
+        ``birthday_field``. Fires no webhook: on neither platform does editing a customer's
+        custom field touch their orders."""
+        field = field or self.birthday_field
+        if not field:
+            raise MoveError("no field for the birthday: give field= or the shop's birthday_field")
         with self.state.lock:
             customer = self.state.customers.get(customer_id)
             if customer is None:

@@ -228,6 +228,7 @@ class ShopifySandbox(SandboxShop):
             **credentials,
             "api_version": self.api_version,
             "admin_url": self.url,
+            **({"birthday_metafield": self.birthday_field} if self.birthday_field else {}),
         }
 
     def describe(self) -> dict[str, Any]:

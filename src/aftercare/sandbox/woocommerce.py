@@ -126,7 +126,8 @@ class WooCommerceSandbox(SandboxShop):
     webhook_user_agent = "WooCommerce/9.9.0 Hookshot (WordPress/6.8)"
 
     def adapter_settings(self) -> dict[str, Any]:
-        return {"url": self.url, "consumer_key": self.consumer_key, "consumer_secret": self.consumer_secret}
+        birthday = {"birthday_meta_key": self.birthday_field} if self.birthday_field else {}
+        return {"url": self.url, "consumer_key": self.consumer_key, "consumer_secret": self.consumer_secret, **birthday}
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "webhook_secret": self.default_secret}
