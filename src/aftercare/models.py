@@ -134,6 +134,19 @@ class LineItem:
     sku: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class RelatedProduct:
+    """A product the shop itself relates to one that was bought (Shopify's complementary
+    products from Search & Discovery, WooCommerce's cross-sells and upsells), as a mail shows
+    it: only what the platform gives, never a guess. ``url`` is its page in the shop."""
+
+    platform_id: str
+    title: str
+    url: str
+    image_url: str = ""
+    price: Money | None = None
+
+
 class ShipmentStatus(enum.StrEnum):
     """Normalised tracking status (Shopify's FulfillmentEventStatus, tracking plugins' states)."""
 
