@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import requests
 
-from aftercare.models import ConsentState, Customer, Event, EventKind, Order
+from aftercare.models import ConsentState, Customer, Event, EventKind, Order, RelatedProduct
 from aftercare.platform import (
     Adapter,
     AdapterSettings,
@@ -395,6 +395,28 @@ class ShopifyAdapter(Adapter):
         data = self.client.execute("tags_add.graphql", {"id": node_gid, "tags": list(tags)})
         user_errors(data["tagsAdd"], "tagsAdd")
 
+    def related_products(self, product_id: str) -> list[RelatedProduct]:
+        """Search & Discovery's complementary products of ``product_id`` (its metafield
+        ``shopify--discovery--product_recommendation.complementary_products``), in the
+        merchant's order; only active products published to the online store (a link to open)."""
+        data = self.client.execute(
+            "complementary_products.graphql",
+            {"id": gid("Product", product_id), "first": RELATED_PER_PRODUCT},
+        )
+        product = data.get("product")
+        metafield = (product or {}).get("complementary") or {}
+        nodes = ((metafield.get("references") or {}).get("nodes")) or []
+        found = []
+        for index, node in enumerate(nodes):
+            try:
+                related = _related_product(Reader("graphql:product", node, f"references[{index}]"))
+            except PayloadError as exc:
+                log.warning("shop %s: skipping an unreadable complementary product: %s", self.shop.id, exc)
+                continue
+            if related is not None:
+                found.append(related)
+        return found
+
     def set_marketing_consent(self, customer: Customer, state: ConsentState, source: str) -> None:
         """Record the customer's explicit choice in Shopify.
 
@@ -644,3 +666,28 @@ def _birthday_unread(event: Event) -> Event:
     if event.kind is not EventKind.ORDER_PAID or order.partial or not order.customer.platform_id:
         return event
     return dataclasses.replace(event, order=dataclasses.replace(order, partial=True))
+
+
+#: Complementary products read per product (Search & Discovery lets a merchant set up to 10).
+RELATED_PER_PRODUCT = 10
+
+
+def _related_product(node: Reader) -> RelatedProduct | None:
+    """A referenced product as a mail shows it; None unless it is active and has an online store page."""
+    if not node.has("id") or node.opt_text("status").upper() != "ACTIVE":
+        return None
+    url = node.opt_link("onlineStoreUrl")
+    if not url:
+        return None  # not published to the online store: nothing a customer could open
+    media = node.opt_obj("featuredMedia")
+    preview = media.opt_obj("preview") if media else None
+    image = preview.opt_obj("image") if preview else None
+    price_range = node.opt_obj("priceRangeV2")
+    low = price_range.opt_obj("minVariantPrice") if price_range else None
+    return RelatedProduct(
+        platform_id=node.id("id"),
+        title=node.text("title"),
+        url=url,
+        image_url=image.opt_link("url") if image else "",
+        price=low.money("amount", low.currency("currencyCode")) if low else None,
+    )

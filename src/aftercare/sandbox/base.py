@@ -20,7 +20,19 @@ from typing import Any, ClassVar
 from . import people
 from .delivery import Attempt, Delivery, WebhookSender
 from .http import LocalServer, Request, Response, Router, json_response
-from .state import Address, Customer, Fulfillment, FulfillmentEvent, Line, MoveError, Order, Refund, Return, ShopState
+from .state import (
+    Address,
+    Customer,
+    Fulfillment,
+    FulfillmentEvent,
+    Line,
+    MoveError,
+    Order,
+    Product,
+    Refund,
+    Return,
+    ShopState,
+)
 from .state import money as money_text
 
 
@@ -222,6 +234,29 @@ class SandboxShop(abc.ABC):
             self.store_customer_field(customer, field, birthday)
             customer.updated_at = self.now()
             return customer
+
+    def add_product(
+        self,
+        title: str,
+        price: Decimal | str,
+        *,
+        id: int | None = None,
+        image_url: str = "",
+        published: bool = True,
+        related: Sequence[int] = (),
+        upsells: Sequence[int] = (),
+    ) -> Product:
+        """A catalogue product (``id``: an order line's product id, to relate products to what was
+        bought). ``related`` is what the platform relates to it: Shopify's complementary
+        products (Search & Discovery), WooCommerce's cross-sells; ``upsells`` WooCommerce's upsells."""
+        with self.state.lock:
+            product_id = id if id is not None else self.state.next_id()
+            handle = people.ascii_slug(title) or str(product_id)
+            product = Product(
+                product_id, title, handle, Decimal(str(price)), image_url, published, list(related), list(upsells)
+            )
+            self.state.products[product_id] = product
+            return product
 
     def pay(self, order_id: int) -> Order:
         with self.state.lock:
