@@ -496,9 +496,9 @@ class Adapter(abc.ABC):
         bought = {str(product_id) for product_id in product_ids if product_id}
         chosen: dict[str, RelatedProduct] = {}
         for product_id in dict.fromkeys(str(p) for p in product_ids if p):
+            if len(chosen) >= limit:
+                break  # enough: the other products' lists are not read
             for product in self._related_cached(product_id):
-                if len(chosen) >= limit:
-                    return list(chosen.values())
                 if product.platform_id not in bought:
                     chosen.setdefault(product.platform_id, product)
         return list(chosen.values())[:limit]

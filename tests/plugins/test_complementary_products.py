@@ -97,7 +97,13 @@ def test_several_products_merge_in_order_without_repeats_up_to_the_limit():
     adapter = MemoryAdapter(shop, AdapterSettings(), MemoryShopState(), lambda: START)
     adapter.related = {"a": [POUR_OVER, BEANS], "b": [BEANS, CUPS_AGAIN]}
     assert adapter.complementary_products(["a", "b"], 5) == [POUR_OVER, BEANS, CUPS_AGAIN]
+    adapter.calls.clear()
     assert adapter.complementary_products(["a", "b"], 1) == [POUR_OVER]
+    assert adapter.complementary_products(["a", "b"], 0) == []
+    assert adapter.calls == []  # both lists were kept; and a full list reads no further product
+    adapter.state = MemoryShopState()
+    assert adapter.complementary_products(["a", "b"], 2) == [POUR_OVER, BEANS]
+    assert adapter.calls == ["related_products:a"]
     assert adapter.complementary_products(["prod-7", "b"], 5) == [BEANS, CUPS_AGAIN]  # a bought product is not offered
 
 
