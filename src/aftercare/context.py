@@ -38,6 +38,9 @@ from aftercare.actions import (
 from aftercare.models import ConsentState, Event, Money, Order, SurveyKind, normalise_email
 from aftercare.settings import PluginSettings
 
+#: The one key of a mail context value that asks the mail channel for related products at send
+#: time (:meth:`Context.complementary_products`).
+PRODUCTS_REQUEST = "aftercare:complementary_products"
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are typed by hand
 
 
@@ -164,6 +167,29 @@ class Context:
         return self._link_maker().optin(
             shop_id=self.shop.id, order_id=order.platform_id, email=order.customer.email, locale=self.locale
         )
+
+    # -- products for mail ---------------------------------------------------
+    def complementary_products(self, limit: int, *, lines: Sequence[str] = ()) -> dict[str, Any]:
+        """Up to ``limit`` products the shop itself relates to this order's products (``lines``:
+        only those order lines'), for a mail's context::
+
+            context = {"complementary_products": ctx.complementary_products(3)}
+
+        Hooks never call the platform (a dispatch, a replay or a preview must not depend on
+        it, and a mail due in a week should show next week's products): this is a request,
+        JSON-ready, that the mail channel fills when the mail is sent, through the adapter
+        (:meth:`aftercare.platform.Adapter.complementary_products`, cached per product). The
+        template then gets a list of ``{"title", "url", "image_url", "price"}`` (``price`` a
+        ``{"amount", "currency"}`` for ``|money``, or None), empty when the platform relates
+        nothing, ``limit`` is 0, the platform cannot be read, or the mail is transactional
+        and the customer has not opted in to marketing mail. Nothing is ever guessed.
+        """
+        if limit < 0:
+            raise ValueError(f"complementary_products needs a limit of zero or more, got {limit}")
+        wanted = {str(line) for line in lines}
+        order_lines = [line for line in self.event.order.lines if not wanted or line.platform_id in wanted]
+        product_ids = list(dict.fromkeys(line.product_id for line in order_lines if line.product_id))
+        return {PRODUCTS_REQUEST: {"product_ids": product_ids, "limit": int(limit)}}
 
     @property
     def locale(self) -> str:

@@ -25,6 +25,7 @@ from aftercare.actions import ActionJob, ActionKind, ActionRecord
 from aftercare.config.mail import MailSettings, SmtpSettings
 from aftercare.mail import policy
 from aftercare.mail.message import build_message
+from aftercare.mail.products import with_complementary_products
 from aftercare.mail.templates import default_context, mail_context, render_email
 from aftercare.mail.transports import OutboxTransport, RecipientRefused, SmtpTransport
 from aftercare.mail.unsubscribe import unsubscribe_url
@@ -53,13 +54,14 @@ class MailChannel:
         action, app, settings = job.action, job.app, job.mail_settings
         policy.check_send(app, action, settings)
         p = action.payload
+        context = with_complementary_products(app, action, job.order, p.get("context", {}))
         message = compose(
             app,
             shop_id=action.shop_id,
             template=p["template"],
             to=p["to"],
             locale=p.get("locale", ""),
-            context=coupon_code_as_held(app, action, p.get("context", {})),
+            context=coupon_code_as_held(app, action, context),
             transactional=bool(p.get("transactional", False)),
             idempotency_key=action.idempotency_key,
             plugin=action.plugin,
