@@ -101,7 +101,8 @@ COMMANDS: dict[str, Entry] = {
         "The web console's accounts (the pages are served by `aftercare serve` under /console).",
     ),
     "customers": Entry(
-        "aftercare.cli.customers:customers", "One customer's data: erase it, or print all of it (docs/privacy.md)."
+        "aftercare.cli.customers:customers",
+        "One customer: their history, all their data, or erase it (docs/privacy.md).",
     ),
     "simulate": Entry(
         "aftercare.cli.console:simulate",

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from aftercare.cli.common import UserError, open_app, open_store, open_store_to_read, reports_user_errors
+from aftercare.cli.common import UserError, known_shop, open_app, open_store, open_store_to_read, reports_user_errors
 
 
 def _on_the_store(ctx: click.Context, work: Callable[..., Any], *args: Any, read_only: bool = False) -> Any:
@@ -29,7 +29,7 @@ def _on_the_store(ctx: click.Context, work: Callable[..., Any], *args: Any, read
 
 @click.group()
 def customers() -> None:
-    """One customer's data: erase it, or print all of it (docs/privacy.md)."""
+    """One customer: their history, all their data, or erase it (docs/privacy.md)."""
 
 
 @customers.command("forget")
@@ -70,3 +70,26 @@ def customers_export(ctx: click.Context, email: str, shop_id: str | None, as_jso
         click.echo(json.dumps(exported, indent=2, ensure_ascii=False, default=str))
     else:
         click.echo(render_text(exported), nl=False)
+
+
+@customers.command("show")
+@click.argument("email")
+@click.option("--shop", "shop_id", help="Only this shop (default: every shop).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+@reports_user_errors
+def customers_show(ctx: click.Context, email: str, shop_id: str | None, as_json: bool) -> None:
+    """One customer's history: orders, messages, coupons, answers, returns, refunds, delivery problems."""
+    from aftercare.console.customers import customer_history
+
+    app = open_app(ctx)
+    shops = [known_shop(app, shop_id)] if shop_id else list(app.shops)
+    open_store_to_read(app)
+    entries = customer_history(app.store, shops, email)
+    if as_json:
+        click.echo(json.dumps([e.as_dict() for e in entries], indent=2, ensure_ascii=False))
+        return
+    if not entries:
+        raise UserError(f"no order of {email.strip()} in {', '.join(shops)}")
+    for e in entries:
+        click.echo(f"{e.at:%Y-%m-%d %H:%M} UTC  {e.shop_id}  {e.order_number or e.order_id}  {e.text}")

@@ -36,6 +36,7 @@ from aftercare.actions import ActionKind, ActionRecord, ActionState, ReasonCode
 from aftercare.console import accounts, messages, queries
 from aftercare.console.auth import COOKIE, LoginLimiter, Session, SessionSigner, csrf_ok, fingerprint, session_hash
 from aftercare.console.charts import bar_chart, line_chart
+from aftercare.console.customers import customer_history
 from aftercare.models import SurveyKind
 from aftercare.platform import LiveWarning, PlatformError
 from aftercare.report import FIRST_DAY, LAST_DAY
@@ -295,6 +296,15 @@ class Console:
         return self.render(request, "search.html", 200 if found else 404, viewer=viewer, text=text, found=found,
                            **variables)  # fmt: skip
 
+    async def customer(self, request: Request, viewer: Viewer) -> Response:
+        """One customer's history over the viewer's shops (``?email=``); 404 if none of them knows it."""
+        email = request.query_params.get("email", "").strip()
+        if not email:
+            return RedirectResponse(f"{viewer.base}/", status_code=302)
+        entries = await run_in_threadpool(customer_history, self.app.store, viewer.shops, email)
+        return self.render(request, "customer.html", 200 if entries else 404, viewer=viewer, email=email,
+                           entries=entries)  # fmt: skip
+
     async def order(self, request: Request, viewer: Viewer) -> Response:
         shop = self.app.shop(viewer.shop(request.path_params["shop"]))
         order_id = request.path_params["order"]
@@ -486,6 +496,7 @@ class Console:
                     Route("/", page(self.home)),
                     Route("/actions", page(self.actions)),
                     Route("/search", page(self.search)),
+                    Route("/customers", page(self.customer)),
                     Route("/actions/{action:int}/message", page(self.message)),
                     Route("/actions/{action:int}/retry", page(self.confirm_retry), methods=["GET"]),
                     # The only two writes on an action; any other verb is the catch-all's 404.
