@@ -254,11 +254,7 @@ class Context:
         apart from email's, and count with mails in the shop's frequency cap and quiet hours.
         The key space is the action kind's own: a mail and a text may share a key.
         """
-        to, problem = _phone_of(self.event.order)
-        payload = self._message("send_sms", template, to, context, transactional, lines)
-        if problem:
-            payload["phone_problem"] = problem
-        return self._request(ActionKind.SEND_SMS, key or template, payload, scope, after)
+        return self._text(ActionKind.SEND_SMS, template, context, transactional, key, scope, after, lines)
 
     def send_whatsapp(
         self,
@@ -274,11 +270,25 @@ class Context:
         """A WhatsApp template message: ``template`` names the shop's approved WhatsApp
         template (``[mail.sms.whatsapp_templates]``), filled from ``context``. Otherwise
         as :meth:`send_sms` (number, consent, cap)."""
+        return self._text(ActionKind.SEND_WHATSAPP, template, context, transactional, key, scope, after, lines)
+
+    def _text(
+        self,
+        kind: ActionKind,
+        template: str,
+        context: dict[str, Any] | None,
+        transactional: bool,
+        key: str | None,
+        scope: Scope | str,
+        after: ActionRequest | None,
+        lines: Sequence[str],
+    ) -> ActionRequest:
+        """A text of either channel to the order's phone; why there is none goes with it."""
         to, problem = _phone_of(self.event.order)
-        payload = self._message("send_whatsapp", template, to, context, transactional, lines)
+        payload = self._message(kind.value, template, to, context, transactional, lines)
         if problem:
             payload["phone_problem"] = problem
-        return self._request(ActionKind.SEND_WHATSAPP, key or template, payload, scope, after)
+        return self._request(kind, key or template, payload, scope, after)
 
     def _message(
         self,

@@ -82,10 +82,11 @@ def customers_show(ctx: click.Context, email: str, shop_id: str | None, as_json:
     """One customer's history: orders, messages, coupons, answers, returns, refunds, delivery problems."""
     from aftercare.console.customers import customer_history
 
-    app = open_app(ctx)
-    shops = [known_shop(app, shop_id)] if shop_id else list(app.shops)
-    open_store_to_read(app)
-    entries = customer_history(app.store, shops, email)
+    def history(app):
+        shops = [known_shop(app, shop_id)] if shop_id else list(app.shops)
+        return shops, customer_history(app.store, shops, email)
+
+    shops, entries = _on_the_store(ctx, history, read_only=True)
     if as_json:
         click.echo(json.dumps([e.as_dict() for e in entries], indent=2, ensure_ascii=False))
         return
