@@ -20,6 +20,9 @@ from aftercare import hookimpl
 from aftercare.models import Event, LineItem, Order, ReturnRequest
 from aftercare.settings import PluginSettings
 
+#: Every mail of this plugin is transactional (see aftercare.mail.brand).
+MARKETING_MAIL = False
+
 #: Lines of text by language (``{en = [...], es = [...]}``), or one list for every language.
 Lines = list[str] | dict[str, list[str]]
 

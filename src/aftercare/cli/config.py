@@ -23,6 +23,7 @@ from aftercare.cli.common import (
 )
 from aftercare.config import ConfigError
 from aftercare.live import live_problems
+from aftercare.mail.brand import brand_problems
 from aftercare.mail.templates import check_templates
 from aftercare.platform import LiveWarning, MemoryShopState
 from aftercare.vault import new_secret_key
@@ -91,7 +92,7 @@ def check(ctx: click.Context, shop_ids: tuple[str, ...], live: bool) -> None:
         login = adapter.authentication()
         if login:
             click.echo(f"{shop.id}: logs in with {login}")
-    template_problems = check_templates(app)
+    template_problems = check_templates(app) + brand_problems(app)
     if template_problems:
         raise ConfigError(template_problems)
     console.print(f"store: {redact_url(app.config.database_url)}")

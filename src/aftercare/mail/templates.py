@@ -46,7 +46,9 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency
 
+from aftercare.config.mail import BrandSettings
 from aftercare.context import ShopProfile
+from aftercare.mail.brand import brand_context
 from aftercare.models import Customer, FinancialStatus, LineItem, Money, Order, Shipment, ShipmentStatus
 
 if TYPE_CHECKING:
@@ -369,10 +371,35 @@ def default_context(order: Order | None, shop: ShopProfile) -> dict[str, Any]:
 
 
 def mail_context(
-    base: Mapping[str, Any], plugin_context: Mapping[str, Any], *, transactional: bool, unsubscribe_url: str | None
+    base: Mapping[str, Any],
+    plugin_context: Mapping[str, Any],
+    *,
+    transactional: bool,
+    unsubscribe_url: str | None,
+    brand: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The plugin's variables over the defaults; the mail's own (unsubscribe link) over both."""
-    return {**base, **plugin_context, "transactional": transactional, "unsubscribe_url": unsubscribe_url}
+    """The plugin's variables over the defaults; the mail's own (unsubscribe link, the shop's
+    ``brand``, see :mod:`aftercare.mail.brand`) over both."""
+    if brand is None:
+        brand = brand_context(BrandSettings(), base.get("shop", {}).get("name", ""))
+    return {
+        **base,
+        **plugin_context,
+        "transactional": transactional,
+        "unsubscribe_url": unsubscribe_url,
+        "brand": brand,
+    }
+
+
+#: The brand ``check_templates`` renders with: every optional part set, so each branch of a layout runs.
+SAMPLE_BRAND = BrandSettings(
+    logo_url="https://shop.example/logo.png",
+    accent_color="#1d4ed8",
+    shop_url="https://shop.example",
+    postal_address="Sample Shop Ltd\n1 Sample Street\n00000 Sample Town",
+    support_email="help@shop.example",
+    support_url="https://shop.example/help",
+)
 
 
 def samples(roots: Sequence[Root], template: str) -> dict[str, Any]:
@@ -423,7 +450,9 @@ def check_templates(app: App) -> list[str]:
 
     Syntax errors come from parsing every file; unknown variables from
     rendering each template in each locale with the sample order and the
-    ``samples.json`` variables, as marketing and as transactional mail.
+    ``samples.json`` variables, as marketing and as transactional mail, with a
+    brand that has every optional part set. ``aftercare check`` adds the
+    brand's own problems (:func:`aftercare.mail.brand.brand_problems`).
     """
     profiles = [(shop.profile, shop.id) for shop in app.shops.values()] or [(ShopProfile("example", "none"), None)]
     return _check(app, [(profile, functools.partial(template_roots, app, shop_id)) for profile, shop_id in profiles])
@@ -501,7 +530,8 @@ def _render_problems(roots: Sequence[Root], template: str, locale: str, shop: Sh
     problems = []
     for transactional in (False, True):
         url = None if transactional else f"https://shop.example/unsubscribe/sample-token-for-{template}"
-        context = mail_context(base, extra, transactional=transactional, unsubscribe_url=url)
+        brand = brand_context(SAMPLE_BRAND, shop.name or shop.id)
+        context = mail_context(base, extra, transactional=transactional, unsubscribe_url=url, brand=brand)
         try:
             render_resolved(roots, chain, resolved, locale, shop.timezone, context)
         except TemplateError as exc:

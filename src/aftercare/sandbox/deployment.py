@@ -174,6 +174,25 @@ class Deployment:
         self.settle()
 
 
+#: The demo shops' ``[shops.mail.brand]`` by platform: their look and address in every mail's footer.
+DEMO_BRANDS: dict[str, dict[str, str]] = {
+    "shopify": {
+        "logo_url": "https://demo-shopify.example/logo.png",
+        "accent_color": "#0f766e",
+        "shop_url": "https://demo-shopify.example",
+        "postal_address": "Demo Shopify Shop SL\nCalle Mayor 1\n28013 Madrid, Spain",
+        "support_email": "help@demo-shopify.example",
+    },
+    "woocommerce": {
+        "logo_url": "https://demo-woocommerce.example/logo.png",
+        "accent_color": "#7c3aed",
+        "shop_url": "https://demo-woocommerce.example",
+        "postal_address": "Demo WooCommerce Shop EOOD\nul. Vitosha 1\n1000 Sofia, Bulgaria",
+        "support_url": "https://demo-woocommerce.example/help",
+    },
+}
+
+
 def demo_config(
     folder: Path, sandboxes: Mapping[str, SandboxShop], public_url: str, plugins: Mapping, console: bool = False
 ) -> Config:
@@ -191,6 +210,7 @@ def demo_config(
                 "production": True,
                 "timezone": timezone,
                 "sender": f"Demo Shop <hello@{shop_id}.example>",
+                "mail": {"brand": DEMO_BRANDS.get(platform, {})},
                 **shop.adapter_settings(),
             }
         )
