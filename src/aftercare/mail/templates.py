@@ -45,6 +45,7 @@ import jinja2
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency
+from babel.units import format_unit
 
 from aftercare.config.mail import BrandSettings
 from aftercare.context import ShopProfile
@@ -205,7 +206,9 @@ def resolve(roots: Sequence[Root], template: str, chain: Sequence[str]) -> Resol
 
 def environment(roots: Sequence[Root], chain: Sequence[str], format_locale: str, timezone: str) -> jinja2.Environment:
     """Jinja for one mail: search ``chain``'s locale folders root by root; HTML autoescaped;
-    unknown variables are errors; ``money`` and ``date`` format for the reader."""
+    unknown variables are errors; ``money``, ``date``, ``datetime``, ``duration`` (``24|duration("month")``:
+    "24 meses", "1 месец", Babel's units) and ``plural`` format for the reader; ``localized`` picks
+    a per-locale setting's entry for the mail's language."""
     search = [str(root.path / locale) for locale in chain for root in roots]
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(search),
@@ -215,12 +218,37 @@ def environment(roots: Sequence[Root], chain: Sequence[str], format_locale: str,
         lstrip_blocks=True,
     )
     zone = ZoneInfo(timezone)
+    env.filters["localized"] = lambda value: localized(value, chain)
+    env.filters["duration"] = lambda value, unit="month": format_unit(
+        value, f"duration-{unit}", length="long", locale=format_locale
+    )
+    env.filters["plural"] = lambda forms, count: plural(forms, count, format_locale)
     env.filters["money"] = lambda value, currency=None: format_money(value, format_locale, currency)
     env.filters["date"] = lambda value, format="long": format_date(_local(value, zone), format, locale=format_locale)
     env.filters["datetime"] = lambda value, format="medium": format_datetime(
         _aware(value), format, tzinfo=zone, locale=format_locale
     )
     return env
+
+
+def localized(value: Any, chain: Sequence[str]) -> Any:
+    """A setting that holds prose, in the mail's language: ``{en = [...], es = [...]}`` gives the
+    entry of the first locale of ``chain`` it has (``es_ES`` then ``es`` ... ``en``), else its first
+    entry; anything else (a plain list: the same for every language) is returned as it is."""
+    if not isinstance(value, Mapping):
+        return value
+    by_locale = {str(key).replace("-", "_").lower(): entry for key, entry in value.items()}
+    for locale in chain:
+        if locale.lower() in by_locale:
+            return by_locale[locale.lower()]
+    return next(iter(by_locale.values()), [])
+
+
+def plural(forms: Mapping[str, str], count: int, locale: str) -> str:
+    """``{"one": "{n} día", "other": "{n} días"}|plural(n)``: the form the language's CLDR plural
+    rules give ``count`` (``one``, ``few``, ``many``, ``other``...), ``other`` when it lacks that one."""
+    form = Locale.parse(locale).plural_form(count)
+    return str(forms.get(form, forms["other"])).replace("{n}", str(count))
 
 
 def format_money(value: Any, locale: str, currency: str | None = None) -> str:
