@@ -117,3 +117,22 @@ def test_a_bundle_brings_the_brand_with_its_css_beside_it(tmp_path):
     bundle = load_bundle(folder)
     assert bundle.mail.brand.accent_color == "#112233"
     assert bundle.mail.brand.css == str((folder / "brand.css").resolve())
+
+
+@pytest.mark.parametrize(
+    ("plugin", "template", "label"),
+    [
+        ("tracking_notice", "shipped", "Track your parcel"),
+        ("review_request", "review_request", "Write a review"),
+        ("newsletter_optin", "newsletter_invite", "Yes, sign me up"),
+    ],
+)
+def test_the_plugins_buttons_are_bulletproof_in_the_brands_colour(aftercare_app, plugin, template, label):
+    import importlib
+
+    module = importlib.import_module(f"aftercare.plugins.{plugin}")
+    app = aftercare_app(module, shop={"sender": "A <a@a.example>", "mail": {"brand": {"accent_color": "#7c3aed"}}})
+    html = html_of(render_preview(app, "test", template, locale="en", plugin=plugin))
+    assert 'fillcolor="#7c3aed"' in html and "<v:roundrect" in html  # Outlook on Windows draws VML
+    anchor = html.split(f">{label}</a>")[0].rsplit("<a ", 1)[1]
+    assert "background: #7c3aed" in anchor and "color: #ffffff" in anchor and "display: inline-block" in anchor
