@@ -18,13 +18,13 @@ from pydantic import HttpUrl
 
 from aftercare import hookimpl
 from aftercare.models import Event, LineItem, Order, ReturnRequest
-from aftercare.settings import PluginSettings
+from aftercare.settings import LocalizedLines, PluginSettings
 
 #: Every mail of this plugin is transactional (see aftercare.mail.brand).
 MARKETING_MAIL = False
 
 #: Lines of text by language (``{en = [...], es = [...]}``), or one list for every language.
-Lines = list[str] | dict[str, list[str]]
+Lines = LocalizedLines
 
 
 class Settings(PluginSettings):

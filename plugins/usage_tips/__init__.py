@@ -31,7 +31,7 @@ from pydantic import Field
 
 from aftercare import hookimpl
 from aftercare.models import Event, LineItem
-from aftercare.settings import PluginSettings, ProductGroup, matched_groups
+from aftercare.settings import LocalizedLines, PluginSettings, ProductGroup, matched_groups
 
 GENERIC_TEMPLATE = "usage_tips"
 
@@ -43,7 +43,7 @@ class Group(ProductGroup):
     template: str = ""
     #: Lines of the generic template: one list for every language, or a list per language
     #: (``{en = [...], es = [...]}``; the mail's language, then ``en``, then the first).
-    tips: list[str] | dict[str, list[str]] = []
+    tips: LocalizedLines = []
     #: Days after delivery; default: the plugin's ``days_after_delivery``.
     days_after_delivery: int | None = Field(None, ge=0)
 

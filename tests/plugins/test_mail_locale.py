@@ -98,3 +98,12 @@ def test_warranty_months_take_the_languages_plural(plugin_app, locale, months, e
     text, html = parts(render_preview(app, "test", "warranty_reminder", locale=locale, plugin="warranty_reminder",
                                       variables=variables))  # fmt: skip
     assert expected in text and expected in html
+
+
+def test_a_table_keyed_by_something_that_is_not_a_locale_is_a_config_error(aftercare_app):
+    from aftercare.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"plugins\.return_ack\.policy_lines.*'espanol' is not a locale"):
+        aftercare_app(return_ack, settings={"return_ack": {"policy_lines": {"en": ["x"], "espanol": ["y"]}}})
+    groups = {"wool": {"title_keywords": ["wool"], "tips": {"bg": ["a"], "es-ES": ["b"]}}}
+    aftercare_app(usage_tips, settings={"usage_tips": {"groups": groups}})  # real locales load
