@@ -136,3 +136,27 @@ def test_the_plugins_buttons_are_bulletproof_in_the_brands_colour(aftercare_app,
     assert 'fillcolor="#7c3aed"' in html and "<v:roundrect" in html  # Outlook on Windows draws VML
     anchor = html.split(f">{label}</a>")[0].rsplit("<a ", 1)[1]
     assert "background: #7c3aed" in anchor and "color: #ffffff" in anchor and "display: inline-block" in anchor
+
+
+PLUGIN_MAILS = [
+    ("coupon", "coupon"), ("coupon", "reward_coupon"), ("newsletter_optin", "newsletter_invite"),
+    ("return_ack", "return_ack"), ("review_request", "review_request"), ("review_request", "review_reminder"),
+    ("satisfaction_survey", "satisfaction_survey"), ("tracking_notice", "shipped"), ("tracking_notice", "delivered"),
+    ("usage_tips", "usage_tips"), ("usage_tips", "tips_coffee"), ("warranty_reminder", "warranty_reminder"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("locale", ["en", "es", "bg"])
+@pytest.mark.parametrize(("plugin", "template"), PLUGIN_MAILS)
+def test_every_plugin_mail_has_a_preheader_in_its_language(aftercare_app, plugin, template, locale):
+    import importlib
+
+    module = importlib.import_module(f"aftercare.plugins.{plugin}")
+    app = aftercare_app(module, shop={"sender": "A <a@a.example>"})
+    html = html_of(render_preview(app, "test", template, locale=locale, plugin=plugin))
+    hidden = html.split("<body", 1)[1].split("<div", 1)[1].split("</div>", 1)[0]
+    assert "display:none" in hidden and "mso-hide:all" in hidden
+    text = hidden.split(">", 1)[1].split("\u200b", 1)[0].strip()
+    assert len(text) > 10, text
+    cyrillic = any("\u0400" <= char <= "\u04ff" for char in text)
+    assert cyrillic is (locale == "bg"), text
