@@ -4,6 +4,8 @@ import email
 from datetime import UTC, datetime, time, timedelta
 from email import policy
 
+import pytest
+
 from aftercare import hookimpl
 from aftercare.actions import ActionState, ReasonCode
 from aftercare.dispatch import Dispatcher, execute_due
@@ -161,3 +163,23 @@ def test_two_tips_mails_never_go_in_the_same_minute(aftercare_app, smtp_server):
     assert [a.state for a in tips] == [ActionState.DONE, ActionState.DONE]
     assert tips[1].updated_at - tips[0].updated_at >= timedelta(minutes=30)
     assert len(handler.received) == 2
+
+
+def test_of_two_marketing_mails_running_at_once_the_older_goes_and_the_newer_waits(aftercare_app, smtp_server):
+    """Two workers claim two mails to one customer at the same instant: each sees the other running,
+    and only the one with the lower id may go, so they neither both go nor both wait."""
+    from aftercare.actions import ActionDeferred
+    from aftercare.mail.policy import check_send
+
+    controller, _handler = smtp_server
+    smtp = {"host": "127.0.0.1", "port": controller.port, "security": "none", "timeout": 5}
+    app = aftercare_app(Moments(), shop={"sender": SENDER, "mail": {"transport": "smtp", "smtp": smtp}})
+    app.clock.set(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    Dispatcher(app).dispatch(make_event("shipped", make_order()))
+    older, newer = sorted((a for a in app.store.list_actions() if a.key.startswith("tips:")), key=lambda a: a.id)
+    assert app.store.claim_action(older.id) and app.store.claim_action(newer.id)
+    settings = app.mail_settings("test")
+    check_send(app, app.store.actions_by_keys([older.idempotency_key])[0], settings)  # goes
+    with pytest.raises(ActionDeferred) as waiting:
+        check_send(app, app.store.actions_by_keys([newer.idempotency_key])[0], settings)
+    assert waiting.value.until == datetime(2026, 1, 5, 13, 0, tzinfo=UTC)
