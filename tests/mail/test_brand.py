@@ -160,3 +160,15 @@ def test_every_plugin_mail_has_a_preheader_in_its_language(aftercare_app, plugin
     assert len(text) > 10, text
     cyrillic = any("\u0400" <= char <= "\u04ff" for char in text)
     assert cyrillic is (locale == "bg"), text
+
+
+def test_bundle_check_names_a_missing_brand_css_file(tmp_path):
+    from aftercare.cli.bundles import check_bundle
+
+    folder = tmp_path / "acme"
+    folder.mkdir()
+    (folder / "bundle.toml").write_text('[mail.brand]\ncss = "brand.css"\n')
+    (problem,) = check_bundle(folder)["problems"]
+    assert problem == f"{folder / 'bundle.toml'}: mail.brand.css: no such file {(folder / 'brand.css').resolve()}"
+    (folder / "brand.css").write_text(".body { color: #222222; }")
+    assert check_bundle(folder)["problems"] == []

@@ -487,14 +487,19 @@ def check_templates(app: App) -> list[str]:
 
 
 def check_bundle_templates(app: App, bundle: Bundle) -> list[str]:
-    """:func:`check_templates` for a bundle on its own: its folder above the plugins' and built-in ones."""
+    """:func:`check_templates` for a bundle on its own: its folder above the plugins' and built-in ones,
+    and its ``[mail.brand] css`` file, which must be readable."""
 
     def roots(plugin: str = "") -> list[Root]:
         return [bundle_root(bundle), *template_roots(app, None, plugin)]
 
+    problems = []
+    css = bundle.mail.brand.css
+    if css and not Path(css).is_file():
+        problems.append(f"{bundle.label}: mail.brand.css: no such file {css}")
     if not bundle.templates.is_dir():
-        return []
-    return _check(app, [(ShopProfile(bundle.name, "none", name=bundle.name), roots)])
+        return problems
+    return problems + _check(app, [(ShopProfile(bundle.name, "none", name=bundle.name), roots)])
 
 
 def _check(app: App, shops: Sequence[tuple[ShopProfile, Callable[..., list[Root]]]]) -> list[str]:
