@@ -108,8 +108,11 @@ def preview(
     eml_file: Path | None,
     send_to: str | None,
 ) -> None:
-    """Render TEMPLATE exactly as the mail channel would for ORDER, without sending it
-    (with --send-to, send it as a test to that address: yours, not a customer's)."""
+    """Render TEMPLATE exactly as the mail channel would for ORDER, without sending it.
+
+    With --send-to, also send it as a test to that address (yours, not a customer's)
+    through the shop's transport, its subject marked [test].
+    """
     app = open_app(ctx)
     if shop_id not in app.shops:
         raise UserError(f"no shop {shop_id!r} (known: {', '.join(app.shops) or 'none configured'})")
