@@ -172,3 +172,13 @@ def test_bundle_check_names_a_missing_brand_css_file(tmp_path):
     assert problem == f"{folder / 'bundle.toml'}: mail.brand.css: no such file {(folder / 'brand.css').resolve()}"
     (folder / "brand.css").write_text(".body { color: #222222; }")
     assert check_bundle(folder)["problems"] == []
+
+
+def test_a_light_accent_keeps_links_readable_and_a_dark_one_colours_them():
+    from aftercare.config.mail import BrandSettings
+    from aftercare.mail.brand import brand_context
+
+    light = brand_context(BrandSettings(accent_color="#fde047"), "A")
+    assert (light["on_accent"], light["link"]) == ("#111827", "#1d4ed8")
+    dark = brand_context(BrandSettings(accent_color="#0f766e"), "A")
+    assert (dark["on_accent"], dark["link"]) == ("#ffffff", "#0f766e")

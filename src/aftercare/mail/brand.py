@@ -52,6 +52,8 @@ def brand_context(brand: BrandSettings, shop_name: str) -> dict[str, Any]:
         "accent": accent,
         #: Text on the accent colour: white on a dark accent, near-black on a light one (WCAG luminance).
         "on_accent": "#ffffff" if _luminance(accent) < 0.45 else "#111827",
+        #: Links in the text: the accent when it reads on white (contrast 4.5:1, WCAG AA), else blue.
+        "link": accent if _luminance(accent) <= 0.18 else "#1d4ed8",
         "shop_url": brand.shop_url,
         "address_lines": [line.strip() for line in brand.postal_address.splitlines() if line.strip()],
         "support_email": brand.support_email,
