@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -32,7 +32,7 @@ from aftercare.platform import (
 from . import webhooks
 from .auth import GrantedToken, token_source
 from .client import GraphQLClient, user_errors
-from .gql import awaits_delivery, order_from_graphql, state_events
+from .gql import awaits_delivery, exception_events, order_from_graphql, state_events
 from .payload import Reader, gid, numeric_id
 from .settings import ShopifySettings
 from .webhook_payload import WebhookMapper, order_from_rest
@@ -69,6 +69,9 @@ class ShopifyAdapter(Adapter):
         EventKind.RETURN_REQUESTED: ("returns/request",),
         EventKind.ORDER_CANCELLED: ("orders/cancelled",),
         EventKind.REFUNDED: ("refunds/create",),
+        # Only the event carries the carrier's message and where the parcel is (a pickup
+        # point); fulfillments/update's shipment_status has neither, so it is not used.
+        EventKind.SHIPMENT_EXCEPTION: ("fulfillment_events/create",),
     }
 
     #: Shopify's mandatory compliance topics, by the privacy request each carries. They are not
@@ -200,6 +203,7 @@ class ShopifyAdapter(Adapter):
             or self.now() - timedelta(days=self.settings.poll_lookback_days)
         )
         newest = start
+        given: set[str] = set()  # keys this poll gave already: the watch re-reads some of its orders
         query = f"updated_at:>='{start.isoformat().replace('+00:00', 'Z')}'"
         after: str | None = None
         while True:
@@ -215,31 +219,38 @@ class ShopifyAdapter(Adapter):
                 after = page.text("endCursor") if has_next else None
             except PayloadError as exc:
                 raise PlatformError(f"unreadable orders page: {exc}", transient=False) from exc
-            orders = self._orders(nodes)
+            read = self._read(nodes)
+            orders = [order for order, _node in read]
             events: list[Event] = []
-            for order in orders:
+            for order, node in read:
                 newest = max(newest, order.updated_at)
-                events.extend(self._events_of(order))
+                events.extend(self._events_of(order, node))
+            given.update(event.dedupe_key for event in events)
             yield PollBatch(events=events, cursor=_format_cursor(newest), orders_seen=len(orders))
             if not has_next:
                 break
-        yield from self._sweep_delivery_watch(_format_cursor(newest))
+        yield from self._sweep_delivery_watch(_format_cursor(newest), given)
 
-    def _orders(self, nodes: Iterable[Reader]) -> list[Order]:
-        """Map nodes; a node that cannot be read is logged and skipped so one order
-        cannot block polling for the whole shop."""
-        orders = []
+    def _read(self, nodes: Iterable[Reader]) -> list[tuple[Order, Reader]]:
+        """Map nodes (each order with the node it came from); a node that cannot be read
+        is logged and skipped so one order cannot block polling for the whole shop."""
+        read = []
         for node in nodes:
             try:
-                orders.append(order_from_graphql(node, self.shop.id))
+                read.append((order_from_graphql(node, self.shop.id), node))
             except PayloadError as exc:
                 log.error("shop %s: skipping an unreadable order: %s", self.shop.id, exc)
-        return orders
+        return read
 
-    def _events_of(self, order: Order) -> list[Event]:
+    def _events_of(self, order: Order, node: Reader) -> list[Event]:
         if awaits_delivery(order):
             self._watch(order.platform_id)
-        return state_events(order, ship_without_tracking=self.settings.ship_without_tracking)
+        events = state_events(order, ship_without_tracking=self.settings.ship_without_tracking)
+        try:
+            events.extend(exception_events(node, order))
+        except PayloadError as exc:  # a carrier event we cannot read must not hide the order's others
+            log.error("shop %s: skipping unreadable fulfillment events: %s", self.shop.id, exc)
+        return events
 
     # -- the delivery watch ------------------------------------------------
     # Delivery (a fulfillment event) does not reliably bump the order's updated_at
@@ -252,7 +263,9 @@ class ShopifyAdapter(Adapter):
             watched[order_id] = self.now().isoformat()
             self.state.set(_WATCH_KEY, watched)
 
-    def _sweep_delivery_watch(self, cursor: str) -> Iterator[PollBatch]:
+    def _sweep_delivery_watch(
+        self, cursor: str, given: Set[str] = frozenset()
+    ) -> Iterator[PollBatch]:
         watched: dict[str, str] = dict(self.state.get(_WATCH_KEY) or {})
         expiry = self.now() - timedelta(days=self.settings.delivery_watch_days)
         for order_id, since in list(watched.items()):
@@ -268,14 +281,18 @@ class ShopifyAdapter(Adapter):
             found = [
                 node for node in Reader("graphql:nodes", data).items("nodes") if node.has("id")
             ]
-            orders = self._orders(found)
+            read = self._read(found)
+            orders = [order for order, _node in read]
             seen = {order.platform_id for order in orders}
             events: list[Event] = []
-            for order in orders:
+            for order, node in read:
                 if not awaits_delivery(order):
                     del watched[order.platform_id]
                 events.extend(
-                    event for event in self._events_of(order) if event.kind is EventKind.DELIVERED
+                    event
+                    for event in self._events_of(order, node)
+                    if event.kind in (EventKind.DELIVERED, EventKind.SHIPMENT_EXCEPTION)
+                    and event.dedupe_key not in given
                 )
             for order_id in chunk:
                 if order_id not in seen:  # deleted, or no longer readable

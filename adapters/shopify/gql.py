@@ -21,6 +21,8 @@ from aftercare.models import (
     Refund,
     ReturnRequest,
     Shipment,
+    ShipmentException,
+    ShipmentProblem,
     ShipmentStatus,
 )
 from aftercare.platform import locale_tag
@@ -31,6 +33,7 @@ from .payload import (
     FAILED_FULFILLMENT,
     FINANCIAL_STATUS,
     FULFILLMENT_STATUS,
+    SHIPMENT_PROBLEM,
     SHIPMENT_STATUS,
     Reader,
     lookup,
@@ -39,6 +42,8 @@ from .webhook_payload import PLATFORM, has_tracking
 
 #: Financial states an order only reaches after being paid.
 _WAS_PAID = {FinancialStatus.PAID, FinancialStatus.PARTIALLY_REFUNDED, FinancialStatus.REFUNDED}
+#: ``FulfillmentDisplayStatus`` values that are a carrier's problem report (polling).
+POLLED_PROBLEM = {**SHIPMENT_PROBLEM, "not_delivered": ShipmentProblem.FAILURE}
 #: Return states that mean a return exists (declined/cancelled ones never mattered).
 _LIVE_RETURN = {"requested", "open", "closed"}
 
@@ -250,6 +255,42 @@ def state_events(
         add(EventKind.REFUNDED, keys.refunded(refund.platform_id), refund.created_at, refund=refund)
     if order.cancelled_at is not None:
         add(EventKind.ORDER_CANCELLED, keys.order_cancelled(oid), order.cancelled_at)
+    return events
+
+
+def exception_events(node: Reader, order: Order, *, topic: str = "poll") -> list[Event]:
+    """The problem each fulfillment's ``displayStatus`` reports now (attempted delivery,
+    delayed, failure or not delivered, ready for pickup), with the webhook's keys.
+
+    Polling reads no fulfillment events (each would cost the poll page points it does
+    not have), so these carry neither the carrier's message nor where the parcel is:
+    the webhook's event, when it came first, has them. A fulfillment that failed before
+    leaving (``status`` error, failure, cancelled) is not a carrier's report.
+    """
+    if order.cancelled_at is not None:
+        return []
+    events: list[Event] = []
+    for fulfillment in node.items("fulfillments"):
+        if fulfillment.opt_text("status").lower() in FAILED_FULFILLMENT:
+            continue
+        problem = lookup(POLLED_PROBLEM, fulfillment.opt_text("displayStatus"), None)
+        shipment = order.shipment(fulfillment.id("id"))
+        if problem is None or shipment is None:
+            continue
+        when = fulfillment.opt_time("updatedAt") or order.updated_at
+        events.append(
+            Event(
+                kind=EventKind.SHIPMENT_EXCEPTION,
+                shop_id=order.shop_id,
+                order=order,
+                occurred_at=when,
+                dedupe_key=keys.shipment_exception(shipment.platform_id, problem.value),
+                shipment=shipment,
+                exception=ShipmentException(problem=problem, happened_at=when),
+                source="poll",
+                topic=topic,
+            )
+        )
     return events
 
 

@@ -29,6 +29,11 @@ def delivered(fulfillment_id: str) -> str:
     return f"fulfillment:{fulfillment_id}:delivered"
 
 
+def shipment_exception(fulfillment_id: str, problem: str) -> str:
+    """One per parcel and problem: ``fulfillment:7:failure``, ``fulfillment:7:ready_for_pickup``."""
+    return f"fulfillment:{fulfillment_id}:{problem}"
+
+
 def return_requested(return_id: str) -> str:
     return f"return:{return_id}:requested"
 
@@ -37,8 +42,9 @@ def refunded(refund_id: str) -> str:
     return f"refund:{refund_id}"
 
 
-def event_key(kind: EventKind, order_id: str, subject_id: str = "") -> str:
-    """The key of ``kind`` for an order, or for its fulfillment, return or refund."""
+def event_key(kind: EventKind, order_id: str, subject_id: str = "", problem: str = "") -> str:
+    """The key of ``kind`` for an order, or for its fulfillment, return or refund
+    (and, for a shipment exception, the problem)."""
     if kind is EventKind.ORDER_PAID:
         return order_paid(order_id)
     if kind is EventKind.ORDER_CANCELLED:
@@ -47,6 +53,8 @@ def event_key(kind: EventKind, order_id: str, subject_id: str = "") -> str:
         return shipped(subject_id)
     if kind is EventKind.DELIVERED:
         return delivered(subject_id)
+    if kind is EventKind.SHIPMENT_EXCEPTION:
+        return shipment_exception(subject_id, problem)
     if kind is EventKind.RETURN_REQUESTED:
         return return_requested(subject_id)
     if kind is EventKind.REFUNDED:

@@ -19,6 +19,7 @@ from aftercare.models import (
     FinancialStatus,
     FulfillmentStatus,
     Money,
+    ShipmentProblem,
     ShipmentStatus,
 )
 from aftercare.platform import (
@@ -278,6 +279,15 @@ SHIPMENT_STATUS = {
     "not_delivered": ShipmentStatus.FAILURE,
     "canceled": ShipmentStatus.FAILURE,
     "label_voided": ShipmentStatus.FAILURE,
+}
+
+#: Fulfillment event statuses (REST lower case, GraphQL upper) that are a problem report,
+#: or a parcel waiting to be collected: ``shipment_exception``.
+SHIPMENT_PROBLEM = {
+    "attempted_delivery": ShipmentProblem.ATTEMPTED_DELIVERY,
+    "delayed": ShipmentProblem.DELAYED,
+    "failure": ShipmentProblem.FAILURE,
+    "ready_for_pickup": ShipmentProblem.READY_FOR_PICKUP,
 }
 
 #: Fulfillment ``status`` values (REST and GraphQL) meaning nothing left the warehouse.

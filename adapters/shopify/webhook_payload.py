@@ -28,6 +28,7 @@ from aftercare.models import (
     Refund,
     ReturnRequest,
     Shipment,
+    ShipmentException,
     ShipmentStatus,
 )
 from aftercare.platform import locale_tag
@@ -39,6 +40,7 @@ from .payload import (
     FINANCIAL_STATUS,
     FULFILLMENT_STATUS,
     NO_CURRENCY,
+    SHIPMENT_PROBLEM,
     SHIPMENT_STATUS,
     Reader,
     lookup,
@@ -93,6 +95,9 @@ def customer_from_rest(order: Reader, locale: str) -> Customer:
         return Customer(email=email, locale=locale)
     consent = customer.opt_obj("email_marketing_consent")
     state = consent.opt_text("state") if consent else ""
+    # Apart from email's. (2026-01's GraphQL has it only in deprecated fields, which we never
+    # select: an order re-read there has unknown SMS consent, and no marketing text goes out.)
+    sms = customer.opt_obj("sms_marketing_consent")
     return Customer(
         email=email or customer.opt_text("email"),
         first_name=customer.opt_text("first_name"),
@@ -100,6 +105,7 @@ def customer_from_rest(order: Reader, locale: str) -> Customer:
         locale=locale,
         marketing_consent=lookup(CONSENT_STATE, state, ConsentState.UNKNOWN),
         platform_id=customer.opt_id("id", "admin_graphql_api_id"),
+        sms_consent=lookup(CONSENT_STATE, sms.opt_text("state") if sms else "", ConsentState.UNKNOWN),
     )
 
 
@@ -164,6 +170,21 @@ def shipment_from_rest(fulfillment: Reader) -> Shipment:
         line_item_ids=tuple(
             line.id("id", "admin_graphql_api_id") for line in fulfillment.items("line_items")
         ),
+    )
+
+
+def exception_from_event(event: Reader, happened_at: datetime) -> ShipmentException | None:
+    """A fulfillment event (REST or GraphQL: the address fields share their names) as a
+    problem report, or None when its status is not a problem (in transit, delivered...)."""
+    problem = lookup(SHIPMENT_PROBLEM, event.opt_text("status"), None)
+    if problem is None:
+        return None
+    parts = [event.opt_text(key).strip() for key in ("address1", "zip", "city", "province", "country")]
+    return ShipmentException(
+        problem=problem,
+        happened_at=happened_at,
+        message=event.opt_text("message").strip(),
+        location=", ".join(part for part in parts if part),
     )
 
 
@@ -306,7 +327,9 @@ class WebhookMapper:
                 shop_id=self.shop_id,
                 order=order,
                 occurred_at=occurred_at,
-                dedupe_key=keys.event_key(kind, order.platform_id, _subject_id(extra)),
+                dedupe_key=keys.event_key(
+                    kind, order.platform_id, _subject_id(extra), _problem(extra)
+                ),
                 source="webhook",
                 topic=self.topic,
                 **extra,
@@ -366,11 +389,21 @@ class WebhookMapper:
         ]
 
     def _fulfillment_event(self, body: Reader) -> list[tuple]:
-        if lookup(SHIPMENT_STATUS, body.opt_text("status"), None) is not ShipmentStatus.DELIVERED:
-            return []
-        delivered_at = (
+        happened_at = (
             body.opt_time("happened_at") or body.opt_time("created_at") or self.fallback_time
         )
+        exception = exception_from_event(body, happened_at)
+        if exception is not None:
+            # The event names its fulfillment; tracking and status come with the re-read order.
+            shipment = Shipment(platform_id=body.id("fulfillment_id"))
+            order = partial_order(
+                self.shop_id, body.id("order_id"), happened_at, shipments=(shipment,)
+            )
+            extra = {"shipment": shipment, "exception": exception}
+            return [(EventKind.SHIPMENT_EXCEPTION, order, happened_at, extra)]
+        if lookup(SHIPMENT_STATUS, body.opt_text("status"), None) is not ShipmentStatus.DELIVERED:
+            return []
+        delivered_at = happened_at
         # The event names its fulfillment but carries no tracking details.
         shipment = Shipment(
             platform_id=body.id("fulfillment_id"),
@@ -431,6 +464,11 @@ def _subject_id(extra: dict) -> str:
         if field in extra:
             return extra[field].platform_id
     return ""
+
+
+def _problem(extra: dict) -> str:
+    exception = extra.get("exception")
+    return exception.problem.value if exception is not None else ""
 
 
 def _refund_currency(refund: Reader) -> str:

@@ -58,6 +58,7 @@ class WooCommerceAdapter(Adapter):
         EventKind.RETURN_REQUESTED: ("order.updated",),
         EventKind.ORDER_CANCELLED: ("order.updated",),
         EventKind.REFUNDED: ("order.updated",),
+        EventKind.SHIPMENT_EXCEPTION: ("order.updated",),
     }
 
     settings: WooCommerceSettings

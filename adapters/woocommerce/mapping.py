@@ -31,6 +31,8 @@ from aftercare.models import (
     Refund,
     ReturnRequest,
     Shipment,
+    ShipmentException,
+    ShipmentProblem,
     ShipmentStatus,
 )
 from aftercare.platform import (
@@ -199,6 +201,8 @@ class OrderFacts:
     paid_at: datetime | None
     completed_at: datetime | None
     tracking: tuple[Shipment, ...]
+    #: The carrier's problem report per tracking item not delivered (TrackShip meta).
+    exceptions: tuple[tuple[Shipment, ShipmentException], ...] = ()
 
 
 class OrderMapper:
@@ -232,7 +236,7 @@ class OrderMapper:
             Decimal(0),
         )
         refunds = self._refunds(payload, currency, updated_at, fields)
-        tracking = self._tracking(payload, status, fields)
+        tracking, exceptions = self._tracking(payload, status, updated_at)
         shipments = tracking or self._status_shipments(order_id, status, completed_at, updated_at)
         customer = self._customer(payload, fields)
         order = Order(
@@ -264,7 +268,7 @@ class OrderMapper:
             # re-reads such an order through the adapter before the hooks see it.
             partial=bool(customer.platform_id) or any(not refund.lines_known for refund in refunds),
         )
-        return OrderFacts(order, status, paid_at, completed_at, tracking)
+        return OrderFacts(order, status, paid_at, completed_at, tracking, exceptions)
 
     # -- parts ------------------------------------------------------------
     def _customer(self, payload: Mapping, fields: Fields) -> Customer:
@@ -359,27 +363,37 @@ class OrderMapper:
             )
         return tuple(sorted(refunds, key=lambda refund: _id_sort_key(refund.platform_id)))
 
-    def _tracking(self, payload: Mapping, status: str, fields: Fields) -> tuple[Shipment, ...]:
-        """Shipment tracking items from order meta (Shipment Tracking / AST storage)."""
+    def _tracking(
+        self, payload: Mapping, status: str, updated_at: datetime
+    ) -> tuple[tuple[Shipment, ...], tuple[tuple[Shipment, ShipmentException], ...]]:
+        """Shipment tracking items from order meta (Shipment Tracking / AST storage), and the
+        carrier's problem reports about those not delivered (TrackShip's states)."""
         items = meta_value(payload, self.settings.tracking_meta_key)
         if isinstance(items, Mapping):  # a PHP array with gaps arrives as a JSON object
             items = list(items.values())
         if not isinstance(items, list):
-            return ()
+            return (), ()
         carrier_states = meta_value(payload, self.settings.tracking_status_meta_key)
         order_delivered = status in self.settings.delivered_statuses
         shipments = []
+        exceptions = []
         for index, item in enumerate(items):
             if not isinstance(item, Mapping):
                 continue  # plugin data we cannot read is not a parcel
             shipment = tracking_shipment(item, index)
             if shipment is None:
                 continue
-            state, state_at = _carrier_state(carrier_states, index, shipment.tracking_number)
+            raw, state_at = _carrier_entry(carrier_states, index, shipment.tracking_number)
+            state = _CARRIER_STATES.get(raw, ShipmentStatus.UNKNOWN)
             if order_delivered and state is not ShipmentStatus.DELIVERED:
                 state, state_at = ShipmentStatus.DELIVERED, None
-            shipments.append(_with_status(shipment, state, state_at))
-        return tuple(shipments)
+            shipment = _with_status(shipment, state, state_at)
+            shipments.append(shipment)
+            problem = _CARRIER_PROBLEMS.get(raw)
+            if problem is not None and state is not ShipmentStatus.DELIVERED:
+                # TrackShip's meta has no place of its own: nothing is said about where.
+                exceptions.append((shipment, ShipmentException(problem, state_at or updated_at)))
+        return tuple(shipments), tuple(exceptions)
 
     def _status_shipments(
         self, order_id: str, status: str, completed_at: datetime | None, updated_at: datetime
@@ -524,14 +538,28 @@ _CARRIER_STATES = {
 }
 
 
-def _carrier_state(states: Any, index: int, tracking_number: str) -> tuple[ShipmentStatus, datetime | None]:
-    """A tracking item's carrier status from TrackShip-style meta: a list (or an
-    object keyed by position) of ``{status, status_date}``, matched by tracking
-    number when the entry has one, else by position."""
+#: TrackShip's states that report a problem, or a parcel waiting to be collected.
+_CARRIER_PROBLEMS = {
+    "exception": ShipmentProblem.EXCEPTION,
+    "failure": ShipmentProblem.FAILURE,
+    "on_hold": ShipmentProblem.ON_HOLD,
+    "return_to_sender": ShipmentProblem.RETURN_TO_SENDER,
+    "available_for_pickup": ShipmentProblem.READY_FOR_PICKUP,
+    "ready_for_pickup": ShipmentProblem.READY_FOR_PICKUP,
+    "attempt_fail": ShipmentProblem.ATTEMPTED_DELIVERY,
+    "attempted_delivery": ShipmentProblem.ATTEMPTED_DELIVERY,
+}
+
+
+def _carrier_entry(states: Any, index: int, tracking_number: str) -> tuple[str, datetime | None]:
+    """A tracking item's carrier state from TrackShip-style meta, as written (lower case),
+    and when it was set; ``""`` when the meta does not say. The meta is a list (or an
+    object keyed by position) of ``{status, status_date}``, matched by tracking number
+    when the entry has one, else by position."""
     if isinstance(states, Mapping):
         states = [states.get(str(index))] if str(index) in states else list(states.values())
     if not isinstance(states, list):
-        return ShipmentStatus.UNKNOWN, None
+        return "", None
     entries = [entry for entry in states if isinstance(entry, Mapping)]
     match = next(
         (e for e in entries if tracking_number and e.get("tracking_number") == tracking_number),
@@ -540,10 +568,9 @@ def _carrier_state(states: Any, index: int, tracking_number: str) -> tuple[Shipm
     if match is None and index < len(states) and isinstance(states[index], Mapping):
         match = states[index]
     if match is None:
-        return ShipmentStatus.UNKNOWN, None
+        return "", None
     raw = match.get("status")
-    state = _CARRIER_STATES.get(raw.lower(), ShipmentStatus.UNKNOWN) if isinstance(raw, str) else ShipmentStatus.UNKNOWN
-    return state, parse_gmt(match.get("status_date"))
+    return (raw.lower() if isinstance(raw, str) else ""), parse_gmt(match.get("status_date"))
 
 
 def _with_status(shipment: Shipment, status: ShipmentStatus, at: datetime | None) -> Shipment:

@@ -15,6 +15,7 @@ shipped (tracking)     ``tracking:{order}:{tracking_id}:shipped``
 shipped (status)       ``order:{order}:shipped`` (also from ``date_completed_gmt``)
 delivered (tracking)   ``tracking:{order}:{tracking_id}:delivered``
 delivered (status)     ``order:{order}:delivered``
+carrier problem        ``tracking:{order}:{tracking_id}:{problem}`` (``...:failure``)
 return requested       ``order:{order}:return_requested``
 refunded               ``refund:{refund}``
 cancelled              ``order:{order}:cancelled``
@@ -44,6 +45,8 @@ class SeenState:
     paid: bool = False
     shipped: list[str] = field(default_factory=list)
     delivered: list[str] = field(default_factory=list)
+    #: ``{tracking_id}:{problem}`` of each carrier problem already reported.
+    exceptions: list[str] = field(default_factory=list)
     refunds: list[str] = field(default_factory=list)
     return_requested: bool = False
     cancelled: bool = False
@@ -63,6 +66,7 @@ class SeenState:
             paid=value.get("paid") is True,
             shipped=names("shipped"),
             delivered=names("delivered"),
+            exceptions=names("exceptions"),
             refunds=names("refunds"),
             return_requested=value.get("return_requested") is True,
             cancelled=value.get("cancelled") is True,
@@ -74,6 +78,7 @@ class SeenState:
             "paid": self.paid,
             "shipped": self.shipped,
             "delivered": self.delivered,
+            "exceptions": self.exceptions,
             "refunds": self.refunds,
             "return_requested": self.return_requested,
             "cancelled": self.cancelled,
@@ -90,7 +95,7 @@ def derive_events(
     topic: str,
 ) -> list[Event]:
     """Events for the transitions in ``facts`` not yet in ``seen``, in lifecycle
-    order (paid, shipped, delivered, return, refunded, cancelled). ``seen`` is
+    order (paid, shipped, carrier problems, delivered, return, refunded, cancelled). ``seen`` is
     updated in place; the caller stores it."""
     order = facts.order
     oid = order.platform_id
@@ -127,6 +132,21 @@ def derive_events(
             _shipment_key(oid, shipment, "shipped"),
             shipment.shipped_at,
             shipment=shipment,
+        )
+
+    for shipment, exception in facts.exceptions:
+        name = f"{shipment.platform_id}:{exception.problem.value}"
+        if name in seen.exceptions:
+            continue
+        seen.exceptions.append(name)
+        if moot:
+            continue
+        emit(
+            EventKind.SHIPMENT_EXCEPTION,
+            _shipment_key(oid, shipment, exception.problem.value),
+            exception.happened_at,
+            shipment=shipment,
+            exception=exception,
         )
 
     for shipment in order.shipments:

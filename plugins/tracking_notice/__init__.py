@@ -62,6 +62,9 @@ class Settings(PluginSettings):
     #: overriding) the built-in :data:`CARRIER_URLS`. Used only when the platform
     #: gives no tracking URL of its own.
     carrier_urls: dict[str, str] = {}
+    #: Also text the parcel's tracking link (template ``shipped.sms``), where the shop has
+    #: turned texts on (``[mail.sms]``); transactional, to the order's phone.
+    sms: bool = False
 
     @field_validator("carrier_urls")
     @classmethod
@@ -81,12 +84,10 @@ def on_shipped(event, ctx):
     shipment = event.shipment
     if shipment is None:
         return
-    ctx.send_email(
-        "shipped",
-        transactional=True,
-        key=f"shipped:{shipment.platform_id}",
-        context=_parcel(event, shipment, ctx.settings),
-    )
+    parcel = _parcel(event, shipment, ctx.settings)
+    ctx.send_email("shipped", transactional=True, key=f"shipped:{shipment.platform_id}", context=parcel)
+    if ctx.settings.sms:
+        ctx.send_sms("shipped", transactional=True, key=f"shipped:{shipment.platform_id}", context=parcel)
 
 
 @hookimpl

@@ -30,6 +30,12 @@ class ActionKind(enum.StrEnum):
     TAG_ORDER = "tag_order"
     TAG_CUSTOMER = "tag_customer"
     SET_MARKETING_CONSENT = "set_marketing_consent"
+    SEND_SMS = "send_sms"
+    SEND_WHATSAPP = "send_whatsapp"
+
+
+#: Messages to the customer: the frequency cap and quiet hours count them together.
+MESSAGE_KINDS: tuple[ActionKind, ...] = (ActionKind.SEND_EMAIL, ActionKind.SEND_SMS, ActionKind.SEND_WHATSAPP)
 
 
 class ActionState(enum.StrEnum):
@@ -58,6 +64,8 @@ class ReasonCode(enum.StrEnum):
     QUIET_HOURS = "quiet_hours"  # due: deferred until the shop's quiet hours end
     MIN_GAP = "min_gap"  # due: deferred until the minimum gap after the customer's last marketing mail
     WITHDRAWN = "withdrawn"  # dropped by its plugin (``ctx.cancel``)
+    CHANNEL_OFF = "channel_off"  # dropped: the shop has not turned this channel on (texts, WhatsApp)
+    NO_RECIPIENT = "no_recipient"  # dropped by a text channel: the order has no usable phone number
     CANCELLED = "cancelled"  # dropped by hand (the CLI, the console)
     RESCHEDULED = "rescheduled"  # due: moved by its plugin (``reschedule=True``)
     RETRY = "retry"  # due: a transient platform error, tried again later
@@ -83,6 +91,9 @@ class Recheck(enum.StrEnum):
     #: ...refunded in full, or every line the action is about (``send_email(..., lines=...)``)
     #: was refunded: a partial refund of other products leaves it be.
     LINES_REFUNDED = "lines_refunded"
+    #: ...one of several: the customer paid for another order after this one (win-back). Read
+    #: from the store's customer history, not the order: see :func:`aftercare.dispatch.fire_time_check`.
+    ORDERED_AGAIN = "ordered_again"
 
 
 def lines_refunded(order: Order, lines: object) -> bool:
@@ -129,13 +140,17 @@ class ActionRequest:
 
 @dataclass(frozen=True, slots=True)
 class Cancellation:
-    """A plugin withdrew its own due actions with this key for this order."""
+    """A plugin withdrew its own due actions with this key for this order, or, when
+    ``customer_email`` is set (``ctx.cancel(..., scope="customer")``), for that customer's orders
+    paid before ``paid_before``: a new order withdraws the win-back mail of the one before."""
 
     shop_id: str
     plugin: str
     order_id: str
     key: str
     reason: str
+    customer_email: str = ""
+    paid_before: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

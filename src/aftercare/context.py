@@ -24,6 +24,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
+import phonenumbers
+
 from aftercare.actions import (
     DEFAULT_RECHECKS,
     ActionKind,
@@ -33,7 +35,7 @@ from aftercare.actions import (
     Scope,
     idempotency_key,
 )
-from aftercare.models import ConsentState, Event, Money, SurveyKind, normalise_email
+from aftercare.models import ConsentState, Event, Money, Order, SurveyKind, normalise_email
 from aftercare.settings import PluginSettings
 
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are typed by hand
@@ -201,16 +203,68 @@ class Context:
         recipient = (to or order.customer.email).strip()
         if not recipient:
             raise ValueError(f"order {order.platform_id} has no customer email to send {template!r} to")
+        payload = self._message("send_email", template, recipient, context, transactional, lines)
+        return self._request(ActionKind.SEND_EMAIL, key or template, payload, scope, after)
+
+    def send_sms(
+        self,
+        template: str,
+        *,
+        context: dict[str, Any] | None = None,
+        transactional: bool = False,
+        key: str | None = None,
+        scope: Scope | str = Scope.ORDER,
+        after: ActionRequest | None = None,
+        lines: Sequence[str] = (),
+    ) -> ActionRequest:
+        """Text ``template`` (its ``<locale>/<template>.sms`` file) to the order's phone.
+
+        The number is the shipping address's, made E.164 with the address's country
+        (``612 345 678`` in Spain is ``+34612345678``). Recorded even when the order has
+        no usable number: the channel then drops it and says why. Sent only where the shop
+        turned texts on (``[mail.sms]``); marketing texts need the customer's SMS consent,
+        apart from email's, and count with mails in the shop's frequency cap and quiet hours.
+        The key space is the action kind's own: a mail and a text may share a key.
+        """
+        to, problem = _phone_of(self.event.order)
+        payload = self._message("send_sms", template, to, context, transactional, lines)
+        if problem:
+            payload["phone_problem"] = problem
+        return self._request(ActionKind.SEND_SMS, key or template, payload, scope, after)
+
+    def send_whatsapp(
+        self,
+        template: str,
+        *,
+        context: dict[str, Any] | None = None,
+        transactional: bool = False,
+        key: str | None = None,
+        scope: Scope | str = Scope.ORDER,
+        after: ActionRequest | None = None,
+        lines: Sequence[str] = (),
+    ) -> ActionRequest:
+        """A WhatsApp template message: ``template`` names the shop's approved WhatsApp
+        template (``[mail.sms.whatsapp_templates]``), filled from ``context``. Otherwise
+        as :meth:`send_sms` (number, consent, cap)."""
+        to, problem = _phone_of(self.event.order)
+        payload = self._message("send_whatsapp", template, to, context, transactional, lines)
+        if problem:
+            payload["phone_problem"] = problem
+        return self._request(ActionKind.SEND_WHATSAPP, key or template, payload, scope, after)
+
+    def _message(
+        self, kind: str, template: str, to: str, context: dict[str, Any] | None, transactional: bool, lines
+    ) -> dict[str, Any]:
         payload = {
             "template": template,
-            "to": recipient,
+            "to": to,
             "locale": self.locale,
-            "context": _json_ready(context or {}, f"send_email({template!r}) context"),
+            "context": _json_ready(context or {}, f"{kind}({template!r}) context"),
             "transactional": transactional,
         }
         if lines:
             payload["line_item_ids"] = [str(line) for line in lines]
-        return self._request(ActionKind.SEND_EMAIL, key or template, payload, scope, after)
+        return payload
 
     def create_coupon(
         self,
@@ -282,9 +336,18 @@ class Context:
         payload = {"state": state.value, "source": source, "customer": _customer_ref(self.event)}
         return self._request(ActionKind.SET_MARKETING_CONSENT, key or state.value, payload, Scope.CUSTOMER)
 
-    def cancel(self, key: str, *, reason: str = "") -> None:
+    def cancel(self, key: str, *, reason: str = "", scope: Scope | str = Scope.ORDER) -> None:
         """Withdraw this plugin's due actions with ``key`` for this order (a
-        review request after a return, say). Done and failed ones stay as they are."""
+        review request after a return, say). Done and failed ones stay as they are.
+
+        ``scope="customer"``: withdraw them instead for the customer's orders paid before this
+        event (in the store's customer history): a new order withdraws the previous order's
+        win-back mail, while an older order that a backfill dispatches late withdraws nothing."""
+        customer = ""
+        if Scope(scope) is Scope.CUSTOMER:
+            customer = normalise_email(self.event.order.customer.email)
+            if not customer:
+                return  # no customer to speak of: nothing of theirs can be pending
         self._sink.cancellations.append(
             Cancellation(
                 shop_id=self.shop.id,
@@ -292,6 +355,8 @@ class Context:
                 order_id=self.event.order.platform_id,
                 key=key,
                 reason=reason or f"cancelled by {self.plugin} in {self.hook}",
+                customer_email=customer,
+                paid_before=self.event.occurred_at if customer else None,
             )
         )
 
@@ -348,6 +413,23 @@ def _tags(tags: Sequence[str]) -> list[str]:
     if not clean:
         raise ValueError("give at least one non-empty tag")
     return clean
+
+
+def _phone_of(order: Order) -> tuple[str, str]:
+    """The order's phone in E.164 and '', or '' and why there is none (for the action's reason)."""
+    address = order.shipping_address
+    given = (address.phone if address else "").strip()
+    if not given:
+        return "", "the order has no phone number"
+    country = (address.country_code if address else "").upper() or None
+    try:
+        number = phonenumbers.parse(given, country)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        where = f" for {country}" if country else " (no country on the address)"
+        return "", f"the order's phone number is not a valid number{where}"
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), ""
 
 
 def _customer_ref(event: Event) -> dict[str, str]:

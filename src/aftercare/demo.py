@@ -5,11 +5,18 @@ the end-to-end tests use): two sandbox shops, the receiver, the worker and a
 SQLite store on 127.0.0.1, one manual clock for all. :func:`summarise` reads
 what happened from the store, :func:`print_summary` says it, and
 :func:`run_demo` does it all, start to end.
+
+The week ends this morning (07:00 UTC, today or yesterday): the dates the
+mails and the coupons show read as a merchant would expect, and the
+commands the demo prints afterwards (``report``, ``actions list``,
+``simulate``, on the config it writes beside its store) find the week in
+their default periods.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import secrets
 import shutil
@@ -18,20 +25,37 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import time as day_time
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
 from aftercare.actions import ActionState, ReasonCode
+from aftercare.clock import ManualClock
+from aftercare.config import Config
 from aftercare.console.accounts import add_user
 from aftercare.report import shop_report
+from aftercare.sandbox.deployment import SHOPS as SHOP_IDS
 from aftercare.sandbox.deployment import Deployment, deployment, run_week
 
 #: The console account `--keep-serving` creates (with a fresh random password each run).
 DEMO_USER = "demo"
+#: The config the demo writes beside its store, for the commands it prints to explore the week.
+CONFIG_FILE = "aftercare.toml"
+#: The hour of the day (UTC) the demo's week starts and ends.
+START_HOUR = day_time(7, 0)
+
+
+def week_start(now: datetime, days: int) -> datetime:
+    """When a week of ``days`` days that ends at the last 07:00 UTC up to ``now`` begins."""
+    end = datetime.combine(now.astimezone(UTC).date(), START_HOUR, tzinfo=UTC)
+    if end > now:
+        end -= timedelta(days=1)
+    return end - timedelta(days=days)
 
 
 # -- what happened ------------------------------------------------------------------------
@@ -159,8 +183,10 @@ def run_demo(folder: Path, orders_per_shop: int, days: int, seed: int, keep_serv
         shutil.rmtree(folder)
     started = time.monotonic()
     starting = console.status("starting two sandbox shops, the receiver and the worker...")
-    with starting as status, deployment(folder.resolve(), console=keep_serving) as running:
+    clock = ManualClock(week_start(datetime.now(UTC), days))
+    with starting as status, deployment(folder.resolve(), clock=clock, console=keep_serving) as running:
         since = running.clock.now()
+        config_path = write_config(running.app.config, folder / CONFIG_FILE)
 
         def progress(now: datetime) -> None:
             status.update(f"simulating {now:%a %d %b %H:%M} UTC...")
@@ -176,8 +202,71 @@ def run_demo(folder: Path, orders_per_shop: int, days: int, seed: int, keep_serv
         )
         print_summary(summary, console)
         console.print(f"Store: {folder / 'aftercare.db'} (SQLite). Open any .eml file with a mail client.")
+        print_next_steps(config_path, console)
         if keep_serving:
             keep_serving_until_interrupted(running, console)
+
+
+def print_next_steps(config_path: Path, console: Console) -> None:
+    """The commands that explore the week from its config (they read the store, call no shop)."""
+    shop_id = next(iter(SHOP_IDS))
+    console.print(f"\nExplore the week with its config, {config_path}:")
+    for command in ("report", "actions list", f"simulate --shop {shop_id} --days 30"):
+        console.print(f"  aftercare -c {config_path} {command}", markup=False, highlight=False)
+
+
+def write_config(config: Config, path: Path) -> Path:
+    """``config`` as the TOML file a merchant would write (secrets included: the demo's own, made
+    for this run), so that the commands run on the demo's store read the same shops and plugins."""
+    data = config.model_dump(exclude_unset=True, exclude={"base_dir"})
+    path.write_text("# Written by `aftercare demo` for this run's store; the sandbox shops are gone.\n"
+                    + _toml(_plain(data)), encoding="utf-8")  # fmt: skip
+    return path
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _toml(table: dict[str, Any], prefix: str = "") -> str:
+    """A small TOML writer for a config's data: scalars, lists, tables and arrays of tables."""
+    lines, tables = [], []
+    for key, value in table.items():
+        name = f"{prefix}.{_key(key)}" if prefix else _key(key)
+        if isinstance(value, dict):  # a table of tables only needs its subtables' headers
+            header = "" if value and all(isinstance(v, dict) for v in value.values()) else f"\n[{name}]\n"
+            tables.append(header + _toml(value, name))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            tables.extend(f"\n[[{name}]]\n" + _toml(v, name) for v in value)
+        else:
+            lines.append(f"{_key(key)} = {_value(value)}\n")
+    return "".join(lines) + "".join(tables)
+
+
+def _key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else json.dumps(key)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, day_time):
+        return value.isoformat()
+    return json.dumps(str(value), ensure_ascii=False)
 
 
 def keep_serving_until_interrupted(running: Deployment, console: Console) -> None:

@@ -26,10 +26,10 @@ from datetime import timedelta
 
 from aftercare import metrics
 from aftercare.actions import (
+    MESSAGE_KINDS,
     ActionDeferred,
     ActionDropped,
     ActionJob,
-    ActionKind,
     ActionRecord,
     ActionRequest,
     ActionState,
@@ -222,7 +222,7 @@ def _outcome(app: App, action: ActionRecord) -> Outcome | None:
     try:
         mark = store.sent_mark(action.idempotency_key)
         if mark is not None:
-            mail = action.kind is ActionKind.SEND_EMAIL
+            mail = action.kind in MESSAGE_KINDS
             again = "sent earlier, not resent" if mail else "done earlier, not run again"
             return Outcome(ActionState.DONE, again, mark.result, attempted=True, code=ReasonCode.DONE_EARLIER)
 
@@ -294,12 +294,16 @@ def order_of(app: App, action: ActionRecord) -> Order:
 
 
 def fire_time_check(app: App, action: ActionRecord) -> str:
-    """DESIGN rule 3: the customer's consent in the store, then the order re-read now
+    """DESIGN rule 3: the customer's consent and later orders in the store, then the order re-read now
     (:func:`aftercare.actions.fire_time_reason`); say why the action must not fire, or ''."""
     if Recheck.UNSUBSCRIBED in action.rechecks and action.customer_email:
         consent = app.store.current_consent(action.shop_id, action.customer_email)
         if consent is ConsentState.UNSUBSCRIBED:
             return "fire-time check: the customer unsubscribed"
+    if Recheck.ORDERED_AGAIN in action.rechecks and action.customer_email:
+        later = app.store.order_paid_after(action.shop_id, action.customer_email, action.order_id)
+        if later:
+            return f"fire-time check: the customer ordered again (order {later})"
     return fire_time_reason(action, app.adapter(action.shop_id).fetch_order(action.order_id))
 
 

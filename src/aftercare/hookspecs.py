@@ -15,7 +15,8 @@ Post-sale hooks get ``(event, ctx)``:
 ``event``
     an :class:`aftercare.models.Event`: its ``kind``, the ``order`` as the
     platform last reported it, the ``shipment``, ``return_request`` or
-    ``refund`` it is about, and when it ``occurred_at``.
+    ``refund`` it is about (and for a carrier's problem report the
+    ``exception``), and when it ``occurred_at``.
 ``ctx``
     an :class:`aftercare.context.Context` bound to this plugin and the event's
     shop: ``ctx.settings`` (this plugin's settings for the shop), ``ctx.now()``
@@ -92,6 +93,25 @@ def on_order_cancelled(event, ctx):
 def on_refunded(event, ctx):
     """Money went back to the customer: ``event.refund`` has the amount.
     Full or partial; check ``event.order.financial_status`` for which.
+    """
+
+
+@hookspec
+def on_shipment_exception(event, ctx):
+    """The carrier reports a problem with ``event.shipment``, or that it waits to
+    be collected: ``event.exception`` has the ``problem`` (a
+    :class:`aftercare.models.ShipmentProblem`: ``attempted_delivery``,
+    ``delayed``, ``failure``, ``exception``, ``on_hold``, ``return_to_sender``,
+    ``ready_for_pickup``), when it ``happened_at``, the carrier's ``message``
+    and, when the platform gives it, the ``location`` where the parcel is (for
+    ``ready_for_pickup``: where to collect it).
+
+    Shopify: a fulfillment event (``fulfillment_events/create``) with one of
+    those statuses; WooCommerce: a tracking plugin's carrier state in the
+    order's meta (TrackShip). Fires once per parcel and problem, so a delay
+    followed by a failed attempt gives two calls, and the same problem reported
+    twice gives one. Typical use: a transactional notice at once saying what
+    happened and what to do, a note for the staff, an apology coupon.
     """
 
 

@@ -109,6 +109,9 @@ class Customer:
     locale: str = ""
     marketing_consent: ConsentState = ConsentState.UNKNOWN
     platform_id: str = ""
+    #: Consent to marketing texts, apart from email's (Shopify's ``smsMarketingConsent``;
+    #: WooCommerce has none: unknown, so no marketing text goes out).
+    sms_consent: ConsentState = ConsentState.UNKNOWN
 
     @property
     def name(self) -> str:
@@ -153,6 +156,44 @@ class Shipment:
     def __post_init__(self) -> None:
         _require_utc("Shipment.shipped_at", self.shipped_at)
         _require_utc("Shipment.delivered_at", self.delivered_at)
+
+
+class ShipmentProblem(enum.StrEnum):
+    """What a carrier reported going wrong with a parcel, or that it waits to be collected.
+
+    Shopify's ``FulfillmentEventStatus`` (``ATTEMPTED_DELIVERY``, ``DELAYED``,
+    ``FAILURE``, ``READY_FOR_PICKUP``) and the tracking plugins' states on
+    WooCommerce (TrackShip's ``exception``, ``failure``, ``on_hold``,
+    ``return_to_sender``, ``available_for_pickup``).
+    """
+
+    ATTEMPTED_DELIVERY = "attempted_delivery"
+    DELAYED = "delayed"
+    FAILURE = "failure"
+    READY_FOR_PICKUP = "ready_for_pickup"
+    EXCEPTION = "exception"
+    ON_HOLD = "on_hold"
+    RETURN_TO_SENDER = "return_to_sender"
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentException:
+    """One problem report about a parcel (``Event.exception`` of ``shipment_exception``).
+
+    ``message`` is the carrier's own text, if the platform passes one on;
+    ``location`` is where the carrier reports the parcel, the parts the
+    platform gives joined by ", " (Shopify's fulfillment event address1, zip,
+    city, province, country: for ``ready_for_pickup``, where to collect it),
+    ``""`` when it does not say. Nothing here is guessed.
+    """
+
+    problem: ShipmentProblem
+    happened_at: datetime
+    message: str = ""
+    location: str = ""
+
+    def __post_init__(self) -> None:
+        _require_utc("ShipmentException.happened_at", self.happened_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,8 +348,9 @@ class SurveyAnswer:
 class EventKind(enum.StrEnum):
     """The post-sale moments. Each maps to the hook ``on_<value>``.
 
-    The first six come from the platform; the last two from the customer, on
-    aftercare's own pages (a confirmed survey answer, a confirmed opt-in).
+    The first six and the last come from the platform; the two between from the
+    customer, on aftercare's own pages (a confirmed survey answer, a confirmed
+    opt-in).
     """
 
     ORDER_PAID = "order_paid"
@@ -319,6 +361,7 @@ class EventKind(enum.StrEnum):
     REFUNDED = "refunded"
     SURVEY_ANSWERED = "survey_answered"
     OPTIN_CONFIRMED = "optin_confirmed"
+    SHIPMENT_EXCEPTION = "shipment_exception"
 
     @property
     def hook(self) -> str:
@@ -344,6 +387,8 @@ class Event:
     return_request: ReturnRequest | None = None
     refund: Refund | None = None
     answer: SurveyAnswer | None = None
+    #: For ``shipment_exception``: what the carrier reported (``shipment`` is the parcel).
+    exception: ShipmentException | None = None
     source: str = "webhook"
     topic: str = ""
 

@@ -45,6 +45,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from aftercare.actions import (
+    MESSAGE_KINDS,
     ActionKind,
     ActionRecord,
     ActionRequest,
@@ -1107,12 +1108,22 @@ class Store:
     def apply_cancellations(self, conn: Connection, cancellations: Iterable[Cancellation]) -> int:
         count = 0
         for c in cancellations:
+            whose = (actions.c.order_id == c.order_id,)
+            if c.customer_email:  # the customer's orders paid before it
+                earlier = sa.select(customer_history.c.order_id).where(
+                    customer_history.c.shop_id == c.shop_id,
+                    customer_history.c.email == c.customer_email,
+                    customer_history.c.event_kind == EventKind.ORDER_PAID.value,
+                    customer_history.c.occurred_at < c.paid_before,
+                    customer_history.c.order_id != c.order_id,
+                )
+                whose = (actions.c.customer_email == c.customer_email, actions.c.order_id.in_(earlier))
             result = conn.execute(
                 sa.update(actions)
                 .where(
                     actions.c.shop_id == c.shop_id,
                     actions.c.plugin == c.plugin,
-                    actions.c.order_id == c.order_id,
+                    *whose,
                     actions.c.key == c.key,
                     actions.c.state == ActionState.DUE.value,
                 )
@@ -1567,6 +1578,37 @@ class Store:
         with self.engine.connect() as conn:
             return [(o, EventKind(k), at) for o, k, at in conn.execute(query)]
 
+    def order_paid_after(self, shop_id: str, email: str, order_id: str) -> str:
+        """The first order the customer paid for after ``order_id`` and did not cancel, or ''.
+
+        From the customer history (the ``ordered_again`` fire-time check): a backfill that
+        dispatched the later order first is still seen."""
+        email = normalise_email(email)
+        paid, cancelled = EventKind.ORDER_PAID.value, EventKind.ORDER_CANCELLED.value
+        mine = customer_history.c.shop_id == shop_id, customer_history.c.email == email
+        this_paid = (
+            sa.select(sa.func.min(customer_history.c.occurred_at))
+            .where(*mine, customer_history.c.order_id == order_id, customer_history.c.event_kind == paid)
+            .scalar_subquery()
+        )
+        cancelled_orders = sa.select(customer_history.c.order_id).where(
+            *mine, customer_history.c.event_kind == cancelled
+        )
+        query = (
+            sa.select(customer_history.c.order_id)
+            .where(
+                *mine,
+                customer_history.c.event_kind == paid,
+                customer_history.c.order_id != order_id,
+                customer_history.c.occurred_at > this_paid,
+                customer_history.c.order_id.not_in(cancelled_orders),
+            )
+            .order_by(customer_history.c.occurred_at)
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one_or_none() or ""
+
     # -- console logins and sessions ---------------------------------------
     def count_login_attempt(self, limits: Mapping[str, tuple[int, timedelta]]) -> list[str]:
         """Count one attempt for each key (its limit and window); return the keys now over their limit.
@@ -1636,14 +1678,15 @@ class Store:
     # -- survey answers ------------------------------------------------------
     # -- mail: frequency cap and suppressions --
     def marketing_mails_sent(self, shop_id: str, customer_email: str, since: datetime, exclude: int = 0) -> int:
-        """Marketing (non-transactional) mails sent to this customer since ``since``, not counting ``exclude``."""
+        """Marketing (non-transactional) messages, mails and texts, sent to this customer since ``since``,
+        not counting ``exclude``: the frequency cap counts every channel together."""
         query = (
             sa.select(sa.func.count())
             .select_from(actions)
             .where(
                 actions.c.shop_id == shop_id,
                 actions.c.customer_email == normalise_email(customer_email),
-                actions.c.kind == ActionKind.SEND_EMAIL.value,
+                actions.c.kind.in_([kind.value for kind in MESSAGE_KINDS]),
                 actions.c.state == ActionState.DONE.value,
                 actions.c.updated_at >= since,
                 actions.c.id != exclude,
@@ -1653,8 +1696,8 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(query).scalar_one()
 
-    def last_marketing_mail_at(self, shop_id: str, customer_email: str, before_id: int) -> datetime | None:
-        """When the latest marketing mail to this customer went out, or started going out.
+    def last_marketing_message_at(self, shop_id: str, customer_email: str, before_id: int) -> datetime | None:
+        """When the latest marketing message (mail or text) to this customer went out, or started to.
 
         Sent ones count, and so do ones running now with a lower id than ``before_id`` (the
         action asking): of two due at once on two workers, the older goes and the newer waits.
@@ -1662,7 +1705,7 @@ class Store:
         query = sa.select(sa.func.max(actions.c.updated_at)).where(
             actions.c.shop_id == shop_id,
             actions.c.customer_email == normalise_email(customer_email),
-            actions.c.kind == ActionKind.SEND_EMAIL.value,
+            actions.c.kind.in_([kind.value for kind in MESSAGE_KINDS]),
             actions.c.id != before_id,
             sa.or_(
                 actions.c.state == ActionState.DONE.value,

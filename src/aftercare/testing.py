@@ -14,7 +14,8 @@ Helpers:
     a real platform payload shipped with aftercare (see
     ``aftercare/samples/SOURCES.md``) mapped to an Order by its adapter.
 ``make_event(kind, order)``
-    an Event about ``order`` (its first shipment, refund or return).
+    an Event about ``order`` (its first shipment, refund or return; for
+    ``shipment_exception`` also a carrier's report, ``problem="failure"``).
 ``dispatch(app, event)``
     runs the hooks and returns the action requests they made, in order.
 
@@ -74,6 +75,8 @@ from aftercare.models import (
     Money,
     Order,
     Shipment,
+    ShipmentException,
+    ShipmentProblem,
     ShipmentStatus,
 )
 from aftercare.platform import (
@@ -281,10 +284,24 @@ def make_order(
     return replace(order, **changes)
 
 
-def make_event(kind: EventKind | str, order: Order, *, occurred_at: datetime | None = None, key: str = "") -> Event:
-    """An Event about ``order``: for shipped/delivered its first shipment, and so on."""
+def make_event(
+    kind: EventKind | str,
+    order: Order,
+    *,
+    occurred_at: datetime | None = None,
+    key: str = "",
+    problem: ShipmentProblem | str = ShipmentProblem.FAILURE,
+) -> Event:
+    """An Event about ``order``: for shipped/delivered its first shipment, and so on; for
+    shipment_exception its first shipment and a carrier's report of ``problem``."""
     kind = EventKind(kind)
-    shipment = order.shipments[0] if kind in (EventKind.SHIPPED, EventKind.DELIVERED) and order.shipments else None
+    parcel_kinds = (EventKind.SHIPPED, EventKind.DELIVERED, EventKind.SHIPMENT_EXCEPTION)
+    shipment = order.shipments[0] if kind in parcel_kinds and order.shipments else None
+    exception = (
+        ShipmentException(ShipmentProblem(problem), occurred_at or START)
+        if kind is EventKind.SHIPMENT_EXCEPTION
+        else None
+    )
     refund = order.refunds[0] if kind is EventKind.REFUNDED and order.refunds else None
     return_request = order.returns[0] if kind is EventKind.RETURN_REQUESTED and order.returns else None
     return Event(
@@ -296,6 +313,7 @@ def make_event(kind: EventKind | str, order: Order, *, occurred_at: datetime | N
         shipment=shipment,
         refund=refund,
         return_request=return_request,
+        exception=exception,
         source="test",
     )
 

@@ -239,6 +239,7 @@ def test_sqlite_needs_neither_extra(tmp_path, monkeypatch):
     monkeypatch.setattr(common, "installed", lambda module: module not in ("psycopg", "psycopg2", "redis"))
     config = tmp_path / "aftercare.toml"
     config.write_text('database = "sqlite:///aftercare.db"\nqueue = "sqlite:///queue.db"\n')
+    assert CliRunner().invoke(cli, ["--config", str(config), "migrate"]).exit_code == 0  # lists never create it
     result = CliRunner().invoke(cli, ["--config", str(config), "events", "list", "--json"])
     assert (result.exit_code, result.stdout) == (0, "[]\n"), result.output
 

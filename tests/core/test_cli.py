@@ -23,6 +23,10 @@ def register_adapters(register):
 def on_delivered(event, ctx):
     ctx.later(days=7).tag_order("review-asked", key="review")
     ctx.add_order_note("delivered: " + event.shipment.tracking_number)
+
+@hookimpl
+def on_shipment_exception(event, ctx):
+    ctx.add_order_note(f"{event.exception.problem.value}: " + event.shipment.tracking_number, key="problem")
 """
 
 CONFIG = """
@@ -88,7 +92,7 @@ def test_plugins_list_json_tells_source_hooks_and_shops(project):
     assert code == 0
     rows = {row["name"]: row for row in json.loads(out)}
     assert rows["reviews"]["source"] == "local"
-    assert rows["reviews"]["hooks"] == ["on_delivered", "register_adapters"]
+    assert rows["reviews"]["hooks"] == ["on_delivered", "on_shipment_exception", "register_adapters"]
     assert rows["reviews"]["enabled_for"] == ["acme"]
     assert rows["shopify"]["source"] == "built-in" and rows["shopify"]["hooks"] == ["register_adapters"]
 
@@ -102,8 +106,8 @@ def test_trigger_dry_run_shows_actions_and_stores_nothing(project):
         ("reviews", "tag_order", "would be recorded (dry run)"),
         ("reviews", "add_order_note", "would be recorded (dry run)"),
     ]
-    code, out, _ = run("actions", "list", "--json")
-    assert json.loads(out) == []
+    code, _, err = run("actions", "list", "--json")
+    assert code == 2 and "no database at" in err  # not even an empty database file was made
 
 
 def test_trigger_twice_executes_once(project):
@@ -115,6 +119,16 @@ def test_trigger_twice_executes_once(project):
     assert [a["outcome"] for a in second["actions"]] == ["already recorded (due)", "already recorded (done)"]
     listed = json.loads(run("actions", "list", "--json")[1])
     assert len(listed) == 2
+
+
+def test_trigger_a_shipment_exception_with_the_carriers_problem(project):
+    args = ("trigger", "--shop", "acme", "--event", "shipment_exception", "--order", "order.json", "--json")
+    code, out, _ = run(*args, "--problem", "ready_for_pickup")
+    assert code == 0, out
+    (action,) = json.loads(out)["actions"]
+    assert (action["action"], action["outcome"]) == ("add_order_note", "done")
+    (note,) = json.loads(run("actions", "list", "--json")[1])
+    assert note["payload"]["text"] == "ready_for_pickup: JJD000390007"
 
 
 def test_trigger_of_unreadable_order_exits_2(project):
@@ -161,4 +175,5 @@ def test_events_list_shows_why_an_event_failed_and_events_retry_makes_it_pending
     assert row["reason"] == "attempt 8: could not re-read order order-5: HTTP 503"
     assert run("events", "retry", str(event_id))[1] == f"event {event_id}: pending again\n"
     assert json.loads(run("events", "list", "--json")[1])[0]["state"] == "pending"
-    assert "not retried" in run("events", "retry", str(event_id))[1]
+    code, _, err = run("events", "retry", str(event_id))
+    assert code == 2 and f"event {event_id}: it is pending, not failed" in err

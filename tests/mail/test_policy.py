@@ -73,7 +73,9 @@ def test_frequency_cap_drops_the_fourth_marketing_mail_in_the_window(mail_app, s
         app.clock.advance(timedelta(hours=1))
     marketing = sorted((a for a in app.store.list_actions() if a.key == "thank_you"), key=lambda a: a.id)
     assert [a.state for a in marketing] == [ActionState.DONE] * 3 + [ActionState.DROPPED]
-    assert marketing[3].reason == ("frequency cap: 3 marketing emails to this customer in the last 7 days (at most 3)")
+    assert marketing[3].reason == (
+        "frequency cap: 3 marketing messages to this customer in the last 7 days (at most 3)"
+    )
     shipped = [a for a in app.store.list_actions() if a.key == "shipped"]
     assert all(a.state is ActionState.DONE for a in shipped)  # transactional mail is neither capped nor counted
     assert len(handler.received) == 7
@@ -135,7 +137,7 @@ def test_marketing_mails_due_together_go_out_hours_apart_not_dropped(aftercare_a
     for action in waiting:
         assert action.state is ActionState.DUE and action.reason_code is ReasonCode.MIN_GAP
         assert action.due_at == datetime(2026, 1, 5, 13, 0, tzinfo=UTC)
-        assert action.reason.startswith("minimum gap: the last marketing email to this customer went at")
+        assert action.reason.startswith("minimum gap: the last marketing message to this customer went at")
 
     sent_at = []
     for _hour in range(12):

@@ -169,3 +169,30 @@ def test_off_until_enabled_and_templates_check_clean(aftercare_app):
     order = sample_order("shopify_order_paid_fulfilled")
     assert Dispatcher(app).dispatch(shipped(order, order.shipments[0])).requests == []
     assert check_templates(app) == []
+
+
+def test_with_sms_on_the_parcel_is_also_texted_where_the_shop_sends_texts(plugin_app, monkeypatch):
+    import responses
+
+    from aftercare.models import Address
+    from aftercare.testing import make_order
+
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC" + "1" * 32)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "token")
+    sms = {"enabled": True, "from_number": "+34600111222"}
+    app = plugin_app(tracking_notice, settings={"tracking_notice": {"sms": True}}, mail={"sms": sms})
+    order = make_order("1001", shipping_address=Address(country_code="ES", phone="612345678"))
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.POST, f"https://api.twilio.com/2010-04-01/Accounts/{'AC' + '1' * 32}/Messages.json",
+                 json={"sid": "SM" + "0" * 32, "status": "queued"}, status=201)  # fmt: skip
+        Dispatcher(app).dispatch(shipped(order, order.shipments[0]))
+        execute_due(app)
+        body = rsps.calls[0].request.body
+    assert "To=%2B34612345678" in body
+    assert "Body=Tienda+%C3%91and%C3%BA%3A+tu+pedido+1001+va+en+camino+con+DHL." in body
+    assert "S%C3%ADguelo%3A+https%3A%2F%2Fwww.dhl.com%2Ftrack%3FJJD000390007" in body
+    assert [(kind, state) for kind, _key, _due, state in actions(app)] == [
+        (ActionKind.SEND_EMAIL, ActionState.DONE),
+        (ActionKind.SEND_SMS, ActionState.DONE),
+    ]
+    app.plugins.channels()["send_sms"].close()

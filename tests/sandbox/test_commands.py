@@ -16,7 +16,7 @@ def test_order_commands_create_and_move_orders(sandbox_woocommerce):
 
     assert created.exit_code == 0 and len(created.output.splitlines()) == 2
     assert shipped.exit_code == 0 and '"tracking_number": "62001"' in shipped.output
-    assert refused.exit_code == 1 and "has shipped" in refused.output
+    assert refused.exit_code == 2 and "has shipped" in refused.output  # one line, exit 2, as every command
     assert "Speedy 62001" in listed.output
     assert sandbox_woocommerce.state.order(int(order_id)).locale == "bg"
 

@@ -1,6 +1,6 @@
 """The ``aftercare`` command line: the one place that imports click.
 
-Verbs for commands, nouns for groups. Every list command takes ``--json``.
+Verbs for commands, nouns for groups. Every command that prints takes ``--json``.
 User mistakes (a broken config, a missing file, a payload the adapter cannot
 read) end with one line per problem on stderr and exit status 2, never a
 traceback.
@@ -9,14 +9,19 @@ traceback.
 the line ``aftercare --help`` lists for it. A command's module (and what it
 needs: the app, the store, the runtime) is imported only when the command runs
 or shows its own help, so the table costs no more than click to load.
+
+Plugins are not loaded to answer ``--help``, ``--version`` or a built-in command: a
+plugin's commands (``register_commands``) are added when a command the table does not
+know is asked for, so ``aftercare --help`` lists the built-in commands and says where
+the plugins' are. ``-c/--config`` is taken before the command and after it alike.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,20 +116,32 @@ ALIASES: dict[str, str] = {
 }
 
 
+#: ``ctx.meta`` key: this command line has called the group's ``more`` already.
+MORE_LOADED = "aftercare.more_commands_loaded"
+
+
 class LazyGroup(click.Group):
     """A group whose built-in commands are imported when first asked for by name.
 
-    Listing them (``--help``) uses the table's summaries instead; commands added with
-    ``add_command`` (a plugin's, through ``register_commands``) are ordinary ones and win
-    over a built-in of the same name, as they did when every command was added up front.
-    ``aliases`` (old name -> new name) are hidden names of built-ins that say their new name."""
+    Listing them (``--help``, TAB completion) uses the table's summaries instead; commands
+    added with ``add_command`` (a plugin's, through ``register_commands``) are ordinary ones
+    and win over a built-in of the same name. ``aliases`` (old name -> new name) are hidden
+    names of built-ins that say their new name. ``more`` is called once a command line, the
+    first time a name is neither in the table nor added: it may add commands (the plugins').
+    Every command it hands out also takes ``-c/--config`` after its name."""
 
     def __init__(
-        self, *args: Any, lazy: dict[str, Entry], aliases: dict[str, str] | None = None, **kwargs: Any
+        self,
+        *args: Any,
+        lazy: dict[str, Entry],
+        aliases: dict[str, str] | None = None,
+        more: Callable[[click.Group, click.Context], None] | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.lazy = lazy
         self.aliases = aliases or {}
+        self.more = more
         self._listing = False
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -136,15 +153,20 @@ class LazyGroup(click.Group):
             click.echo(f"note: `{ctx.command_path} {cmd_name}` is now `{ctx.command_path} {new_name}`; "
                        "the old name goes in the next release", err=True)  # fmt: skip
             return self.get_command(ctx, new_name)
+        unknown = cmd_name not in self.commands and cmd_name not in self.lazy
+        if unknown and self.more and not self._listing and not ctx.meta.get(MORE_LOADED):
+            ctx.meta[MORE_LOADED] = True  # once per command line
+            self.more(self, ctx)
         if cmd_name in self.commands or cmd_name not in self.lazy:
-            return self.commands.get(cmd_name)
+            command = self.commands.get(cmd_name)
+            return accepting_config_after(command) if command is not None and not self._listing else command
         entry = self.lazy[cmd_name]
         if self._listing:  # a stand-in with the same first paragraph lists the same line
             return click.Command(cmd_name, help=entry.summary)
         module, _, attribute = entry.target.partition(":")
         command = getattr(importlib.import_module(module), attribute)
         self.add_command(command, cmd_name)
-        return command
+        return accepting_config_after(command)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         self._listing = True
@@ -153,9 +175,81 @@ class LazyGroup(click.Group):
         finally:
             self._listing = False
 
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[Any]:
+        """Command names from the table, without importing a command's module for its help line."""
+        self._listing = True
+        try:
+            return super().shell_complete(ctx, incomplete)
+        finally:
+            self._listing = False
 
-@click.group(cls=LazyGroup, lazy=COMMANDS, aliases=ALIASES)
-@click.version_option(__version__, prog_name="aftercare")
+
+#: The name of the ``-c/--config`` option every command takes after its own name.
+CONFIG_AFTER = "config_after_command"
+
+
+def accepting_config_after(command: click.Command) -> click.Command:
+    """``command`` (and, for a group, its subcommands) with ``-c/--config PATH``, the same as
+    before the command's name (``aftercare report -c shop.toml``); a name the command already
+    uses for something else stays its own. Done once per command object."""
+    if any(param.name == CONFIG_AFTER for param in command.params):
+        return command
+    taken = {name for param in command.params for name in (*param.opts, *param.secondary_opts)}
+    names = [name for name in ("-c", "--config") if name not in taken]
+    if names:
+        command.params.append(
+            click.Option(
+                [*names, CONFIG_AFTER],
+                metavar="PATH",
+                expose_value=False,
+                callback=_set_config,
+                help="The TOML config file (the same as before the command).",
+            )
+        )
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            accepting_config_after(sub)
+    return command
+
+
+def _set_config(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None and not ctx.resilient_parsing:
+        ctx.find_root().ensure_object(dict)["config"] = value
+
+
+def add_plugin_commands(group: click.Group, ctx: click.Context) -> None:
+    """The commands plugins add through ``register_commands``, loaded only when a command the
+    table does not know is asked for. A plugin that fails to load is one line, exit 2."""
+    from aftercare.config import ConfigError
+    from aftercare.plugin_manager import PluginManager
+
+    params = ctx.find_root().params
+    blocked = _blocked_by(tuple(params.get("blocked") or ()), params.get("config_path"))
+    try:
+        manager = PluginManager.load(blocked=blocked)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(USAGE_ERROR)
+    manager.pm.hook.register_commands(cli=group)
+
+
+#: ``-h`` as well as ``--help``, on every command (click hands these to each subcommand's context).
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+PLUGIN_COMMANDS_NOTE = (
+    "Plugins may add commands of their own (the register_commands hook): they are loaded when asked "
+    "for by name, so they are not listed here; `aftercare plugins list` shows each plugin's hooks."
+)
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    aliases=ALIASES,
+    more=add_plugin_commands,
+    context_settings=CONTEXT_SETTINGS,
+    epilog=PLUGIN_COMMANDS_NOTE,
+)
+@click.version_option(__version__, "--version", prog_name="aftercare")
 @click.option(
     "--config",
     "-c",
@@ -201,6 +295,10 @@ def _blocked_in(args: list[str]) -> tuple[str, ...]:
             blocked, config_path = tuple(ctx.params.get("blocked") or ()), ctx.params.get("config_path")
     except click.ClickException:
         return ()
+    return _blocked_by(blocked, config_path)
+
+
+def _blocked_by(blocked: tuple[str, ...], config_path: str | None) -> tuple[str, ...]:
     try:
         with open(config_path or DEFAULT_CONFIG, "rb") as file:
             disabled = tomllib.load(file).get("disabled_plugins", [])
@@ -212,14 +310,5 @@ def _blocked_in(args: list[str]) -> tuple[str, ...]:
 
 
 def main() -> None:
-    """Entry point: the core commands plus those plugins add through ``register_commands``."""
-    from aftercare.config import ConfigError
-    from aftercare.plugin_manager import PluginManager
-
-    try:
-        manager = PluginManager.load(blocked=_blocked_in(sys.argv[1:]))
-    except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(USAGE_ERROR)
-    manager.pm.hook.register_commands(cli=cli)
+    """Entry point: the built-in commands, and those plugins add (loaded only when asked for)."""
     cli(prog_name="aftercare")

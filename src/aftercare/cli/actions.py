@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -11,7 +13,17 @@ from rich.table import Table
 
 from aftercare import serialize
 from aftercare.actions import ActionState
-from aftercare.cli.common import open_app, open_store, reports_user_errors, short_time
+from aftercare.cli.common import (
+    UserError,
+    known_shop,
+    open_app,
+    open_store_to_read,
+    reports_user_errors,
+    short_time,
+)
+
+if TYPE_CHECKING:
+    from aftercare.app import App
 
 
 @click.group()
@@ -31,7 +43,9 @@ def actions() -> None:
 def actions_list(ctx, shop_id, plugin, state, order_id, limit, as_json) -> None:  # noqa: ANN001
     """Recorded actions, newest first, with their state and reason."""
     app = open_app(ctx)
-    open_store(app)
+    if shop_id:
+        known_shop(app, shop_id)
+    open_store_to_read(app)
     records = app.store.list_actions(
         shop_id=shop_id, plugin=plugin, state=ActionState(state) if state else None, order_id=order_id, limit=limit
     )
@@ -47,29 +61,55 @@ def actions_list(ctx, shop_id, plugin, state, order_id, limit, as_json) -> None:
     Console().print(table)
 
 
+def _why_not(app: App, action_id: int) -> str:
+    """Why a retry or cancel changed nothing: no such action, or the state it is in."""
+    try:
+        return f"it is {app.store.get_action(action_id).state.value}"
+    except KeyError:
+        return "no such action"
+
+
+def _apply(app: App, action_ids: tuple[int, ...], change: Callable[[int], bool], done: str, as_json: bool) -> None:
+    """``change`` each action; one line (or JSON row) each, and exit status 2 naming those it
+    could not change (on stderr), so a retry or cancel of nothing never looks like success."""
+    rows = []
+    for action_id in action_ids:
+        changed = change(action_id)
+        rows.append({"id": action_id, "changed": changed, "state": done if changed else None,
+                     "why_not": "" if changed else _why_not(app, action_id)})  # fmt: skip
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            if row["changed"]:
+                click.echo(f"action {row['id']}: {done}")
+    missed = [row for row in rows if not row["changed"]]
+    if missed:
+        raise UserError("; ".join(f"action {row['id']}: {row['why_not']}" for row in missed))
+
+
 @actions.command("retry")
 @click.argument("action_ids", nargs=-1, type=int, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: id, changed, state, why_not.")
 @click.pass_context
 @reports_user_errors
-def actions_retry(ctx: click.Context, action_ids: tuple[int, ...]) -> None:
-    """Make failed or dropped actions due again, now."""
+def actions_retry(ctx: click.Context, action_ids: tuple[int, ...], as_json: bool) -> None:
+    """Make failed or dropped actions due again, now. Exit status 2 if one could not be (done, or no such action)."""
     app = open_app(ctx)
-    open_store(app)
-    for action_id in action_ids:
-        ok = app.store.retry_action(action_id)
-        click.echo(f"action {action_id}: {'due again' if ok else 'not retried (done, or no such action)'}")
+    open_store_to_read(app)
+    _apply(app, action_ids, app.store.retry_action, "due", as_json)
 
 
 @actions.command("cancel")
 @click.argument("action_ids", nargs=-1, type=int, required=True)
 @click.option("--reason", default="", help="Why; kept on the action with your user name.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: id, changed, state, why_not.")
 @click.pass_context
 @reports_user_errors
-def actions_cancel(ctx: click.Context, action_ids: tuple[int, ...], reason: str) -> None:
-    """Drop due or failed actions by hand."""
+def actions_cancel(ctx: click.Context, action_ids: tuple[int, ...], reason: str, as_json: bool) -> None:
+    """Drop due or failed actions by hand. Exit status 2 if one could not be (done, running, or no such action)."""
     app = open_app(ctx)
-    open_store(app)
+    open_store_to_read(app)
     who = os.environ.get("USER", "someone")
-    for action_id in action_ids:
-        ok = app.store.cancel_action(action_id, f"cancelled by {who}" + (f": {reason}" if reason else ""))
-        click.echo(f"action {action_id}: {'cancelled' if ok else 'not cancelled (done, running, or no such action)'}")
+    text = f"cancelled by {who}" + (f": {reason}" if reason else "")
+    _apply(app, action_ids, lambda action_id: app.store.cancel_action(action_id, text), "dropped", as_json)

@@ -25,8 +25,9 @@ def bundle() -> None:
 @bundle.command("new")
 @click.argument("name")
 @click.option("--dir", "parent", default="bundles", show_default=True, help="Folder to create it in.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @reports_user_errors
-def bundle_new(name: str, parent: str) -> None:
+def bundle_new(name: str, parent: str, as_json: bool) -> None:
     """Scaffold bundles/NAME: bundle.toml with commented examples, templates/en/, plugins/."""
     if not is_bundle_name(name):
         raise UserError(f"{name!r}: a bundle name must be lowercase letters, digits, '-' or '_'")
@@ -34,6 +35,9 @@ def bundle_new(name: str, parent: str) -> None:
     if folder.exists():
         raise UserError(f"{folder} exists")
     write_bundle(folder, name)
+    if as_json:
+        click.echo(json.dumps({"wrote": str(folder), "next": f"aftercare bundle check {folder}"}, indent=2))
+        return
     click.echo(f'wrote {folder}; use it with bundle = "{folder}" in a [[shops]] table, then:')
     click.echo(f"  aftercare bundle check {folder}")
 

@@ -30,10 +30,15 @@ class UserError(Exception):
 
 
 def reports_user_errors(func: F) -> F:
+    """The command's errors as one line each on stderr and exit status 2, never a traceback:
+    the user's (:class:`UserError`, a config problem, an unreadable payload), and a platform or
+    database that cannot be reached or refused (a command that knows the shop or the key
+    names it itself, raising :class:`UserError`)."""
+
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from aftercare.config import ConfigError
-        from aftercare.platform import PayloadError
+        from aftercare.platform import PayloadError, PlatformError
 
         try:
             return func(*args, **kwargs)
@@ -42,9 +47,37 @@ def reports_user_errors(func: F) -> F:
                 click.echo(f"error: {line}", err=True)
         except (UserError, PayloadError) as exc:
             click.echo(f"error: {exc}", err=True)
+        except PlatformError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+        except Exception as exc:
+            line = _database_problem(exc)
+            if line is None:
+                raise
+            click.echo(f"error: {line}", err=True)
         sys.exit(USAGE_ERROR)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _database_problem(exc: Exception) -> str | None:
+    """One line for a database error no command caught (None for any other error): what failed,
+    without the URL's password or the statement."""
+    if "aftercare.store" not in sys.modules:  # nothing has opened a database
+        return None
+    from aftercare.store import DATABASE_ERRORS, SchemaOutOfDate, describe_database_error
+
+    if isinstance(exc, SchemaOutOfDate):
+        return f"database: {exc}"
+    if isinstance(exc, DATABASE_ERRORS):
+        return f"database: {describe_database_error(exc)}"
+    return None
+
+
+def known_shop(app: App, shop_id: str) -> str:
+    """``shop_id`` if the config has it; else the user's error naming the shops it has."""
+    if shop_id not in app.shops:
+        raise UserError(f"no shop {shop_id!r} (known: {', '.join(app.shops) or 'none configured'})")
+    return shop_id
 
 
 def open_app(ctx: click.Context) -> App:
@@ -60,10 +93,29 @@ def open_app(ctx: click.Context) -> App:
         if missing:
             raise UserError(missing)
         app = App(config, blocked_plugins=blocked_plugins(ctx))
+        _check_bundled_senders(app, str(path))
     except OSError as exc:  # a folder it needs (the SQLite store's) cannot be made
         raise UserError(f"{exc.filename or path}: {exc.strerror or exc}") from None
     ctx.call_on_close(app.close)
     return app
+
+
+def _check_bundled_senders(app: App, source: str) -> None:
+    """The sender rule of the config models (:func:`aftercare.config.sender_problem`) for the shops
+    of a bundle, whose ``[mail]`` the app has merged: serve, worker and check refuse them alike."""
+    from aftercare.config import ConfigError, sender_problem
+
+    problems = []
+    for index, shop_config in enumerate(app.config.shops):
+        if shop_config.bundle:
+            shop = app.shop(shop_config.id)
+            mail = app.mail_settings(shop.id)
+            problem = sender_problem(app.config, index, shop.config, mail.transport, mail.sender)
+            if problem:
+                problems.append(f"{problem} (or in the bundle's [mail])")
+    if problems:
+        app.close()
+        raise ConfigError(problems, source)
 
 
 def blocked_plugins(ctx: click.Context) -> tuple[str, ...]:
@@ -129,6 +181,35 @@ def open_store(app: App) -> list[str]:
     return applied
 
 
+def open_store_to_read(app: App) -> None:
+    """The store of a command that reads it (the lists, the report, simulate) or changes rows
+    that must already be there (retry, cancel): never created nor migrated here, so a list
+    in a fresh folder leaves no database behind; one line says to run ``aftercare migrate``."""
+    from aftercare.store import SchemaOutOfDate
+
+    path = sqlite_file(app.config.database_url)
+    if path is not None and not path.exists():
+        raise UserError(f"database: no database at {path} yet: run `aftercare migrate` (or start `aftercare serve`)")
+    with reaching_the_store(app):
+        try:
+            app.store.require_current_schema()
+        except SchemaOutOfDate as exc:
+            if exc.current is None:
+                where = redact_url(app.config.database_url)
+                raise UserError(f"database: no aftercare tables in {where} yet: run `aftercare migrate`") from None
+            raise
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database URL (``sqlite:////abs/aftercare.db``); None for an in-memory
+    one and any other database."""
+    scheme, separator, rest = url.partition(":///")
+    if not separator or scheme not in ("sqlite", "sqlite+pysqlite"):
+        return None
+    name = rest.split("?", 1)[0]
+    return None if name in ("", ":memory:") else Path(name)
+
+
 def announce_created_schema(command: str, applied: list[str]) -> None:
     """The one process of several starting on a fresh database that created its schema says so."""
     if applied:
@@ -137,7 +218,9 @@ def announce_created_schema(command: str, applied: list[str]) -> None:
 
 
 def store_ready(app: App) -> bool:
-    return app.store.has_schema()
+    """Whether the store has its tables; a SQLite file that is not there is not created by looking."""
+    path = sqlite_file(app.config.database_url)
+    return (path is None or path.exists()) and app.store.has_schema()
 
 
 def read_order(app: App, shop_id: str, path: Path) -> Order:

@@ -8,16 +8,19 @@ from typing import Any
 
 import click
 
-from aftercare.cli.common import UserError, open_app, open_store, reports_user_errors
+from aftercare.cli.common import UserError, open_app, open_store, open_store_to_read, reports_user_errors
 
 
-def _on_the_store(ctx: click.Context, work: Callable[..., Any], *args: Any) -> Any:
-    """Run ``work(app, *args)`` on the opened store; a refusal (no secret_key, not an email, an
-    unknown shop) is the user's one-line error."""
+def _on_the_store(ctx: click.Context, work: Callable[..., Any], *args: Any, read_only: bool = False) -> Any:
+    """Run ``work(app, *args)`` on the opened store (with ``read_only``, one that must exist
+    already); a refusal (no secret_key, not an email, an unknown shop) is the user's one-line error."""
     from aftercare.privacy import PrivacyError
 
     app = open_app(ctx)
-    open_store(app)
+    if read_only:
+        open_store_to_read(app)
+    else:
+        open_store(app)
     try:
         return work(app, *args)
     except PrivacyError as exc:
@@ -32,13 +35,17 @@ def customers() -> None:
 @customers.command("forget")
 @click.argument("email")
 @click.option("--shop", "shop_id", help="Only this shop (default: every shop).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 @reports_user_errors
-def customers_forget(ctx: click.Context, email: str, shop_id: str | None) -> None:
+def customers_forget(ctx: click.Context, email: str, shop_id: str | None, as_json: bool) -> None:
     """Erase a customer: their rows in the store are deleted or stripped, their mail files deleted."""
     from aftercare.privacy import forget
 
     erasure = _on_the_store(ctx, forget, email, shop_id)
+    if as_json:
+        click.echo(json.dumps({"found": erasure.found, "erased": erasure.counts()}, indent=2))
+        return
     if not erasure.found:
         click.echo("nothing kept about this customer; recorded as erased, so later events about them are dropped")
         return
@@ -58,7 +65,7 @@ def customers_export(ctx: click.Context, email: str, shop_id: str | None, as_jso
     """Print every record aftercare keeps about a customer."""
     from aftercare.privacy import export, render_text
 
-    exported = _on_the_store(ctx, export, email, shop_id)
+    exported = _on_the_store(ctx, export, email, shop_id, read_only=True)
     if as_json:
         click.echo(json.dumps(exported, indent=2, ensure_ascii=False, default=str))
     else:

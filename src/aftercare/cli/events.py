@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from aftercare import serialize
-from aftercare.cli.common import open_app, open_store, reports_user_errors
+from aftercare.cli.common import (
+    UserError,
+    known_shop,
+    open_app,
+    open_store_to_read,
+    reports_user_errors,
+)
+
+if TYPE_CHECKING:
+    from aftercare.app import App
 
 
 @click.group()
@@ -27,7 +37,9 @@ def events() -> None:
 def events_list(ctx, shop_id, order_id, limit, as_json) -> None:  # noqa: ANN001
     """Received events, newest first, with the plugins that ran on each."""
     app = open_app(ctx)
-    open_store(app)
+    if shop_id:
+        known_shop(app, shop_id)
+    open_store_to_read(app)
     stored = app.store.list_events(shop_id=shop_id, order_id=order_id, limit=limit)
     rows = [
         {
@@ -63,12 +75,30 @@ def events_list(ctx, shop_id, order_id, limit, as_json) -> None:  # noqa: ANN001
 
 @events.command("retry")
 @click.argument("event_ids", nargs=-1, type=int, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: id, changed, why_not.")
 @click.pass_context
 @reports_user_errors
-def events_retry(ctx: click.Context, event_ids: tuple[int, ...]) -> None:
-    """Make failed events pending again, now (the worker dispatches them)."""
+def events_retry(ctx: click.Context, event_ids: tuple[int, ...], as_json: bool) -> None:
+    """Make failed events pending again, now (the worker dispatches them). Exit status 2 if one was not failed."""
     app = open_app(ctx)
-    open_store(app)
+    open_store_to_read(app)
+    rows = []
     for event_id in event_ids:
-        ok = app.store.retry_event(event_id)
-        click.echo(f"event {event_id}: {'pending again' if ok else 'not retried (not failed, or no such event)'}")
+        changed = app.store.retry_event(event_id)
+        rows.append({"id": event_id, "changed": changed, "why_not": "" if changed else _why_not(app, event_id)})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            if row["changed"]:
+                click.echo(f"event {row['id']}: pending again")
+    missed = [row for row in rows if not row["changed"]]
+    if missed:
+        raise UserError("; ".join(f"event {row['id']}: {row['why_not']}" for row in missed))
+
+
+def _why_not(app: App, event_id: int) -> str:
+    try:
+        return f"it is {app.store.get_event(event_id).state}, not failed"
+    except KeyError:
+        return "no such event"

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from aftercare.cli.common import open_app, reaching_the_store, reports_user_errors
 
 
 @click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: the revision, and the revisions applied.")
 @click.pass_context
 @reports_user_errors
-def migrate(ctx: click.Context) -> None:
+def migrate(ctx: click.Context, as_json: bool) -> None:
     """Bring the store's schema to this version's revision; print it. Run it once, before the services.
 
     Safe to run from several places at once (they queue on a lock; one migrates),
@@ -21,8 +24,12 @@ def migrate(ctx: click.Context) -> None:
 
     def report(step: str) -> None:
         applied.append(step)
-        click.echo(f"applied {step}")
+        if not as_json:
+            click.echo(f"applied {step}")
 
     with reaching_the_store(app):
         revision = app.store.migrate(on_step=report)
+    if as_json:
+        click.echo(json.dumps({"revision": revision, "applied": applied}, indent=2))
+        return
     click.echo(f"schema at revision {revision}" + ("" if applied else " (already current)"))

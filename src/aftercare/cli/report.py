@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from aftercare.cli.common import UserError, open_app, reports_user_errors
+from aftercare.cli.common import UserError, known_shop, open_app, open_store_to_read, reports_user_errors
 from aftercare.report import FIRST_DAY, LAST_DAY, ShopReport, rows, shop_reports
 from aftercare.report import as_csv as csv_rows
 
@@ -34,13 +34,14 @@ def report(
     if as_json and as_csv:
         raise UserError("choose one of --json and --csv")
     app = open_app(ctx)
-    if shop_id and shop_id not in app.shops:
-        raise UserError(f"no shop {shop_id!r} (known: {', '.join(app.shops) or 'none configured'})")
+    if shop_id:
+        known_shop(app, shop_id)
     if since and until and since > until:
         raise UserError("--since is after --until")
     for option, day in (("--since", since), ("--until", until)):
         if day and not FIRST_DAY <= day.date() <= LAST_DAY:
             raise UserError(f"{option}: {day.date()} is out of range; use a date from {FIRST_DAY} to {LAST_DAY}")
+    open_store_to_read(app)
     reports = shop_reports(app, shop_id, since.date() if since else None, until.date() if until else None)
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in reports], indent=2))

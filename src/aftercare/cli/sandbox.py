@@ -16,6 +16,7 @@ from typing import Any
 import click
 import requests
 
+from aftercare.cli.common import UserError, reports_user_errors
 from aftercare.sandbox import SHOPS
 from aftercare.sandbox.shopify import DEFAULT_SCOPES
 
@@ -91,10 +92,13 @@ def _call(url: str, method: str, path: str, body: dict[str, Any] | None = None) 
     try:
         answer = requests.request(method, f"{url.rstrip('/')}/_sandbox{path}", json=body, timeout=30)
     except requests.RequestException as exc:
-        raise click.ClickException(f"no sandbox shop at {url}: {exc}") from exc
-    data = answer.json()
+        raise UserError(f"no sandbox shop at {url}: {exc}") from None
+    try:
+        data = answer.json()
+    except ValueError:
+        raise UserError(f"{url} answered HTTP {answer.status_code} without JSON: is it a sandbox shop?") from None
     if answer.status_code >= 400:
-        raise click.ClickException(data.get("error") or str(data))
+        raise UserError(data.get("error") or str(data))
     return data
 
 
@@ -116,20 +120,27 @@ def order() -> None:
 @click.option("--unpaid", is_flag=True, help="Leave it pending payment.")
 @click.option("--guest", is_flag=True, help="WooCommerce: a guest checkout (no customer record).")
 @click.option("--count", type=int, default=1, show_default=True)
-def order_create(url, email, first_name, last_name, locale, currency, unpaid, guest, count) -> None:  # noqa: ANN001
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: the orders as the sandbox made them.")
+@reports_user_errors
+def order_create(url, email, first_name, last_name, locale, currency, unpaid, guest, count, as_json) -> None:  # noqa: ANN001
     """Create orders; unspecified details are made up realistically."""
     spec = {"email": email, "first_name": first_name, "last_name": last_name, "locale": locale, "currency": currency}
     body = {k: v for k, v in spec.items() if v} | {"paid": not unpaid, "guest": guest, "count": count}
-    for made in _call(url, "POST", "/orders", body):
+    made_orders = _call(url, "POST", "/orders", body)
+    if as_json:
+        click.echo(json.dumps(made_orders, indent=2, ensure_ascii=False))
+        return
+    for made in made_orders:
         click.echo(f"{made['id']}  #{made['number']}  {made['email']}  {made['total']} {made['currency']}")
 
 
 def _move(name: str, help_text: str, *options: Any):
+    @reports_user_errors
     def command(url: str, order_id: str, **kwargs: Any) -> None:
         result = _call(url, "POST", f"/orders/{order_id}/{name}", kwargs)
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
 
-    command.__doc__ = help_text
+    command.__doc__ = help_text + " Prints the order's new state as JSON."
     for option in reversed(options):
         command = option(command)
     command = click.argument("order_id")(command)
@@ -159,9 +170,15 @@ _move(
 
 @order.command("list")
 @url_option
-def order_list(url: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@reports_user_errors
+def order_list(url: str, as_json: bool) -> None:
     """The shop's orders and where each one is."""
-    for made in _call(url, "GET", "/orders"):
+    made_orders = _call(url, "GET", "/orders")
+    if as_json:
+        click.echo(json.dumps(made_orders, indent=2, ensure_ascii=False))
+        return
+    for made in made_orders:
         state = "cancelled" if made["cancelled"] else "paid" if made["paid"] else "pending"
         shipped = ", ".join(
             f"{s['carrier']} {s['tracking_number']}{' delivered' if s['delivered'] else ''}" for s in made["shipments"]
@@ -173,8 +190,14 @@ def order_list(url: str) -> None:
 
 @sandbox.command("deliveries")
 @url_option
-def deliveries(url: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@reports_user_errors
+def deliveries(url: str, as_json: bool) -> None:
     """Every webhook the shop sent and how it was answered."""
-    for attempt in _call(url, "GET", "/deliveries"):
+    attempts = _call(url, "GET", "/deliveries")
+    if as_json:
+        click.echo(json.dumps(attempts, indent=2, ensure_ascii=False))
+        return
+    for attempt in attempts:
         outcome = "ok" if attempt["ok"] else attempt["error"]
         click.echo(f"{attempt['at']}  {attempt['topic']:<28} #{attempt['attempt']}  {outcome}  {attempt['url']}")

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import json
+import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import click
@@ -10,11 +15,25 @@ from aftercare.cli.common import (
     UserError,
     announce_created_schema,
     blocked_plugins,
+    known_shop,
     open_app,
     open_store,
     reports_user_errors,
 )
-from aftercare.platform import PlatformError
+
+
+@contextlib.contextmanager
+def _only_errors_logged(unless: bool) -> Iterator[None]:
+    """aftercare's log lines below ERROR (a platform call's retries) kept off stderr for a while."""
+    logger = logging.getLogger("aftercare")
+    level = logger.level
+    if not unless:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
 
 #: serve's and worker's level of logging (the format is the config's log_format).
 LOG_LEVEL = click.option(
@@ -52,10 +71,12 @@ def serve(
 @LOG_LEVEL
 @click.option("--check", is_flag=True, help="Only check: exit 0 if a worker on this host sent a heartbeat "
               "within [server] heartbeat_limit_seconds, else 1 (a container's health check).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="With --check: print JSON (ok, and the line).")
 @click.pass_context
 @reports_user_errors
 def worker(
-    ctx: click.Context, workers: int | None, sweep_interval: float, parent: int | None, log_level: str, check: bool
+    ctx: click.Context, workers: int | None, sweep_interval: float, parent: int | None, log_level: str, check: bool,
+    as_json: bool,
 ) -> None:
     """Consume the queue only (scale-out: run several beside `serve`). SIGTERM finishes work in flight."""
     from aftercare.serve import check_worker_here, run_worker
@@ -63,7 +84,7 @@ def worker(
     app = open_app(ctx)
     if check:
         ok, line = check_worker_here(app)
-        click.echo(line)
+        click.echo(json.dumps({"ok": ok, "line": line}) if as_json else line)
         ctx.exit(0 if ok else 1)
     announce_created_schema("worker", open_store(app))
     run_worker(app, workers=workers, sweep_interval=sweep_interval, parent=parent, log_level=log_level)
@@ -73,24 +94,37 @@ def worker(
 @click.option("--shop", "shop_ids", multiple=True, help="Only this shop (repeatable).")
 @click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]),
               help="Start here instead of the stored cursor (UTC unless an offset is given).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: one object per shop, with its error if it failed.")
+@click.option("--verbose", "-v", is_flag=True, help="Also log each retry and resume of a platform call on stderr.")
 @click.pass_context
 @reports_user_errors
-def sync(ctx: click.Context, shop_ids: tuple[str, ...], since: datetime | None) -> None:
-    """Poll shops for orders changed since their cursor; store and enqueue the events webhooks would give."""
+def sync(ctx: click.Context, shop_ids: tuple[str, ...], since: datetime | None, as_json: bool, verbose: bool) -> None:
+    """Poll shops for orders changed since their cursor; store and enqueue the events webhooks would give.
+
+    A shop that fails (unreachable, refused keys) is reported and the next one
+    synced; the exit status is then 2, and the last line names each failed shop.
+    What was read before a failure stays stored: the next sync resumes there.
+    """
     from aftercare.queue import Enqueuer
-    from aftercare.sync import sync_shop
+    from aftercare.sync import sync_shops
 
     app = open_app(ctx)
-    open_store(app)
     for shop_id in shop_ids:
-        if shop_id not in app.shops:
-            raise UserError(f"no shop {shop_id!r} (known: {', '.join(app.shops) or 'none'})")
+        known_shop(app, shop_id)
+    open_store(app)
     queue = Enqueuer.for_app(app)
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    for shop_id in shop_ids or tuple(app.shops):
-        try:
-            report = sync_shop(app, queue, shop_id, since=since, progress=True)
-        except PlatformError as exc:  # what was read before stays stored; the next sync resumes there
-            raise UserError(f"{shop_id}: {exc.message}") from None
-        click.echo(f"{shop_id}: {report.orders} order(s), {report.events} event(s), {report.new_events} new")
+    with _only_errors_logged(unless=verbose):  # each shop's failure is one line below
+        reports = sync_shops(app, queue, shop_ids or tuple(app.shops), since=since, progress=not as_json)
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(report) for report in reports], indent=2))
+    for report in reports:
+        counts = f"{report.orders} order(s), {report.events} event(s), {report.new_events} new"
+        if report.failed:
+            click.echo(f"error: {report.shop_id}: {report.error} (stored before it failed: {counts})", err=True)
+        elif not as_json:
+            click.echo(f"{report.shop_id}: {counts}")
+    failed = [report.shop_id for report in reports if report.failed]
+    if failed:
+        raise UserError(f"sync failed for {len(failed)} of {len(reports)} shop(s): {', '.join(failed)}")

@@ -17,7 +17,7 @@ from aftercare.actions import ActionRecord
 from aftercare.app import App
 from aftercare.cli.common import UserError, open_app, open_store, read_order, reports_user_errors, store_ready
 from aftercare.dispatch import Dispatcher, execute_due
-from aftercare.models import Event, EventKind, Order
+from aftercare.models import Event, EventKind, Order, ShipmentException, ShipmentProblem
 
 
 @click.command()
@@ -36,11 +36,20 @@ from aftercare.models import Event, EventKind, Order
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="An order as the platform sends it (webhook/REST JSON), or a core Order as JSON.",
 )
+@click.option(
+    "--problem",
+    type=click.Choice([p.value for p in ShipmentProblem]),
+    default=ShipmentProblem.FAILURE.value,
+    show_default=True,
+    help="For --event shipment_exception: what the carrier reports about the first parcel.",
+)
 @click.option("--dry-run", is_flag=True, help="Run the hooks and show the actions; store and execute nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 @reports_user_errors
-def trigger(ctx: click.Context, shop_id: str, kind: str, order_file: Path, dry_run: bool, as_json: bool) -> None:
+def trigger(
+    ctx: click.Context, shop_id: str, kind: str, order_file: Path, problem: str, dry_run: bool, as_json: bool
+) -> None:
     """Run the hooks for ORDER as if EVENT just happened, and show the actions per plugin."""
     app = open_app(ctx)
     try:
@@ -48,7 +57,7 @@ def trigger(ctx: click.Context, shop_id: str, kind: str, order_file: Path, dry_r
     except KeyError as exc:
         raise UserError(str(exc.args[0])) from None
     order = read_order(app, shop_id, order_file)
-    event = trigger_event(app, EventKind(kind), order)
+    event = trigger_event(app, EventKind(kind), order, ShipmentProblem(problem))
     dispatcher = Dispatcher(app)
     if dry_run:
         results = dispatcher.run_hooks(event)
@@ -108,14 +117,17 @@ def trigger(ctx: click.Context, shop_id: str, kind: str, order_file: Path, dry_r
         console.print(f"[red]{failure['plugin']} failed in {failure['hook']}: {failure['error']}[/red]")
 
 
-def trigger_event(app: App, kind: EventKind, order: Order) -> Event:
-    """An Event for ``order`` as if ``kind`` happened now, about its first parcel/refund/return.
+def trigger_event(app: App, kind: EventKind, order: Order, problem: ShipmentProblem = ShipmentProblem.FAILURE) -> Event:
+    """An Event for ``order`` as if ``kind`` happened now, about its first parcel/refund/return
+    (a shipment exception: the carrier reporting ``problem`` about the first parcel).
 
     Its dedupe key and source still say ``replay``, the command's old name: events stored before
     the rename keep deduplicating the same order's trigger."""
-    shipment = order.shipments[0] if order.shipments and kind in (EventKind.SHIPPED, EventKind.DELIVERED) else None
-    if kind in (EventKind.SHIPPED, EventKind.DELIVERED) and shipment is None:
+    about_a_parcel = (EventKind.SHIPPED, EventKind.DELIVERED, EventKind.SHIPMENT_EXCEPTION)
+    shipment = order.shipments[0] if order.shipments and kind in about_a_parcel else None
+    if kind in about_a_parcel and shipment is None:
         raise UserError(f"order {order.platform_id} has no shipment to replay {kind.value} for")
+    exception = ShipmentException(problem, app.now()) if kind is EventKind.SHIPMENT_EXCEPTION else None
     refund = order.refunds[0] if order.refunds and kind is EventKind.REFUNDED else None
     return_request = order.returns[0] if order.returns and kind is EventKind.RETURN_REQUESTED else None
     subject = shipment or refund or return_request
@@ -124,8 +136,10 @@ def trigger_event(app: App, kind: EventKind, order: Order) -> Event:
         shop_id=order.shop_id,
         order=order,
         occurred_at=app.now(),
-        dedupe_key=f"replay:{kind.value}:{order.platform_id}:{subject.platform_id if subject else ''}",
+        dedupe_key=f"replay:{kind.value}:{order.platform_id}:{subject.platform_id if subject else ''}"
+        + (f":{problem.value}" if exception else ""),
         shipment=shipment,
+        exception=exception,
         refund=refund,
         return_request=return_request,
         source="replay",

@@ -14,6 +14,7 @@ the plugins declare.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
@@ -34,6 +35,21 @@ from aftercare.vault import MIN_SECRET_KEY_LENGTH
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 SHOP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+#: The databases the store runs on (``database``): SQLite, and PostgreSQL through psycopg.
+DATABASE_BACKENDS = ("sqlite", "postgresql")
+#: The queues (``queue``): a SQLite file (the embedded default), or Redis.
+QUEUE_PREFIXES = ("sqlite:///", "redis://", "rediss://", "unix://")
+_URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+#: A locale as the config writes it: ``es``, ``es-MX``, ``pt_BR``.
+LOCALE_TAG = re.compile(r"^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+#: The core's mail templates, one folder per locale (the plugins ship the same ones).
+MAIL_TEMPLATES = Path(__file__).resolve().parents[1] / "mail" / "templates"
+
+
+@functools.cache
+def mail_locales() -> tuple[str, ...]:
+    """The locales a shop may have: those the core's mail templates are written in (en, es, bg)."""
+    return tuple(sorted(p.name for p in MAIL_TEMPLATES.iterdir() if p.is_dir() and not p.name.startswith("_")))
 
 
 class ShopConfig(BaseModel):
@@ -65,6 +81,16 @@ class ShopConfig(BaseModel):
     def _id_is_a_slug(cls, value: str) -> str:
         if not SHOP_ID.match(value):
             raise ValueError("must be lowercase letters, digits, '-' or '_' (it appears in webhook URLs)")
+        return value
+
+    @field_validator("locale")
+    @classmethod
+    def _locale_with_templates(cls, value: str) -> str:
+        known = mail_locales()
+        language = re.split(r"[-_]", value, maxsplit=1)[0]
+        if not LOCALE_TAG.match(value) or language not in known:
+            choices = ", ".join(known)
+            raise ValueError(f"no mail templates in this locale: use {choices} (or a regional tag, like 'es-MX')")
         return value
 
     @field_validator("timezone")
@@ -205,6 +231,28 @@ class Config(BaseModel):
     #: Folder of the config file; set by :func:`load_config`.
     base_dir: Path = Path(".")
 
+    @field_validator("database")
+    @classmethod
+    def _sqlite_or_postgresql(cls, value: str) -> str:
+        scheme, separator, _rest = value.partition("://")
+        if not separator or scheme.split("+")[0] not in DATABASE_BACKENDS:
+            hint = " (write postgresql://)" if scheme.split("+")[0] == "postgres" else ""
+            raise ValueError(
+                f"{_without_password(value)!r} is not a SQLite or PostgreSQL URL{hint}: write "
+                "sqlite:///aftercare.db or postgresql+psycopg://USER@HOST/DATABASE"
+            )
+        return value
+
+    @field_validator("queue")
+    @classmethod
+    def _sqlite_or_redis(cls, value: str) -> str:
+        if not value.startswith(QUEUE_PREFIXES):
+            raise ValueError(
+                f"{_without_password(value)!r} is not a queue aftercare runs on: write "
+                "sqlite:///aftercare-queue.db or redis://HOST:PORT/DB"
+            )
+        return value
+
     @field_validator("secret_key")
     @classmethod
     def _long_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
@@ -227,6 +275,22 @@ class Config(BaseModel):
     def _previous_keys_need_a_current_one(self) -> Config:
         if self.previous_secret_keys and self.secret_key is None:
             raise ValueError("previous_secret_keys is set but secret_key is not: new links need a current key")
+        return self
+
+    @model_validator(mode="after")
+    def _production_shops_have_a_sender(self) -> Config:
+        """See :func:`sender_problem`. A bundle's shop may get its sender from the bundle's
+        ``[mail]``, which the app merges: the command line checks it once the app is built."""
+        problems = []
+        for index, shop in enumerate(self.shops):
+            if shop.bundle:
+                continue
+            transport = shop.mail.transport if "transport" in shop.mail.model_fields_set else self.mail.transport
+            problem = sender_problem(self, index, shop, transport, shop.mail.sender or self.mail.sender)
+            if problem:
+                problems.append(problem)
+        if problems:
+            raise ConfigError(problems)
         return self
 
     @field_validator("shops")
@@ -262,6 +326,21 @@ class Config(BaseModel):
         return _resolve_sqlite_url(self.queue, self.base_dir)
 
 
+def sender_problem(config: Config, index: int, shop: ShopConfig, transport: str, mail_sender: str) -> str | None:
+    """A production shop that mails over SMTP needs a ``From``: without one its first mail would
+    fail after the platform actions before it (a real coupon) were done. One line naming the key,
+    or None. ``transport`` and ``mail_sender`` are the shop's merged mail settings'."""
+    if config.dry_run or not shop.production or transport != "smtp" or shop.sender or mail_sender:
+        return None
+    return (f"shops[{index}].sender: required for a production shop that mails over SMTP; "
+            "set it here, in [shops.mail] or in [mail] (or production = false)")  # fmt: skip
+
+
+def _without_password(url: str) -> str:
+    """A URL with the password of its ``user:password@`` part starred, for messages."""
+    return _URL_PASSWORD.sub(r"\1***@", url)
+
+
 def _resolve_sqlite_url(url: str, base: Path) -> str:
     """``sqlite:///name.db`` is relative to the config's folder, not the shell's."""
     prefix = "sqlite:///"
@@ -291,6 +370,8 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
         return Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(describe_errors(exc), source) from None
+    except ConfigError as exc:  # a check across tables, naming its keys itself
+        raise ConfigError(exc.problems, source) from None
 
 
 def expand_env(value: Any, environ: Mapping[str, str], problems: list[str], path: str = "") -> Any:

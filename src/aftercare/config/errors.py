@@ -43,7 +43,8 @@ def problem_text(error: Mapping[str, Any]) -> str:
     message = message.removeprefix("Value error, ")
     message = message[:1].lower() + message[1:]
     given = error.get("input")
-    if isinstance(given, str | int | float | bool) and not _looks_secret(error["loc"]):
+    credentials = isinstance(given, str) and "://" in given and "@" in given  # a URL's user:password@
+    if isinstance(given, str | int | float | bool) and not _looks_secret(error["loc"]) and not credentials:
         message += f" (got {given!r})"
     return message
 

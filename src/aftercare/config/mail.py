@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from aftercare.config.errors import ConfigError, describe_errors
+from aftercare.config.sms import SmsSettings
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 _DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
@@ -163,13 +164,16 @@ class MailSettings(BaseModel):
     #: until ``quiet_hours_end``. Equal times turn quiet hours off.
     quiet_hours_start: time = time(21, 0)
     quiet_hours_end: time = time(8, 0)
-    #: At most ``frequency_cap`` marketing mails per customer in ``frequency_days``; 0 for no cap.
+    #: At most ``frequency_cap`` marketing messages (mails and texts) per customer in
+    #: ``frequency_days``; 0 for no cap.
     frequency_cap: int = Field(default=3, ge=0)
     frequency_days: int = Field(default=7, ge=1)
     #: At least this many hours between two marketing mails to one customer; a mail due
     #: sooner waits until the gap is over (deferred, not dropped). 0 for no gap.
     min_gap_hours: float = Field(default=4.0, ge=0, le=168)
     brand: BrandSettings = Field(default_factory=BrandSettings)
+    #: ``[mail.sms]``: text messages, under the same quiet hours and cap.
+    sms: SmsSettings = Field(default_factory=SmsSettings)
 
 
 def merge_shop_settings(deployment: MailSettings, shop: MailSettings) -> MailSettings:

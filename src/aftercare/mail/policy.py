@@ -48,22 +48,29 @@ def check_send(app: App, action: ActionRecord, settings: MailSettings) -> None:
         return
     if app.store.current_consent(action.shop_id, to) is ConsentState.UNSUBSCRIBED:
         raise ActionDropped(f"suppressed: unsubscribed {to} (marketing consent withdrawn)", ReasonCode.NO_CONSENT)
+    check_pace(app, action, settings, customer=action.customer_email or to)
+
+
+def check_pace(app: App, action: ActionRecord, settings: MailSettings, *, customer: str) -> None:
+    """The shop's frequency cap, minimum gap and quiet hours for a marketing message of any channel
+    (a mail, a text): :class:`ActionDropped` past the cap, :class:`ActionDeferred` within the gap
+    after the customer's last marketing message or during quiet hours."""
     if settings.frequency_cap:
         since = app.now() - timedelta(days=settings.frequency_days)
-        sent = app.store.marketing_mails_sent(action.shop_id, action.customer_email or to, since, exclude=action.id)
+        sent = app.store.marketing_mails_sent(action.shop_id, customer, since, exclude=action.id)
         if sent >= settings.frequency_cap:
             raise ActionDropped(
-                f"frequency cap: {sent} marketing emails to this customer in the last "
+                f"frequency cap: {sent} marketing messages to this customer in the last "
                 f"{settings.frequency_days} days (at most {settings.frequency_cap})",
                 ReasonCode.FREQUENCY_CAP,
             )
     if settings.min_gap_hours:
         gap = timedelta(hours=settings.min_gap_hours)
-        last = app.store.last_marketing_mail_at(action.shop_id, action.customer_email or to, before_id=action.id)
+        last = app.store.last_marketing_message_at(action.shop_id, customer, before_id=action.id)
         if last is not None and app.now() < last + gap:
             raise ActionDeferred(
                 last + gap,
-                f"minimum gap: the last marketing email to this customer went at {last:%Y-%m-%d %H:%M} UTC; "
+                f"minimum gap: the last marketing message to this customer went at {last:%Y-%m-%d %H:%M} UTC; "
                 f"waiting {settings.min_gap_hours:g} h after it",
                 ReasonCode.MIN_GAP,
             )

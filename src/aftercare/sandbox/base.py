@@ -263,6 +263,56 @@ class SandboxShop(abc.ABC):
             self.order_changed(order, "delivered", fulfillment)
             return fulfillment
 
+    #: The carrier statuses :meth:`fail_delivery` takes, in the platform's spelling; the first is
+    #: the default. :attr:`pickup_status` is the one :meth:`ready_for_pickup` records.
+    problem_statuses: tuple[str, ...] = ("failure",)
+    pickup_status: str = "ready_for_pickup"
+
+    def fail_delivery(
+        self,
+        order_id: int,
+        *,
+        status: str | None = None,
+        fulfillment_id: int | None = None,
+        message: str = "",
+        address1: str = "",
+        zip: str = "",
+        city: str = "",
+        province: str = "",
+        country: str = "",
+    ) -> Fulfillment:
+        """The carrier reports a problem with the parcel (the newest one unless named): a failed
+        delivery by default, or any of :attr:`problem_statuses`. The platform records it as it
+        would (a fulfillment event on Shopify, TrackShip's meta on WooCommerce) and fires its
+        webhooks. The address is where the carrier says the event happened (Shopify only)."""
+        status = status or self.problem_statuses[0]
+        if status not in (*self.problem_statuses, self.pickup_status):
+            raise MoveError(f"unknown carrier problem {status!r}; one of {', '.join(self.problem_statuses)}")
+        with self.state.lock:
+            order = self.state.order(order_id)
+            candidates = [f for f in order.fulfillments if fulfillment_id in (None, f.id)]
+            if not candidates:
+                raise MoveError(f"order {order.id} has no shipment {fulfillment_id or ''} to fail".replace("  ", " "))
+            fulfillment = candidates[-1]
+            if fulfillment.delivered_at is not None:
+                raise MoveError(f"shipment {fulfillment.id} is delivered already")
+            now = self.now()
+            fulfillment.shipment_status = status
+            fulfillment.updated_at = now
+            fulfillment.events.append(
+                FulfillmentEvent(
+                    self.state.next_id(), status, now, message=message, address1=address1, zip=zip,
+                    city=city, province=province, country=country,
+                )  # fmt: skip
+            )
+            self.order_changed(order, "delivery_problem", fulfillment)
+            return fulfillment
+
+    def ready_for_pickup(self, order_id: int, **where: Any) -> Fulfillment:
+        """The carrier reports the parcel waiting at a pickup point; ``where`` takes
+        :meth:`fail_delivery`'s ``fulfillment_id``, ``message`` and address fields."""
+        return self.fail_delivery(order_id, status=self.pickup_status, **where)
+
     def request_return(self, order_id: int, *, reason: str = "unwanted") -> Return:
         with self.state.lock:
             order = self._live(order_id)
@@ -487,6 +537,8 @@ class SandboxShop(abc.ABC):
             "pay": self.pay,
             "ship": self.ship,
             "deliver": self.deliver,
+            "fail_delivery": self.fail_delivery,
+            "ready_for_pickup": self.ready_for_pickup,
             "return": self.request_return,
             "refund": self.refund,
             "cancel": self.cancel,

@@ -105,7 +105,11 @@ DEMO_PLUGINS: dict[str, dict[str, Any]] = {
         "claim_url": "https://shop.example/warranty",
         "groups": {"leather": {"title_keywords": ["leather", "ceramic"], "months": 12, "days_before": 30}},
     },
+    "delivery_exception": {"enabled": True, "coupon": {"enabled": True, "value": 15, "valid_days": 30}},
 }
+
+#: The first lost parcel of the week's first shop fails delivery this long after it left.
+FAILED_DELIVERY_AFTER = timedelta(hours=30)
 
 #: The week runs thousands of times faster than real time, but Shopify's cost bucket refills in
 #: real seconds: at Shopify's standard 50 points/s the demo would mostly wait for the bucket.
@@ -206,9 +210,15 @@ DEMO_BRANDS: dict[str, dict[str, str]] = {
 
 
 def demo_config(
-    folder: Path, sandboxes: Mapping[str, SandboxShop], public_url: str, plugins: Mapping, console: bool = False
+    folder: Path,
+    sandboxes: Mapping[str, SandboxShop],
+    public_url: str,
+    plugins: Mapping,
+    console: bool = False,
+    mail: Mapping[str, Any] | None = None,
 ) -> Config:
-    """The config a merchant would write for these shops, built in memory."""
+    """The config a merchant would write for these shops, built in memory; ``mail`` changes
+    its ``[mail]`` (an SMTP relay on 127.0.0.1 in place of the outbox, say)."""
     shops = []
     for shop_id, shop in sandboxes.items():
         platform, timezone = SHOPS.get(shop_id, (shop.platform, "UTC"))
@@ -235,7 +245,7 @@ def demo_config(
             "secret_key": new_secret_key(),
             "plugins": dict(plugins),
             # Every plugin mails in the same week here: a cap of 3 would hide the later ones.
-            "mail": {"transport": "outbox", "outbox_dir": "outbox", "frequency_cap": 5},
+            "mail": {"transport": "outbox", "outbox_dir": "outbox", "frequency_cap": 5, **(mail or {})},
             "console": {"enabled": console},
             "shops": shops,
             "base_dir": folder,
@@ -254,13 +264,14 @@ def deployment(
     consumer_workers: int = 2,
     register: bool = True,
     console: bool = False,
+    mail: Mapping[str, Any] | None = None,
 ) -> Iterator[Deployment]:
     """Start sandboxes, the receiver and the worker around one clock; stop them all on exit.
 
     ``shops`` maps shop ids to platforms (default: both demo shops);
     ``sandbox_options`` passes constructor options per shop id (bucket size,
     retry delays...). With ``register`` the receiver's webhooks are subscribed
-    on each sandbox through the adapters.
+    on each sandbox through the adapters. ``mail`` changes the ``[mail]`` settings.
     """
     clock = clock or ManualClock(START)
     shops = dict(shops) if shops is not None else {sid: platform for sid, (platform, _tz) in SHOPS.items()}
@@ -281,7 +292,7 @@ def deployment(
         stack.callback(sock.close)
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
 
-        app = App(demo_config(folder, sandboxes, url, plugins, console), clock=clock)
+        app = App(demo_config(folder, sandboxes, url, plugins, console, mail), clock=clock)
         stack.callback(app.close)
         app.store.upgrade()
         worker = Worker(app)
@@ -460,6 +471,9 @@ def plan_week(shop_ids: list[str], orders_per_shop: int, rng: random.Random, sta
             shipped = at(created, 16, 30)
             moves.append(Move(shipped, shop_id, index, "ship"))
             if outcome == "lost":  # the carrier never reports the parcel delivered
+                if shop_id == shop_ids[0] and not any(m.move == "fail_delivery" for m in moves):
+                    # ...and one of them fails delivery: the notice and the apology coupon go out.
+                    moves.append(Move(shipped + FAILED_DELIVERY_AFTER, shop_id, index, "fail_delivery"))
                 continue
             delivered = at(shipped, 24, 54)
             moves.append(Move(delivered, shop_id, index, "deliver"))
@@ -520,6 +534,8 @@ def _apply(running: Deployment, week: Week, move: Move, placed: dict[int, tuple[
         shop.ship(order_id)
     elif move.move == "deliver":
         shop.deliver(order_id)
+    elif move.move == "fail_delivery":
+        shop.fail_delivery(order_id, message="Address not found: the parcel goes back to the depot")
     elif move.move == "return":
         shop.request_return(
             order_id, reason=random.Random(order_id).choice(["size_too_small", "defective", "unwanted"])

@@ -128,6 +128,9 @@ class CostBucket:
 class ShopifySandbox(SandboxShop):
     platform = "shopify"
     first_id = 5_612_300_000_001
+    #: FulfillmentEventStatus (2026-01) values that report a problem, REST spelling.
+    problem_statuses = ("failure", "attempted_delivery", "delayed")
+    pickup_status = "ready_for_pickup"
 
     def __init__(
         self,
@@ -347,7 +350,7 @@ class ShopifySandbox(SandboxShop):
                 ("orders/fulfilled", rest.order(order)),
                 ("orders/updated", rest.order(order)),
             ]
-        elif move == "delivered":
+        elif move in ("delivered", "delivery_problem"):  # a carrier event
             topics += [
                 ("fulfillment_events/create", rest.fulfillment_event(order, subject, subject.events[-1])),
                 ("fulfillments/update", rest.fulfillment(order, subject)),

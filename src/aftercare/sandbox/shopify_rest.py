@@ -83,7 +83,16 @@ class RestShapes:
                 "opt_in_level": customer.marketing_opt_in_level,
                 "consent_updated_at": self.time(customer.consent_updated_at),
             },
-            "sms_marketing_consent": None,
+            "sms_marketing_consent": (
+                {
+                    "state": customer.sms_marketing_state,
+                    "opt_in_level": "single_opt_in",
+                    "consent_updated_at": None,
+                    "consent_collected_from": "OTHER",
+                }
+                if customer.phone
+                else None
+            ),
             "tags": ", ".join(customer.tags),
             "currency": None,
             "tax_exemptions": [],
@@ -251,13 +260,13 @@ class RestShapes:
             "id": event.id,
             "fulfillment_id": fulfillment.id,
             "status": event.status,
-            "message": None,
+            "message": event.message or None,
             "happened_at": self.time(event.happened_at),
-            "city": None,
-            "province": None,
-            "country": None,
-            "zip": None,
-            "address1": None,
+            "city": event.city or None,
+            "province": event.province or None,
+            "country": event.country or None,
+            "zip": event.zip or None,
+            "address1": event.address1 or None,
             "latitude": None,
             "longitude": None,
             "shop_id": 548380009,

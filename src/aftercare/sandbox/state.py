@@ -55,6 +55,9 @@ class Customer:
     marketing_state: str = "not_subscribed"
     marketing_opt_in_level: str = "single_opt_in"
     consent_updated_at: datetime | None = None
+    #: Shopify's SMS marketing state, apart from email's; sent only for a customer with a phone
+    #: (null otherwise, as the real webhooks do).
+    sms_marketing_state: str = "not_subscribed"
     tags: list[str] = field(default_factory=list)
     #: WooCommerce customer meta_data entries ``{id, key, value}``.
     meta: list[dict[str, Any]] = field(default_factory=list)
@@ -81,6 +84,13 @@ class FulfillmentEvent:
     id: int
     status: str
     happened_at: datetime
+    #: The carrier's text and where the event happened (Shopify's fulfillment event fields).
+    message: str = ""
+    address1: str = ""
+    zip: str = ""
+    city: str = ""
+    province: str = ""
+    country: str = ""
 
 
 @dataclass

@@ -98,6 +98,9 @@ def signature(secret: str, body: bytes) -> str:
 class WooCommerceSandbox(SandboxShop):
     platform = "woocommerce"
     first_id = 1001
+    #: TrackShip's shipment states that report a problem (its ``shipment_status`` order meta).
+    problem_statuses = ("failure", "exception", "on_hold", "return_to_sender")
+    pickup_status = "available_for_pickup"
 
     def __init__(
         self,
@@ -761,6 +764,19 @@ class WooCommerceSandbox(SandboxShop):
     def order_changed(self, order: Order, move: str, subject: Any = None) -> None:
         if move == "delivered":
             order.updated_at = self.now()  # a status change always moves date_modified
+        if move == "delivery_problem":
+            # TrackShip keeps one entry per tracking item in the order meta ``shipment_status``
+            # (the carrier's state and when it was set, in GMT); saving meta moves date_modified.
+            order.updated_at = self.now()
+            states = [
+                {
+                    "status": f.shipment_status or "in_transit",
+                    "status_date": local_time(f.updated_at).replace("T", " "),
+                    "tracking_number": f.tracking_number,
+                }
+                for f in order.fulfillments
+            ]
+            _set_meta(order.meta, {"key": "shipment_status", "value": states}, self.state.next_id)
         if move == "created":
             # WooCommerce 11 fires both for one new order (the save after creation is an update).
             self._trigger("order.created", order.id)

@@ -48,6 +48,7 @@ def test_rest_order_450789469(adapter, load):
     assert (order.customer.first_name, order.customer.last_name) == ("Bob", "Norman")
     assert order.customer.platform_id == "207119551"
     assert order.customer.marketing_consent is ConsentState.NOT_SUBSCRIBED
+    assert order.customer.sms_consent is ConsentState.NOT_SUBSCRIBED  # its own sms_marketing_consent
     assert order.locale == order.customer.locale == ""  # customer_locale is null
     assert [line.platform_id for line in order.lines] == ["466157049", "518995019", "703073504"]
     first = order.lines[0]
@@ -286,3 +287,12 @@ def test_mutilated_payloads_map_or_raise_payload_error(adapter, shopify_dir, dat
         assert exc.topic == topic
     else:
         assert all(event.order.shop_id == "acme" and event.order.platform_id for event in events)
+
+
+def test_sms_consent_is_read_apart_from_email_consent(adapter, load):
+    payload = load("rest_order_450789469_get.json")["order"]
+    payload["customer"]["sms_marketing_consent"] = {"state": "subscribed", "opt_in_level": "confirmed_opt_in"}
+    customer = adapter.parse_order(payload).customer
+    assert (customer.sms_consent, customer.marketing_consent) == (ConsentState.SUBSCRIBED, ConsentState.NOT_SUBSCRIBED)
+    payload["customer"]["sms_marketing_consent"] = None  # no phone on the customer: Shopify sends null
+    assert adapter.parse_order(payload).customer.sms_consent is ConsentState.UNKNOWN
