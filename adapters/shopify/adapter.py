@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
@@ -11,7 +12,7 @@ from typing import Any, ClassVar
 
 import requests
 
-from aftercare.models import ConsentState, Customer, Event, EventKind, Order
+from aftercare.models import ConsentState, Customer, Event, EventKind, Order, RelatedProduct
 from aftercare.platform import (
     Adapter,
     AdapterSettings,
@@ -132,6 +133,8 @@ class ShopifyAdapter(Adapter):
         # A partial order (fulfillment, refund, return bodies) is stored as it came: the worker
         # re-reads it before the hooks run. No platform call here, in the receiver's 5 s budget.
         events = mapper.events(delivery.payload)
+        if self.settings.birthday_metafield:
+            events = [_birthday_unread(event) for event in events]
         for event in events:
             if event.kind is EventKind.SHIPPED:
                 self._watch(event.order.platform_id)
@@ -166,7 +169,9 @@ class ShopifyAdapter(Adapter):
 
     # -- reading ----------------------------------------------------------
     def fetch_order(self, order_id: str) -> Order:
-        data = self.client.execute("order.graphql", {"id": gid("Order", order_id)})
+        data = self.client.execute(
+            "order.graphql", {"id": gid("Order", order_id), **self.settings.birthday_variables}
+        )
         if data.get("order") is None:
             raise PlatformError(self._why_unreadable(order_id), transient=False)
         try:
@@ -209,7 +214,12 @@ class ShopifyAdapter(Adapter):
         while True:
             data = self.client.execute(
                 "orders_changed.graphql",
-                {"first": self.settings.poll_page_size, "query": query, "after": after},
+                {
+                    "first": self.settings.poll_page_size,
+                    "query": query,
+                    "after": after,
+                    **self.settings.birthday_variables,
+                },
             )
             try:
                 connection = Reader("graphql:orders", data.get("orders"), "orders")
@@ -276,7 +286,8 @@ class ShopifyAdapter(Adapter):
         for chunk_start in range(0, len(ids), per_call):
             chunk = ids[chunk_start : chunk_start + per_call]
             data = self.client.execute(
-                "orders_by_id.graphql", {"ids": [gid("Order", i) for i in chunk]}
+                "orders_by_id.graphql",
+                {"ids": [gid("Order", i) for i in chunk], **self.settings.birthday_variables},
             )
             found = [
                 node for node in Reader("graphql:nodes", data).items("nodes") if node.has("id")
@@ -383,6 +394,28 @@ class ShopifyAdapter(Adapter):
     def _tags_add(self, node_gid: str, tags: Sequence[str]) -> None:
         data = self.client.execute("tags_add.graphql", {"id": node_gid, "tags": list(tags)})
         user_errors(data["tagsAdd"], "tagsAdd")
+
+    def related_products(self, product_id: str) -> list[RelatedProduct]:
+        """Search & Discovery's complementary products of ``product_id`` (its metafield
+        ``shopify--discovery--product_recommendation.complementary_products``), in the
+        merchant's order; only active products published to the online store (a link to open)."""
+        data = self.client.execute(
+            "complementary_products.graphql",
+            {"id": gid("Product", product_id), "first": RELATED_PER_PRODUCT},
+        )
+        product = data.get("product")
+        metafield = (product or {}).get("complementary") or {}
+        nodes = ((metafield.get("references") or {}).get("nodes")) or []
+        found = []
+        for index, node in enumerate(nodes):
+            try:
+                related = _related_product(Reader("graphql:product", node, f"references[{index}]"))
+            except PayloadError as exc:
+                log.warning("shop %s: skipping an unreadable complementary product: %s", self.shop.id, exc)
+                continue
+            if related is not None:
+                found.append(related)
+        return found
 
     def set_marketing_consent(self, customer: Customer, state: ConsentState, source: str) -> None:
         """Record the customer's explicit choice in Shopify.
@@ -623,3 +656,38 @@ def _parse_cursor(cursor: str | None) -> datetime | None:
 
 def _format_cursor(moment: datetime) -> str:
     return _iso(moment)
+
+
+def _birthday_unread(event: Event) -> Event:
+    """A paid order's event marked for the worker's re-read (``Order.partial``) when its
+    customer may have a birthday metafield: webhook bodies carry no customer metafields,
+    the GraphQL order (with ``birthday_metafield`` set) does."""
+    order = event.order
+    if event.kind is not EventKind.ORDER_PAID or order.partial or not order.customer.platform_id:
+        return event
+    return dataclasses.replace(event, order=dataclasses.replace(order, partial=True))
+
+
+#: Complementary products read per product (Search & Discovery lets a merchant set up to 10).
+RELATED_PER_PRODUCT = 10
+
+
+def _related_product(node: Reader) -> RelatedProduct | None:
+    """A referenced product as a mail shows it; None unless it is active and has an online store page."""
+    if not node.has("id") or node.opt_text("status").upper() != "ACTIVE":
+        return None
+    url = node.opt_link("onlineStoreUrl")
+    if not url:
+        return None  # not published to the online store: nothing a customer could open
+    media = node.opt_obj("featuredMedia")
+    preview = media.opt_obj("preview") if media else None
+    image = preview.opt_obj("image") if preview else None
+    price_range = node.opt_obj("priceRangeV2")
+    low = price_range.opt_obj("minVariantPrice") if price_range else None
+    return RelatedProduct(
+        platform_id=node.id("id"),
+        title=node.text("title"),
+        url=url,
+        image_url=image.opt_link("url") if image else "",
+        price=low.money("amount", low.currency("currencyCode")) if low else None,
+    )

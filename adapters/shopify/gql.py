@@ -8,6 +8,8 @@ the repeat. Webhook events carry the same keys, so polling never doubles them.
 
 from __future__ import annotations
 
+from datetime import date
+
 from aftercare.models import (
     Address,
     ConsentState,
@@ -25,7 +27,7 @@ from aftercare.models import (
     ShipmentProblem,
     ShipmentStatus,
 )
-from aftercare.platform import locale_tag
+from aftercare.platform import birthday_date, locale_tag
 
 from . import keys
 from .payload import (
@@ -100,7 +102,15 @@ def _customer(node: Reader, locale: str) -> Customer:
             ConsentState.UNKNOWN,
         ),
         platform_id=customer.opt_id("id"),
+        birthday=_birthday(customer),
     )
+
+
+def _birthday(customer: Reader) -> date | None:
+    """The ``birthday`` metafield the query asked for (``birthday_metafield``), as a date;
+    None when not asked, not set, or not a ``YYYY-MM-DD`` date."""
+    metafield = customer.opt_obj("birthday")
+    return birthday_date(metafield.raw("value")) if metafield is not None else None
 
 
 def _line(line: Reader) -> LineItem:

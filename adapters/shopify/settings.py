@@ -22,6 +22,9 @@ from aftercare.platform import AdapterSettings
 
 SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
 _API_VERSION = re.compile(r"^(\d{4}-(01|04|07|10)|unstable)$")
+#: Shopify's metafield namespaces and keys: 2-255 letters, digits, ``-`` and ``_`` (the app
+#: namespaces ``$app:...`` and ``shopify--discovery--...`` included).
+_METAFIELD_PART = re.compile(r"[$A-Za-z0-9_:-]{2,255}")
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -67,6 +70,11 @@ class ShopifySettings(AdapterSettings):
     refetch_partial_orders: bool = False
     #: Fire "shipped" for fulfillments without tracking number or URL.
     ship_without_tracking: bool = False
+    #: The customer metafield holding the birthday, ``namespace.key`` (``facts.birth_date``),
+    #: a ``date`` metafield (``1990-03-15``). Unset: no birthday is read (the greetings
+    #: plugin then sends none). Set, each paid order is re-read once through the Admin API
+    #: (webhooks carry no customer metafields).
+    birthday_metafield: str | None = None
 
     @field_validator("shop_domain")
     @classmethod
@@ -77,6 +85,26 @@ class ShopifySettings(AdapterSettings):
                 f"expected the shop's myshopify domain like 'acme.myshopify.com', got {value!r}"
             )
         return value
+
+    @field_validator("birthday_metafield")
+    @classmethod
+    def _check_metafield(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        namespace, dot, key = value.rpartition(".")
+        if not (dot and _METAFIELD_PART.fullmatch(namespace) and _METAFIELD_PART.fullmatch(key)):
+            raise ValueError(f"expected a metafield as namespace.key like 'facts.birth_date', got {value!r}")
+        return value
+
+    @property
+    def birthday_variables(self) -> dict[str, object]:
+        """The OrderFields fragment's variables: read the birthday metafield (none: the
+        operations' defaults read no metafield)."""
+        if not self.birthday_metafield:
+            return {}
+        namespace, _dot, key = self.birthday_metafield.rpartition(".")
+        return {"withBirthday": True, "birthdayNamespace": namespace, "birthdayKey": key}
 
     @field_validator("api_version")
     @classmethod

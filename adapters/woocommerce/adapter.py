@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from aftercare.models import ConsentState, Customer, Event, EventKind, Order, normalise_email
+from aftercare.models import ConsentState, Customer, Event, EventKind, Money, Order, RelatedProduct, normalise_email
 from aftercare.platform import (
     Adapter,
     CouponResult,
@@ -29,6 +29,8 @@ from aftercare.platform import (
     ShopState,
     WebhookDelivery,
     WebhookSubscription,
+    birthday_date,
+    tracking_link,
 )
 
 from . import webhooks
@@ -150,22 +152,24 @@ class WooCommerceAdapter(Adapter):
             refunds = tuple(read.get(refund.platform_id, refund) for refund in refunds)
         customer = order.customer
         if customer.platform_id:
-            consent = self._customer_consent(customer.platform_id)
-            if consent is not None:
+            record = self._read_customer(customer.platform_id)
+            consent = customer_consent(record, self.settings.consent_meta_key)
+            if consent is not ConsentState.UNKNOWN:  # else the order's meta stands
                 customer = dataclasses.replace(customer, marketing_consent=consent)
+            if self.settings.birthday_meta_key and isinstance(record, Mapping):
+                birthday = birthday_date(meta_value(record, self.settings.birthday_meta_key))
+                customer = dataclasses.replace(customer, birthday=birthday)
         return dataclasses.replace(order, refunds=refunds, customer=customer, partial=False)
 
-    def _customer_consent(self, customer_id: str) -> ConsentState | None:
-        """The consent on a registered customer's record; None when the record says
-        nothing (never written, or the customer was deleted): the order's meta stands."""
+    def _read_customer(self, customer_id: str) -> Any:
+        """A registered customer's record (consent, birthday in its meta); None when the
+        customer was deleted since the order."""
         try:
-            record = self.client.get(f"customers/{_path_id(customer_id)}")
+            return self.client.get(f"customers/{_path_id(customer_id)}")
         except PlatformError as error:
             if error_code(error) in ("woocommerce_rest_invalid_id", "woocommerce_rest_customer_invalid_id"):
                 return None
             raise
-        consent = customer_consent(record, self.settings.consent_meta_key)
-        return None if consent is ConsentState.UNKNOWN else consent
 
     def poll(self, cursor: str | None, since: datetime | None = None) -> Iterator[PollBatch]:
         """Orders modified after the cursor, oldest change first, one batch per page.
@@ -336,6 +340,39 @@ class WooCommerceAdapter(Adapter):
         if merged != tags_from_meta(meta_value(current, key)):
             self._put_meta(record, key, ", ".join(merged))
 
+    def related_products(self, product_id: str) -> list[RelatedProduct]:
+        """The product's cross-sells, then its upsells (``cross_sell_ids``, ``upsell_ids`` of
+        ``GET products/{id}``), read in one ``GET products?include=...``; only published ones
+        with a page. A product deleted since the order relates nothing."""
+        try:
+            record = self.client.get(f"products/{_path_id(product_id)}")
+        except PlatformError as error:
+            if error_code(error) == "woocommerce_rest_product_invalid_id":
+                return []
+            raise
+        ids = list(dict.fromkeys(_product_ids(record, "cross_sell_ids") + _product_ids(record, "upsell_ids")))
+        if not ids:
+            return []
+        listing = self.client.get(
+            "products", {"include": ",".join(ids[:PER_PAGE]), "per_page": PER_PAGE, "status": "publish"}
+        )
+        found = {str(p.get("id")): p for p in listing if isinstance(p, Mapping)} if isinstance(listing, list) else {}
+        currency = self._shop_currency()
+        related = (_related_product(found[i], currency) for i in ids if i in found)
+        return [product for product in related if product is not None]
+
+    def _shop_currency(self) -> str:
+        """The store's currency (its products' prices are in it), kept in the adapter's state."""
+        kept = self.state.get(CURRENCY_KEY)
+        if isinstance(kept, str) and kept:
+            return kept
+        answer = self.client.get("data/currencies/current")
+        code = answer.get("code") if isinstance(answer, Mapping) else None
+        code = code.upper() if isinstance(code, str) and len(code) == 3 and code.isalpha() else ""
+        if code:
+            self.state.set(CURRENCY_KEY, code)
+        return code
+
     def set_marketing_consent(self, customer: Customer, state: ConsentState, source: str) -> None:
         """Written with its time and source on the customer, or for a guest on
         their latest order (guests have no customer record in WooCommerce)."""
@@ -439,6 +476,15 @@ class WooCommerceAdapter(Adapter):
                 f"woocommerce: {self.settings.url} answered GET orders without a list of "
                 "orders; is url the shop's home address?"
             ]
+        # Coupons, notes and tags are writes: a Read key logs in and fails them all. WooCommerce checks
+        # the key's write permission (401) before it looks for the order; order 0 never exists (404 or
+        # 400 with a Read/Write key), so the probe changes nothing.
+        try:
+            self.client.request("POST", "orders/0", data={}, retries=0)
+        except PlatformError as error:
+            if " 401 " in error.message or " 403 " in error.message:
+                return [f"the API key cannot write ({error.message}): coupons, order notes and tags would "
+                        "fail; give the key Read/Write permissions"]  # fmt: skip
         return []
 
 
@@ -542,3 +588,33 @@ def _path_id(value: str) -> str:
 def _wc_time(when: datetime) -> str:
     """WooCommerce's GMT date format: ISO 8601 without offset."""
     return when.astimezone(UTC).replace(tzinfo=None, microsecond=0).isoformat()
+
+
+#: Where the adapter keeps the store's currency once read.
+CURRENCY_KEY = "shop_currency"
+
+
+def _product_ids(record: Any, key: str) -> list[str]:
+    values = record.get(key) if isinstance(record, Mapping) else None
+    if not isinstance(values, list):
+        return []
+    return [str(v) for v in values if isinstance(v, int) and not isinstance(v, bool) and v > 0]
+
+
+def _related_product(product: Mapping[str, Any], currency: str) -> RelatedProduct | None:
+    """A listed product as a mail shows it; None without a name or an http(s) page."""
+    name, link = product.get("name"), product.get("permalink")
+    url = tracking_link(link) if isinstance(link, str) else ""
+    if not isinstance(name, str) or not name.strip() or not url or product.get("status", "publish") != "publish":
+        return None
+    images = product.get("images")
+    first = images[0] if isinstance(images, list) and images and isinstance(images[0], Mapping) else {}
+    image = tracking_link(first.get("src")) if isinstance(first.get("src"), str) else ""
+    price = None
+    text = product.get("price")
+    if currency and isinstance(text, str) and text.strip():
+        try:
+            price = Money.parse(text, currency)
+        except ValueError:
+            price = None
+    return RelatedProduct(platform_id=str(product.get("id")), title=name.strip(), url=url, image_url=image, price=price)

@@ -82,6 +82,10 @@ class WooCommerceSettings(AdapterSettings):
     consent_meta_key: str = "aftercare_marketing_consent"
     #: Order meta, and customer meta, holding aftercare's tags (no leading "_" either).
     tags_meta_key: str = "aftercare_tags"
+    #: Customer meta holding the birthday as ``YYYY-MM-DD`` (a checkout field plugin's, e.g.
+    #: ``billing_birth_date``), read from the customer record (``GET /customers/{id}``) of a
+    #: registered customer. Unset: no birthday is read (the greetings plugin sends none).
+    birthday_meta_key: str | None = None
     #: Order notes are private unless this is on (a customer note emails them).
     notes_visible_to_customer: bool = False
 
@@ -97,11 +101,13 @@ class WooCommerceSettings(AdapterSettings):
             raise ValueError("must not have a query or fragment")
         return value.strip().rstrip("/")
 
-    @field_validator("consent_meta_key", "tags_meta_key")
+    @field_validator("consent_meta_key", "tags_meta_key", "birthday_meta_key")
     @classmethod
-    def _kept_by_the_customers_endpoint(cls, value: str) -> str:
+    def _kept_by_the_customers_endpoint(cls, value: str | None) -> str | None:
         """WooCommerce treats meta keys starting with "_" as protected: PUT /customers
         answers 200 and drops them, and GET /customers never shows them."""
+        if value is None:
+            return None
         key = value.strip()
         if not key:
             raise ValueError("must name a meta key")

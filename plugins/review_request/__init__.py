@@ -51,6 +51,9 @@ class Settings(PluginSettings):
     review_url: str = ""
     #: At most this many products (the first distinct ones of the parcel) are asked about.
     max_products: int = Field(3, ge=1)
+    #: Up to this many products the shop relates to the reviewed one (Shopify's complementary
+    #: products, WooCommerce's cross-sells and upsells), read when the mail is sent; 0: none.
+    complementary_products: int = Field(0, ge=0, le=6)
 
     @model_validator(mode="after")
     def _review_url_is_usable(self) -> Settings:
@@ -107,6 +110,10 @@ def _schedule(ctx, event: Event, line: LineItem, days: int, reschedule: bool = F
     """The request for one product ``days`` from now, and its reminder if the merchant wants one."""
     key, reminder_key = _keys(line)
     context = {"product": _product(line, event.order, ctx)}
+    if ctx.settings.complementary_products:
+        context["complementary_products"] = ctx.complementary_products(
+            ctx.settings.complementary_products, lines=[line.platform_id]
+        )
     first = ctx.later(days=days, reschedule=reschedule).send_email(
         "review_request", key=key, scope=Scope.CUSTOMER, context=context
     )

@@ -20,7 +20,10 @@ as one of those events arrives.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 from typing import Literal
 
 from pydantic import Field
@@ -30,6 +33,11 @@ from aftercare.models import Event, SurveyAnswer, SurveyKind
 from aftercare.settings import PluginSettings
 
 SURVEY = "survey"
+log = logging.getLogger("aftercare.plugins.satisfaction_survey")
+#: A comment with one of these is a complaint whatever the score (en, es, bg; word stems).
+COMPLAINT_WORDS = ("broken", "damaged", "late", "missing", "wrong", "refund", "never arrived", "complain",
+                   "roto", "rota", "dañad", "tarde", "falta", "equivocad", "reembolso", "queja",
+                   "счупен", "повреден", "закъсн", "липсв", "грешн", "оплак")  # fmt: skip
 
 
 class Settings(PluginSettings):
@@ -48,6 +56,20 @@ class Settings(PluginSettings):
     high_ces: int = Field(6, ge=1, le=8)
     #: Tag the customer with this on a low score ("": no tag, the order note only).
     follow_up_tag: str = "aftercare-follow-up"
+    #: Mail the shop's staff (template ``staff_alert``, in the shop's language) on a low score or a
+    #: complaint comment, also when an answer is changed to one.
+    staff_alert: bool = False
+    #: Where to: "" for the shop's sender address.
+    staff_alert_to: str = ""
+    #: Alert on CSAT at or below this (0: never), NPS at or below this (-1: never), CES at or above (8: never).
+    staff_alert_csat: int = Field(2, ge=0, le=5)
+    staff_alert_nps: int = Field(6, ge=-1, le=10)
+    staff_alert_ces: int = Field(6, ge=1, le=8)
+    #: Which comments alert: "complaints" (a comment with a score short of the best two, or with one of
+    #: ``complaint_words``), "all", or "none".
+    staff_alert_comments: Literal["complaints", "all", "none"] = "complaints"
+    #: Words that make a comment a complaint whatever the score (any case, anywhere in the comment).
+    complaint_words: list[str] = Field(default_factory=lambda: list(COMPLAINT_WORDS))
 
 
 # -- hooks ------------------------------------------------------------------------------
@@ -84,6 +106,7 @@ def on_order_cancelled(event: Event, ctx) -> None:
 
 @hookimpl
 def on_survey_answered(event: Event, ctx) -> None:
+    _alert_staff(event, ctx)
     answer = event.answer
     if answer is None or not _needs_follow_up(answer, ctx.settings):
         return
@@ -95,6 +118,29 @@ def on_survey_answered(event: Event, ctx) -> None:
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+
+def _alert_staff(event: Event, ctx) -> None:
+    """A mail to the shop's staff on a low score or a complaint comment. The hook fires again when the
+    customer changes the answer or adds a comment; the key holds the score and the comment, so each
+    new low answer or complaint alerts once, and the same one never twice."""
+    answer, settings = event.answer, ctx.settings
+    if answer is None or not settings.staff_alert:
+        return
+    low, complaint = _low_for_staff(answer, settings), _complaint(answer, settings)
+    if not (low or complaint):
+        return
+    to = settings.staff_alert_to.strip() or parseaddr(ctx.shop.sender)[1]
+    if not to:
+        log.warning("[satisfaction_survey] staff_alert is on but there is no address: set staff_alert_to or "
+                    "the shop's sender")  # fmt: skip
+        return
+    digest = hashlib.sha256(f"{answer.score}:{answer.comment.strip()}".encode()).hexdigest()[:12]
+    scale = answer.kind.scale
+    context = {"kind": answer.kind.value, "score": answer.score, "lowest": scale.start, "highest": scale.stop - 1,
+               "comment": answer.comment.strip(), "low": low, "complaint": complaint}  # fmt: skip
+    ctx.send_email("staff_alert", to=to, transactional=True, locale=ctx.shop.locale,
+                   key=f"staff-alert-{answer.kind.value}-{digest}", context=context)  # fmt: skip
 
 
 def _send_survey(ctx, *, due: datetime, reschedule: bool = False) -> None:
@@ -115,6 +161,26 @@ def _needs_follow_up(answer: SurveyAnswer, settings: Settings) -> bool:
     if answer.kind is SurveyKind.NPS:
         return answer.score <= settings.low_nps
     return answer.score >= settings.high_ces
+
+
+def _low_for_staff(answer: SurveyAnswer, settings: Settings) -> bool:
+    if answer.kind is SurveyKind.CSAT:
+        return answer.score <= settings.staff_alert_csat
+    if answer.kind is SurveyKind.NPS:
+        return answer.score <= settings.staff_alert_nps
+    return answer.score >= settings.staff_alert_ces
+
+
+def _complaint(answer: SurveyAnswer, settings: Settings) -> bool:
+    """A comment that alerts (``staff_alert_comments``): short of the best two scores, or with a complaint word."""
+    comment = answer.comment.strip().lower()
+    if not comment or settings.staff_alert_comments == "none":
+        return False
+    if settings.staff_alert_comments == "all":
+        return True
+    best = {SurveyKind.CSAT: answer.score >= 4, SurveyKind.NPS: answer.score >= 9, SurveyKind.CES: answer.score <= 2}
+    words = [w.strip().lower() for w in settings.complaint_words if w.strip()]
+    return not best[answer.kind] or any(w in comment for w in words)
 
 
 def _follow_up_note(answer: SurveyAnswer) -> str:

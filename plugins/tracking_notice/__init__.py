@@ -17,7 +17,7 @@ import re
 from string import Formatter
 from urllib.parse import quote
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from aftercare import hookimpl
 from aftercare.models import Event, Order, Shipment
@@ -65,6 +65,10 @@ class Settings(PluginSettings):
     #: Also text the parcel's tracking link (template ``shipped.sms``), where the shop has
     #: turned texts on (``[mail.sms]``); transactional, to the order's phone.
     sms: bool = False
+    #: Up to this many products the shop relates to the parcel's (Shopify's complementary
+    #: products, WooCommerce's cross-sells and upsells) in the delivered notice, read when it
+    #: is sent and shown only to customers who opted in to marketing mail; 0: none.
+    complementary_products: int = Field(0, ge=0, le=6)
 
     @field_validator("carrier_urls")
     @classmethod
@@ -95,12 +99,11 @@ def on_delivered(event, ctx):
     shipment = event.shipment
     if shipment is None or not ctx.settings.delivered_notice:
         return
-    ctx.send_email(
-        "delivered",
-        transactional=True,
-        key=f"delivered:{shipment.platform_id}",
-        context=_parcel(event, shipment, ctx.settings),
-    )
+    context = _parcel(event, shipment, ctx.settings)
+    if ctx.settings.complementary_products:
+        lines = shipment.line_item_ids or [line.platform_id for line in event.order.lines]
+        context["complementary_products"] = ctx.complementary_products(ctx.settings.complementary_products, lines=lines)
+    ctx.send_email("delivered", transactional=True, key=f"delivered:{shipment.platform_id}", context=context)
 
 
 # -- helpers -------------------------------------------------------------------------

@@ -38,6 +38,9 @@ from aftercare.actions import (
 from aftercare.models import ConsentState, Event, Money, Order, SurveyKind, normalise_email
 from aftercare.settings import PluginSettings
 
+#: The one key of a mail context value that asks the mail channel for related products at send
+#: time (:meth:`Context.complementary_products`).
+PRODUCTS_REQUEST = "aftercare:complementary_products"
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are typed by hand
 
 
@@ -165,6 +168,29 @@ class Context:
             shop_id=self.shop.id, order_id=order.platform_id, email=order.customer.email, locale=self.locale
         )
 
+    # -- products for mail ---------------------------------------------------
+    def complementary_products(self, limit: int, *, lines: Sequence[str] = ()) -> dict[str, Any]:
+        """Up to ``limit`` products the shop itself relates to this order's products (``lines``:
+        only those order lines'), for a mail's context::
+
+            context = {"complementary_products": ctx.complementary_products(3)}
+
+        Hooks never call the platform (a dispatch, a replay or a preview must not depend on
+        it, and a mail due in a week should show next week's products): this is a request,
+        JSON-ready, that the mail channel fills when the mail is sent, through the adapter
+        (:meth:`aftercare.platform.Adapter.complementary_products`, cached per product). The
+        template then gets a list of ``{"title", "url", "image_url", "price"}`` (``price`` a
+        ``{"amount", "currency"}`` for ``|money``, or None), empty when the platform relates
+        nothing, ``limit`` is 0, the platform cannot be read, or the mail is transactional
+        and the customer has not opted in to marketing mail. Nothing is ever guessed.
+        """
+        if limit < 0:
+            raise ValueError(f"complementary_products needs a limit of zero or more, got {limit}")
+        wanted = {str(line) for line in lines}
+        order_lines = [line for line in self.event.order.lines if not wanted or line.platform_id in wanted]
+        product_ids = list(dict.fromkeys(line.product_id for line in order_lines if line.product_id))
+        return {PRODUCTS_REQUEST: {"product_ids": product_ids, "limit": int(limit)}}
+
     @property
     def locale(self) -> str:
         """The customer's language: the order's, else the customer's, else the shop's."""
@@ -188,6 +214,7 @@ class Context:
         scope: Scope | str = Scope.ORDER,
         after: ActionRequest | None = None,
         lines: Sequence[str] = (),
+        locale: str = "",
     ) -> ActionRequest:
         """Email ``template`` to ``to`` (default: the order's customer).
 
@@ -197,13 +224,14 @@ class Context:
         consent; everything else is checked against it when sent. ``after``
         holds the mail until that action is done (a coupon's code, say) and
         drops it if that action fails. ``lines`` names the order lines the mail is
-        about, for the ``lines_refunded`` fire-time check.
+        about, for the ``lines_refunded`` fire-time check. ``locale``: another
+        language than the order's (a mail to the shop's staff is in the shop's).
         """
         order = self.event.order
         recipient = (to or order.customer.email).strip()
         if not recipient:
             raise ValueError(f"order {order.platform_id} has no customer email to send {template!r} to")
-        payload = self._message("send_email", template, recipient, context, transactional, lines)
+        payload = self._message("send_email", template, recipient, context, transactional, lines, locale)
         return self._request(ActionKind.SEND_EMAIL, key or template, payload, scope, after)
 
     def send_sms(
@@ -253,12 +281,19 @@ class Context:
         return self._request(ActionKind.SEND_WHATSAPP, key or template, payload, scope, after)
 
     def _message(
-        self, kind: str, template: str, to: str, context: dict[str, Any] | None, transactional: bool, lines
+        self,
+        kind: str,
+        template: str,
+        to: str,
+        context: dict[str, Any] | None,
+        transactional: bool,
+        lines: Sequence[str],
+        locale: str = "",
     ) -> dict[str, Any]:
         payload = {
             "template": template,
             "to": to,
-            "locale": self.locale,
+            "locale": locale or self.locale,
             "context": _json_ready(context or {}, f"{kind}({template!r}) context"),
             "transactional": transactional,
         }

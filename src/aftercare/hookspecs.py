@@ -122,9 +122,12 @@ def on_shipment_exception(event, ctx):
 def on_survey_answered(event, ctx):
     """The customer confirmed an answer on a survey page (links made with
     ``ctx.survey_link``): ``event.answer`` has the kind (csat, nps, ces), the
-    score and any comment. Fires once per order and survey kind; a changed
-    answer is recorded but does not fire again. Typical use: a note and a tag
-    for follow-up on a low score, a coupon as thanks.
+    score and any comment. Fires when an order's answer of a kind is first
+    given, and again when it changes (another score, or a comment added on the
+    thank-you page), with the answer as it now is; the same answer confirmed
+    twice fires once. Key the actions you ask (a follow-up note once per order
+    and kind), and a change adds only what is new. Typical use: a note and a
+    tag for follow-up on a low score, a staff alert, a coupon as thanks.
     """
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, fields, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
 from aftercare import serialize
@@ -112,6 +112,11 @@ class Customer:
     #: Consent to marketing texts, apart from email's (Shopify's ``smsMarketingConsent``;
     #: WooCommerce has none: unknown, so no marketing text goes out).
     sms_consent: ConsentState = ConsentState.UNKNOWN
+    #: The birthday the shop keeps for the customer, read only from the field the shop's
+    #: adapter settings name (Shopify's ``birthday_metafield``, WooCommerce's
+    #: ``birthday_meta_key``); None when none is named, the customer has none, or it is
+    #: not a date. Its year may be a placeholder (some forms ask only day and month).
+    birthday: date | None = None
 
     @property
     def name(self) -> str:
@@ -127,6 +132,19 @@ class LineItem:
     product_id: str = ""
     variant_id: str = ""
     sku: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedProduct:
+    """A product the shop itself relates to one that was bought (Shopify's complementary
+    products from Search & Discovery, WooCommerce's cross-sells and upsells), as a mail shows
+    it: only what the platform gives, never a guess. ``url`` is its page in the shop."""
+
+    platform_id: str
+    title: str
+    url: str
+    image_url: str = ""
+    price: Money | None = None
 
 
 class ShipmentStatus(enum.StrEnum):

@@ -5,9 +5,11 @@ page asking to confirm, with the link's answer preselected; the ``POST`` of
 its form records. A confirmation becomes an event in the inbox
 (``survey_answered``, ``optin_confirmed``) that the worker dispatches like a
 platform's, so plugins react to it in their hooks. Each event has a dedupe
-key, so a form posted twice, or a changed answer, fires nothing more:
+key, so a form posted twice fires nothing more:
 
-- ``survey:{order}:{kind}``: once per order and survey kind (csat, nps, ces);
+- ``survey:{order}:{kind}``: the first answer of an order and survey kind (csat, nps, ces);
+- ``survey:{order}:{kind}:{score}:{comment digest}``: a change to it, another score or a
+  comment (the thank-you page's), so a score changed to a low one, or a complaint, is heard;
 - ``optin:{email}``: once per customer and shop.
 
 The token (:mod:`aftercare.links`) is opaque and names the shop; nothing of
@@ -19,6 +21,7 @@ and a shop overrides them as it overrides a mail template.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -146,11 +149,26 @@ def routes(app: App, queue: Enqueuer) -> list[Route]:
 def record_survey_answer(
     app: App, queue: Enqueuer, link: SurveyLink, kind: SurveyKind, score: int, comment: str = ""
 ) -> None:
-    """Keep the answer and, with it in one transaction, its event the first time; then enqueue the event."""
+    """Keep the answer and, with it in one transaction, its event; then enqueue the event.
+
+    The first answer's event has the key ``survey:{order}:{kind}``. A change (another score, or a
+    comment it did not have) has one of its own, ``survey:{order}:{kind}:{score}:{digest of the
+    comment}``, carrying the answer as it now is: a score changed to a low one, or a complaint
+    written on the thank-you page, reaches the hooks too. The same form posted again changes
+    nothing and fires nothing."""
     store = app.store
+    before = store.survey_answer(link.shop_id, link.order_id, kind)
+    said = comment or (before.answer.comment if before else "")
+    if before is not None and before.answer.score == score and said == before.answer.comment:
+        key = ""  # nothing new: keep the record's time and source, fire nothing
+    elif before is None:
+        key = f"survey:{link.order_id}:{kind.value}"
+    else:
+        digest = hashlib.sha256(said.encode()).hexdigest()[:12]
+        key = f"survey:{link.order_id}:{kind.value}:{score}:{digest}"
     answer = SurveyAnswer(kind, score, app.now(), comment)
-    event = _event(app, link.shop_id, link.order_id, EventKind.SURVEY_ANSWERED,
-                   f"survey:{link.order_id}:{kind.value}", answer=answer)  # fmt: skip
+    shown = SurveyAnswer(kind, score, before.answer.answered_at if before else app.now(), said)
+    event = _event(app, link.shop_id, link.order_id, EventKind.SURVEY_ANSWERED, key, answer=shown) if key else None
     with store.transaction() as conn:
         store.record_survey_answer(conn, shop_id=link.shop_id, order_id=link.order_id, email=link.email,
                                    answer=answer, source=SURVEY_SOURCE)  # fmt: skip

@@ -24,7 +24,7 @@ import functools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from aftercare import serialize
-from aftercare.models import ConsentState, Customer, Event, EventKind, Money, Order
+from aftercare.models import ConsentState, Customer, Event, EventKind, Money, Order, RelatedProduct
 
 
 @dataclass(frozen=True)
@@ -185,6 +185,25 @@ def locale_tag(value: str) -> str:
 
 
 _LOCALE_TAG = re.compile(r"[A-Za-z]{2,8}(?:[_-][A-Za-z0-9]{1,8}){0,4}")
+
+
+def birthday_date(value: Any) -> date | None:
+    """A customer field's text as a birthday: ``YYYY-MM-DD`` (Shopify's ``date`` metafield
+    type, HTML's ``<input type=date>`` that WooCommerce checkout field plugins save), or
+    the same followed by a time (a ``date_time`` metafield: its date part). Anything
+    else is None: a ``03/04/1990`` could be either of two days, so none is guessed."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()[:10]
+    if not _ISO_DATE.fullmatch(text) or (len(value.strip()) > 10 and value.strip()[10] not in "T "):
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:  # 2026-02-30
+        return None
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def tracking_link(url: str) -> str:
@@ -376,6 +395,10 @@ class WebhookSubscription:
     failure_count: int | None = None
 
 
+#: How long an adapter keeps one product's related products before reading them again.
+RELATED_PRODUCTS_TTL = timedelta(hours=6)
+
+
 class Adapter(abc.ABC):
     """One shop on one platform. Subclasses set ``platform`` and ``Settings``."""
 
@@ -456,6 +479,45 @@ class Adapter(abc.ABC):
 
     @abc.abstractmethod
     def set_marketing_consent(self, customer: Customer, state: ConsentState, source: str) -> None: ...
+
+    # -- related products --------------------------------------------------
+    def related_products(self, product_id: str) -> list[RelatedProduct]:
+        """The products the shop itself relates to ``product_id``, in its order, read from the
+        platform now (Shopify: Search & Discovery's complementary products; WooCommerce: the
+        product's cross-sells, then its upsells); only those a customer can open and buy.
+        An adapter that cannot tell answers none (this default): nothing is ever guessed."""
+        return []
+
+    def complementary_products(self, product_ids: Sequence[str], limit: int) -> list[RelatedProduct]:
+        """Up to ``limit`` products related to ``product_ids`` (an order's lines), the first
+        product's first, without repeats or the products themselves. Each product's list is
+        kept in the adapter's state for :data:`RELATED_PRODUCTS_TTL`, so a shop's best seller
+        costs one platform read per period, not one per mail. Raises PlatformError."""
+        bought = {str(product_id) for product_id in product_ids if product_id}
+        chosen: dict[str, RelatedProduct] = {}
+        for product_id in dict.fromkeys(str(p) for p in product_ids if p):
+            if len(chosen) >= limit:
+                break  # enough: the other products' lists are not read
+            for product in self._related_cached(product_id):
+                if product.platform_id not in bought:
+                    chosen.setdefault(product.platform_id, product)
+        return list(chosen.values())[:limit]
+
+    def _related_cached(self, product_id: str) -> list[RelatedProduct]:
+        key = f"related_products:{product_id}"
+        kept = self.state.get(key)
+        now = self.now()
+        if isinstance(kept, Mapping) and isinstance(kept.get("at"), str):
+            try:
+                fresh = now - datetime.fromisoformat(kept["at"]) < RELATED_PRODUCTS_TTL
+                products = [serialize.from_data(RelatedProduct, item) for item in kept.get("products") or []]
+            except (TypeError, ValueError):  # a kept entry of an older shape: read again
+                fresh = False
+            if fresh:
+                return products
+        products = self.related_products(product_id)
+        self.state.set(key, {"at": now.isoformat(), "products": [serialize.to_data(p) for p in products]})
+        return products
 
     # -- webhook subscriptions -----------------------------------------
     @abc.abstractmethod

@@ -133,11 +133,15 @@ FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9999, 12, 30)
 def period(start: date | None, end: date | None, timezone: str, now: datetime) -> tuple[datetime, datetime]:
     """Whole days in the shop's time zone: from the start of ``start`` to the end of ``end``.
 
-    Without ``end``, up to now; without ``start``, the ``DEFAULT_DAYS`` before the end.
+    Without ``end``, to the end of today (so everything up to now counts, the last hour too: a
+    period ending at ``now`` left out what was done at ``now``); without ``start``, the
+    ``DEFAULT_DAYS`` whole days up to the end, today included. The CLI and the console both ask this.
     """
     zone = ZoneInfo(timezone)
-    until = datetime.combine(end + timedelta(days=1), time(), zone).astimezone(UTC) if end else now
-    since = datetime.combine(start, time(), zone).astimezone(UTC) if start else until - timedelta(days=DEFAULT_DAYS)
+    last = end if end else now.astimezone(zone).date()
+    until = datetime.combine(last + timedelta(days=1), time(), zone).astimezone(UTC)
+    first = start if start else last - timedelta(days=DEFAULT_DAYS - 1)
+    since = datetime.combine(first, time(), zone).astimezone(UTC)
     return since, until
 
 

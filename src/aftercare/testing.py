@@ -74,6 +74,7 @@ from aftercare.models import (
     LineItem,
     Money,
     Order,
+    RelatedProduct,
     Shipment,
     ShipmentException,
     ShipmentProblem,
@@ -113,6 +114,8 @@ class MemoryAdapter(Adapter):
         self.webhooks: list[WebhookSubscription] = []
         self.failures: list[PlatformError] = []
         self.calls: list[str] = []
+        #: Product id -> the products the shop relates to it (``related_products``).
+        self.related: dict[str, list[RelatedProduct]] = {}
 
     # -- test controls ------------------------------------------------------
     def put_order(self, order: Order) -> None:
@@ -131,6 +134,10 @@ class MemoryAdapter(Adapter):
             raise self.failures.pop(0)
 
     # -- Adapter ------------------------------------------------------------
+    def related_products(self, product_id: str) -> list[RelatedProduct]:
+        self._call(f"related_products:{product_id}")
+        return list(self.related.get(product_id, []))
+
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookDelivery:
         lowered = {k.lower(): v for k, v in headers.items()}
         given = lowered.get(SIGNATURE_HEADER)

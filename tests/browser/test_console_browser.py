@@ -23,7 +23,7 @@ def test_log_in_and_read_why_the_review_request_was_dropped(page, server, tmp_pa
     assert page.locator("text=events this week").is_visible()
     page.fill("input[name=order]", "order-2001")
     with page.expect_navigation():
-        page.click("text=Show timeline")
+        page.click("text=Search")
     review = page.locator("li.action", has_text="review_request")
     assert review.first.is_visible()
     assert "why: fire-time check: the order was refunded" in review.first.inner_text()

@@ -31,8 +31,9 @@ class Notes:
         ctx.later(days=7).add_order_note(f"how was it: {event.order.number}", key="later")
 
 
-def make_app(tmp_path, **console):
-    manager = PluginManager.load(entry_points=False, extra=[("memory-platform", memory_platform), ("notes", Notes())])
+def make_app(tmp_path, plugins=(), plugin_config=None, **console):
+    extra = [("memory-platform", memory_platform), ("notes", Notes()), *plugins]
+    manager = PluginManager.load(entry_points=False, extra=extra)
     config = Config(
         database=f"sqlite:///{tmp_path / 'aftercare.db'}",
         queue=f"sqlite:///{tmp_path / 'queue.db'}",
@@ -48,6 +49,7 @@ def make_app(tmp_path, **console):
             ShopConfig(id="south", name="South", platform="memory", webhook_secret="secret-b", production=True),
         ],
         console=ConsoleSettings(enabled=True, secret_key="console-test-key", **console),
+        plugins=plugin_config or {},
         base_dir=tmp_path,
     )
     app = App(config, clock=ManualClock(START), plugins=manager)

@@ -150,6 +150,7 @@ def test_retry_and_cancel_post_with_csrf_and_record_the_user(client, console_app
     console_app.adapter("north").fail_next(PlatformError("the platform said no: note too long", transient=False))
     execute_due(console_app)
     failed = console_app.store.list_actions(shop_id="north", state=ActionState.FAILED)[0]
+    console_app.store.heartbeat(None)  # a worker runs: the console is not read-only
     login(client, "nora")
     page = client.get("/console/actions?state=failed")
     assert "the platform said no: note too long" in page.text and "Retry" in page.text
@@ -263,6 +264,7 @@ def test_a_retry_in_the_console_enqueues_the_action_through_the_producer(console
     console_app.adapter("north").fail_next(PlatformError("the platform said no", transient=False))
     execute_due(console_app)
     failed = console_app.store.list_actions(shop_id="north", state=ActionState.FAILED)[0]
+    console_app.store.heartbeat(None)
     with TestClient(create_asgi_app(console_app, producer), base_url="http://127.0.0.1", follow_redirects=False) as c:
         login(c, "nora")
         csrf = csrf_of(c.get("/console/actions?state=failed").text)

@@ -6,9 +6,10 @@ from decimal import Decimal
 
 import aftercare.plugins.coupon as coupon
 from aftercare import hookimpl
+from aftercare.actions import ActionState
 from aftercare.console.simulate import simulate
-from aftercare.dispatch import Dispatcher
-from aftercare.models import Money
+from aftercare.dispatch import Dispatcher, execute_due
+from aftercare.models import Money, ReturnRequest
 from aftercare.testing import make_event, make_order
 
 # Four customers' paid orders in the last 30 days, and one older (outside the window).
@@ -107,3 +108,102 @@ def test_a_store_without_the_period_replays_what_a_poll_of_the_platform_returns(
     assert (diff.recorded, diff.simulated) == (0, 2)  # the mail and coupon of the 90.00 order
     assert {line.order_id for line in diff.added} == {"order-8"}
     assert app.store.list_events() == [] and app.store.get_cursor("test") is None  # the store was only read
+
+
+# -- the replay decides as the worker did, at each action's time (issue #20) -------------------
+
+
+class Busy:
+    """A thank-you mail at once and another two days later; a return withdraws the later one."""
+
+    name = "busy"
+
+    @hookimpl
+    def on_order_paid(self, event, ctx):
+        ctx.send_email("thank_you", key="thanks")
+        ctx.later(days=2).send_email("thank_you", key="later")
+
+    @hookimpl
+    def on_return_requested(self, event, ctx):
+        ctx.cancel("later", reason="a return was requested")
+
+
+def lived(app, hours):
+    """Let ``hours`` pass an hour at a time with the worker running due actions, as a real deployment."""
+    for _ in range(hours):
+        app.clock.advance(timedelta(hours=1))
+        execute_due(app)
+
+
+def busy_week(tmp_path, password_hash=None):
+    from ..console.conftest import make_app
+
+    app = make_app(tmp_path, plugins=[("busy", Busy())])  # north: frequency cap 3 in 7 days, quiet 21:00-08:00 UTC
+    dispatcher = Dispatcher(app)
+
+    def paid(number, email):
+        order = make_order(number, shop_id="north", email=email, created_at=app.now())
+        app.adapter("north").put_order(order)
+        dispatcher.dispatch(make_event("order_paid", order, occurred_at=app.now(), key=f"paid-{number}"))
+        execute_due(app)
+        return order
+
+    for n in range(5):  # ana: five orders in five hours; her fourth and later mails hit the cap
+        paid(f"a{n}", "ana@example.com")
+        lived(app, 1)
+    bobs = paid("b1", "bob@example.com")  # bob's later mail goes out on day 2...
+    lived(app, 60)
+    returning = replace(bobs, returns=(ReturnRequest("r-1", app.now(), reason="unwanted"),))
+    app.adapter("north").put_order(returning)  # ...and on day 3 he returns the order: too late to matter
+    dispatcher.dispatch(make_event("return_requested", returning, occurred_at=app.now(), key="return-b1"))
+    lived(app, 12 - app.now().hour + 10)  # to 22:00, in quiet hours
+    paid("c1", "cy@example.com")  # cy's mail waits for 08:00
+    lived(app, 24 * 3)
+    return app
+
+
+def test_with_the_config_unchanged_the_replay_reports_no_difference(tmp_path):
+    from aftercare.actions import ReasonCode
+
+    app = busy_week(tmp_path)
+    mails = [a for a in app.store.list_actions(shop_id="north", limit=1000) if a.plugin == "busy"]
+    assert sum(1 for a in mails if a.reason_code is ReasonCode.FREQUENCY_CAP) >= 2  # the cap did bite
+    cy = next(a for a in mails if a.order_id == "order-c1" and a.key == "thanks")
+    assert cy.state is ActionState.DONE and cy.updated_at.hour == 8  # quiet hours did defer it
+    bob = next(a for a in mails if a.order_id == "order-b1" and a.key == "later")
+    assert bob.state is ActionState.DONE  # sent before the return
+    result = simulate(app, "north", 30, plugins=app.plugins)
+    assert {d.plugin for d in result.plugins} == {"busy", "notes"}
+    for diff in result.plugins:
+        assert (diff.plugin, diff.gone, diff.added) == (diff.plugin, [], [])
+        assert diff.recorded == diff.simulated > 0
+    app.close()
+
+
+def test_a_raised_frequency_cap_shows_exactly_the_mails_it_would_no_longer_drop(tmp_path):
+    app = busy_week(tmp_path)
+    capped = sorted(a.idempotency_key for a in app.store.list_actions(shop_id="north", limit=1000)
+                    if a.reason.startswith("frequency cap"))  # fmt: skip
+    raised = app.config.model_copy(update={"mail": app.config.mail.model_copy(update={"frequency_cap": 50})})
+    diffs = {d.plugin: d for d in simulate(app, "north", 30, raised, plugins=app.plugins).plugins}
+    assert sorted(line.key for line in diffs["busy"].added) == capped and diffs["busy"].gone == []
+    assert (diffs["notes"].added, diffs["notes"].gone) == ([], [])
+    app.close()
+
+
+def test_the_what_if_page_is_a_plain_table(tmp_path, password_hash):
+    from starlette.testclient import TestClient
+
+    from aftercare.asgi import create_asgi_app
+    from aftercare.queue import Enqueuer
+
+    from ..console.conftest import add_user, login
+
+    app = busy_week(tmp_path)
+    add_user(app, "nora", ["north"], password_hash)
+    with TestClient(create_asgi_app(app, Enqueuer.for_app(app)), base_url="http://127.0.0.1") as client:
+        login(client, "nora")
+        page = client.get("/console/shops/north/simulate").text
+    app.close()
+    assert "No difference: this config would do exactly what was recorded." in page
+    assert "Line(" not in page and "datetime.datetime" not in page and "<td>busy</td>" in page

@@ -251,3 +251,54 @@ def test_every_action_oldest_first_and_the_actions_of_some_events(store):  # noq
         "c",
     ]
     assert store.actions_of_events("test", []) == []
+
+
+# -- the console's search and the timeline's survey answers (issue #20) -----------------------
+
+
+def test_orders_numbered_finds_a_number_with_or_without_its_hash_in_these_shops_only(store):  # noqa: F811
+    from dataclasses import replace as changed
+
+    store.upgrade()
+    shopify = changed(make_order("1", shop_id="a"), number="#1005", platform_id="5001")
+    woo = changed(make_order("2", shop_id="b"), number="1005", platform_id="77")
+    other = changed(make_order("3", shop_id="a"), number="10050", platform_id="5002")
+    tracking = changed(make_order("4", shop_id="a"), number="9", platform_id="5003")  # "1005" elsewhere in it
+    tracking = changed(tracking, shipments=(changed(tracking.shipments[0], tracking_number="1005"),))
+    add(store, *(make_event("order_paid", o, key=f"k-{o.platform_id}") for o in (shopify, woo, other, tracking)))
+    assert store.orders_numbered(["a", "b"], "#1005") == [("b", "77"), ("a", "5001")]
+    assert store.orders_numbered(["a", "b"], " 1005 ") == [("b", "77"), ("a", "5001")]
+    assert store.orders_numbered(["a"], "1005") == [("a", "5001")]
+    assert store.orders_numbered(["b"], "10050") == []
+    assert store.orders_numbered(["a"], "1_05") == [] and store.orders_numbered(["a"], "10%") == []
+    assert store.orders_numbered([], "1005") == []
+
+
+def test_orders_of_customer_by_normalised_address_newest_first_in_these_shops_only(store):  # noqa: F811
+    store.upgrade()
+    first = make_order("1", shop_id="a", email="Ana@Example.com")
+    second = make_order("2", shop_id="a", email="ana@example.com")
+    elsewhere = make_order("3", shop_id="b", email="ana@example.com")
+    batch = [make_event("order_paid", first, occurred_at=START), make_event("order_paid", second,
+             occurred_at=START + timedelta(days=2)), make_event("order_paid", elsewhere)]  # fmt: skip
+    with store.transaction() as conn:
+        store.add_events(conn, batch)
+        store.record_customer_events(conn, batch)
+    assert store.orders_of_customer(["a"], " ANA@example.com") == [("a", "order-2"), ("a", "order-1")]
+    assert sorted(store.orders_of_customer(["a", "b"], "ana@example.com")) == [
+        ("a", "order-1"), ("a", "order-2"), ("b", "order-3")]  # fmt: skip
+    assert store.orders_of_customer(["b"], "bob@example.com") == []
+
+
+def test_order_survey_answers_are_the_answers_of_that_order(store):  # noqa: F811
+    from aftercare.models import SurveyAnswer, SurveyKind
+
+    store.upgrade()
+    with store.transaction() as conn:
+        given = (("o1", SurveyKind.CSAT, 2), ("o1", SurveyKind.NPS, 9), ("o2", SurveyKind.CSAT, 5))
+        for order_id, kind, score in given:
+            store.record_survey_answer(conn, shop_id="a", order_id=order_id, email="ana@example.com",
+                                       answer=SurveyAnswer(kind, score, START), source="page")  # fmt: skip
+    found = store.order_survey_answers("a", "o1")
+    assert [(a.answer.kind, a.answer.score) for a in found] == [(SurveyKind.CSAT, 2), (SurveyKind.NPS, 9)]
+    assert store.order_survey_answers("b", "o1") == []

@@ -47,7 +47,7 @@ def test_post_records_the_answer_and_one_event_even_when_posted_twice(served, pa
     assert page_events.seen == [("survey_answered", "order-1001", stored.answer)]
 
 
-def test_a_changed_score_updates_the_answer_but_fires_no_second_event(served):
+def test_a_changed_score_updates_the_answer_and_fires_once_more_with_the_new_score(served):
     app, _worker, client = served
     order = paid(app)
     url = survey_path(app, order, "csat", 5)
@@ -56,11 +56,14 @@ def test_a_changed_score_updates_the_answer_but_fires_no_second_event(served):
     app.clock.advance(timedelta(hours=1))
     response = client.post(url, data={"score": "2"})
     assert response.status_code == 200
+    client.post(url, data={"score": "2"})  # the same change posted again: nothing more
     [stored] = app.store.survey_answers("test")
     assert stored.answer.score == 2
     assert stored.answer.answered_at == first_time and stored.updated_at == app.now()
-    [event] = page_events_of(app, EventKind.SURVEY_ANSWERED)
-    assert event.event.answer.score == 5
+    first, changed = sorted(page_events_of(app, EventKind.SURVEY_ANSWERED), key=lambda e: e.id)
+    assert (first.event.answer.score, changed.event.answer.score) == (5, 2)
+    assert changed.event.dedupe_key.startswith("survey:order-1001:csat:2:")
+    assert changed.event.answer.answered_at == first_time
 
 
 def test_a_score_off_the_scale_is_refused(served):
@@ -86,13 +89,16 @@ def test_thank_you_page_takes_a_comment_and_a_customer_effort_answer(served, pag
         4, "Arrived a day late, but fine.")  # fmt: skip
     assert answers[SurveyKind.CES].answer.score == 2
     keys = sorted(e.event.dedupe_key for e in page_events_of(app, EventKind.SURVEY_ANSWERED))
-    assert keys == ["survey:order-1001:ces", "survey:order-1001:csat"]
+    assert keys[:2] == ["survey:order-1001:ces", "survey:order-1001:csat"] and len(keys) == 3
+    assert keys[2].startswith("survey:order-1001:csat:4:")  # the comment: the answer's event once more
 
-    client.post(url)  # confirming again keeps the comment
+    client.post(url)  # confirming again keeps the comment, and fires nothing new
     assert app.store.survey_answer("test", "order-1001", SurveyKind.CSAT).answer.comment == (
         "Arrived a day late, but fine.")  # fmt: skip
+    assert len(page_events_of(app, EventKind.SURVEY_ANSWERED)) == 3
     worker.run_now()
-    assert sorted(kind.value for _, _, answer in page_events.seen for kind in [answer.kind]) == ["ces", "csat"]
+    seen = [(answer.kind.value, answer.comment) for _, _, answer in page_events.seen]
+    assert sorted(seen) == [("ces", ""), ("csat", ""), ("csat", "Arrived a day late, but fine.")]
 
 
 def test_ces_survey_asks_no_second_effort_question(served):

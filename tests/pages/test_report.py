@@ -183,8 +183,11 @@ def test_an_empty_period_has_no_rates(aftercare_app):
 def test_period_is_whole_days_in_the_shops_time_zone():
     since, until = period(datetime(2026, 1, 10).date(), datetime(2026, 1, 10).date(), "Europe/Madrid", jan(30))
     assert (since, until) == (datetime(2026, 1, 9, 23, tzinfo=UTC), datetime(2026, 1, 10, 23, tzinfo=UTC))
+    # Without dates: the 30 whole days up to the end of today, so what was done at `now` counts too.
     since, until = period(None, None, "UTC", jan(30))
-    assert (since, until) == (datetime(2025, 12, 31, 12, tzinfo=UTC), jan(30))
+    assert (since, until) == (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 31, tzinfo=UTC))
+    since, until = period(None, None, "Europe/Madrid", datetime(2026, 1, 30, 23, 30, tzinfo=UTC))  # 00:30 on the 31st
+    assert (since, until) == (datetime(2026, 1, 1, 23, tzinfo=UTC), datetime(2026, 1, 31, 23, tzinfo=UTC))
 
 
 def test_command_prints_json_csv_and_a_table(tmp_path, monkeypatch):

@@ -18,7 +18,8 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from aftercare.actions import ActionRecord, ActionState
-from aftercare.store import HookRun, Store, StoredEvent
+from aftercare.models import Order
+from aftercare.store import HookRun, Store, StoredEvent, StoredSurveyAnswer
 
 PAGE_SIZE = 50
 
@@ -57,20 +58,25 @@ def overview(store: Store, shop_id: str, timezone: str, now: datetime) -> Overvi
 @dataclass
 class TimelineEntry:
     at: datetime
-    what: str  # "event" | "action"
+    what: str  # "event" | "action" | "answer"
     event: StoredEvent | None = None
     runs: list[HookRun] = field(default_factory=list)
     action: ActionRecord | None = None
+    answer: StoredSurveyAnswer | None = None
 
 
 def timeline(store: Store, shop_id: str, order_id: str) -> list[TimelineEntry]:
-    """Every event of the order with the hooks that ran on it, and every action, by time."""
+    """Every event of the order with the hooks that ran on it, every action and every survey answer
+    (its latest score, at the time of its first), by time."""
     stored = store.order_events(shop_id, order_id)
     runs = store.hook_runs_of_events([e.id for e in stored])
     records = store.order_actions(shop_id, order_id)
     entries = [TimelineEntry(e.received_at, "event", event=e, runs=runs.get(e.id, [])) for e in stored]
     entries += [TimelineEntry(a.created_at, "action", action=a) for a in records]
-    entries.sort(key=lambda entry: (entry.at, entry.what == "action"))
+    if entries:  # answers of an order nothing else is known of do not make a timeline
+        answers = store.order_survey_answers(shop_id, order_id)
+        entries += [TimelineEntry(a.answer.answered_at, "answer", answer=a) for a in answers]
+    entries.sort(key=lambda entry: (entry.at, ("event", "action", "answer").index(entry.what)))
     return entries
 
 
@@ -98,3 +104,26 @@ def actions_page(
     more = len(records) > limit
     records = records[:limit]
     return records, (records[-1].id if more and records else None)
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """An order the search found: where, its platform id, and the order as last stored."""
+
+    shop_id: str
+    order_id: str
+    order: Order | None
+
+
+def search(store: Store, shops: Sequence[str], text: str) -> list[Found]:
+    """The orders of these shops that ``text`` names: a customer's address (every order of theirs),
+    else a platform id, else an order number with or without ``#`` (``#1005``, ``1005``)."""
+    text = text.strip()[:320]
+    if not text or not shops:
+        return []
+    if "@" in text:
+        hits = store.orders_of_customer(shops, text)
+    else:
+        hits = [(s, text) for s in shops if store.order_events(s, text)]
+        hits += [hit for hit in store.orders_numbered(shops, text) if hit not in hits]
+    return [Found(shop_id, order_id, store.latest_order(shop_id, order_id)) for shop_id, order_id in hits]

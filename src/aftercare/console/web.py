@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlencode
+from zoneinfo import ZoneInfo
 
 import anyio
 import jinja2
@@ -31,13 +32,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from aftercare.actions import ActionState
-from aftercare.console import accounts, queries
+from aftercare.actions import ActionKind, ActionRecord, ActionState, ReasonCode
+from aftercare.console import accounts, messages, queries
 from aftercare.console.auth import COOKIE, LoginLimiter, Session, SessionSigner, csrf_ok, fingerprint, session_hash
 from aftercare.console.charts import bar_chart, line_chart
 from aftercare.models import SurveyKind
-from aftercare.platform import PlatformError
+from aftercare.platform import LiveWarning, PlatformError
 from aftercare.report import FIRST_DAY, LAST_DAY
+from aftercare.store import wall_clock
+from aftercare.worker import Health, worker_health
 
 if TYPE_CHECKING:
     from aftercare.app import App
@@ -115,10 +118,16 @@ class Console:
         )
         self.env.filters["when"] = _when
         self.env.globals["states"] = [s.value for s in ActionState]
+        self.env.globals["subject_of"] = messages.subject_of
+        self.env.globals["recipient_of"] = messages.recipient_of
+        self.env.globals["retry_effect"] = RETRY_EFFECT
 
     # -- plumbing -------------------------------------------------------------------
     def render(self, request: Request, page: str, status: int = 200, /, **variables: Any) -> HTMLResponse:
-        body = self.env.get_template(page).render(base=_base(request), **variables)
+        worker = getattr(request.state, "worker", None)
+        read_only = worker is not None and self.read_only(worker)
+        body = self.env.get_template(page).render(base=_base(request), worker=worker, read_only=read_only,
+                                                  **variables)  # fmt: skip
         return HTMLResponse(body, status_code=status, headers=HEADERS)
 
     def set_session(self, request: Request, response: Response, session: Session) -> None:
@@ -149,6 +158,7 @@ class Console:
                     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                     return RedirectResponse(f"{_base(request)}/login?next={quote(target)}", status_code=302)
                 return HTMLResponse("login required", status_code=401, headers=HEADERS)
+            request.state.worker = await run_in_threadpool(self._worker)
             if request.method == "POST":
                 request.state.form = await _form(request)
                 if not csrf_ok(_session, request.state.form.get("csrf")):
@@ -234,7 +244,24 @@ class Console:
             from aftercare.live import live_problems
 
             live = await run_in_threadpool(live_problems, self.app, [shop.id])
-        return self.render(request, "overview.html", viewer=viewer, shop=shop, data=data, backlog=backlog, live=live)
+        warnings = [line for line in live or [] if isinstance(line, LiveWarning)]
+        errors = [line for line in live or [] if not isinstance(line, LiveWarning)]
+        return self.render(request, "overview.html", viewer=viewer, shop=shop, data=data, backlog=backlog, live=live,
+                           live_errors=errors, live_warnings=warnings)  # fmt: skip
+
+    def read_only(self, health: Health) -> bool:
+        """No worker is running (none started, or none beat lately): nothing would run a retry. A stuck
+        worker still beats; the banner does not hide Retry and Cancel from it."""
+        if health.beat_at is None:
+            return True
+        return health.beat_at < wall_clock() - timedelta(seconds=self.app.config.server.heartbeat_limit_seconds)
+
+    def _worker(self) -> Health:
+        """Whether a worker runs (its heartbeats in the store): without one the console is read-only."""
+        try:
+            return worker_health(self.app)
+        except Exception as exc:  # the store failed: say so on the page rather than fail it
+            return Health(False, f"unknown ({type(exc).__name__})", {})
 
     def _backlog(self) -> int | str:
         try:
@@ -243,11 +270,30 @@ class Console:
             return f"unknown ({type(exc).__name__})"
 
     async def find_order(self, request: Request, viewer: Viewer) -> Response:
+        """The shop's search box: one order found opens its timeline, several are listed."""
         shop_id = viewer.shop(request.path_params["shop"])
-        order_id = request.query_params.get("order", "").strip()
-        if not order_id:
+        text = request.query_params.get("order", "").strip()
+        if not text:
             return RedirectResponse(f"{viewer.base}/shops/{shop_id}", status_code=302)
-        return RedirectResponse(f"{viewer.base}/shops/{shop_id}/orders/{quote(order_id, safe='')}", status_code=302)
+        return await self._search(request, viewer, [shop_id], text)
+
+    async def search(self, request: Request, viewer: Viewer) -> Response:
+        """The same search over every shop the viewer may see."""
+        text = request.query_params.get("q", "").strip()
+        if not text:
+            return RedirectResponse(f"{viewer.base}/", status_code=302)
+        return await self._search(request, viewer, viewer.shops, text)
+
+    async def _search(self, request: Request, viewer: Viewer, shops: list[str], text: str) -> Response:
+        found = await run_in_threadpool(queries.search, self.app.store, shops, text)
+        if len(found) == 1:
+            hit = found[0]
+            return RedirectResponse(f"{viewer.base}/shops/{hit.shop_id}/orders/{quote(hit.order_id, safe='')}",
+                                    status_code=302)  # fmt: skip
+        shop = self.app.shop(shops[0]) if len(shops) == 1 else None
+        variables: dict[str, Any] = {"shop": shop} if shop is not None else {}
+        return self.render(request, "search.html", 200 if found else 404, viewer=viewer, text=text, found=found,
+                           **variables)  # fmt: skip
 
     async def order(self, request: Request, viewer: Viewer) -> Response:
         shop = self.app.shop(viewer.shop(request.path_params["shop"]))
@@ -286,17 +332,21 @@ class Console:
                            next_url=next_url, back=back)  # fmt: skip
 
     async def act(self, request: Request, viewer: Viewer) -> Response:
-        """Retry or cancel one action (POST), recorded with the user's name."""
-        action_id, verb = request.path_params["action"], request.url.path.rsplit("/", 1)[-1]
-        store = self.app.store
-        if action_id > MAX_ID:
-            raise NotFound(str(action_id))
-        try:
-            action = await run_in_threadpool(store.get_action, action_id)
-        except KeyError:
-            raise NotFound(str(action_id)) from None
-        viewer.shop(action.shop_id)
-        who = viewer.user.name
+        """Retry or cancel one action (POST), recorded with the user's name.
+
+        Refused while no worker runs (the read-only banner says why). A dropped action is retried
+        only from its confirmation page (``confirm=yes``), which says why it was dropped; a POST
+        without it shows that page and changes nothing."""
+        action = await self._action(request, viewer)
+        verb = request.url.path.rsplit("/", 1)[-1]
+        worker = request.state.worker
+        if self.read_only(worker):
+            message = f"Read-only: no worker runs ({worker.worker}); nothing was changed."
+            return self.render(request, "error.html", 409, viewer=viewer, message=message)
+        form = request.state.form
+        if verb == "retry" and action.state is ActionState.DROPPED and form.get("confirm") != "yes":
+            return await self._confirm_retry(request, viewer, action)
+        store, action_id, who = self.app.store, action.id, viewer.user.name
         if verb == "retry":
             ok = await run_in_threadpool(store.retry_action, action_id, f"retried by {who} in the console")
             if ok:
@@ -305,12 +355,47 @@ class Console:
                 except Exception:  # due in the store is what counts; the sweep runs it
                     log.exception("could not enqueue action %s; the sweep will run it", action_id)
         else:
-            why = request.state.form.get("reason", "").strip()[:500]
+            why = form.get("reason", "").strip()[:500]
             reason = f"cancelled by {who} in the console" + (f": {why}" if why else "")
             ok = await run_in_threadpool(store.cancel_action, action_id, reason)
         log.info("console user=%s %s action=%s ok=%s", who, verb, action_id, ok)
-        back = _local_target(request.state.form.get("back", ""), request) or f"{viewer.base}/actions"
+        back = _local_target(form.get("back", ""), request) or f"{viewer.base}/actions"
         return RedirectResponse(back, status_code=303)
+
+    async def confirm_retry(self, request: Request, viewer: Viewer) -> Response:
+        """GET: the page that asks before a dropped (or failed) action is retried."""
+        action = await self._action(request, viewer)
+        return await self._confirm_retry(request, viewer, action)
+
+    async def _confirm_retry(self, request: Request, viewer: Viewer, action: ActionRecord) -> Response:
+        if action.state not in (ActionState.DROPPED, ActionState.FAILED):
+            raise NotFound(str(action.id))
+        order = await run_in_threadpool(self.app.store.latest_order, action.shop_id, action.order_id)
+        form = getattr(request.state, "form", None) or {}
+        back = _local_target(form.get("back", "") or request.query_params.get("back", ""), request)
+        return self.render(request, "retry.html", viewer=viewer, shop=self.app.shop(action.shop_id), a=action,
+                           order=order, warning=retry_warning(action, order), back=back)  # fmt: skip
+
+    async def message(self, request: Request, viewer: Viewer) -> Response:
+        """One mail action's message as sent (or as it would be): see :mod:`aftercare.console.messages`."""
+        action = await self._action(request, viewer)
+        if action.kind is not ActionKind.SEND_EMAIL:
+            raise NotFound(str(action.id))
+        shown = await run_in_threadpool(messages.shown_message, self.app, action)
+        shop = self.app.shop(action.shop_id)
+        return self.render(request, "message.html", viewer=viewer, shop=shop, a=action, shown=shown)
+
+    async def _action(self, request: Request, viewer: Viewer) -> ActionRecord:
+        """The path's action, if it exists and the viewer may see its shop (else the same 404)."""
+        action_id = request.path_params["action"]
+        if action_id > MAX_ID:
+            raise NotFound(str(action_id))
+        try:
+            action = await run_in_threadpool(self.app.store.get_action, action_id)
+        except KeyError:
+            raise NotFound(str(action_id)) from None
+        viewer.shop(action.shop_id)
+        return action
 
     async def preview(self, request: Request, viewer: Viewer) -> Response:
         from aftercare.mail.preview import render_preview
@@ -346,7 +431,7 @@ class Console:
         now = self.app.now()
         since = now - timedelta(weeks=weeks)
         answers = await run_in_threadpool(self.app.store.survey_answers, shop.id, since)
-        charts = _survey_charts(answers, since, weeks)
+        charts = _survey_charts(answers, since, weeks, survey_kinds(self.app, shop.id, answers))
         comments = sorted((a for a in answers if a.answer.comment), key=lambda a: a.updated_at, reverse=True)[:30]
         return self.render(request, "surveys.html", viewer=viewer, shop=shop, weeks=weeks, charts=charts,
                            comments=comments, count=len(answers))  # fmt: skip
@@ -357,6 +442,10 @@ class Console:
         shop = self.app.shop(viewer.shop(request.path_params["shop"]))
         start, end = _date(request.query_params, "since"), _date(request.query_params, "until")
         since, until = period(start, end, shop.profile.timezone, self.app.now())
+
+        def local(moment: datetime) -> date:
+            return moment.astimezone(ZoneInfo(shop.profile.timezone)).date()
+
         figures = await run_in_threadpool(shop_report, self.app.store, shop.id, since, until)
         charts = [
             bar_chart("Emails sent per plugin", list(figures.emails_sent), list(figures.emails_sent.values())),
@@ -365,8 +454,9 @@ class Console:
                 "Mailed customers", ["mailed", "bought again"], [figures.mailed_customers, figures.repeat_customers]
             ),  # fmt: skip
         ]
+        shown = {"since": start or local(since), "until": end or local(until - timedelta(days=1))}
         return self.render(request, "report.html", viewer=viewer, shop=shop, figures=figures, rows=rows(figures),
-                           charts=charts, since=start or (since.date()), until=end or "")  # fmt: skip
+                           charts=charts, **shown)  # fmt: skip
 
     async def plugins(self, request: Request, viewer: Viewer) -> Response:
         shop = self.app.shop(viewer.shop(request.path_params["shop"]))
@@ -380,7 +470,9 @@ class Console:
         shop = self.app.shop(viewer.shop(request.path_params["shop"]))
         days = _int(request.query_params.get("days"), 30, 1, 365)
         # A GET reads the store only: with no events stored for the period it replays nothing (no poll).
-        result = await run_in_threadpool(simulate, self.app, shop.id, days, self.app.config, poll=False)
+        # The current config with the plugins this process runs (the same manager: the same hooks).
+        result = await run_in_threadpool(simulate, self.app, shop.id, days, self.app.config, poll=False,
+                                         plugins=self.app.plugins)  # fmt: skip
         return self.render(request, "simulate.html", viewer=viewer, shop=shop, days=days, result=result)
 
     def routes(self) -> list[BaseRoute]:
@@ -393,6 +485,9 @@ class Console:
                     Route("/logout", page(self.logout), methods=["POST"]),
                     Route("/", page(self.home)),
                     Route("/actions", page(self.actions)),
+                    Route("/search", page(self.search)),
+                    Route("/actions/{action:int}/message", page(self.message)),
+                    Route("/actions/{action:int}/retry", page(self.confirm_retry), methods=["GET"]),
                     # The only two writes on an action; any other verb is the catch-all's 404.
                     Route("/actions/{action:int}/retry", page(self.act), methods=["POST"]),
                     Route("/actions/{action:int}/cancel", page(self.act), methods=["POST"]),
@@ -419,6 +514,36 @@ def routes(app: App, queue: Enqueuer) -> list[BaseRoute]:
     if not app.config.console.enabled:
         return []
     return Console(app, queue).routes()
+
+
+# -- what a retry would do --------------------------------------------------------------------
+
+#: What retrying a dropped action of each reason does, for the confirmation page.
+RETRY_EFFECT = {
+    ReasonCode.FIRE_TIME_CHECK: "The order changed after it was asked for. A retry runs the same fire-time checks "
+    "again: while the order is as it is now, it is dropped again; if the checks no longer apply, it is sent.",
+    ReasonCode.WITHDRAWN: "Its plugin withdrew it, on purpose. A retry sends it anyway unless a fire-time check "
+    "stops it.",
+    ReasonCode.CANCELLED: "Someone cancelled it by hand. A retry runs it now.",
+    ReasonCode.DRY_RUN: "The shop is in dry run (not production): a retry is dropped again, nothing is sent.",
+    ReasonCode.FREQUENCY_CAP: "The customer had had enough marketing mail lately. A retry checks the cap again.",
+    ReasonCode.NO_CONSENT: "The customer has not consented to marketing mail. A retry checks the consent again.",
+    ReasonCode.SUPPRESSED: "The address is suppressed (bounced or unsubscribed). A retry checks the list again.",
+    ReasonCode.DEPENDENCY_FAILED: "What it waited for did not happen. A retry is dropped again unless that is "
+    "retried first.",
+    ReasonCode.ERASED: "Its customer was erased: a retry finds nobody to send to.",
+}
+
+
+def retry_warning(action: ActionRecord, order: Any) -> str:
+    """Why a retry may be wrong now: the order as last stored, when it is cancelled, refunded or returned."""
+    if order is None:
+        return ""
+    facts = [what for what, yes in (("cancelled", order.is_cancelled), ("refunded", order.is_refunded),
+                                    ("returned (a return was requested)", order.has_return)) if yes]  # fmt: skip
+    if not facts:
+        return ""
+    return f"The order {order.number} is now {' and '.join(facts)}."
 
 
 # -- what the plugins page shows ------------------------------------------------------------
@@ -453,18 +578,38 @@ def _secret(key: str, value: Any) -> bool:
 
 
 def _show(value: Any) -> str:
+    """A setting as a merchant reads it (and would write it in TOML), never a Python repr."""
     if isinstance(value, str):
-        return repr(value)
+        return value if value else "(empty)"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return "-" if value is None else str(value)
+    if value is None:
+        return "-"
+    if isinstance(value, list | tuple | set | frozenset):
+        return ", ".join(_show(v) for v in value) if value else "(none)"
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k} = {_show(v)}" for k, v in value.items()) if value else "(none)"
+    if isinstance(value, timedelta):
+        return f"{value.total_seconds():g} s"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
 
 
 # -- surveys ----------------------------------------------------------------------------------
 
 
-def _survey_charts(answers: list[Any], since: datetime, weeks: int) -> list[Any]:
-    """CSAT (% 4-5), NPS and CES per week, and each kind's score distribution."""
+def survey_kinds(app: App, shop_id: str, answers: list[Any]) -> list[SurveyKind]:
+    """The kinds of survey a shop uses: the one its ``satisfaction_survey`` asks (when enabled), and any
+    kind answered in the period (CES is asked on the survey page; a plugin of one's own may ask others)."""
+    settings = app.shop(shop_id).plugin_settings.get("satisfaction_survey")
+    asked = {SurveyKind(settings.kind)} if settings is not None and settings.enabled else set()
+    answered = {a.answer.kind for a in answers}
+    return [kind for kind in SurveyKind if kind in asked | answered]
+
+
+def _survey_charts(answers: list[Any], since: datetime, weeks: int, kinds: list[SurveyKind]) -> list[Any]:
+    """CSAT (% 4-5), NPS and CES per week, and each kind's score distribution: for ``kinds`` only."""
     labels = [(since + timedelta(weeks=w)).strftime("%d %b") for w in range(weeks)]
     per_week: dict[SurveyKind, list[list[int]]] = {k: [[] for _ in range(weeks)] for k in SurveyKind}
     for a in answers:
@@ -480,20 +625,19 @@ def _survey_charts(answers: list[Any], since: datetime, weeks: int) -> list[Any]
     def ces(s: list[int]) -> float | None:
         return round(sum(s) / len(s), 2) if s else None
 
-    charts = [
-        line_chart(
-            "CSAT per week (% of 4 and 5)", labels, {"CSAT": [csat(s) for s in per_week[SurveyKind.CSAT]]}, high=100
-        ),  # fmt: skip
-        line_chart("NPS per week", labels, {"NPS": [nps(s) for s in per_week[SurveyKind.NPS]]}, low=-100, high=100),
-        line_chart(
-            "CES per week (1 = least effort)",
-            labels,
-            {"CES": [ces(s) for s in per_week[SurveyKind.CES]]},
-            low=1,
-            high=7,
-        ),  # fmt: skip
-    ]
-    for kind in SurveyKind:
+    lines = {
+        SurveyKind.CSAT: ("CSAT per week (% of 4 and 5)", csat, 0, 100, "%"),
+        SurveyKind.NPS: ("NPS per week", nps, -100, 100, ""),
+        SurveyKind.CES: ("CES per week (1 = least effort)", ces, 1, 7, ""),
+    }
+    charts = []
+    for kind in kinds:
+        title, figure, low, high, unit = lines[kind]
+        name = kind.value.upper()
+        weekly = per_week[kind]
+        charts.append(line_chart(title, labels, {name: [figure(s) for s in weekly]}, low=low, high=high, unit=unit,
+                                 counts={name: [len(s) for s in weekly]}))  # fmt: skip
+    for kind in kinds:
         scores = [a.answer.score for a in answers if a.answer.kind is kind]
         scale = list(kind.scale)
         charts.append(bar_chart(f"{kind.value.upper()} scores ({len(scores)} answers)", [str(s) for s in scale],

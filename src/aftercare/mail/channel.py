@@ -27,6 +27,7 @@ from aftercare.config.mail import MailSettings, SmtpSettings
 from aftercare.mail import policy
 from aftercare.mail.brand import BrandError, brand_context, brand_css, inline_css
 from aftercare.mail.message import build_message
+from aftercare.mail.products import with_complementary_products
 from aftercare.mail.templates import default_context, mail_context, render_email
 from aftercare.mail.transports import OutboxTransport, RecipientRefused, SmtpTransport
 from aftercare.mail.unsubscribe import unsubscribe_url
@@ -55,20 +56,23 @@ class MailChannel:
         action, app, settings = job.action, job.app, job.mail_settings
         policy.check_send(app, action, settings)
         p = action.payload
+        context = with_complementary_products(app, action, job.order, p.get("context", {}))
         message = compose(
             app,
             shop_id=action.shop_id,
             template=p["template"],
             to=p["to"],
             locale=p.get("locale", ""),
-            context=coupon_code_as_held(app, action, p.get("context", {})),
+            context=coupon_code_as_held(app, action, context),
             transactional=bool(p.get("transactional", False)),
             idempotency_key=action.idempotency_key,
             plugin=action.plugin,
             order=job.order,
             settings=settings,
         )
-        result = {"message_id": message["Message-ID"], "locale": message["Content-Language"]}
+        # The subject as sent: the console lists it (the body is re-rendered or read from the outbox file).
+        result = {"message_id": message["Message-ID"], "locale": message["Content-Language"],
+                  "subject": str(message["Subject"])}  # fmt: skip
         if settings.transport == "outbox":
             folder = app.config.resolve_path(settings.outbox_dir)
             return {**result, **OutboxTransport(folder).send(message, outbox_name(app, action))}

@@ -20,7 +20,19 @@ from typing import Any, ClassVar
 from . import people
 from .delivery import Attempt, Delivery, WebhookSender
 from .http import LocalServer, Request, Response, Router, json_response
-from .state import Address, Customer, Fulfillment, FulfillmentEvent, Line, MoveError, Order, Refund, Return, ShopState
+from .state import (
+    Address,
+    Customer,
+    Fulfillment,
+    FulfillmentEvent,
+    Line,
+    MoveError,
+    Order,
+    Product,
+    Refund,
+    Return,
+    ShopState,
+)
 from .state import money as money_text
 
 
@@ -52,8 +64,13 @@ class SandboxShop(abc.ABC):
         clock: Callable[[], datetime] | None = None,
         seed: int = 0,
         webhook_timeout: tuple[float, float] = (1.0, 5.0),
+        birthday_field: str | None = None,
     ) -> None:
         self.clock = clock or system_now
+        #: Where this shop keeps customers' birthdays (a Shopify metafield ``namespace.key``, a
+        #: WooCommerce customer meta key): :meth:`set_birthday` writes there, and
+        #: :meth:`adapter_settings` tells the adapter to read it. None: the shop keeps none.
+        self.birthday_field = birthday_field
         self.rng = random.Random(seed)
         self.state = ShopState(self.first_id)
         self.sender = WebhookSender(
@@ -131,6 +148,10 @@ class SandboxShop(abc.ABC):
     def order_changed(self, order: Order, move: str, subject: Any = None) -> None:
         """Fire the webhooks the platform fires for ``move`` (called with the lock held)."""
 
+    def store_customer_field(self, customer: Customer, field: str, value: str) -> None:
+        """Keep a custom customer field where the platform keeps one (with the lock held)."""
+        raise NotImplementedError(f"the {self.platform} sandbox keeps no custom customer fields")
+
     def describe(self) -> dict[str, Any]:
         return {"platform": self.platform, "url": self.url, "settings": self.adapter_settings()}
 
@@ -195,6 +216,47 @@ class SandboxShop(abc.ABC):
             customer.id = id
             self.state.customers[id] = customer
             return customer
+
+    def set_birthday(self, customer_id: int, birthday: str, *, field: str | None = None) -> Customer:
+        """Keep ``birthday`` (text as the shop stores it, ``1990-03-15``) on the customer, where
+        the platform keeps such a field: on Shopify the customer metafield ``field``
+        (``namespace.key``, type ``date``), on WooCommerce the customer meta key ``field``
+        (``GET /customers/{id}`` shows it in ``meta_data``); ``field`` defaults to the shop's
+        ``birthday_field``. Fires no webhook: on neither platform does editing a customer's
+        custom field touch their orders."""
+        field = field or self.birthday_field
+        if not field:
+            raise MoveError("no field for the birthday: give field= or the shop's birthday_field")
+        with self.state.lock:
+            customer = self.state.customers.get(customer_id)
+            if customer is None:
+                raise MoveError(f"no customer {customer_id}")
+            self.store_customer_field(customer, field, birthday)
+            customer.updated_at = self.now()
+            return customer
+
+    def add_product(
+        self,
+        title: str,
+        price: Decimal | str,
+        *,
+        id: int | None = None,
+        image_url: str = "",
+        published: bool = True,
+        related: Sequence[int] = (),
+        upsells: Sequence[int] = (),
+    ) -> Product:
+        """A catalogue product (``id``: an order line's product id, to relate products to what was
+        bought). ``related`` is what the platform relates to it: Shopify's complementary
+        products (Search & Discovery), WooCommerce's cross-sells; ``upsells`` WooCommerce's upsells."""
+        with self.state.lock:
+            product_id = id if id is not None else self.state.next_id()
+            handle = people.ascii_slug(title) or str(product_id)
+            product = Product(
+                product_id, title, handle, Decimal(str(price)), image_url, published, list(related), list(upsells)
+            )
+            self.state.products[product_id] = product
+            return product
 
     def pay(self, order_id: int) -> Order:
         with self.state.lock:

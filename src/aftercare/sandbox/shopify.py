@@ -41,7 +41,7 @@ from .shopify_oauth import ShopifyOAuth
 from .shopify_resolvers import Resolvers
 from .shopify_rest import RestShapes
 from .shopify_schema import CostMeter, datetime_text, requested_cost, schema
-from .state import Order
+from .state import Customer, Order
 
 DEFAULT_SCOPES = (
     "read_orders",
@@ -194,6 +194,19 @@ class ShopifySandbox(SandboxShop):
 
     webhook_user_agent = "Shopify-Captain-Hook"
 
+    def store_customer_field(self, customer: Customer, field: str, value: str) -> None:
+        """A ``date`` customer metafield ``namespace.key`` (set in the admin or by a birthday app)."""
+        namespace, dot, key = field.rpartition(".")
+        if not dot or not namespace or not key:
+            raise ValueError(f"a Shopify metafield is namespace.key, got {field!r}")
+        for metafield in customer.metafields:
+            if (metafield["namespace"], metafield["key"]) == (namespace, key):
+                metafield["value"] = value
+                return
+        customer.metafields.append(
+            {"id": self.state.next_id(), "namespace": namespace, "key": key, "type": "date", "value": value}
+        )
+
     def readable(self, order: Order) -> bool:
         """Without read_all_orders the Admin API sees only the orders of the last 60 days."""
         oldest = self.oldest_readable()
@@ -215,6 +228,7 @@ class ShopifySandbox(SandboxShop):
             **credentials,
             "api_version": self.api_version,
             "admin_url": self.url,
+            **({"birthday_metafield": self.birthday_field} if self.birthday_field else {}),
         }
 
     def describe(self) -> dict[str, Any]:

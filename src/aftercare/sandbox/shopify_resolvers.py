@@ -20,7 +20,7 @@ from graphql import GraphQLError
 
 from .shopify_rest import RestShapes, fulfillment_line_id, gid, parse_gid
 from .shopify_schema import datetime_text
-from .state import Address, Coupon, Customer, Fulfillment, Line, Order, Return, UnknownRecord, money
+from .state import Address, Coupon, Customer, Fulfillment, Line, Order, Product, Return, UnknownRecord, money
 
 if TYPE_CHECKING:
     from .shopify import ShopifySandbox
@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 PROTECTED_CUSTOMER_DATA = (
     "This app is not approved to access the {} field. See https://shopify.dev/docs/apps/launch/protected-customer-data"
 )
+#: Where Search & Discovery keeps a product's complementary products.
+COMPLEMENTARY = ("shopify--discovery--product_recommendation", "complementary_products")
+#: The sandbox shop's currency (``shop { currencyCode }``).
+SHOP_CURRENCY = "EUR"
 _TERM = re.compile(r"""(\w+):(>=|<=|>|<)?('[^']*'|"[^"]*"|\S+)""")
 
 
@@ -185,8 +189,70 @@ class Resolvers:
             }
             if customer.email
             else None,
+            "metafield": lambda info, key, namespace=None: self.metafield(customer, namespace, key),
             **self._withheld("Customer", ("firstName", "lastName", "defaultEmailAddress", "email", "phone")),
         }
+
+    def product(self, product: Product) -> dict[str, Any]:
+        """A catalogue product; an unpublished one is a draft without an online store page."""
+        price = {"amount": money(product.price), "currencyCode": SHOP_CURRENCY}
+        page = f"https://{self.shop.shop_domain}/products/{product.handle}"
+        media = None
+        if product.image_url:
+            image = {"url": lambda info, transform=None: product.image_url, "altText": product.title}
+            media = {"__typename": "MediaImage", "id": gid("MediaImage", product.id), "alt": product.title,
+                     "preview": {"image": image}}  # fmt: skip
+        return {
+            "__typename": "Product",
+            "id": gid("Product", product.id),
+            "title": product.title,
+            "handle": product.handle,
+            "status": "ACTIVE" if product.published else "DRAFT",
+            "onlineStoreUrl": page if product.published else None,
+            "featuredMedia": media,
+            "priceRangeV2": {"minVariantPrice": price, "maxVariantPrice": dict(price)},
+            "metafield": lambda info, key, namespace=None: self.product_metafield(product, namespace, key),
+        }
+
+    def product_metafield(self, product: Product, namespace: str | None, key: str) -> dict[str, Any] | None:
+        """Search & Discovery's complementary products: a ``list.product_reference`` metafield
+        whose ``references`` resolve to the products that still exist."""
+        if (namespace, key) != COMPLEMENTARY or not product.related:
+            return None
+        related = [self.state.products[i] for i in product.related if i in self.state.products]
+
+        def references(info, first=None, after=None, last=None, before=None):  # noqa: ANN001, ANN202
+            page = {"first": first, "after": after, "last": last, "before": before}
+            return connection(related, self.product, lambda p: (p.id,), **page)
+
+        return {
+            "__typename": "Metafield",
+            "id": gid("Metafield", product.id * 10 + 7),
+            "namespace": namespace,
+            "key": key,
+            "type": "list.product_reference",
+            "value": json.dumps([gid("Product", i) for i in product.related]),
+            "createdAt": None,
+            "updatedAt": None,
+            "references": references,
+        }
+
+    def metafield(self, customer: Customer, namespace: str | None, key: str) -> dict[str, Any] | None:
+        """``Customer.metafield(namespace:, key:)``: null when the customer has none there.
+        Without a namespace Shopify reads the app's reserved one, which the sandbox never fills."""
+        for entry in customer.metafields:
+            if (entry["namespace"], entry["key"]) == (namespace, key):
+                return {
+                    "__typename": "Metafield",
+                    "id": gid("Metafield", entry["id"]),
+                    "namespace": entry["namespace"],
+                    "key": entry["key"],
+                    "type": entry["type"],
+                    "value": entry["value"],
+                    "createdAt": datetime_text(customer.created_at),
+                    "updatedAt": datetime_text(customer.updated_at),
+                }
+        return None
 
     def _withheld(self, kind: str, names: Sequence[str]) -> dict[str, Any]:
         """Protected customer data as an unapproved app gets it: null, with an error at its path."""
@@ -377,6 +443,8 @@ class Resolvers:
             return self.order(order) if self.shop.readable(order) else None
         if kind == "Customer" and record_id in self.state.customers:
             return self.customer(self.state.customers[record_id])
+        if kind == "Product" and record_id in self.state.products:
+            return self.product(self.state.products[record_id])
         if kind == "WebhookSubscription" and record_id in self.shop.subscriptions:
             return self.subscription(self.shop.subscriptions[record_id])
         if kind == "DiscountCodeNode" and record_id in self.state.coupons:
@@ -393,6 +461,7 @@ class Resolvers:
             "nodes": lambda info, ids: [self.node(i) for i in ids],
             "customers": self.customers,
             "customer": lambda info, id: self._typed(id, "Customer"),
+            "product": lambda info, id: self._typed(id, "Product"),
             "codeDiscountNodeByCode": self.discount_by_code,
             "webhookSubscriptions": self.webhook_subscriptions,
             "shop": {

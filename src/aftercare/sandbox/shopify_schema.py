@@ -68,6 +68,7 @@ type Query {
   customers(first: Int, after: String, last: Int, before: String, query: String,
             sortKey: CustomerSortKeys = ID, reverse: Boolean = false): CustomerConnection!
   customer(id: ID!): Customer
+  product(id: ID!): Product
   codeDiscountNodeByCode(code: String!): DiscountCodeNode
   webhookSubscriptions(first: Int, after: String, last: Int, before: String,
                        topics: [WebhookSubscriptionTopic!]): WebhookSubscriptionConnection!
@@ -148,6 +149,11 @@ type Customer implements Node {
   defaultEmailAddress: CustomerEmailAddress
   email: String @deprecated(reason: "Use `defaultEmailAddress.emailAddress` instead.")
   emailMarketingConsent: CustomerEmailMarketingConsentState @deprecated(reason: "Use `defaultEmailAddress.marketingState`, `defaultEmailAddress.marketingOptInLevel`, `defaultEmailAddress.marketingUpdatedAt`, and `defaultEmailAddress.sourceLocation` instead.")
+  metafield(namespace: String, key: String!): Metafield
+}
+type Metafield implements Node {
+  id: ID! namespace: String! key: String! type: String! value: String! createdAt: DateTime! updatedAt: DateTime!
+  references(first: Int, after: String, last: Int, before: String): MetafieldReferenceConnection
 }
 enum CustomerEmailAddressMarketingState { INVALID NOT_SUBSCRIBED PENDING SUBSCRIBED UNSUBSCRIBED UNKNOWN }
 type CustomerEmailAddress {
@@ -164,7 +170,21 @@ type CustomerEmailMarketingConsentState {
 type CustomerEdge { cursor: String! node: Customer! }
 type CustomerConnection { edges: [CustomerEdge!]! nodes: [Customer!]! pageInfo: PageInfo! }
 
-type Product implements Node { id: ID! title: String! }
+type Product implements Node {
+  id: ID! title: String! handle: String! status: ProductStatus! onlineStoreUrl: URL featuredMedia: Media
+  priceRangeV2: ProductPriceRangeV2!
+  metafield(namespace: String, key: String!): Metafield
+}
+enum ProductStatus { ACTIVE ARCHIVED DRAFT UNLISTED }
+type ProductPriceRangeV2 { minVariantPrice: MoneyV2! maxVariantPrice: MoneyV2! }
+interface Media { id: ID! alt: String preview: MediaPreviewImage }
+type MediaImage implements Media & Node { id: ID! alt: String preview: MediaPreviewImage }
+type MediaPreviewImage { image: Image }
+type Image { url(transform: ImageTransformInput): URL! altText: String }
+input ImageTransformInput { maxWidth: Int maxHeight: Int }
+union MetafieldReference = Product
+type MetafieldReferenceEdge { cursor: String! node: MetafieldReference }
+type MetafieldReferenceConnection { edges: [MetafieldReferenceEdge!]! nodes: [MetafieldReference]! pageInfo: PageInfo! }
 type ProductVariant implements Node { id: ID! title: String! sku: String }
 
 type LineItem implements Node {

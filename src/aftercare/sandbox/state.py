@@ -61,6 +61,25 @@ class Customer:
     tags: list[str] = field(default_factory=list)
     #: WooCommerce customer meta_data entries ``{id, key, value}``.
     meta: list[dict[str, Any]] = field(default_factory=list)
+    #: Shopify customer metafields ``{id, namespace, key, type, value}`` (value as text).
+    metafields: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Product:
+    """A product of the catalogue, as far as related products need one."""
+
+    id: int
+    title: str
+    handle: str
+    price: Decimal  # in the shop currency
+    image_url: str = ""
+    #: Shopify: active and published to the online store; WooCommerce: status ``publish``.
+    published: bool = True
+    #: Shopify: Search & Discovery's complementary products; WooCommerce: ``cross_sell_ids``.
+    related: list[int] = field(default_factory=list)
+    #: WooCommerce's ``upsell_ids`` (Shopify keeps no such list).
+    upsells: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -229,6 +248,7 @@ class ShopState:
         self.orders: dict[int, Order] = {}
         self.customers: dict[int, Customer] = {}
         self.coupons: dict[int, Coupon] = {}
+        self.products: dict[int, Product] = {}
 
     def next_id(self) -> int:
         with self.lock:

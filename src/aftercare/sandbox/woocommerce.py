@@ -44,7 +44,7 @@ import requests
 from .base import SandboxShop
 from .delivery import Attempt, Delivery
 from .http import Request, Response, Router, json_response
-from .state import Address, Coupon, Customer, MoveError, Note, Order, Refund, UnknownRecord, money
+from .state import Address, Coupon, Customer, MoveError, Note, Order, Product, Refund, UnknownRecord, money
 
 API = "/wp-json/wc/v3"
 _OAUTH_REQUIRED = ("oauth_consumer_key", "oauth_timestamp", "oauth_nonce", "oauth_signature", "oauth_signature_method")
@@ -126,7 +126,8 @@ class WooCommerceSandbox(SandboxShop):
     webhook_user_agent = "WooCommerce/9.9.0 Hookshot (WordPress/6.8)"
 
     def adapter_settings(self) -> dict[str, Any]:
-        return {"url": self.url, "consumer_key": self.consumer_key, "consumer_secret": self.consumer_secret}
+        birthday = {"birthday_meta_key": self.birthday_field} if self.birthday_field else {}
+        return {"url": self.url, "consumer_key": self.consumer_key, "consumer_secret": self.consumer_secret, **birthday}
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "webhook_secret": self.default_secret}
@@ -147,6 +148,9 @@ class WooCommerceSandbox(SandboxShop):
             ("GET", "/customers", self._customers_list),
             ("GET", r"/customers/(?P<id>\d+)", self._customer_get),
             ("PUT", r"/customers/(?P<id>\d+)", self._customer_update),
+            ("GET", "/products", self._products_list),
+            ("GET", r"/products/(?P<id>\d+)", self._product_get),
+            ("GET", "/data/currencies/current", self._currency_current),
             ("GET", "/webhooks", self._webhooks_list),
             ("POST", "/webhooks", self._webhook_create),
             ("GET", r"/webhooks/(?P<id>\d+)", self._webhook_get),
@@ -346,6 +350,44 @@ class WooCommerceSandbox(SandboxShop):
                 for r in reversed(order.refunds)
             ],
             "_links": self.links(f"orders/{order.id}"),
+        }
+
+    def store_customer_field(self, customer: Customer, field: str, value: str) -> None:
+        """A customer meta key (a checkout field plugin's ``billing_birth_date``, say)."""
+        _set_meta(customer.meta, {"key": field, "value": value}, self.state.next_id)
+
+    #: The store's currency (WooCommerce > Settings > General), its products' prices' currency.
+    currency = "EUR"
+
+    def product_json(self, product: Product) -> dict[str, Any]:
+        """``GET products/{id}`` as WooCommerce 11 answers it (the fields related products use, and
+        their neighbours; no recorded answer is in the fixtures: this follows the REST reference)."""
+        created = local_time(self.now())
+        price = money(product.price)
+        return {
+            "id": product.id,
+            "name": product.title,
+            "slug": product.handle,
+            "permalink": f"{self.url}/product/{product.handle}/",
+            "date_created": created,
+            "date_created_gmt": created,
+            "type": "simple",
+            "status": "publish" if product.published else "draft",
+            "catalog_visibility": "visible",
+            "sku": "",
+            "price": price,
+            "regular_price": price,
+            "sale_price": "",
+            "purchasable": product.published,
+            "images": (
+                [{"id": product.id * 10, "src": product.image_url, "name": product.handle, "alt": product.title}]
+                if product.image_url
+                else []
+            ),
+            "upsell_ids": list(product.upsells),
+            "cross_sell_ids": list(product.related),
+            "meta_data": [],
+            "_links": self.links(f"products/{product.id}"),
         }
 
     def customer_json(self, customer: Customer) -> dict[str, Any]:
@@ -629,6 +671,31 @@ class WooCommerceSandbox(SandboxShop):
         )
         self.state.coupons[coupon.id] = coupon
         return json_response(self.coupon_json(coupon), 201)
+
+    # -- products -------------------------------------------------------------------
+    def _products_list(self, request: Request) -> Response:
+        """``include`` (ids, comma-separated) and ``status`` filter, as WooCommerce's do."""
+        products = sorted(self.state.products.values(), key=lambda p: p.id)
+        include = request.query.get("include")
+        if include:
+            try:
+                wanted = {int(part) for part in include.split(",") if part.strip()}
+            except ValueError:
+                return wc_error("rest_invalid_param", "Invalid parameter(s): include", 400)
+            products = [p for p in products if p.id in wanted]
+        status = request.query.get("status", "any")
+        if status != "any":
+            products = [p for p in products if ("publish" if p.published else "draft") == status]
+        return self._page(request, products, self.product_json)
+
+    def _product_get(self, request: Request) -> Response:
+        product = self.state.products.get(int(request.params["id"]))
+        if product is None:
+            return wc_error("woocommerce_rest_product_invalid_id", "Invalid ID.", 404)
+        return json_response(self.product_json(product))
+
+    def _currency_current(self, request: Request) -> Response:
+        return json_response({"code": self.currency, "name": self.currency, "symbol": "&euro;"})
 
     # -- customers ------------------------------------------------------------------
     def _customers_list(self, request: Request) -> Response:

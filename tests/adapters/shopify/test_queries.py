@@ -72,7 +72,7 @@ def schema_2026_01(shared_fixtures):
 
 
 def test_every_operation_is_checked():
-    assert len(OPERATIONS) == 15
+    assert len(OPERATIONS) == 16
 
 
 def deprecated_in(schema, document) -> list[str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -485,6 +485,30 @@ def test_consent_is_read_from_the_customer_record_on_their_next_order(wc11, make
     http.get(f"{API}/customers/2", json=record)
     order = adapter.fetch_order("14")
     assert order.customer.platform_id == "2" and order.customer.marketing_consent is ConsentState.SUBSCRIBED
+
+
+@pytest.mark.parametrize(
+    ("settings", "value", "birthday"),
+    [
+        ({"birthday_meta_key": "billing_birth_date"}, "1990-03-15", date(1990, 3, 15)),
+        ({"birthday_meta_key": "billing_birth_date"}, "15/03/1990", None),  # day or month first: not guessed
+        ({"birthday_meta_key": "billing_birth_date"}, None, None),  # the customer has no such meta
+        ({}, "1990-03-15", None),  # no key named: nothing is read
+    ],
+)
+def test_a_birthday_is_read_from_the_customer_meta_the_settings_name(wc11, make, http, settings, value, birthday):
+    record = wc11("rest_customer_with_aftercare_meta.json")
+    if value is not None:
+        record["meta_data"].append({"id": 202, "key": "billing_birth_date", "value": value})
+    (paid,) = wc11("webhook_order_updated_paid.json")
+    http.get(f"{API}/orders/14", json=paid["body_json"])
+    http.get(f"{API}/customers/2", json=record)
+    assert make(**settings).fetch_order("14").customer.birthday == birthday
+
+
+def test_the_birthday_meta_key_must_not_be_protected_meta(make):
+    with pytest.raises(ValidationError, match="starts with '_'"):
+        make(birthday_meta_key="_birth_date")
 
 
 def test_a_guests_consent_under_the_old_key_on_the_order_still_counts(wc11, make):
