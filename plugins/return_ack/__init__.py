@@ -18,10 +18,13 @@ from pydantic import HttpUrl
 
 from aftercare import hookimpl
 from aftercare.models import Event, LineItem, Order, ReturnRequest
-from aftercare.settings import PluginSettings
+from aftercare.settings import LocalizedLines, PluginSettings
+
+#: Every mail of this plugin is transactional (see aftercare.mail.brand).
+MARKETING_MAIL = False
 
 #: Lines of text by language (``{en = [...], es = [...]}``), or one list for every language.
-Lines = list[str] | dict[str, list[str]]
+Lines = LocalizedLines
 
 
 class Settings(PluginSettings):
@@ -51,7 +54,7 @@ def on_return_requested(event: Event, ctx) -> None:
     settings = ctx.settings
     context = {
         "return_id": request.platform_id if request else "",
-        "reason": request.reason if request else "",
+        "reason": _reason(request),
         "items": [{"title": line.title, "quantity": line.quantity, "sku": line.sku} for line in items],
         "policy_url": str(settings.policy_url) if settings.policy_url else "",
         "policy_lines": _in_language(settings.policy_lines, ctx.locale, ctx.shop.locale),
@@ -72,6 +75,15 @@ def _returned_lines(order: Order, request: ReturnRequest | None) -> list[LineIte
     wanted = set(request.line_item_ids) if request else set()
     chosen = [line for line in order.lines if line.platform_id in wanted]
     return chosen or list(order.lines)
+
+
+def _reason(request: ReturnRequest | None) -> str:
+    """The platform's reason codes (``size_too_small, defective``; templates translate them), without
+    Shopify's ``unknown``, which says nothing to the customer."""
+    if request is None:
+        return ""
+    parts = [part.strip() for part in request.reason.split(",")]
+    return ", ".join(part for part in parts if part and part.lower() != "unknown")
 
 
 def _in_language(lines: Lines, *locales: str) -> list[str]:

@@ -23,6 +23,9 @@ from aftercare import hookimpl
 from aftercare.models import Event, Order, Shipment
 from aftercare.settings import PluginSettings
 
+#: Every mail of this plugin is transactional (see aftercare.mail.brand).
+MARKETING_MAIL = False
+
 #: Public tracking pages, by carrier. Names are compared word by word, without
 #: case or punctuation, and the longest name whose words start the platform's
 #: carrier name wins ("DHL Express" -> ``dhl``, "Correos Express" -> ``correos

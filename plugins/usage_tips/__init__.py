@@ -8,7 +8,7 @@ template and delay::
     product_ids = ["632910392"]      # the platform's product ids
     title_keywords = ["espresso"]    # a word in the line's title (case-insensitive)
     template = "tips_coffee"         # "" (default): the generic usage_tips template ...
-    tips = []                        # ... which lists these lines
+    tips = []                        # ... which lists these lines (or {en = [...], es = [...]})
     days_after_delivery = 5          # default: the plugin's days_after_delivery
 
 The core's line items carry SKU, product id, variant id and title but no
@@ -31,7 +31,7 @@ from pydantic import Field
 
 from aftercare import hookimpl
 from aftercare.models import Event, LineItem
-from aftercare.settings import PluginSettings, ProductGroup, matched_groups
+from aftercare.settings import LocalizedLines, PluginSettings, ProductGroup, matched_groups
 
 GENERIC_TEMPLATE = "usage_tips"
 
@@ -41,7 +41,9 @@ class Group(ProductGroup):
 
     #: The group's template; "" for the generic one, which lists ``tips``.
     template: str = ""
-    tips: list[str] = []
+    #: Lines of the generic template: one list for every language, or a list per language
+    #: (``{en = [...], es = [...]}``; the mail's language, then ``en``, then the first).
+    tips: LocalizedLines = []
     #: Days after delivery; default: the plugin's ``days_after_delivery``.
     days_after_delivery: int | None = Field(None, ge=0)
 
@@ -86,7 +88,7 @@ def _send_tips(ctx, name: str, group: Group, lines: list[LineItem], *, due: date
     context = {
         "group": name,
         "products": [{"title": line.title, "sku": line.sku, "quantity": line.quantity} for line in lines],
-        "tips": list(group.tips),
+        "tips": group.tips if isinstance(group.tips, dict) else list(group.tips),
     }
     later = ctx.later(max(due - ctx.now(), timedelta(0)), reschedule=reschedule)
     later.send_email(group.template or GENERIC_TEMPLATE, key=f"tips:{name}", context=context)

@@ -62,6 +62,7 @@ class ReasonCode(enum.StrEnum):
     NO_CONSENT = "no_consent"  # dropped by the mail channel: marketing consent withdrawn
     FREQUENCY_CAP = "frequency_cap"  # dropped by the mail channel: enough marketing mail lately
     QUIET_HOURS = "quiet_hours"  # due: deferred until the shop's quiet hours end
+    MIN_GAP = "min_gap"  # due: deferred until the minimum gap after the customer's last marketing mail
     WITHDRAWN = "withdrawn"  # dropped by its plugin (``ctx.cancel``)
     CHANNEL_OFF = "channel_off"  # dropped: the shop has not turned this channel on (texts, WhatsApp)
     NO_RECIPIENT = "no_recipient"  # dropped by a text channel: the order has no usable phone number

@@ -5,7 +5,7 @@ client's shops share, kept in a folder the agency can version and check
 before deploying::
 
     bundles/acme/
-        bundle.toml      [plugins.NAME] settings, [mail] sender / quiet hours / caps
+        bundle.toml      [plugins.NAME] settings, [mail] sender / quiet hours / caps, [mail.brand]
         templates/       overrides, <locale>/<template>.html ... (like [mail] templates_dir)
         plugins/         one-file plugins of this client only (like plugins_folder)
 
@@ -53,7 +53,8 @@ class BundleFile(BaseModel):
     #: What this bundle is for (shown by ``bundle check``).
     description: str = ""
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    #: The client's mail voice: ``sender``, ``reply_to``, quiet hours, frequency cap.
+    #: The client's mail voice: ``sender``, ``reply_to``, quiet hours, frequency cap, and its
+    #: look, ``[mail.brand]`` (logo, accent colour, address; ``css`` relative to the bundle folder).
     mail: MailSettings = Field(default_factory=MailSettings)
 
     @field_validator("mail", mode="before")
@@ -119,6 +120,7 @@ def load_bundle(folder: Path, label: str | None = None) -> Bundle:
         raise ConfigError([f"{source}: not valid TOML: {exc}"]) from None
     except UnicodeDecodeError:
         raise ConfigError([f"{source}: not UTF-8 text"]) from None
+    _bundle_relative_css(raw, folder)
     try:
         parsed = BundleFile.model_validate(raw)
     except ValidationError as exc:
@@ -130,6 +132,14 @@ def load_bundle(folder: Path, label: str | None = None) -> Bundle:
         else ()
     )
     return Bundle(name, folder, source, parsed.description, parsed.plugins, parsed.mail, files)
+
+
+def _bundle_relative_css(raw: dict[str, Any], folder: Path) -> None:
+    """A bundle's ``[mail.brand] css`` names a file in the bundle's folder, not beside the config."""
+    brand = raw.get("mail", {}).get("brand") if isinstance(raw.get("mail"), dict) else None
+    css = brand.get("css") if isinstance(brand, dict) else None
+    if isinstance(brand, dict) and isinstance(css, str) and css and not Path(css).is_absolute():
+        brand["css"] = str((folder / css).resolve())
 
 
 # -- a new bundle --------------------------------------------------------------------
@@ -162,6 +172,15 @@ description = "{name}"
 # quiet_hours_start = 21:00:00
 # quiet_hours_end = 08:00:00
 # frequency_cap = 2
+#
+# The client's look, in the header and footer of every mail (docs/mail.md):
+# [mail.brand]
+# logo_url = "https://acme.example/logo.png"
+# accent_color = "#0f766e"
+# shop_url = "https://acme.example"
+# postal_address = "Acme Ltd, 1 High Street, Bristol BS1 1AA, United Kingdom"
+# support_email = "care@acme.example"
+# css = "brand.css"            # in this folder, inlined after the layout's own CSS
 """
 
 TEMPLATES_README = """Template overrides of this bundle: <locale>/<template>.subject.txt, .txt and .html

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 
 from aftercare.models import LineItem
 
@@ -81,3 +81,22 @@ def matched_groups(groups: Mapping[str, G], lines: Sequence[LineItem]) -> list[t
         if mine:
             matched.append((name, group, mine))
     return matched
+
+
+def _locale_keys(value: list[str] | dict[str, list[str]]) -> list[str] | dict[str, list[str]]:
+    """A per-language table's keys must be locales: ``espanol`` would never be picked."""
+    if isinstance(value, dict):
+        from babel import Locale, UnknownLocaleError
+
+        for key in value:
+            try:
+                Locale.parse(key.replace("-", "_"))
+            except (UnknownLocaleError, ValueError, TypeError):
+                raise ValueError(f"{key!r} is not a locale (en, es, es-ES, bg ...)") from None
+    return value
+
+
+#: A setting that holds prose the customer reads: one list of lines for every language, or a
+#: table of lists by locale (``{ en = [...], es = [...] }``). Templates pick the mail's language
+#: with the ``localized`` filter (docs/mail.md).
+LocalizedLines = Annotated[list[str] | dict[str, list[str]], AfterValidator(_locale_keys)]

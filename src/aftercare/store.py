@@ -1696,6 +1696,27 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(query).scalar_one()
 
+    def last_marketing_message_at(self, shop_id: str, customer_email: str, before_id: int) -> datetime | None:
+        """When the latest marketing message (mail or text) to this customer went out, or started to.
+
+        Sent ones count, and so do ones running now with a lower id than ``before_id`` (the
+        action asking): of two due at once on two workers, the older goes and the newer waits.
+        """
+        query = sa.select(sa.func.max(actions.c.updated_at)).where(
+            actions.c.shop_id == shop_id,
+            actions.c.customer_email == normalise_email(customer_email),
+            actions.c.kind.in_([kind.value for kind in MESSAGE_KINDS]),
+            actions.c.id != before_id,
+            sa.or_(
+                actions.c.state == ActionState.DONE.value,
+                sa.and_(actions.c.state == ActionState.RUNNING.value, actions.c.id < before_id),
+            ),
+            actions.c.payload["transactional"].as_boolean() == sa.false(),
+        )
+        with self.engine.connect() as conn:
+            value = conn.execute(query).scalar_one_or_none()
+        return _utc(value)
+
     def event_order(self, shop_id: str, dedupe_key: str) -> Order | None:
         """The order as the stored event with this key carried it; None if no such event is stored."""
         query = sa.select(events.c.body).where(events.c.shop_id == shop_id, events.c.dedupe_key == dedupe_key)

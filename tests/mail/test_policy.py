@@ -1,10 +1,13 @@
-"""Quiet hours in the shop's time zone, the frequency cap, and the outbox transport."""
+"""Quiet hours in the shop's time zone, the frequency cap, the minimum gap, and the outbox transport."""
 
 import email
 from datetime import UTC, datetime, time, timedelta
 from email import policy
 
-from aftercare.actions import ActionState
+import pytest
+
+from aftercare import hookimpl
+from aftercare.actions import ActionState, ReasonCode
 from aftercare.dispatch import Dispatcher, execute_due
 from aftercare.mail.policy import quiet_until
 from aftercare.testing import make_event, make_order
@@ -60,7 +63,7 @@ def test_quiet_hours_across_midnight_and_within_a_day():
 
 def test_frequency_cap_drops_the_fourth_marketing_mail_in_the_window(mail_app, smtp_server):
     _controller, handler = smtp_server
-    app = mail_app(mail={"frequency_cap": 3, "frequency_days": 7})
+    app = mail_app(mail={"frequency_cap": 3, "frequency_days": 7, "min_gap_hours": 0})
     dispatcher = Dispatcher(app)
     for n in range(4):
         order = make_order(f"50{n}")
@@ -96,3 +99,89 @@ def test_outbox_writes_readable_eml_files(aftercare_app, tmp_path):
     assert message["X-Aftercare-Key"] == action.idempotency_key
     assert "GRACIAS-7Q2XM" in message.get_body(("plain",)).get_content()
     assert not list((tmp_path / "outbox").glob("*.part"))
+
+
+class Moments:
+    """Three marketing mails that fall due together, as a survey, an opt-in invitation and a reward
+    coupon can after one delivery; two tips mails for two product groups; one transactional notice."""
+
+    name = "moments"
+
+    @hookimpl
+    def on_delivered(self, event, ctx):
+        for key in ("survey", "optin_invite", "reward_coupon"):
+            ctx.send_email("how_was_it", key=key)
+        ctx.send_email("how_was_it", key="parcel", transactional=True)
+
+    @hookimpl
+    def on_shipped(self, event, ctx):
+        for key in ("tips:coffee", "tips:cups"):
+            ctx.send_email("how_was_it", key=key)
+
+
+def test_marketing_mails_due_together_go_out_hours_apart_not_dropped(aftercare_app, smtp_server):
+    controller, handler = smtp_server
+    smtp = {"host": "127.0.0.1", "port": controller.port, "security": "none", "timeout": 5}
+    app = aftercare_app(Moments(), shop={"sender": SENDER, "timezone": "UTC",
+                                         "mail": {"transport": "smtp", "smtp": smtp, "frequency_cap": 0}})  # fmt: skip
+    assert app.mail_settings("test").min_gap_hours == 4  # the default
+    app.clock.set(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    order = make_order()
+    Dispatcher(app).dispatch(make_event("delivered", order))
+    execute_due(app)
+    by_key = {a.key: a for a in app.store.list_actions()}
+    assert by_key["parcel"].state is ActionState.DONE  # transactional: no gap, and it does not count
+    sent = [k for k in ("survey", "optin_invite", "reward_coupon") if by_key[k].state is ActionState.DONE]
+    assert len(sent) == 1
+    waiting = [by_key[k] for k in ("survey", "optin_invite", "reward_coupon") if k not in sent]
+    for action in waiting:
+        assert action.state is ActionState.DUE and action.reason_code is ReasonCode.MIN_GAP
+        assert action.due_at == datetime(2026, 1, 5, 13, 0, tzinfo=UTC)
+        assert action.reason.startswith("minimum gap: the last marketing message to this customer went at")
+
+    sent_at = []
+    for _hour in range(12):
+        before = len(handler.received)
+        execute_due(app)
+        if len(handler.received) > before:
+            sent_at.extend([app.now()] * (len(handler.received) - before))
+        app.clock.advance(timedelta(hours=1))
+    marketing = [a for a in app.store.list_actions() if not a.payload.get("transactional")]
+    assert all(a.state is ActionState.DONE for a in marketing)  # deferred, never dropped
+    assert sent_at == [datetime(2026, 1, 5, 13, 0, tzinfo=UTC), datetime(2026, 1, 5, 17, 0, tzinfo=UTC)]
+
+
+def test_two_tips_mails_never_go_in_the_same_minute(aftercare_app, smtp_server):
+    controller, handler = smtp_server
+    smtp = {"host": "127.0.0.1", "port": controller.port, "security": "none", "timeout": 5}
+    mail = {"transport": "smtp", "smtp": smtp, "min_gap_hours": 0.5}
+    app = aftercare_app(Moments(), shop={"sender": SENDER, "timezone": "UTC", "mail": mail})
+    app.clock.set(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    Dispatcher(app).dispatch(make_event("shipped", make_order()))
+    for _minute in range(40):
+        execute_due(app)
+        app.clock.advance(timedelta(minutes=1))
+    tips = sorted((a for a in app.store.list_actions() if a.key.startswith("tips:")), key=lambda a: a.updated_at)
+    assert [a.state for a in tips] == [ActionState.DONE, ActionState.DONE]
+    assert tips[1].updated_at - tips[0].updated_at >= timedelta(minutes=30)
+    assert len(handler.received) == 2
+
+
+def test_of_two_marketing_mails_running_at_once_the_older_goes_and_the_newer_waits(aftercare_app, smtp_server):
+    """Two workers claim two mails to one customer at the same instant: each sees the other running,
+    and only the one with the lower id may go, so they neither both go nor both wait."""
+    from aftercare.actions import ActionDeferred
+    from aftercare.mail.policy import check_send
+
+    controller, _handler = smtp_server
+    smtp = {"host": "127.0.0.1", "port": controller.port, "security": "none", "timeout": 5}
+    app = aftercare_app(Moments(), shop={"sender": SENDER, "mail": {"transport": "smtp", "smtp": smtp}})
+    app.clock.set(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    Dispatcher(app).dispatch(make_event("shipped", make_order()))
+    older, newer = sorted((a for a in app.store.list_actions() if a.key.startswith("tips:")), key=lambda a: a.id)
+    assert app.store.claim_action(older.id) and app.store.claim_action(newer.id)
+    settings = app.mail_settings("test")
+    check_send(app, app.store.actions_by_keys([older.idempotency_key])[0], settings)  # goes
+    with pytest.raises(ActionDeferred) as waiting:
+        check_send(app, app.store.actions_by_keys([newer.idempotency_key])[0], settings)
+    assert waiting.value.until == datetime(2026, 1, 5, 13, 0, tzinfo=UTC)

@@ -230,6 +230,6 @@ def test_the_core_registers_the_mail_channel(aftercare_app):
 )
 def test_every_locale_frames_its_mail_with_its_own_footer(aftercare_app, locale, footer, unsubscribe):
     rendered = render(aftercare_app(), locale=locale)
-    assert f'<html lang="{locale}">' in rendered.html
+    assert f'<html lang="{locale}" ' in rendered.html
     assert footer in rendered.html and unsubscribe in rendered.html
     assert 'href="https://s.example/u/t"' in rendered.html

@@ -64,6 +64,7 @@ def test_coupon_after_payment_in_spanish_and_none_for_a_second_order_in_the_quar
     assert len(app.adapter("test").coupons) == 1 and len(inbox(app)) == 1
 
     next_quarter = replace(again, platform_id="1073460002", number="#1004", created_at=datetime(2025, 7, 1, tzinfo=UTC))
+    app.clock.advance(timedelta(hours=4))  # past the minimum gap after the first coupon mail
     run(app, make_event("order_paid", next_quarter))
     assert len(app.adapter("test").coupons) == 2
     assert inbox(app)[-1].key.endswith("/coupon:2025-Q3")
@@ -167,3 +168,43 @@ def test_settings_are_checked_and_templates_render(aftercare_app):
         aftercare_app(coupon, settings={"coupon": {"reward_for": ["review_written"]}})
     app = aftercare_app(coupon, settings={"coupon": {"enabled": True}})
     assert check_templates(app) == []
+
+
+@pytest.mark.parametrize(
+    ("locale", "joined", "button"),
+    [
+        ("en", "thank you for confirming. As a small gift", "Shop now"),
+        ("es", "Gracias por confirmarlo. Como pequeño regalo", "Ir a la tienda"),
+        ("bg", "абонамента си. Като малък подарък", "Към магазина"),
+    ],
+)
+def test_reward_coupon_reads_as_two_sentences_keeps_the_code_whole_and_links_to_the_shop(
+    plugin_app, locale, joined, button
+):
+    from aftercare.mail.preview import render_preview
+
+    brand = {"shop_url": "https://tienda.example", "accent_color": "#fde047"}
+    app = plugin_app(coupon, settings={"coupon": {"reward_for": ["optin_confirmed"]}}, mail={"brand": brand})
+    variables = {"code": "BIENVENIDA2026-7Q2XM-4KD9P", "percent": "15", "amount": None, "expires_at": None,
+                 "minimum": None, "moment": "optin_confirmed"}  # fmt: skip
+    message = render_preview(app, "test", "reward_coupon", locale=locale, plugin="coupon", variables=variables)
+    html = message.get_body(("html",)).get_content()
+    assert joined in html
+    cell = html.split('class="code"', 1)[1].split("</td>", 1)[0]
+    assert "white-space: nowrap" in cell and "monospace" in cell and "BIENVENIDA2026-7Q2XM-4KD9P" in cell
+    size = int(cell.split("font-size:", 1)[1].split("px", 1)[0])
+    assert size * 0.6 * len("BIENVENIDA2026-7Q2XM-4KD9P") <= 280  # fits a 375 px phone's column
+    assert 'href="https://tienda.example" target="_blank"' in html and f">{button}</a>" in html
+    assert "color: #111827" in html.split(f">{button}</a>")[0].rsplit("<a ", 1)[1]  # dark text on a light accent
+    assert f"{button}: https://tienda.example" in message.get_body(("plain",)).get_content()
+    preheader = html.split("<body", 1)[1].split("</div>", 1)[0]
+    assert "display:none" in preheader and "BIENVENIDA2026-7Q2XM-4KD9P" in preheader  # the inbox's second line
+
+
+def test_coupon_mail_without_a_shop_url_has_no_button(plugin_app):
+    from aftercare.mail.preview import render_preview
+
+    app = plugin_app(coupon)
+    message = render_preview(app, "test", "coupon", locale="en", plugin="coupon")
+    html = message.get_body(("html",)).get_content()
+    assert "Shop now" not in html and 'class="code"' in html

@@ -99,6 +99,8 @@ def test_shipping_fallback_when_delivery_is_never_reported_in_bulgarian(plugin_a
         (ActionKind.SEND_EMAIL, "review:22", START + 14 * DAY, ActionState.DUE, ""),
     ]
     advance_to(app, START + 14 * DAY)
+    assert len(inbox(app)) == 1  # the second waits the minimum gap between marketing mails
+    advance_to(app, START + 14 * DAY + timedelta(hours=4))
     first, second = inbox(app)
     assert first.subject == "Как ви се струва Woo Single #1?"
     assert second.subject == "Как ви се струва Ship Your Idea – Color: Black, Size: M Test?"

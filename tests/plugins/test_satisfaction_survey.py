@@ -89,7 +89,7 @@ def test_csat_survey_three_days_after_delivery_in_spanish_with_signed_one_click_
     (mail,) = inbox(app)
     assert mail.to == "foo@example.com" and mail.language == "es" and not mail.transactional
     assert mail.key == "test/satisfaction_survey/send_email/order:1073459970/survey"
-    assert mail.subject == "¿Qué tal tu pedido #1002? Responde con un clic"
+    assert mail.subject == "¿Qué tal tu pedido #1002? Cuéntanoslo en unos segundos"
     assert "Hola, Lucía:" in mail.text
     assert "¿Cuánto te ha satisfecho tu pedido #1002?" in mail.text
     assert "5 - Muy satisfecho: http://127.0.0.1:8000/survey/" in mail.text
@@ -118,7 +118,7 @@ def test_nps_survey_in_bulgarian_falls_back_to_shipping_when_delivery_is_never_r
     app.clock.advance(10 * DAY)
     execute_due(app)
     (mail,) = inbox(app)
-    assert mail.subject == "Бихте ли препоръчали Tienda Ñandú? Отговорете с едно кликване"
+    assert mail.subject == "Бихте ли препоръчали Tienda Ñandú? Кажете ни за секунди"
     assert mail.language == "bg" and "Здравейте, Мария," in mail.text
     assert "Колко вероятно е да препоръчате Tienda Ñandú на приятел или колега?" in mail.text
     assert "0 = изобщо не е вероятно, 10 = много вероятно" in mail.text
@@ -143,7 +143,7 @@ def test_a_delivery_reported_after_the_fallback_date_sends_no_second_survey(plug
 
     assert actions(app) == [(ActionKind.SEND_EMAIL, "survey", START + 10 * DAY, ActionState.DONE, "")]
     (mail,) = inbox(app)
-    assert mail.subject == "How was your order #1002? One click to answer"
+    assert mail.subject == "How was your order #1002? Tell us in a few seconds"
     assert "5 - Very satisfied: http://127.0.0.1:8000/survey/" in mail.text
 
 

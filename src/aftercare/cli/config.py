@@ -25,6 +25,7 @@ from aftercare.cli.common import (
 )
 from aftercare.config import ConfigError
 from aftercare.live import live_problems
+from aftercare.mail.brand import brand_problems
 from aftercare.mail.templates import check_templates
 from aftercare.platform import LiveWarning, MemoryShopState
 from aftercare.vault import new_secret_key
@@ -82,7 +83,7 @@ def check(ctx: click.Context, shop_ids: tuple[str, ...], live: bool, as_json: bo
     for shop in shops:
         adapter = app.adapter(shop.id) if readable else app.new_adapter(shop.id, MemoryShopState())
         logins[shop.id] = adapter.authentication() or ""
-    template_problems = check_templates(app)
+    template_problems = check_templates(app) + brand_problems(app)
     if template_problems:
         raise ConfigError(template_problems)
     rows = [

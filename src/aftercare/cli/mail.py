@@ -13,22 +13,24 @@ from rich.console import Console
 from rich.table import Table
 
 from aftercare.cli.common import UserError, open_app, read_order, reports_user_errors
-from aftercare.mail.preview import render_preview
+from aftercare.mail.preview import plugins_with_template, render_preview, send_test
 from aftercare.mail.templates import TemplateError, list_templates
+from aftercare.platform import PlatformError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _user_errors(func: F) -> F:
-    """``reports_user_errors``, plus template problems, as one-line errors (exit 2)."""
+    """``reports_user_errors``, plus template problems and a message that cannot be composed or
+    sent (no sender, a relay refusing it), as one-line errors (exit 2)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         def run() -> Any:
             try:
                 return func(*args, **kwargs)
-            except TemplateError as exc:
-                raise UserError(str(exc)) from None
+            except (TemplateError, PlatformError) as exc:
+                raise UserError(" ".join(str(exc).split())) from None
 
         return reports_user_errors(run)()
 
@@ -85,6 +87,12 @@ def templates_list(ctx: click.Context, shop_id: str | None, as_json: bool) -> No
 @click.option("--transactional", is_flag=True, help="Render as transactional mail (no unsubscribe link).")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path), help="Write the HTML here.")
 @click.option("--eml", "eml_file", type=click.Path(dir_okay=False, path_type=Path), help="Write the .eml here.")
+@click.option(
+    "--send-to",
+    "send_to",
+    metavar="EMAIL",
+    help="Also send it, subject marked [test], to this address through the shop's transport.",
+)
 @click.pass_context
 @_user_errors
 def preview(
@@ -98,8 +106,13 @@ def preview(
     transactional: bool,
     html_file: Path | None,
     eml_file: Path | None,
+    send_to: str | None,
 ) -> None:
-    """Render TEMPLATE exactly as the mail channel would for ORDER, without sending it."""
+    """Render TEMPLATE exactly as the mail channel would for ORDER, without sending it.
+
+    With --send-to, also send it as a test to that address (yours, not a customer's)
+    through the shop's transport, its subject marked [test].
+    """
     app = open_app(ctx)
     if shop_id not in app.shops:
         raise UserError(f"no shop {shop_id!r} (known: {', '.join(app.shops) or 'none configured'})")
@@ -112,8 +125,17 @@ def preview(
             raise UserError(f"--context: not JSON: {exc}") from None
         if not isinstance(variables, dict):
             raise UserError("--context: expected a JSON object")
-    message = render_preview(app, shop_id, template, locale=locale, order=order, variables=variables,
-                             plugin=plugin, transactional=transactional)  # fmt: skip
+    if send_to is not None and "@" not in send_to.strip("@"):
+        raise UserError(f"--send-to: not an email address: {send_to!r}")
+    try:
+        message = render_preview(app, shop_id, template, locale=locale, order=order, variables=variables,
+                                 plugin=plugin, transactional=transactional, to=send_to or "")  # fmt: skip
+    except TemplateError as exc:
+        owners = [] if plugin else plugins_with_template(app, template)
+        if owners and str(exc).startswith(f"no template {template!r}"):
+            hint = " or ".join(f"--plugin {name}" for name in owners)
+            raise UserError(f"no core template {template!r}: it belongs to a plugin, add {hint}") from None
+        raise
     text = message.get_body(("plain",))
     html = message.get_body(("html",))
     for header in ("From", "To", "Reply-To", "Subject", "Content-Language", "List-Unsubscribe"):
@@ -127,3 +149,7 @@ def preview(
     if eml_file is not None:
         eml_file.write_bytes(message.as_bytes())
         click.echo(f"wrote {eml_file}", err=True)
+    if send_to is not None:
+        result = send_test(app, shop_id, message, send_to)
+        where = f"to {result['path']}" if "path" in result else f"through {app.mail_settings(shop_id).smtp.host}"
+        click.echo(f"sent a test to {send_to} {where}", err=True)

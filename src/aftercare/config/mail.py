@@ -13,10 +13,12 @@ path, the shop's first (see docs/mail.md).
 from __future__ import annotations
 
 import ipaddress
+import re
 from datetime import time
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from aftercare.config.errors import ConfigError, describe_errors
 from aftercare.config.sms import SmsSettings
@@ -72,6 +74,75 @@ class SmtpSettings(BaseModel):
         return self.port or _DEFAULT_PORTS[self.security]
 
 
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+
+
+def _url(value: str, *, https_only: bool) -> str:
+    value = value.strip()
+    if not value:
+        return value
+    parts = urlsplit(value)
+    schemes = ("https",) if https_only else ("https", "http")
+    if parts.scheme not in schemes or not parts.netloc:
+        wanted = "an https:// URL" if https_only else "an http(s):// URL"
+        raise ValueError(f"expected {wanted}")
+    return value
+
+
+class BrandSettings(BaseModel):
+    """``[mail.brand]``: how the shop looks and who it is, in the header and footer of every mail.
+
+    Merged per shop like the rest of ``[shops.mail]``, key by key; a bundle may set it too.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: The logo in the header (an https:// image, about 2:1; shown 160 px wide at most).
+    logo_url: str = ""
+    #: Width in px the logo is shown at (height follows).
+    logo_width: int = Field(default=160, ge=16, le=560)
+    #: The accent colour (#rrggbb): the bar above the header and the buttons.
+    accent_color: str = "#111827"
+    #: The shop's home page: the logo links to it, the coupon mail's button goes there.
+    shop_url: str = ""
+    #: The sender's postal address, in the footer of every mail (one line or several,
+    #: separated by newlines). Marketing mail needs it (EU e-commerce rules, CAN-SPAM):
+    #: ``aftercare check`` fails a production shop that sends marketing mail without it.
+    postal_address: str = ""
+    #: Where customers get help: an email address and/or a page, both shown in the footer.
+    support_email: str = ""
+    support_url: str = ""
+    #: A CSS file (relative to the config file) inlined into every HTML mail after the
+    #: layout's own rules, so it wins: the merchant's fonts, colours, spacing.
+    css: str = ""
+
+    @field_validator("logo_url")
+    @classmethod
+    def _https_logo(cls, value: str) -> str:
+        return _url(value, https_only=True)
+
+    @field_validator("shop_url", "support_url")
+    @classmethod
+    def _web_url(cls, value: str) -> str:
+        return _url(value, https_only=False)
+
+    @field_validator("accent_color")
+    @classmethod
+    def _colour(cls, value: str) -> str:
+        if not _COLOUR.match(value.strip()):
+            raise ValueError("expected a colour as #rrggbb, e.g. #1d4ed8")
+        return value.strip().lower()
+
+    @field_validator("support_email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        value = value.strip()
+        if value and not _EMAIL.match(value):
+            raise ValueError("expected an email address")
+        return value
+
+
 class MailSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -97,6 +168,10 @@ class MailSettings(BaseModel):
     #: ``frequency_days``; 0 for no cap.
     frequency_cap: int = Field(default=3, ge=0)
     frequency_days: int = Field(default=7, ge=1)
+    #: At least this many hours between two marketing mails to one customer; a mail due
+    #: sooner waits until the gap is over (deferred, not dropped). 0 for no gap.
+    min_gap_hours: float = Field(default=4.0, ge=0, le=168)
+    brand: BrandSettings = Field(default_factory=BrandSettings)
     #: ``[mail.sms]``: text messages, under the same quiet hours and cap.
     sms: SmsSettings = Field(default_factory=SmsSettings)
 

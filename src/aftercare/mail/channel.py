@@ -15,6 +15,7 @@ too, so a preview is exactly what would be sent.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 from email.message import EmailMessage
@@ -24,6 +25,7 @@ from aftercare import hookimpl, metrics
 from aftercare.actions import ActionJob, ActionKind, ActionRecord
 from aftercare.config.mail import MailSettings, SmtpSettings
 from aftercare.mail import policy
+from aftercare.mail.brand import BrandError, brand_context, brand_css, inline_css
 from aftercare.mail.message import build_message
 from aftercare.mail.products import with_complementary_products
 from aftercare.mail.templates import default_context, mail_context, render_email
@@ -121,8 +123,15 @@ def compose(
     if not sender:
         raise PlatformError(f"shop {shop_id!r} has no sender: set `sender` for the shop or in [mail]", transient=False)
     link = None if transactional else unsubscribe_url(app, shop_id, to, locale)
-    variables = mail_context(default_context(order, shop), context, transactional=transactional, unsubscribe_url=link)
+    brand = brand_context(settings.brand, shop.name or shop.id)
+    variables = mail_context(
+        default_context(order, shop), context, transactional=transactional, unsubscribe_url=link, brand=brand
+    )
     rendered = render_email(app, shop_id, template, locale=locale, context=variables, plugin=plugin)
+    try:
+        rendered = dataclasses.replace(rendered, html=inline_css(rendered.html, brand_css(app, settings.brand)))
+    except BrandError as exc:
+        raise PlatformError(f"shop {shop_id!r}: {exc}", transient=False) from None
     customer = order.customer if order is not None else None
     to_name = customer.name if customer and normalise_email(customer.email) == normalise_email(to) else ""
     return build_message(

@@ -1,10 +1,14 @@
-"""Whether a mail may go now: suppression, consent, frequency cap, quiet hours.
+"""Whether a mail may go now: suppression, consent, frequency cap, minimum gap, quiet hours.
 
 Checked by the channel just before sending, in this order, each with the
 reason it records: a bounced address gets nothing; an unsubscribed one gets
 transactional mail only; marketing mail beyond the shop's frequency cap is
-dropped; marketing mail due during the shop's quiet hours waits for the
-morning (in the shop's time zone, on the app's clock).
+dropped; marketing mail due less than ``min_gap_hours`` after the customer's
+last marketing mail waits until the gap is over (deferred, not dropped: a
+survey, an opt-in invitation and a reward coupon that fall due in the same
+hour go out hours apart instead of together); marketing mail due during the
+shop's quiet hours waits for the morning (in the shop's time zone, on the
+app's clock). Transactional mail neither waits for the gap nor counts for it.
 
 The suppression list (the store's ``mail_suppressions``, per shop: in an
 agency deployment one client's list says nothing about another's) holds two
@@ -48,8 +52,9 @@ def check_send(app: App, action: ActionRecord, settings: MailSettings) -> None:
 
 
 def check_pace(app: App, action: ActionRecord, settings: MailSettings, *, customer: str) -> None:
-    """The shop's frequency cap and quiet hours for a marketing message of any channel (a mail,
-    a text): :class:`ActionDropped` past the cap, :class:`ActionDeferred` during quiet hours."""
+    """The shop's frequency cap, minimum gap and quiet hours for a marketing message of any channel
+    (a mail, a text): :class:`ActionDropped` past the cap, :class:`ActionDeferred` within the gap
+    after the customer's last marketing message or during quiet hours."""
     if settings.frequency_cap:
         since = app.now() - timedelta(days=settings.frequency_days)
         sent = app.store.marketing_mails_sent(action.shop_id, customer, since, exclude=action.id)
@@ -58,6 +63,16 @@ def check_pace(app: App, action: ActionRecord, settings: MailSettings, *, custom
                 f"frequency cap: {sent} marketing messages to this customer in the last "
                 f"{settings.frequency_days} days (at most {settings.frequency_cap})",
                 ReasonCode.FREQUENCY_CAP,
+            )
+    if settings.min_gap_hours:
+        gap = timedelta(hours=settings.min_gap_hours)
+        last = app.store.last_marketing_message_at(action.shop_id, customer, before_id=action.id)
+        if last is not None and app.now() < last + gap:
+            raise ActionDeferred(
+                last + gap,
+                f"minimum gap: the last marketing message to this customer went at {last:%Y-%m-%d %H:%M} UTC; "
+                f"waiting {settings.min_gap_hours:g} h after it",
+                ReasonCode.MIN_GAP,
             )
     timezone = app.shop(action.shop_id).profile.timezone
     until = quiet_until(app.now(), timezone, settings.quiet_hours_start, settings.quiet_hours_end)

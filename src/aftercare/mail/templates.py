@@ -45,8 +45,11 @@ import jinja2
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency
+from babel.units import format_unit
 
+from aftercare.config.mail import BrandSettings
 from aftercare.context import ShopProfile
+from aftercare.mail.brand import brand_context
 from aftercare.models import Customer, FinancialStatus, LineItem, Money, Order, Shipment, ShipmentStatus
 
 if TYPE_CHECKING:
@@ -203,7 +206,9 @@ def resolve(roots: Sequence[Root], template: str, chain: Sequence[str]) -> Resol
 
 def environment(roots: Sequence[Root], chain: Sequence[str], format_locale: str, timezone: str) -> jinja2.Environment:
     """Jinja for one mail: search ``chain``'s locale folders root by root; HTML autoescaped;
-    unknown variables are errors; ``money`` and ``date`` format for the reader."""
+    unknown variables are errors; ``money``, ``date``, ``datetime``, ``duration`` (``24|duration("month")``:
+    "24 meses", "1 месец", Babel's units) and ``plural`` format for the reader; ``localized`` picks
+    a per-locale setting's entry for the mail's language."""
     search = [str(root.path / locale) for locale in chain for root in roots]
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(search),
@@ -213,12 +218,37 @@ def environment(roots: Sequence[Root], chain: Sequence[str], format_locale: str,
         lstrip_blocks=True,
     )
     zone = ZoneInfo(timezone)
+    env.filters["localized"] = lambda value: localized(value, chain)
+    env.filters["duration"] = lambda value, unit="month": format_unit(
+        value, f"duration-{unit}", length="long", locale=format_locale
+    )
+    env.filters["plural"] = lambda forms, count: plural(forms, count, format_locale)
     env.filters["money"] = lambda value, currency=None: format_money(value, format_locale, currency)
     env.filters["date"] = lambda value, format="long": format_date(_local(value, zone), format, locale=format_locale)
     env.filters["datetime"] = lambda value, format="medium": format_datetime(
         _aware(value), format, tzinfo=zone, locale=format_locale
     )
     return env
+
+
+def localized(value: Any, chain: Sequence[str]) -> Any:
+    """A setting that holds prose, in the mail's language: ``{en = [...], es = [...]}`` gives the
+    entry of the first locale of ``chain`` it has (``es_ES`` then ``es`` ... ``en``), else its first
+    entry; anything else (a plain list: the same for every language) is returned as it is."""
+    if not isinstance(value, Mapping):
+        return value
+    by_locale = {str(key).replace("-", "_").lower(): entry for key, entry in value.items()}
+    for locale in chain:
+        if locale.lower() in by_locale:
+            return by_locale[locale.lower()]
+    return next(iter(by_locale.values()), [])
+
+
+def plural(forms: Mapping[str, str], count: int, locale: str) -> str:
+    """``{"one": "{n} día", "other": "{n} días"}|plural(n)``: the form the language's CLDR plural
+    rules give ``count`` (``one``, ``few``, ``many``, ``other``...), ``other`` when it lacks that one."""
+    form = Locale.parse(locale).plural_form(count)
+    return str(forms.get(form, forms["other"])).replace("{n}", str(count))
 
 
 def format_money(value: Any, locale: str, currency: str | None = None) -> str:
@@ -369,10 +399,35 @@ def default_context(order: Order | None, shop: ShopProfile) -> dict[str, Any]:
 
 
 def mail_context(
-    base: Mapping[str, Any], plugin_context: Mapping[str, Any], *, transactional: bool, unsubscribe_url: str | None
+    base: Mapping[str, Any],
+    plugin_context: Mapping[str, Any],
+    *,
+    transactional: bool,
+    unsubscribe_url: str | None,
+    brand: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The plugin's variables over the defaults; the mail's own (unsubscribe link) over both."""
-    return {**base, **plugin_context, "transactional": transactional, "unsubscribe_url": unsubscribe_url}
+    """The plugin's variables over the defaults; the mail's own (unsubscribe link, the shop's
+    ``brand``, see :mod:`aftercare.mail.brand`) over both."""
+    if brand is None:
+        brand = brand_context(BrandSettings(), base.get("shop", {}).get("name", ""))
+    return {
+        **base,
+        **plugin_context,
+        "transactional": transactional,
+        "unsubscribe_url": unsubscribe_url,
+        "brand": brand,
+    }
+
+
+#: The brand ``check_templates`` renders with: every optional part set, so each branch of a layout runs.
+SAMPLE_BRAND = BrandSettings(
+    logo_url="https://shop.example/logo.png",
+    accent_color="#1d4ed8",
+    shop_url="https://shop.example",
+    postal_address="Sample Shop Ltd\n1 Sample Street\n00000 Sample Town",
+    support_email="help@shop.example",
+    support_url="https://shop.example/help",
+)
 
 
 def samples(roots: Sequence[Root], template: str) -> dict[str, Any]:
@@ -423,21 +478,28 @@ def check_templates(app: App) -> list[str]:
 
     Syntax errors come from parsing every file; unknown variables from
     rendering each template in each locale with the sample order and the
-    ``samples.json`` variables, as marketing and as transactional mail.
+    ``samples.json`` variables, as marketing and as transactional mail, with a
+    brand that has every optional part set. ``aftercare check`` adds the
+    brand's own problems (:func:`aftercare.mail.brand.brand_problems`).
     """
     profiles = [(shop.profile, shop.id) for shop in app.shops.values()] or [(ShopProfile("example", "none"), None)]
     return _check(app, [(profile, functools.partial(template_roots, app, shop_id)) for profile, shop_id in profiles])
 
 
 def check_bundle_templates(app: App, bundle: Bundle) -> list[str]:
-    """:func:`check_templates` for a bundle on its own: its folder above the plugins' and built-in ones."""
+    """:func:`check_templates` for a bundle on its own: its folder above the plugins' and built-in ones,
+    and its ``[mail.brand] css`` file, which must be readable."""
 
     def roots(plugin: str = "") -> list[Root]:
         return [bundle_root(bundle), *template_roots(app, None, plugin)]
 
+    problems = []
+    css = bundle.mail.brand.css
+    if css and not Path(css).is_file():
+        problems.append(f"{bundle.label}: mail.brand.css: no such file {css}")
     if not bundle.templates.is_dir():
-        return []
-    return _check(app, [(ShopProfile(bundle.name, "none", name=bundle.name), roots)])
+        return problems
+    return problems + _check(app, [(ShopProfile(bundle.name, "none", name=bundle.name), roots)])
 
 
 def _check(app: App, shops: Sequence[tuple[ShopProfile, Callable[..., list[Root]]]]) -> list[str]:
@@ -501,7 +563,8 @@ def _render_problems(roots: Sequence[Root], template: str, locale: str, shop: Sh
     problems = []
     for transactional in (False, True):
         url = None if transactional else f"https://shop.example/unsubscribe/sample-token-for-{template}"
-        context = mail_context(base, extra, transactional=transactional, unsubscribe_url=url)
+        brand = brand_context(SAMPLE_BRAND, shop.name or shop.id)
+        context = mail_context(base, extra, transactional=transactional, unsubscribe_url=url, brand=brand)
         try:
             render_resolved(roots, chain, resolved, locale, shop.timezone, context)
         except TemplateError as exc:

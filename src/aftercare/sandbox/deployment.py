@@ -74,7 +74,11 @@ DEMO_PLUGINS: dict[str, dict[str, Any]] = {
     "return_ack": {
         "enabled": True,
         "policy_url": "https://shop.example/returns",
-        "policy_lines": ["30 days from delivery", "Unused, in the original packaging"],
+        "policy_lines": {
+            "en": ["30 days from delivery", "Unused, in the original packaging"],
+            "es": ["30 días desde la entrega", "Sin usar, en su embalaje original"],
+            "bg": ["30 дни от доставката", "Неизползван, в оригиналната опаковка"],
+        },
         "tag": "return-requested",
     },
     "usage_tips": {
@@ -83,9 +87,17 @@ DEMO_PLUGINS: dict[str, dict[str, Any]] = {
         "groups": {
             "coffee": {
                 "title_keywords": ["coffee", "pour-over"],
-                "tips": ["Grind just before brewing", "Water just off the boil, about 94 °C"],
+                "tips": {
+                    "en": ["Grind just before brewing", "Water just off the boil, about 94 °C"],
+                    "es": ["Muele el café justo antes de prepararlo", "Agua recién hervida, a unos 94 °C"],
+                    "bg": ["Смелете кафето точно преди приготвяне", "Вода малко под кипене, около 94 °C"],
+                },
             },
-            "wool": {"title_keywords": ["wool", "socks"], "tips": ["Wash cold, dry flat"]},
+            "wool": {
+                "title_keywords": ["wool", "socks"],
+                "tips": {"en": ["Wash cold, dry flat"], "es": ["Lavar en frío, secar en plano"],
+                         "bg": ["Перете на студено, сушете хоризонтално"]},
+            },
         },
     },
     "warranty_reminder": {
@@ -178,6 +190,25 @@ class Deployment:
         self.settle()
 
 
+#: The demo shops' ``[shops.mail.brand]`` by platform: their look and address in every mail's footer.
+DEMO_BRANDS: dict[str, dict[str, str]] = {
+    "shopify": {
+        "logo_url": "https://demo-shopify.example/logo.png",
+        "accent_color": "#0f766e",
+        "shop_url": "https://demo-shopify.example",
+        "postal_address": "Demo Shopify Shop SL\nCalle Mayor 1\n28013 Madrid, Spain",
+        "support_email": "help@demo-shopify.example",
+    },
+    "woocommerce": {
+        "logo_url": "https://demo-woocommerce.example/logo.png",
+        "accent_color": "#7c3aed",
+        "shop_url": "https://demo-woocommerce.example",
+        "postal_address": "Demo WooCommerce Shop EOOD\nul. Vitosha 1\n1000 Sofia, Bulgaria",
+        "support_url": "https://demo-woocommerce.example/help",
+    },
+}
+
+
 def demo_config(
     folder: Path,
     sandboxes: Mapping[str, SandboxShop],
@@ -201,6 +232,7 @@ def demo_config(
                 "production": True,
                 "timezone": timezone,
                 "sender": f"Demo Shop <hello@{shop_id}.example>",
+                "mail": {"brand": DEMO_BRANDS.get(platform, {})},
                 **shop.adapter_settings(),
             }
         )
