@@ -72,7 +72,10 @@ def on_order_paid(event, ctx):
     if due <= ctx.now():
         return  # the moment passed before aftercare saw the order (a backfill): see the module's text
     later = ctx.later(due - ctx.now(), rechecks=(*DEFAULT_RECHECKS, Recheck.ORDERED_AGAIN))
-    context: dict = {"days": settings.days, "last_order": order.number, "coupon": None}
+    # The coupon's words at the top level, as the coupon plugin's: the channel then shows the
+    # code as the platform holds it (WooCommerce lower-cases codes).
+    context: dict = {"days": settings.days, "last_order": order.number, "code": None, "percent": None,
+                     "amount": None, "expires_at": None}  # fmt: skip
     coupon = None
     if settings.coupon:
         percent = settings.coupon_kind == "percent"
@@ -84,7 +87,7 @@ def on_order_paid(event, ctx):
             key=KEY,
         )
         payload = coupon.payload
-        context["coupon"] = {
+        context |= {
             "code": payload["code"],
             "percent": _plain(payload["value"]) if percent else None,
             "amount": None if percent else {"amount": payload["value"], "currency": payload["currency"]},

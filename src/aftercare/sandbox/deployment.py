@@ -106,6 +106,13 @@ DEMO_PLUGINS: dict[str, dict[str, Any]] = {
         "groups": {"leather": {"title_keywords": ["leather", "ceramic"], "months": 12, "days_before": 30}},
     },
     "delivery_exception": {"enabled": True, "coupon": {"enabled": True, "value": 15, "valid_days": 30}},
+    # A week is short: a customer who has not ordered again 5 days on, coffee that lasts 2 days a bag.
+    "win_back": {"enabled": True, "days": 5, "coupon": True, "coupon_value": 15, "coupon_prefix": "COMEBACK"},
+    "replenishment": {
+        "enabled": True,
+        "shop_url": "https://shop.example",
+        "groups": {"coffee": {"title_keywords": ["coffee"], "cycle_days": 2}},
+    },
 }
 
 #: The first lost parcel of the week's first shop fails delivery this long after it left.
