@@ -141,7 +141,8 @@ def test_platform_calls_and_throttling_waits_are_counted_by_platform_and_status(
     assert moved("aftercare_platform_calls_total", platform="shopify", status="429") == 1
     assert moved("aftercare_platform_calls_total", platform="shopify", status="200") == 1
     assert moved("aftercare_platform_throttle_waits_total", platform="shopify") == 1
-    assert moved("aftercare_platform_throttle_wait_seconds_total", platform="shopify") == 2.0
+    # A difference of two float sums: exact only when the counter started at a round number.
+    assert moved("aftercare_platform_throttle_wait_seconds_total", platform="shopify") == pytest.approx(2.0)
     assert value(after, "aftercare_store_up") == 0  # no readings were given: said, not hidden
 
 
