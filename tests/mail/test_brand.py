@@ -143,6 +143,10 @@ PLUGIN_MAILS = [
     ("return_ack", "return_ack"), ("review_request", "review_request"), ("review_request", "review_reminder"),
     ("satisfaction_survey", "satisfaction_survey"), ("tracking_notice", "shipped"), ("tracking_notice", "delivered"),
     ("usage_tips", "usage_tips"), ("usage_tips", "tips_coffee"), ("warranty_reminder", "warranty_reminder"),
+    ("win_back", "win_back"), ("replenishment", "replenishment"), ("delivery_exception", "shipment_exception"),
+    ("delivery_exception", "ready_for_pickup"), ("delivery_exception", "apology_coupon"),
+    ("greetings", "birthday"), ("greetings", "xmas"), ("greetings", "new_year"),
+    ("", "thank_you"), ("", "how_was_it"),  # the core's own
 ]  # fmt: skip
 
 
@@ -151,8 +155,8 @@ PLUGIN_MAILS = [
 def test_every_plugin_mail_has_a_preheader_in_its_language(aftercare_app, plugin, template, locale):
     import importlib
 
-    module = importlib.import_module(f"aftercare.plugins.{plugin}")
-    app = aftercare_app(module, shop={"sender": "A <a@a.example>"})
+    modules = [importlib.import_module(f"aftercare.plugins.{plugin}")] if plugin else []
+    app = aftercare_app(*modules, shop={"sender": "A <a@a.example>"})
     html = html_of(render_preview(app, "test", template, locale=locale, plugin=plugin))
     hidden = html.split("<body", 1)[1].split("<div", 1)[1].split("</div>", 1)[0]
     assert "display:none" in hidden and "mso-hide:all" in hidden
