@@ -96,6 +96,12 @@ def test_check_reports_syntax_errors_and_unknown_variables_with_path_and_line(af
     assert len(problems) == 2
 
 
+def test_check_reports_a_syntax_error_in_a_text_template(aftercare_app, tmp_path):
+    broken = write(tmp_path / "acme", "es/shipped.sms", "Tu pedido {{ order.number }} {% if %}\n")
+    problems = check_templates(aftercare_app(shop={"mail": {"templates_dir": "acme"}}))
+    assert problems == [f"{broken}:1: syntax error: Expected an expression, got 'end of statement block'"]
+
+
 def test_unsubscribe_tokens_are_bound_to_their_shop(aftercare_app):
     app = aftercare_app()
     token = make_token(app, "test", "Ana@Example.com", "es")

@@ -541,7 +541,7 @@ def _syntax_problems(roots: Sequence[Root]) -> list[str]:
                 problems.append(f"{root.path}: templates folder ({root.source}) does not exist")
             continue
         for path in sorted(root.path.glob("*/*")):
-            if not path.name.endswith((".html", ".txt")):
+            if not path.name.endswith((".html", ".txt", ".sms")):  # .sms: a text's body (mail/sms.py)
                 continue
             try:
                 env.parse(path.read_text(encoding="utf-8"), path.name, str(path))
