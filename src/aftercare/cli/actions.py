@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import click
@@ -14,7 +13,7 @@ from rich.table import Table
 from aftercare import serialize
 from aftercare.actions import ActionState
 from aftercare.cli.common import (
-    UserError,
+    change_each,
     known_shop,
     open_app,
     open_store_to_read,
@@ -69,25 +68,6 @@ def _why_not(app: App, action_id: int) -> str:
         return "no such action"
 
 
-def _apply(app: App, action_ids: tuple[int, ...], change: Callable[[int], bool], done: str, as_json: bool) -> None:
-    """``change`` each action; one line (or JSON row) each, and exit status 2 naming those it
-    could not change (on stderr), so a retry or cancel of nothing never looks like success."""
-    rows = []
-    for action_id in action_ids:
-        changed = change(action_id)
-        rows.append({"id": action_id, "changed": changed, "state": done if changed else None,
-                     "why_not": "" if changed else _why_not(app, action_id)})  # fmt: skip
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-    else:
-        for row in rows:
-            if row["changed"]:
-                click.echo(f"action {row['id']}: {done}")
-    missed = [row for row in rows if not row["changed"]]
-    if missed:
-        raise UserError("; ".join(f"action {row['id']}: {row['why_not']}" for row in missed))
-
-
 @actions.command("retry")
 @click.argument("action_ids", nargs=-1, type=int, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: id, changed, state, why_not.")
@@ -97,7 +77,7 @@ def actions_retry(ctx: click.Context, action_ids: tuple[int, ...], as_json: bool
     """Make failed or dropped actions due again, now. Exit status 2 if one could not be (done, or no such action)."""
     app = open_app(ctx)
     open_store_to_read(app)
-    _apply(app, action_ids, app.store.retry_action, "due", as_json)
+    change_each("action", action_ids, app.store.retry_action, lambda i: _why_not(app, i), "due", as_json, "due")
 
 
 @actions.command("cancel")
@@ -112,4 +92,8 @@ def actions_cancel(ctx: click.Context, action_ids: tuple[int, ...], reason: str,
     open_store_to_read(app)
     who = os.environ.get("USER", "someone")
     text = f"cancelled by {who}" + (f": {reason}" if reason else "")
-    _apply(app, action_ids, lambda action_id: app.store.cancel_action(action_id, text), "dropped", as_json)
+
+    def cancel(action_id: int) -> bool:
+        return app.store.cancel_action(action_id, text)
+
+    change_each("action", action_ids, cancel, lambda i: _why_not(app, i), "dropped", as_json, "dropped")

@@ -255,3 +255,33 @@ def redact_url(url: str) -> str:
     from aftercare.store import redacted_url
 
     return redacted_url(url)
+
+
+def change_each(
+    noun: str,
+    ids: tuple[int, ...],
+    change: Callable[[int], bool],
+    why_not: Callable[[int], str],
+    done: str,
+    as_json: bool,
+    state: str | None = None,
+) -> None:
+    """``change`` each id (a retry, a cancel); one line ("action 7: due") or JSON row each, then
+    exit status 2 naming those it could not change on stderr, so changing nothing never looks
+    like success. ``state``: the state a changed row is in, for the JSON rows that show it."""
+    rows = []
+    for item in ids:
+        changed = change(item)
+        row: dict[str, Any] = {"id": item, "changed": changed}
+        if state is not None:
+            row["state"] = state if changed else None
+        rows.append({**row, "why_not": "" if changed else why_not(item)})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            if row["changed"]:
+                click.echo(f"{noun} {row['id']}: {done}")
+    missed = [row for row in rows if not row["changed"]]
+    if missed:
+        raise UserError("; ".join(f"{noun} {row['id']}: {row['why_not']}" for row in missed))

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from aftercare import serialize
 from aftercare.cli.common import (
-    UserError,
+    change_each,
     known_shop,
     open_app,
     open_store_to_read,
@@ -82,19 +82,7 @@ def events_retry(ctx: click.Context, event_ids: tuple[int, ...], as_json: bool) 
     """Make failed events pending again, now (the worker dispatches them). Exit status 2 if one was not failed."""
     app = open_app(ctx)
     open_store_to_read(app)
-    rows = []
-    for event_id in event_ids:
-        changed = app.store.retry_event(event_id)
-        rows.append({"id": event_id, "changed": changed, "why_not": "" if changed else _why_not(app, event_id)})
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-    else:
-        for row in rows:
-            if row["changed"]:
-                click.echo(f"event {row['id']}: pending again")
-    missed = [row for row in rows if not row["changed"]]
-    if missed:
-        raise UserError("; ".join(f"event {row['id']}: {row['why_not']}" for row in missed))
+    change_each("event", event_ids, app.store.retry_event, lambda i: _why_not(app, i), "pending again", as_json)
 
 
 def _why_not(app: App, event_id: int) -> str:
