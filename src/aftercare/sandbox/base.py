@@ -206,15 +206,17 @@ class SandboxShop(abc.ABC):
             return order
 
     def add_customer(
-        self, *, id: int, email: str, first_name: str = "", last_name: str = "", locale: str = "en"
+        self, *, email: str, id: int | None = None, first_name: str = "", last_name: str = "", locale: str = "en"
     ) -> Customer:
-        """A customer with a known id: lets a test post a real platform payload whose
-        customer the sandbox must then recognise (coupons restricted to them, consent)."""
+        """A customer who signed up before ordering (a made-up name unless given). With a known
+        ``id``, a test can post a real platform payload whose customer the sandbox must then
+        recognise (coupons restricted to them, consent)."""
         with self.state.lock:
             customer = self._new_customer(email, first_name, last_name, locale, False, self.now())
-            del self.state.customers[customer.id]
-            customer.id = id
-            self.state.customers[id] = customer
+            if id is not None:
+                del self.state.customers[customer.id]
+                customer.id = id
+                self.state.customers[id] = customer
             return customer
 
     def set_birthday(self, customer_id: int, birthday: str, *, field: str | None = None) -> Customer:
@@ -257,6 +259,14 @@ class SandboxShop(abc.ABC):
             )
             self.state.products[product_id] = product
             return product
+
+    def add_catalogue(self) -> list[Product]:
+        """The products made-up baskets are filled with (:mod:`.people`), in the catalogue with
+        the products the shop relates to each (``people.RELATED_SKUS``), so mails can suggest them."""
+        return [
+            self.add_product(title, price, id=product_id, related=related)
+            for product_id, title, price, related in people.catalogue()
+        ]
 
     def pay(self, order_id: int) -> Order:
         with self.state.lock:

@@ -76,6 +76,21 @@ _PRODUCTS = (
     ("Leather Card Holder", "Tan", "CARD-TAN", Decimal("35.00")),
 )
 
+#: What the shop relates to each product, by SKU (Shopify's complementary products, WooCommerce's
+#: cross-sells): mails that suggest products find these (:func:`catalogue`).
+RELATED_SKUS = {
+    "BEANIE-CHAR": ("SOCK-TRAIL-M", "TOTE-NAT"),
+    "POUR-WHT": ("COFFEE-250", "TOWEL-SAGE"),
+    "TOWEL-SAGE": ("CANDLE-L",),
+    "TOTE-NAT": ("CARD-TAN", "TOWEL-SAGE"),
+    "SOCK-TRAIL-M": ("BEANIE-CHAR",),
+    "COFFEE-250": ("POUR-WHT", "CANDLE-L"),
+    "CANDLE-L": ("TOWEL-SAGE", "POUR-WHT"),
+    "CARD-TAN": ("TOTE-NAT",),
+}
+#: The product ids of :data:`_PRODUCTS` in orders (Shopify-like magnitudes): the first one's, then one by one.
+FIRST_PRODUCT_ID, FIRST_VARIANT_ID = 7_480_000_000, 44_100_000_000
+
 #: Rough exchange rates from the EUR list prices, rounded to a price ending.
 _RATES = {"EUR": Decimal("1"), "USD": Decimal("1.1"), "GBP": Decimal("0.85"), "BGN": Decimal("1.95583")}
 #: The currency a customer of each language pays in, unless the shop says otherwise.
@@ -105,7 +120,8 @@ def person(rng: random.Random, locale: str | None = None) -> Person:
     first, last = rng.choice(firsts), rng.choice(lasts)
     city, postcode, country = rng.choice(cities)
     number = rng.randint(1, 180)
-    phone = {"GB": "+44 7700 9", "IE": "+353 85 1", "ES": "+34 612 3", "BG": "+359 88 4"}[country]
+    # Mobile numbers valid in each country's plan: a text is sent only to a number that is.
+    phone = {"GB": "+44 7400 1", "IE": "+353 85 10", "ES": "+34 612 3", "BG": "+359 88 40"}[country]
     phone += f"{rng.randint(0, 99999):05d}"
     email = f"{ascii_slug(first)}.{ascii_slug(last)}{rng.randint(1, 999)}@example.com"
     street = f"{number} {rng.choice(streets)}" if locale == "en" else f"{rng.choice(streets)} {number}"
@@ -123,9 +139,19 @@ def basket(rng: random.Random, currency: str, size: int | None = None) -> list[t
     for index in chosen:
         title, variant, sku, eur = _PRODUCTS[index]
         price = (eur * rate).quantize(Decimal("1")) - Decimal("0.01") if rate != 1 else eur
-        product = Product(7_480_000_000 + index, 44_100_000_000 + index, title, variant, sku, price)
+        product = Product(FIRST_PRODUCT_ID + index, FIRST_VARIANT_ID + index, title, variant, sku, price)
         items.append((product, rng.choice((1, 1, 1, 2))))
     return items
+
+
+def catalogue() -> list[tuple[int, str, Decimal, list[int]]]:
+    """The products baskets are made of, as a shop's catalogue lists them: id, title, EUR price
+    and the ids of the products the shop relates to it (:data:`RELATED_SKUS`)."""
+    ids = {sku: FIRST_PRODUCT_ID + index for index, (_title, _variant, sku, _eur) in enumerate(_PRODUCTS)}
+    return [
+        (ids[sku], title, eur, [ids[related] for related in RELATED_SKUS.get(sku, ())])
+        for title, _variant, sku, eur in _PRODUCTS
+    ]
 
 
 def tracking(rng: random.Random, carrier: str) -> tuple[str, str]:

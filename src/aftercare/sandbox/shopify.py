@@ -41,7 +41,7 @@ from .shopify_oauth import ShopifyOAuth
 from .shopify_resolvers import Resolvers
 from .shopify_rest import RestShapes
 from .shopify_schema import CostMeter, datetime_text, requested_cost, schema
-from .state import Customer, Order
+from .state import Customer, MoveError, Order
 
 DEFAULT_SCOPES = (
     "read_orders",
@@ -206,6 +206,18 @@ class ShopifySandbox(SandboxShop):
         customer.metafields.append(
             {"id": self.state.next_id(), "namespace": namespace, "key": key, "type": "date", "value": value}
         )
+
+    def set_sms_consent(self, customer_id: int, state: str = "subscribed") -> Customer:
+        """The customer's SMS marketing state (``subscribed``, ``unsubscribed``, ``not_subscribed``),
+        apart from email's, as a checkout's SMS box or the admin sets it; the webhooks then carry it
+        in ``sms_marketing_consent`` (for a customer with a phone). Fires no webhook."""
+        with self.state.lock:
+            customer = self.state.customers.get(customer_id)
+            if customer is None:
+                raise MoveError(f"no customer {customer_id}")
+            customer.sms_marketing_state = state
+            customer.updated_at = self.now()
+            return customer
 
     def readable(self, order: Order) -> bool:
         """Without read_all_orders the Admin API sees only the orders of the last 60 days."""
