@@ -34,13 +34,13 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
-from aftercare.actions import ActionState, ReasonCode
+from aftercare.actions import ActionKind, ActionState, ReasonCode
 from aftercare.clock import ManualClock
 from aftercare.config import Config
 from aftercare.console.accounts import add_user
 from aftercare.report import shop_report
 from aftercare.sandbox.deployment import SHOPS as SHOP_IDS
-from aftercare.sandbox.deployment import Deployment, deployment, run_week
+from aftercare.sandbox.deployment import Deployment, deployment, read_mail, run_week
 
 #: The console account `--keep-serving` creates (with a fresh random password each run).
 DEMO_USER = "demo"
@@ -71,6 +71,8 @@ class Summary:
     surveys: dict[str, dict[str, Any]]  # shop id -> figures
     mails: int
     outbox: Path
+    birthdays: list[tuple[str, str, str]]  # (shop id, to, subject) of each birthday mail
+    texts: list[tuple[str, str, str]]  # (shop id, to, body) of each text Twilio accepted, oldest first
 
 
 def summarise(running: Deployment, since: datetime) -> Summary:
@@ -99,6 +101,8 @@ def summarise(running: Deployment, since: datetime) -> Summary:
             "nps_answers": report.nps_answers,
             "scores": dict(sorted(scores.items())),
         }
+    mails = sorted(running.outbox.glob("*.eml")) if running.outbox.is_dir() else []
+    birthdays = [(m.shop_id, m.to, m.subject) for m in map(read_mail, mails) if "/greetings/" in m.key]
     return Summary(
         events=dict(events),
         event_orders=dict(orders),
@@ -106,9 +110,21 @@ def summarise(running: Deployment, since: datetime) -> Summary:
         drop_reasons=dict(reasons.most_common()),
         coupons={shop_id: shop.coupons() for shop_id, shop in running.sandboxes.items()},
         surveys=surveys,
-        mails=len(list(running.outbox.glob("*.eml"))) if running.outbox.is_dir() else 0,
+        mails=len(mails),
         outbox=running.outbox,
+        birthdays=birthdays,
+        texts=_texts(running),
     )
+
+
+def _texts(running: Deployment) -> list[tuple[str, str, str]]:
+    """The texts at the Twilio sandbox, each with the shop whose action sent it (by message SID)."""
+    if running.twilio is None:
+        return []
+    texting = (ActionKind.SEND_SMS, ActionKind.SEND_WHATSAPP)
+    shop_of = {a.result.get("sid"): a.shop_id for a in running.app.store.every_action()
+               if a.kind in texting and a.state is ActionState.DONE}  # fmt: skip
+    return [(shop_of.get(m.sid, ""), m.to, m.body or m.content_sid) for m in running.twilio.messages]
 
 
 def _reason_kind(code: ReasonCode) -> str:
@@ -167,6 +183,25 @@ def print_summary(summary: Summary, console: Console) -> None:
         scores = ", ".join(f"{score}: {n}" for score, n in figures["scores"].items()) or "-"
         table.add_row(shop_id, str(figures["answers"]), csat, scores)
     console.print(table)
+
+    if summary.birthdays:
+        table = Table(title="Birthday greetings (customers who signed up with their birthday)")
+        for column in ("shop", "to", "subject"):
+            table.add_column(column)
+        for row in summary.birthdays:
+            table.add_row(*row)
+        console.print(table)
+
+    if summary.texts:
+        table = Table(title=f"Texts sent to the Twilio sandbox ({len(summary.texts)})")
+        widths = [max(len(row[n]) for row in summary.texts) for n in (0, 1)]
+        for column, width in zip(("shop", "to"), widths, strict=True):  # whole; the text gives way
+            table.add_column(column, no_wrap=True, min_width=width)
+        rest = console.width - sum(widths) - 10  # the borders and the cells' padding
+        table.add_column("text", no_wrap=True, overflow="ellipsis", max_width=max(20, rest))
+        for row in sorted(summary.texts, key=lambda row: row[0]):
+            table.add_row(*row)
+        console.print(table)
     console.print(f"{summary.mails} mails written as .eml files to [bold]{summary.outbox}[/bold]")
 
 

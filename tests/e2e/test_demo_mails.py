@@ -1,5 +1,6 @@
 """The demo's orders through to the rendered mail, per platform: every mail greets the customer
-by first name, and every parcel mail names the order and the carrier.
+by first name, every parcel mail names the order and the carrier, and the products mails suggest
+are the ones the shop's catalogue relates to what the customer bought.
 
 Shopify's fulfillment and fulfillment-event webhooks carry only part of the order; the
 worker re-reads it whole, and the mail must be rendered from that, not from the part."""
@@ -14,6 +15,8 @@ from aftercare.sandbox.deployment import DEMO_SANDBOX_OPTIONS, read_mail, run_we
 from aftercare.sandbox.testing import FAST_RETRIES
 
 PARCEL_MAIL = re.compile(r"/tracking_notice/send_email/order:(\d+)/(shipped|delivered):(\w+)$")
+#: A suggested product's line in a mail's text part (mail/templates/<locale>/_products.txt).
+SUGGESTION = re.compile(r"^- (.+?)(?: \([^)]*\))?: https?://\S+\r?$", re.MULTILINE)
 
 
 @pytest.mark.timeout(240)
@@ -46,3 +49,15 @@ def test_every_demo_mail_greets_by_name_and_parcel_mails_name_order_and_carrier(
         parcels[parcel.group(2)] += 1
     assert parcels["shipped"] >= 3 and parcels["delivered"] >= 2, parcels
     assert len(mails) > sum(parcels.values())  # the other mails were checked for the greeting too
+
+    # Related products: only those the catalogue relates to a product the customer bought.
+    products = sandbox.state.products
+    suggested = 0
+    for mail in mails:
+        titles = SUGGESTION.findall(mail.text)
+        orders = [o for o in sandbox.state.orders.values() if o.email.lower() == mail.to]
+        bought = {line.product_id for order in orders for line in order.lines}
+        related = {products[i].title for p in bought if p in products for i in products[p].related}
+        assert set(titles) <= related, (mail.key, titles, related)
+        suggested += bool(titles)
+    assert suggested, "no demo mail suggests a related product"

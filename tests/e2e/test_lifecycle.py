@@ -1,14 +1,15 @@
 """The whole lifecycle on each platform's sandbox: paid -> shipped -> delivered -> return requested /
 refunded / cancelled, with every plugin on, real webhooks into the receiver, the worker on the queue,
-and a customer answering the survey and confirming the newsletter over HTTP. Every action is
-asserted, and asserted once: each mail in the outbox carries a distinct key, each coupon exists
-once on the platform, each note and tag once."""
+texts to the Twilio sandbox, a signed-up customer's birthday, and a customer answering the survey and
+confirming the newsletter over HTTP. Every action is asserted, and asserted once: each mail in the
+outbox carries a distinct key, each text reaches Twilio once, each coupon exists once on the platform,
+each note and tag once."""
 
 from __future__ import annotations
 
 import random
 from collections import Counter
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
@@ -16,16 +17,20 @@ import sqlalchemy as sa
 
 from aftercare.sandbox import Item
 from aftercare.sandbox.deployment import Customers, read_mail
+from aftercare.sandbox.testing import FAST_RETRIES
 from aftercare.store import hook_runs
 
 from .conftest import hours, mail_keys
 
 COFFEE = Item("Single-Origin Coffee 250 g", 1, Decimal("11.50"), "COFFEE-250")  # usage_tips group "coffee"
 WALLET = Item("Leather Card Holder", 1, Decimal("35.00"), "CARD-TAN")  # warranty_reminder group "leather"
+#: Where each sandbox keeps birthdays (the demo's fields).
+BIRTHDAY_FIELDS = {"shopify": "facts.birth_date", "woocommerce": "billing_birth_date"}
 
 #: (order, plugin, action, template, state) -> how many. A: delivered, answers the survey with a 2 and
 #: confirms the newsletter; B: delivered, then returned; C: refunded before shipping; D: cancelled
-#: before payment; E: shipped, delivery never reported.
+#: before payment; E: shipped, delivery never reported; F: signed up before ordering (marketing mail and
+#: texts welcome) with a birthday two days on, paid, not shipped in the week.
 EXPECTED = Counter(
     {
         ("A", "coupon", "create_coupon", "", "done"): 2,  # the next-purchase coupon and the opt-in reward
@@ -73,6 +78,16 @@ EXPECTED = Counter(
         # replenishment (coffee, 2 days a bag): B returned its coffee; E's comes after five marketing mails.
         ("B", "replenishment", "send_email", "replenishment", "dropped"): 1,  # fire-time: returned
         ("E", "replenishment", "send_email", "replenishment", "dropped"): 1,  # frequency cap
+        # Texts: the tracking link of each parcel, transactional, to the order's phone.
+        ("A", "tracking_notice", "send_sms", "shipped", "done"): 1,
+        ("B", "tracking_notice", "send_sms", "shipped", "done"): 1,
+        ("E", "tracking_notice", "send_sms", "shipped", "done"): 1,
+        # F: the paid order's coupon, the birthday on the day, the win-back 5 days on.
+        ("F", "coupon", "create_coupon", "", "done"): 1,
+        ("F", "coupon", "send_email", "coupon", "done"): 1,
+        ("F", "greetings", "send_email", "birthday", "done"): 1,
+        ("F", "win_back", "create_coupon", "", "done"): 1,
+        ("F", "win_back", "send_email", "win_back", "done"): 1,
     }
 )
 
@@ -80,13 +95,18 @@ EXPECTED = Counter(
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
 def test_every_plugin_acts_once_through_the_lifecycle(deploy, platform):
-    running = deploy({"shop": platform})
+    options = {"birthday_field": BIRTHDAY_FIELDS[platform], **({"retry_delays": FAST_RETRIES} if platform == "shopify"
+                                                                 else {})}  # fmt: skip
+    running = deploy({"shop": platform}, sandbox_options={"shop": options})
     shop = running.sandboxes["shop"]
+    # START is 2026-03-02 07:00 UTC; the test shop's zone is UTC: the greeting is due on the 4th at 09:00.
+    running.sign_up("shop", "fiona@example.com", birthday=date(1988, 3, 4))
     a = shop.create_order(email="ana@example.com", locale="es", items=[WALLET])
     b = shop.create_order(email="boris@example.com", locale="bg", items=[COFFEE])
     c = shop.create_order(email="carol@example.com", locale="en", items=[WALLET])
     d = shop.create_order(email="dan@example.com", locale="en", paid=False)
     e = shop.create_order(email="eve@example.com", locale="en", items=[COFFEE])
+    f = shop.create_order(email="fiona@example.com", locale="en", items=[WALLET])
     hours(running, 1)
     shop.cancel(d.id)
     shop.refund(c.id, reason="out of stock")
@@ -104,7 +124,7 @@ def test_every_plugin_acts_once_through_the_lifecycle(deploy, platform):
         ana.read_new_mail()
     running.finish()
 
-    label = {str(o.id): name for name, o in zip("ABCDE", (a, b, c, d, e), strict=True)}
+    label = {str(o.id): name for name, o in zip("ABCDEF", (a, b, c, d, e, f), strict=True)}
     actions = running.app.store.list_actions(limit=1000)
     seen = Counter(
         (label[x.order_id], x.plugin, x.kind.value, x.payload.get("template", ""), x.state.value) for x in actions
@@ -122,6 +142,17 @@ def test_every_plugin_acts_once_through_the_lifecycle(deploy, platform):
     sent = {x.idempotency_key for x in actions if x.kind.value == "send_email" and x.state.value == "done"}
     assert set(keys) == sent and set(keys.values()) == {1}
     assert ana.answers == [("shop", "ana@example.com", 2)] and ana.optins == [("shop", "ana@example.com")]
+    (birthday,) = [read_mail(p) for p in running.outbox.glob("*.eml") if "/greetings/" in read_mail(p).key]
+    assert birthday.to == "fiona@example.com" and birthday.key.endswith("/birthday:2026")
+
+    # Texts: one per parcel at Twilio, the one the action records, with the parcel's tracking link.
+    texted = {x.result["sid"]: x for x in actions if x.kind.value == "send_sms" and x.state.value == "done"}
+    messages = running.twilio.messages
+    assert sorted(m.sid for m in messages) == sorted(texted)
+    for message in messages:
+        order = shop.state.order(int(texted[message.sid].order_id))
+        assert message.to == texted[message.sid].payload["to"] and message.to.startswith("+")
+        assert order.fulfillments[0].tracking_url in message.body, message.body
 
     # The platform: each coupon once, notes on A and B, tags and consent on the customers.
     codes = sorted(

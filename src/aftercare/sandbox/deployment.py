@@ -17,6 +17,7 @@ orders, decided up front from a seed. The demo's summary of it is in
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import re
 import socket
@@ -24,12 +25,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email import policy
 from email.parser import BytesParser
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import requests
 import uvicorn
@@ -40,13 +42,14 @@ from aftercare.asgi import create_asgi_app
 from aftercare.clock import ManualClock
 from aftercare.config import Config
 from aftercare.links import OPTIN_PATH, SURVEY_PATH, InvalidLink
-from aftercare.models import EventKind
+from aftercare.models import ConsentState, Customer, EventKind
 from aftercare.pages import read_survey_link
 from aftercare.vault import new_secret_key
 from aftercare.worker import Worker
 
 from .base import SandboxShop
 from .shopify import ShopifySandbox
+from .twilio import TwilioSandbox
 from .woocommerce import WooCommerceSandbox
 
 #: A Monday morning; any aware time works, a fixed one makes every run alike.
@@ -60,7 +63,8 @@ SHOPS: dict[str, tuple[str, str]] = {
 
 #: Every built-in plugin on, with delays short enough that a week shows them all.
 DEMO_PLUGINS: dict[str, dict[str, Any]] = {
-    "tracking_notice": {"enabled": True, "delivered_notice": True},
+    # Texts go to the Twilio sandbox; related products come from the sandbox shops' catalogue.
+    "tracking_notice": {"enabled": True, "delivered_notice": True, "sms": True, "complementary_products": 2},
     "coupon": {"enabled": True, "value": 10, "valid_days": 30, "prefix": "THANKS", "reward_for": ["optin_confirmed"]},
     "newsletter_optin": {"enabled": True, "days_after_delivery": 1, "customer_tag": "newsletter"},
     "satisfaction_survey": {"enabled": True, "kind": "csat", "days_after_delivery": 1, "days_after_shipping": 4},
@@ -70,6 +74,7 @@ DEMO_PLUGINS: dict[str, dict[str, Any]] = {
         "days_after_shipping": 6,
         "max_products": 2,
         "review_url": "https://shop.example/products/{product_id}#reviews",
+        "complementary_products": 2,
     },
     "return_ack": {
         "enabled": True,
@@ -113,18 +118,32 @@ DEMO_PLUGINS: dict[str, dict[str, Any]] = {
         "shop_url": "https://shop.example",
         "groups": {"coffee": {"title_keywords": ["coffee"], "cycle_days": 2}},
     },
+    # Birthdays of the customers who signed up before the week (Deployment.sign_up, run_week).
+    "greetings": {"enabled": True, "send_hour": 9},
 }
 
 #: The first lost parcel of the week's first shop fails delivery this long after it left.
 FAILED_DELIVERY_AFTER = timedelta(hours=30)
+#: The year the signed-up regulars were born in: a leap year has every birthday.
+BIRTH_YEAR = 1988
 
 #: The week runs thousands of times faster than real time, but Shopify's cost bucket refills in
 #: real seconds: at Shopify's standard 50 points/s the demo would mostly wait for the bucket.
 #: A Plus-sized bucket keeps it quick; tests/e2e and bench/backfill.py exercise the real limits.
 #: The Shopify shop logs in as a new merchant's app must since 2026: client credentials.
+#: Both keep birthdays where a birthday app or checkout field would (the adapters read them there).
 DEMO_SANDBOX_OPTIONS: dict[str, dict[str, Any]] = {
-    "demo-shopify": {"bucket_size": 2000, "restore_rate": 1000, "auth": "client_credentials"}
+    "demo-shopify": {
+        "bucket_size": 2000,
+        "restore_rate": 1000,
+        "auth": "client_credentials",
+        "birthday_field": "facts.birth_date",
+    },
+    "demo-woo": {"birthday_field": "billing_birth_date"},
 }
+
+#: The shops' texting number: Twilio's magic test number, which no real phone has.
+DEMO_TEXT_SENDER = "+15005550006"
 
 
 # -- the deployment ------------------------------------------------------------------
@@ -142,6 +161,8 @@ class Deployment:
     url: str
     http: requests.Session
     consumer: Any = None
+    #: Where the shops' texts go (``[mail.sms] api_url``); None when texts are off.
+    twilio: TwilioSandbox | None = None
 
     @property
     def outbox(self) -> Path:
@@ -196,6 +217,20 @@ class Deployment:
         self.clock.advance(delta)
         self.settle()
 
+    def sign_up(self, shop_id: str, email: str, *, locale: str = "en", birthday: date | None = None) -> int:
+        """A customer who signed up at the shop before ordering: yes to marketing mail (through
+        the adapter, as aftercare records a double opt-in) and, on Shopify, to marketing texts,
+        with ``birthday`` where the shop keeps birthdays (its ``birthday_field``). Their id."""
+        shop = self.sandboxes[shop_id]
+        customer = shop.add_customer(email=email, locale=locale)
+        known = Customer(email=email, platform_id=str(customer.id))
+        self.app.adapter(shop_id).set_marketing_consent(known, ConsentState.SUBSCRIBED, "double_opt_in")
+        if isinstance(shop, ShopifySandbox):
+            shop.set_sms_consent(customer.id)
+        if birthday is not None and shop.birthday_field:
+            shop.set_birthday(customer.id, birthday.isoformat())
+        return customer.id
+
 
 #: The demo shops' ``[shops.mail.brand]`` by platform: their look and address in every mail's footer.
 DEMO_BRANDS: dict[str, dict[str, str]] = {
@@ -223,9 +258,12 @@ def demo_config(
     plugins: Mapping,
     console: bool = False,
     mail: Mapping[str, Any] | None = None,
+    twilio: TwilioSandbox | None = None,
 ) -> Config:
     """The config a merchant would write for these shops, built in memory; ``mail`` changes
-    its ``[mail]`` (an SMTP relay on 127.0.0.1 in place of the outbox, say)."""
+    its ``[mail]`` (an SMTP relay on 127.0.0.1 in place of the outbox, say); with ``twilio``
+    the shops text through it (``[mail.sms]``)."""
+    texts = {"sms": {"enabled": True, "from_number": DEMO_TEXT_SENDER, **twilio.sms_settings()}} if twilio else {}
     shops = []
     for shop_id, shop in sandboxes.items():
         platform, timezone = SHOPS.get(shop_id, (shop.platform, "UTC"))
@@ -252,7 +290,7 @@ def demo_config(
             "secret_key": new_secret_key(),
             "plugins": dict(plugins),
             # Every plugin mails in the same week here: a cap of 3 would hide the later ones.
-            "mail": {"transport": "outbox", "outbox_dir": "outbox", "frequency_cap": 5, **(mail or {})},
+            "mail": {"transport": "outbox", "outbox_dir": "outbox", "frequency_cap": 5, **texts, **(mail or {})},
             "console": {"enabled": console},
             "shops": shops,
             "base_dir": folder,
@@ -278,7 +316,9 @@ def deployment(
     ``shops`` maps shop ids to platforms (default: both demo shops);
     ``sandbox_options`` passes constructor options per shop id (bucket size,
     retry delays...). With ``register`` the receiver's webhooks are subscribed
-    on each sandbox through the adapters. ``mail`` changes the ``[mail]`` settings.
+    on each sandbox through the adapters. ``mail`` changes the ``[mail]`` settings. Each shop's
+    catalogue holds the products its orders are made of, with related products; texts go to a
+    :class:`TwilioSandbox`, whose made-up credentials are in the environment while it runs.
     """
     clock = clock or ManualClock(START)
     shops = dict(shops) if shops is not None else {sid: platform for sid, (platform, _tz) in SHOPS.items()}
@@ -291,7 +331,10 @@ def deployment(
             shop = sandbox_classes[platform](clock=clock.now, **{"seed": seed, **options.get(shop_id, {})})
             shop.start()
             stack.callback(shop.stop)
+            shop.add_catalogue()
             sandboxes[shop_id] = shop
+        twilio = stack.enter_context(TwilioSandbox(clock=clock.now))
+        stack.enter_context(_environment(twilio.environment()))
 
         sock = socket.socket(socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -299,7 +342,7 @@ def deployment(
         stack.callback(sock.close)
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
 
-        app = App(demo_config(folder, sandboxes, url, plugins, console, mail), clock=clock)
+        app = App(demo_config(folder, sandboxes, url, plugins, console, mail, twilio), clock=clock)
         stack.callback(app.close)
         app.store.upgrade()
         worker = Worker(app)
@@ -320,13 +363,28 @@ def deployment(
             time.sleep(0.01)
 
         http = stack.enter_context(requests.Session())
-        running = Deployment(folder, clock, sandboxes, app, worker, url, http, consumer)
+        running = Deployment(folder, clock, sandboxes, app, worker, url, http, consumer, twilio)
         stack.callback(lambda: running.consumer and running.consumer.stop(graceful=True))
         if register:
             for shop_id in sandboxes:
                 running.register_webhooks(shop_id)
             running.settle()
         yield running
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """``values`` in ``os.environ`` while the block runs; what was there before comes back."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 # -- simulated customers ----------------------------------------------------------------
@@ -513,6 +571,7 @@ def run_week(
     rng = random.Random(seed)
     start = running.clock.now()
     week = plan_week(list(running.sandboxes), orders_per_shop, rng, start)
+    sign_up_regulars(running, week)
     customers = Customers(running, random.Random(seed + 1))
     placed: dict[int, tuple[str, int]] = {}
     pending = list(week.moves)
@@ -527,6 +586,22 @@ def run_week(
         if progress:
             progress(now)
     return WeekResult(placed, customers, days)
+
+
+def sign_up_regulars(running: Deployment, week: Week) -> None:
+    """The regulars signed up before the week (:meth:`Deployment.sign_up`); each shop's first
+    to pay has a birthday the day after that order, so the greeting goes out within the week."""
+    for shop_id in running.sandboxes:
+        zone = ZoneInfo(running.app.shops[shop_id].config.timezone)
+        regulars: dict[str, date | None] = {}
+        for move in week.moves:
+            email = week.emails[move.order]
+            if move.shop_id != shop_id or not email or email in regulars or not move.move.startswith("create"):
+                continue
+            first_to_pay = move.move == "create" and all(day is None for day in regulars.values())
+            birthday = move.at.astimezone(zone).date() + timedelta(days=1) if first_to_pay else None
+            regulars[email] = birthday.replace(year=BIRTH_YEAR) if birthday else None
+            running.sign_up(shop_id, email, locale=week.orders[move.order][1], birthday=regulars[email])
 
 
 def _apply(running: Deployment, week: Week, move: Move, placed: dict[int, tuple[str, int]]) -> None:
