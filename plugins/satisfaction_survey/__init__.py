@@ -16,6 +16,25 @@ Delivery or shipping, never both
 Never after a cancellation, refund or return: the mail is re-checked when it
 falls due (the core's fire-time checks), and the survey is withdrawn as soon
 as one of those events arrives.
+
+Relationship survey (``every_months``)
+    Apart from the survey about an order, an NPS question about the shop as a
+    whole, at most once a period to each customer with a delivered order in it.
+    The periods are calendar blocks of ``every_months`` months in the shop's
+    time zone, named by their first month (``every_months = 6``: ``2026-01`` for
+    January to June, ``2026-07`` for July to December; a number that does not
+    divide 12 lets the blocks run on across years). The first delivery of a
+    customer's in a period schedules the mail ``relationship_days_after_delivery``
+    later under the customer's key ``relationship:<period>``, so later deliveries
+    in the period add nothing, and a delivery in the next period a second mail.
+    Marketing mail, as the greetings plugin's: only for a customer who opted in to
+    marketing mail, dropped when due if they unsubscribed since; quiet hours, the
+    frequency cap and suppressions apply. The order being returned or refunded
+    since does not withdraw it: the question is about the customer's relationship
+    with the shop, not that order. A delivery the shop reports after its period
+    ended (a first sync of history) schedules none. The answers carry the purpose
+    ``relationship``: kept apart from the order's own (another answer of the same
+    order and kind), and counted apart in the report and the console.
 """
 
 from __future__ import annotations
@@ -25,14 +44,18 @@ import logging
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
 from aftercare import hookimpl
-from aftercare.models import Event, SurveyAnswer, SurveyKind
+from aftercare.actions import Recheck, Scope
+from aftercare.models import ConsentState, Event, SurveyAnswer, SurveyKind, SurveyPurpose
 from aftercare.settings import PluginSettings
 
 SURVEY = "survey"
+#: The relationship survey's customer-scoped key, per period: ``relationship:2026-07``.
+RELATIONSHIP = "relationship"
 log = logging.getLogger("aftercare.plugins.satisfaction_survey")
 #: A comment with one of these is a complaint whatever the score (en, es, bg; word stems).
 COMPLAINT_WORDS = ("broken", "damaged", "late", "missing", "wrong", "refund", "never arrived", "complain",
@@ -70,6 +93,17 @@ class Settings(PluginSettings):
     staff_alert_comments: Literal["complaints", "all", "none"] = "complaints"
     #: Words that make a comment a complaint whatever the score (any case, anywhere in the comment).
     complaint_words: list[str] = Field(default_factory=lambda: list(COMPLAINT_WORDS))
+    #: A relationship NPS survey once per period of this many months to each customer with a delivered
+    #: order in it (0: none); see the module's text.
+    every_months: int = Field(0, ge=0)
+    #: The relationship survey goes this many days after the customer's first delivery in the period
+    #: (its links work for ``[links] survey_days`` from the delivery: keep this well below that).
+    relationship_days_after_delivery: int = Field(14, ge=0)
+    relationship_template: str = "relationship_survey"
+
+    def longest_delay(self) -> timedelta:
+        relationship = self.relationship_days_after_delivery if self.every_months else 0
+        return timedelta(days=max(self.days_after_delivery, self.days_after_shipping, relationship))
 
 
 # -- hooks ------------------------------------------------------------------------------
@@ -87,6 +121,8 @@ def on_shipped(event: Event, ctx) -> None:
 def on_delivered(event: Event, ctx) -> None:
     delivered = (event.shipment.delivered_at if event.shipment else None) or event.occurred_at
     _send_survey(ctx, due=delivered + timedelta(days=ctx.settings.days_after_delivery), reschedule=True)
+    if ctx.settings.every_months:
+        _send_relationship_survey(event, ctx, delivered)
 
 
 @hookimpl
@@ -110,11 +146,13 @@ def on_survey_answered(event: Event, ctx) -> None:
     answer = event.answer
     if answer is None or not _needs_follow_up(answer, ctx.settings):
         return
-    ctx.add_order_note(_follow_up_note(answer), key=f"follow-up-{answer.kind.value}")
+    ctx.add_order_note(_follow_up_note(answer), key=f"follow-up-{_survey_of(answer)}")
     tag = ctx.settings.follow_up_tag.strip()
     if tag:
-        # Once per order: a customer untagged after a follow-up is tagged again by a later low score.
-        ctx.tag_customer(tag, key=f"{tag}:order:{event.order.platform_id}")
+        # Once per order (and apart for the relationship survey asked through it): a customer untagged
+        # after a follow-up is tagged again by a later low score.
+        about = "order" if answer.purpose is SurveyPurpose.ORDER else f"{answer.purpose.value}:order"
+        ctx.tag_customer(tag, key=f"{tag}:{about}:{event.order.platform_id}")
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -138,9 +176,10 @@ def _alert_staff(event: Event, ctx) -> None:
     digest = hashlib.sha256(f"{answer.score}:{answer.comment.strip()}".encode()).hexdigest()[:12]
     scale = answer.kind.scale
     context = {"kind": answer.kind.value, "score": answer.score, "lowest": scale.start, "highest": scale.stop - 1,
-               "comment": answer.comment.strip(), "low": low, "complaint": complaint}  # fmt: skip
+               "comment": answer.comment.strip(), "low": low, "complaint": complaint,
+               "purpose": answer.purpose.value}  # fmt: skip
     ctx.send_email("staff_alert", to=to, transactional=True, locale=ctx.shop.locale,
-                   key=f"staff-alert-{answer.kind.value}-{digest}", context=context)  # fmt: skip
+                   key=f"staff-alert-{_survey_of(answer)}-{digest}", context=context)  # fmt: skip
 
 
 def _send_survey(ctx, *, due: datetime, reschedule: bool = False) -> None:
@@ -151,8 +190,45 @@ def _send_survey(ctx, *, due: datetime, reschedule: bool = False) -> None:
     later.send_email(ctx.settings.template, key=SURVEY, context={"kind": kind.value, "answers": answers})
 
 
+def _send_relationship_survey(event: Event, ctx, delivered: datetime) -> None:
+    """The customer's relationship NPS of the delivery's period, if they have none yet (see the module's text)."""
+    settings, order = ctx.settings, event.order
+    customer = order.customer
+    if order.is_cancelled or not customer.email.strip():
+        return
+    if customer.marketing_consent is not ConsentState.SUBSCRIBED:
+        return  # marketing mail about no order: only for customers who said yes
+    zone = ZoneInfo(ctx.shop.timezone)
+    period = relationship_period(delivered, zone, settings.every_months)
+    if period != relationship_period(ctx.now(), zone, settings.every_months):
+        return  # the period is over: no survey about it now (a backfill of old deliveries)
+    due = delivered + timedelta(days=settings.relationship_days_after_delivery)
+    kind, purpose = SurveyKind.NPS, SurveyPurpose.RELATIONSHIP
+    answers = [{"score": score, "url": ctx.survey_link(kind, score, purpose=purpose)} for score in kind.scale]
+    later = ctx.later(max(due - ctx.now(), timedelta(0)), rechecks=(Recheck.UNSUBSCRIBED,))
+    context = {"kind": kind.value, "answers": answers, "period": period, "every_months": settings.every_months}
+    later.send_email(settings.relationship_template, key=f"{RELATIONSHIP}:{period}", scope=Scope.CUSTOMER,
+                     context=context)  # fmt: skip
+
+
+def relationship_period(moment: datetime, zone: ZoneInfo, every_months: int) -> str:
+    """The calendar block of ``every_months`` months that ``moment`` falls in, in ``zone``, named by its
+    first month: ``2026-07`` for 10 August 2026 with 6; blocks count from January of year 0, so with a
+    divisor of 12 they start in January every year."""
+    local = moment.astimezone(zone)
+    first = (local.year * 12 + local.month - 1) // every_months * every_months
+    return f"{first // 12:04d}-{first % 12 + 1:02d}"
+
+
 def _withdraw(ctx, why: str) -> None:
     ctx.cancel(SURVEY, reason=f"{why}: no survey")
+
+
+def _survey_of(answer: SurveyAnswer) -> str:
+    """``nps`` for an order survey's answer, ``relationship-nps`` for the relationship survey's (in keys)."""
+    if answer.purpose is SurveyPurpose.ORDER:
+        return answer.kind.value
+    return f"{answer.purpose.value}-{answer.kind.value}"
 
 
 def _needs_follow_up(answer: SurveyAnswer, settings: Settings) -> bool:
@@ -187,4 +263,6 @@ def _follow_up_note(answer: SurveyAnswer) -> str:
     scale = answer.kind.scale
     comment = answer.comment.strip()
     said = f'comment: "{comment}"' if comment else "no comment"
-    return f"follow up: {answer.kind.value.upper()} {answer.score} ({scale.start}-{scale.stop - 1}) — {said}"
+    kind = answer.kind.value.upper()
+    survey = kind if answer.purpose is SurveyPurpose.ORDER else f"{answer.purpose.value} {kind}"
+    return f"follow up: {survey} {answer.score} ({scale.start}-{scale.stop - 1}) — {said}"

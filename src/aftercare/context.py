@@ -35,7 +35,7 @@ from aftercare.actions import (
     Scope,
     idempotency_key,
 )
-from aftercare.models import ConsentState, Event, Money, Order, SurveyKind, normalise_email
+from aftercare.models import ConsentState, Event, Money, Order, SurveyKind, SurveyPurpose, normalise_email
 from aftercare.settings import PluginSettings
 
 #: The one key of a mail context value that asks the mail channel for related products at send
@@ -60,7 +60,17 @@ class ShopProfile:
 class LinkMaker(Protocol):
     """Makes the signed links of customer pages (see :mod:`aftercare.links`)."""
 
-    def survey(self, *, shop_id: str, order_id: str, email: str, locale: str, kind: SurveyKind, score: int) -> str: ...
+    def survey(
+        self,
+        *,
+        shop_id: str,
+        order_id: str,
+        email: str,
+        locale: str,
+        kind: SurveyKind,
+        score: int,
+        purpose: SurveyPurpose = SurveyPurpose.ORDER,
+    ) -> str: ...
 
     def optin(self, *, shop_id: str, order_id: str, email: str, locale: str) -> str: ...
 
@@ -149,16 +159,20 @@ class Context:
         )
 
     # -- links for mail ----------------------------------------------------
-    def survey_link(self, kind: SurveyKind | str, score: int) -> str:
+    def survey_link(
+        self, kind: SurveyKind | str, score: int, *, purpose: SurveyPurpose | str = SurveyPurpose.ORDER
+    ) -> str:
         """A signed link answering survey ``kind`` (csat, nps, ces) with ``score`` for this order.
 
         The page it opens asks the customer to confirm (mail scanners open
         links too); the confirmed answer fires ``on_survey_answered``.
+        ``purpose="relationship"``: the answer is about the customer's relationship with the
+        shop, not this order; it is kept and reported apart from the order's own answer.
         """
         order = self.event.order
         return self._link_maker().survey(
             shop_id=self.shop.id, order_id=order.platform_id, email=order.customer.email,
-            locale=self.locale, kind=SurveyKind(kind), score=score,
+            locale=self.locale, kind=SurveyKind(kind), score=score, purpose=SurveyPurpose(purpose),
         )  # fmt: skip
 
     def optin_link(self) -> str:

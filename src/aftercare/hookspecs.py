@@ -122,7 +122,8 @@ def on_shipment_exception(event, ctx):
 def on_survey_answered(event, ctx):
     """The customer confirmed an answer on a survey page (links made with
     ``ctx.survey_link``): ``event.answer`` has the kind (csat, nps, ces), the
-    score and any comment. Fires when an order's answer of a kind is first
+    score, any comment and the purpose (``order``, or ``relationship`` for a
+    survey about the shop as a whole, kept apart from the order's own). Fires when an order's answer of a kind is first
     given, and again when it changes (another score, or a comment added on the
     thank-you page), with the answer as it now is; the same answer confirmed
     twice fires once. Key the actions you ask (a follow-up note once per order

@@ -1,7 +1,7 @@
 """Links in customer mail that reveal nothing: unsubscribe, survey answers, newsletter opt-in.
 
 A token is the link's fields (the shop id, an order, an address, a locale, a
-score) encrypted and authenticated with Fernet (AES-128-CBC plus HMAC-SHA256),
+score, a relationship survey's purpose) encrypted and authenticated with Fernet (AES-128-CBC plus HMAC-SHA256),
 so whoever holds the link, or a mail log, reads nothing from it; nothing is
 stored per link, which keeps links working in every process of a deployment
 without a table. The key is derived with HKDF (:func:`aftercare.vault.derive_key`)
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 from cryptography.fernet import Fernet, InvalidToken
 from pydantic import SecretStr
 
-from aftercare.models import SurveyKind, normalise_email
+from aftercare.models import SurveyKind, SurveyPurpose, normalise_email
 from aftercare.vault import derive_key
 
 if TYPE_CHECKING:
@@ -113,10 +113,24 @@ class Links:
     def __init__(self, app: App) -> None:
         self.app = app
 
-    def survey(self, *, shop_id: str, order_id: str, email: str, locale: str, kind: SurveyKind, score: int) -> str:
+    def survey(
+        self,
+        *,
+        shop_id: str,
+        order_id: str,
+        email: str,
+        locale: str,
+        kind: SurveyKind,
+        score: int,
+        purpose: SurveyPurpose = SurveyPurpose.ORDER,
+    ) -> str:
         if score not in kind.scale:
             raise ValueError(f"{kind.value} score must be in {kind.scale.start}..{kind.scale.stop - 1}, got {score}")
         fields = (normalise_email(email), locale, kind.value, str(score))
+        if SurveyPurpose(purpose) is not SurveyPurpose.ORDER:
+            # A sixth field only when it is not an order's: an order survey's link stays as short as it
+            # was, and links made before purposes existed read as what they were, "order".
+            fields += (SurveyPurpose(purpose).value,)
         token = make_token(self.app, "survey", shop_id, order_id, *fields)
         return url(self.app, SURVEY_PATH, token)
 

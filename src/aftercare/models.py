@@ -350,12 +350,21 @@ class SurveyKind(enum.StrEnum):
         return {"csat": range(1, 6), "nps": range(0, 11), "ces": range(1, 8)}[self.value]
 
 
+class SurveyPurpose(enum.StrEnum):
+    """What a survey asks about: one order (a few days after its delivery), or the customer's
+    relationship with the shop (asked once a period, apart from any order's)."""
+
+    ORDER = "order"
+    RELATIONSHIP = "relationship"
+
+
 @dataclass(frozen=True, slots=True)
 class SurveyAnswer:
     kind: SurveyKind
     score: int
     answered_at: datetime
     comment: str = ""
+    purpose: SurveyPurpose = SurveyPurpose.ORDER
 
     def __post_init__(self) -> None:
         _require_utc("SurveyAnswer.answered_at", self.answered_at)

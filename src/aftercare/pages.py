@@ -10,6 +10,8 @@ key, so a form posted twice fires nothing more:
 - ``survey:{order}:{kind}``: the first answer of an order and survey kind (csat, nps, ces);
 - ``survey:{order}:{kind}:{score}:{comment digest}``: a change to it, another score or a
   comment (the thank-you page's), so a score changed to a low one, or a complaint, is heard;
+- the same with ``:relationship`` after the kind for a relationship survey's answer
+  (``survey:{order}:nps:relationship``), which is kept apart from the order's own;
 - ``optin:{email}``: once per customer and shop.
 
 The token (:mod:`aftercare.links`) is opaque and names the shop; nothing of
@@ -35,7 +37,7 @@ from starlette.routing import Route
 from aftercare.links import OPTIN_PATH, SURVEY_PATH, ExpiredLink, InvalidLink, read_token
 from aftercare.mail.templates import environment, locale_chain, template_roots
 from aftercare.mail.web import PAGE_HEADERS
-from aftercare.models import ConsentState, Event, EventKind, SurveyAnswer, SurveyKind
+from aftercare.models import ConsentState, Event, EventKind, SurveyAnswer, SurveyKind, SurveyPurpose
 
 if TYPE_CHECKING:
     from aftercare.app import App
@@ -57,6 +59,7 @@ class SurveyLink:
     locale: str
     kind: SurveyKind
     score: int
+    purpose: SurveyPurpose = SurveyPurpose.ORDER
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +73,10 @@ class OptinLink:
 def read_survey_link(app: App, token: str) -> SurveyLink:
     link = read_token(app, "survey", token)
     try:
-        order_id, email, locale, kind, score = link.fields
-        survey = SurveyLink(link.shop_id, order_id, email, locale, SurveyKind(kind), int(score))
+        # Links made before surveys had a purpose have five fields: they were all about an order.
+        fields = (*link.fields, SurveyPurpose.ORDER.value) if len(link.fields) == 5 else link.fields
+        order_id, email, locale, kind, score, purpose = fields
+        survey = SurveyLink(link.shop_id, order_id, email, locale, SurveyKind(kind), int(score), SurveyPurpose(purpose))
     except ValueError:
         raise InvalidLink("malformed survey link") from None
     if survey.score not in survey.kind.scale:
@@ -98,15 +103,16 @@ def routes(app: App, queue: Enqueuer) -> list[Route]:
         except InvalidLink:
             return _invalid(app, "_survey.html")
         show = {"token": token, "kind": link.kind.value, "scale": list(link.kind.scale)}
+        about_order = link.purpose is SurveyPurpose.ORDER  # a relationship survey is about no order
         if request.method == "GET":
-            number = await run_in_threadpool(_order_number, app, link.shop_id, link.order_id)
+            number = await run_in_threadpool(_order_number, app, link.shop_id, link.order_id) if about_order else ""
             return _page(app, link, "_survey.html", state="confirm", score=link.score, order_number=number, **show)
         form = await _form(request)
         score = _score(form.get("score"), link.kind, default=link.score)
         if score is None:
             return _invalid(app, "_survey.html", link)
         await run_in_threadpool(record_survey_answer, app, queue, link, link.kind, score)
-        asks_ces = link.kind is not SurveyKind.CES
+        asks_ces = link.kind is not SurveyKind.CES and about_order  # effort is an order's, not a relationship's
         return _page(app, link, "_survey.html", state="thanks", score=score, order_number="", asks_ces=asks_ces,
                      ces_scale=list(SurveyKind.CES.scale), **show)  # fmt: skip
 
@@ -155,19 +161,22 @@ def record_survey_answer(
     comment it did not have) has one of its own, ``survey:{order}:{kind}:{score}:{digest of the
     comment}``, carrying the answer as it now is: a score changed to a low one, or a complaint
     written on the thank-you page, reaches the hooks too. The same form posted again changes
-    nothing and fires nothing."""
+    nothing and fires nothing. A relationship survey's answer is kept apart from the order's
+    own, and its keys say so after the kind (``survey:{order}:{kind}:relationship...``)."""
     store = app.store
-    before = store.survey_answer(link.shop_id, link.order_id, kind)
+    purpose = link.purpose
+    before = store.survey_answer(link.shop_id, link.order_id, kind, purpose)
     said = comment or (before.answer.comment if before else "")
+    about = f"{kind.value}" if purpose is SurveyPurpose.ORDER else f"{kind.value}:{purpose.value}"
     if before is not None and before.answer.score == score and said == before.answer.comment:
         key = ""  # nothing new: keep the record's time and source, fire nothing
     elif before is None:
-        key = f"survey:{link.order_id}:{kind.value}"
+        key = f"survey:{link.order_id}:{about}"
     else:
         digest = hashlib.sha256(said.encode()).hexdigest()[:12]
-        key = f"survey:{link.order_id}:{kind.value}:{score}:{digest}"
-    answer = SurveyAnswer(kind, score, app.now(), comment)
-    shown = SurveyAnswer(kind, score, before.answer.answered_at if before else app.now(), said)
+        key = f"survey:{link.order_id}:{about}:{score}:{digest}"
+    answer = SurveyAnswer(kind, score, app.now(), comment, purpose)
+    shown = SurveyAnswer(kind, score, before.answer.answered_at if before else app.now(), said, purpose)
     event = _event(app, link.shop_id, link.order_id, EventKind.SURVEY_ANSWERED, key, answer=shown) if key else None
     with store.transaction() as conn:
         store.record_survey_answer(conn, shop_id=link.shop_id, order_id=link.order_id, email=link.email,
@@ -179,10 +188,10 @@ def record_survey_answer(
 def record_more(app: App, queue: Enqueuer, link: SurveyLink, comment: str, ces: int | None) -> None:
     """The thank-you form: a comment on the answer already given, and a Customer Effort answer."""
     if comment:
-        given = app.store.survey_answer(link.shop_id, link.order_id, link.kind)
+        given = app.store.survey_answer(link.shop_id, link.order_id, link.kind, link.purpose)
         score = given.answer.score if given else link.score
         record_survey_answer(app, queue, link, link.kind, score, comment)
-    if ces is not None and link.kind is not SurveyKind.CES:
+    if ces is not None and link.kind is not SurveyKind.CES and link.purpose is SurveyPurpose.ORDER:
         record_survey_answer(app, queue, link, SurveyKind.CES, ces)
 
 

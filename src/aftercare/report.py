@@ -12,7 +12,9 @@ hand. Each one is defined in ``docs/report.md``; in short, for a period
 - repeat-purchase rate: of the customers mailed in the period, the share
   with a paid order later than the order of their first mail in the period;
 - CSAT (% of 4-5), NPS (% 9-10 minus % 0-6), CES (average) of the answers
-  first given in the period;
+  first given in the period to the surveys about an order;
+- relationship NPS: the same NPS of the answers to the periodic relationship
+  survey (satisfaction_survey's ``every_months``), counted apart;
 - TGW: returns requested plus complaints (CSAT answers of 1-2) per 100 orders
   paid in the period.
 """
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from aftercare.actions import ActionKind
-from aftercare.models import EventKind, SurveyKind, normalise_email
+from aftercare.models import EventKind, SurveyKind, SurveyPurpose, normalise_email
 
 if TYPE_CHECKING:
     from aftercare.app import App
@@ -56,6 +58,8 @@ class ShopReport:
     nps: float | None
     ces_answers: int
     ces: float | None
+    relationship_nps_answers: int
+    relationship_nps: float | None
     paid_orders: int
     returns: int
     complaints: int
@@ -74,7 +78,11 @@ def shop_report(store: Store, shop_id: str, since: datetime, until: datetime) ->
     paid = store.events_of_kind(shop_id, [EventKind.ORDER_PAID])  # all of them: later orders count, up to now
     returns = store.events_of_kind(shop_id, [EventKind.RETURN_REQUESTED], since, until)
     answers = store.survey_answers(shop_id, since, until)
-    scores = {kind: [a.answer.score for a in answers if a.answer.kind is kind] for kind in SurveyKind}
+    scores = {
+        (purpose, kind): [a.answer.score for a in answers if (a.answer.purpose, a.answer.kind) == (purpose, kind)]
+        for purpose in SurveyPurpose
+        for kind in SurveyKind
+    }
 
     redeemed = 0
     for coupon in coupons:
@@ -100,7 +108,8 @@ def shop_report(store: Store, shop_id: str, since: datetime, until: datetime) ->
         if any(paid_at[o] > start for o in orders_of.get(email, []) if o != first_order):
             repeat += 1
 
-    csat, nps, ces = scores[SurveyKind.CSAT], scores[SurveyKind.NPS], scores[SurveyKind.CES]
+    csat, nps, ces = (scores[SurveyPurpose.ORDER, kind] for kind in SurveyKind)
+    relationship_nps = scores[SurveyPurpose.RELATIONSHIP, SurveyKind.NPS]
     complaints = sum(1 for s in csat if s <= 2)
     return ShopReport(
         shop_id=shop_id,
@@ -115,9 +124,11 @@ def shop_report(store: Store, shop_id: str, since: datetime, until: datetime) ->
         csat_answers=len(csat),
         csat=_percent(sum(1 for s in csat if s >= 4), len(csat)),
         nps_answers=len(nps),
-        nps=_percent(sum(1 for s in nps if s >= 9) - sum(1 for s in nps if s <= 6), len(nps)),
+        nps=_net_promoters(nps),
         ces_answers=len(ces),
         ces=round(sum(ces) / len(ces), 2) if ces else None,
+        relationship_nps_answers=len(relationship_nps),
+        relationship_nps=_net_promoters(relationship_nps),
         paid_orders=len(paid_in_period),
         returns=len(returns),
         complaints=complaints,
@@ -163,6 +174,7 @@ def rows(report: ShopReport) -> list[tuple[str, str]]:
         ("CSAT", _show(report.csat, "%", f"{report.csat_answers} answers")),
         ("NPS", _show(report.nps, "", f"{report.nps_answers} answers")),
         ("CES", _show(report.ces, "", f"{report.ces_answers} answers, 1 = least effort")),
+        ("relationship NPS", _show(report.relationship_nps, "", f"{report.relationship_nps_answers} answers")),
         (
             "TGW per 100 orders",
             _show(
@@ -182,6 +194,11 @@ def _code(code: str) -> str:
 
 def _percent(part: int, whole: int) -> float | None:
     return round(100 * part / whole, 1) if whole else None
+
+
+def _net_promoters(scores: list[int]) -> float | None:
+    """NPS: % of 9-10 minus % of 0-6."""
+    return _percent(sum(1 for s in scores if s >= 9) - sum(1 for s in scores if s <= 6), len(scores))
 
 
 def _show(value: float | None, unit: str, detail: str) -> str:

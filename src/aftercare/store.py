@@ -62,6 +62,7 @@ from aftercare.models import (
     Order,
     SurveyAnswer,
     SurveyKind,
+    SurveyPurpose,
     normalise_email,
 )
 from aftercare.platform import PrivacyRequest
@@ -237,7 +238,8 @@ survey_answers = sa.Table(
     sa.Column("source", sa.String(64), nullable=False),
     sa.Column("answered_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
-    sa.UniqueConstraint("shop_id", "order_id", "kind", name="uq_survey_answers_shop_order_kind"),
+    sa.Column("purpose", sa.String(16), nullable=False, server_default="order"),  # order | relationship
+    sa.UniqueConstraint("shop_id", "order_id", "kind", "purpose", name="uq_survey_answers_shop_order_kind_purpose"),
     sa.Index("ix_survey_answers_shop_answered", "shop_id", "answered_at"),
 )
 
@@ -431,7 +433,7 @@ class SentMark:
 
 @dataclass(frozen=True, slots=True)
 class StoredSurveyAnswer:
-    """A customer's answer as kept: one per shop, order and survey kind."""
+    """A customer's answer as kept: one per shop, order, survey kind and purpose."""
 
     shop_id: str
     order_id: str
@@ -1757,7 +1759,7 @@ class Store:
     def record_survey_answer(
         self, conn: Connection, *, shop_id: str, order_id: str, email: str, answer: SurveyAnswer, source: str
     ) -> bool:
-        """Keep the answer of one order and survey kind; True if it is the first one.
+        """Keep the answer of one order, survey kind and purpose; True if it is the first one.
 
         A later confirmation changes the score, and the comment when it
         brings one; ``answered_at`` stays the first answer's time.
@@ -1772,8 +1774,9 @@ class Store:
             "source": source,
             "answered_at": answer.answered_at,
             "updated_at": self._clock.now(),
+            "purpose": answer.purpose.value,
         }
-        if insert_new(conn, survey_answers, [row], ("shop_id", "order_id", "kind")):
+        if insert_new(conn, survey_answers, [row], ("shop_id", "order_id", "kind", "purpose")):
             return True
         changes: dict[str, Any] = {"score": answer.score, "source": source, "updated_at": row["updated_at"]}
         if answer.comment:
@@ -1784,16 +1787,20 @@ class Store:
                 survey_answers.c.shop_id == shop_id,
                 survey_answers.c.order_id == order_id,
                 survey_answers.c.kind == answer.kind.value,
+                survey_answers.c.purpose == answer.purpose.value,
             )
             .values(**changes)
         )
         return False
 
-    def survey_answer(self, shop_id: str, order_id: str, kind: SurveyKind) -> StoredSurveyAnswer | None:
+    def survey_answer(
+        self, shop_id: str, order_id: str, kind: SurveyKind, purpose: SurveyPurpose = SurveyPurpose.ORDER
+    ) -> StoredSurveyAnswer | None:
         query = sa.select(survey_answers).where(
             survey_answers.c.shop_id == shop_id,
             survey_answers.c.order_id == order_id,
             survey_answers.c.kind == kind.value,
+            survey_answers.c.purpose == purpose.value,
         )
         with self.engine.connect() as conn:
             row = conn.execute(query).one_or_none()
@@ -2386,7 +2393,7 @@ class Store:
             return [(row.shop_id, row.order_id) for row in conn.execute(query)]
 
     def order_survey_answers(self, shop_id: str, order_id: str) -> list[StoredSurveyAnswer]:
-        """Every survey answer given about one order (one per kind), oldest first (its timeline)."""
+        """Every survey answer given about one order (one per kind and purpose), oldest first (its timeline)."""
         query = (
             sa.select(survey_answers)
             .where(survey_answers.c.shop_id == shop_id, survey_answers.c.order_id == order_id)
@@ -2835,7 +2842,7 @@ def _console_user(row: Any) -> ConsoleUser:
 
 
 def _survey_answer(row: Any) -> StoredSurveyAnswer:
-    answer = SurveyAnswer(SurveyKind(row.kind), row.score, row.answered_at, row.comment)
+    answer = SurveyAnswer(SurveyKind(row.kind), row.score, row.answered_at, row.comment, SurveyPurpose(row.purpose))
     return StoredSurveyAnswer(row.shop_id, row.order_id, row.email, answer, row.source, row.updated_at)
 
 

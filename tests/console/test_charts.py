@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from aftercare.console.charts import FONT, GLYPH, WIDTH, bar_chart, count_ticks, line_chart, scale_ticks
-from aftercare.models import SurveyAnswer, SurveyKind
+from aftercare.models import SurveyAnswer, SurveyKind, SurveyPurpose
 from aftercare.testing import START
 
 from .conftest import login
@@ -103,6 +103,48 @@ def test_the_surveys_page_has_panels_only_for_the_kinds_the_shop_uses(client, co
     assert page.count('<svg class="chart"') == 2  # CSAT per week and CSAT scores: no NPS, no CES panels
     assert "NPS" not in page and "CES" not in page
     assert "the only week with answers" in page  # three answers in one week: a figure, not a line of one dot
+
+
+def test_relationship_nps_has_panels_of_its_own_never_mixed_into_the_order_surveys(client, console_app):
+    login(client, "nora")
+    answers = [(SurveyKind.CSAT, 5, SurveyPurpose.ORDER), (SurveyKind.CSAT, 4, SurveyPurpose.ORDER),
+               (SurveyKind.NPS, 10, SurveyPurpose.RELATIONSHIP), (SurveyKind.NPS, 3, SurveyPurpose.RELATIONSHIP),
+               (SurveyKind.NPS, 9, SurveyPurpose.RELATIONSHIP)]  # fmt: skip
+    with console_app.store.transaction() as conn:
+        for n, (kind, score, purpose) in enumerate(answers):
+            console_app.store.record_survey_answer(
+                conn, shop_id="north", order_id=f"o{n}", email="a@example.com", source="test",
+                answer=SurveyAnswer(kind, score, START, "Slow replies" if score == 3 else "", purpose),
+            )  # fmt: skip
+    page = client.get("/console/shops/north/surveys").text
+    assert re.findall(r'<svg class="chart"[^>]* aria-label="([^"]*)"', page) == [  # no post-order NPS panel
+        "CSAT per week (% of 4 and 5)", "Relationship NPS per week",
+        "CSAT scores (2 answers)", "Relationship NPS scores (3 answers)",
+    ]  # fmt: skip
+    assert "33.3" in page  # the relationship NPS of 10, 3, 9: its own figure (two promoters, one detractor of 3)
+    assert "nps (relationship)" in page  # the comment says which survey it answers
+
+
+def test_a_shop_asking_the_relationship_survey_gets_its_panels_before_any_answer(tmp_path):
+    from aftercare.console.web import survey_panels
+    from aftercare.plugins import satisfaction_survey
+
+    from .conftest import make_app
+
+    settings = {"enabled": True, "kind": "csat", "every_months": 6}
+    app = make_app(tmp_path, plugins=[("satisfaction_survey", satisfaction_survey)],
+                   plugin_config={"satisfaction_survey": settings})  # fmt: skip
+    try:
+        assert survey_panels(app, "north", []) == [(SurveyPurpose.ORDER, SurveyKind.CSAT),
+                                                   (SurveyPurpose.RELATIONSHIP, SurveyKind.NPS)]  # fmt: skip
+    finally:
+        app.close()
+    app = make_app(tmp_path / "off", plugins=[("satisfaction_survey", satisfaction_survey)],
+                   plugin_config={"satisfaction_survey": {"enabled": True, "kind": "nps"}})  # fmt: skip
+    try:
+        assert survey_panels(app, "north", []) == [(SurveyPurpose.ORDER, SurveyKind.NPS)]
+    finally:
+        app.close()
 
 
 def test_the_plugins_page_shows_values_plainly_not_as_python_reprs(tmp_path, password_hash):

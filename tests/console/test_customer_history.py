@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from aftercare.asgi import create_asgi_app
 from aftercare.console.customers import customer_history
 from aftercare.dispatch import Dispatcher, execute_due
-from aftercare.models import ReturnRequest, ShipmentStatus, SurveyAnswer, SurveyKind
+from aftercare.models import ReturnRequest, ShipmentStatus, SurveyAnswer, SurveyKind, SurveyPurpose
 from aftercare.queue import Enqueuer
 from aftercare.testing import START, make_event, make_order
 
@@ -127,3 +127,20 @@ def test_customers_show_prints_the_history_and_json(history_app, tmp_path, monke
     assert unknown.exit_code == 2 and "no shop 'nope'" in unknown.stderr
     nobody = CliRunner().invoke(cli, ["customers", "show", "nobody@example.com"])
     assert nobody.exit_code == 2 and "no order of nobody@example.com in north" in nobody.stderr
+
+
+def test_a_relationship_answer_says_which_survey_it_answers(history_app):
+    a_customers_year(history_app)
+    history_app.clock.advance(HOUR)
+    answer = SurveyAnswer(SurveyKind.NPS, 3, history_app.now(), purpose=SurveyPurpose.RELATIONSHIP)
+    with history_app.store.transaction() as conn:
+        history_app.store.record_survey_answer(conn, shop_id="north", order_id="5001", email="ana@example.com",
+                                               answer=answer, source="survey page")  # fmt: skip
+    last = customer_history(history_app.store, ["north"], "ana@example.com")[-1]
+    assert (last.order_number, last.what, last.text) == ("#1005", "answer", "relationship NPS answer 3 (0-10)")
+    with TestClient(create_asgi_app(history_app, Enqueuer.for_app(history_app)), base_url="http://127.0.0.1",
+                    follow_redirects=False) as client:  # fmt: skip
+        login(client, "nora")
+        order = client.get("/console/shops/north/orders/5001").text
+    assert 'id="answer-nps-relationship"><strong>Relationship NPS answer: 3</strong>' in order
+    assert 'id="answer-csat"><strong>CSAT answer: 2</strong>' in order  # the order's own, beside it

@@ -9,16 +9,18 @@ from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from click.testing import CliRunner
 
 from aftercare.cli import cli
 from aftercare.clock import ManualClock
-from aftercare.migrations import head_revision, upgrade
+from aftercare.migrations import alembic_config, head_revision, upgrade
+from aftercare.models import SurveyAnswer, SurveyKind, SurveyPurpose
 from aftercare.store import Store
 from aftercare.testing import START
 
 from ..runtime.test_processes import stop
-from .test_store import postgres_schema
+from .test_store import postgres_schema, store  # noqa: F401  (the fixture)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -65,11 +67,11 @@ def run(config, *args):
 
 
 def revision_of(database):
-    store = Store(database, ManualClock(START))
+    opened = Store(database, ManualClock(START))
     try:
-        return store.require_current_schema()
+        return opened.require_current_schema()
     finally:
-        store.close()
+        opened.close()
 
 
 def test_four_processes_starting_at_once_on_a_fresh_store_all_come_up_and_one_migrates(tmp_path, fresh_database):
@@ -153,3 +155,35 @@ def test_migrate_with_the_store_unreachable_is_one_line_naming_the_database_and_
         "error: database: cannot open postgresql+psycopg://aftercare:***@127.0.0.1:1/x: Connection refused"
     ]
     assert "hunter2" not in done.stdout + done.stderr
+
+
+def test_0013_gives_survey_answers_a_purpose_and_downgrades(store):  # noqa: F811
+    with store.transaction() as conn:
+        upgrade(conn, "0012")
+        columns = ("shop_id", "order_id", "email", "kind", "score", "comment", "source", "answered_at", "updated_at")
+        answers = sa.table("survey_answers", *(sa.column(c) for c in columns))
+        conn.execute(sa.insert(answers), [  # the columns 0012 has: no purpose
+            {"shop_id": "test", "order_id": order, "email": "ana@example.com", "kind": "nps", "score": score,
+             "comment": "", "source": "survey page", "answered_at": START, "updated_at": START}
+            for order, score in (("1", 9), ("2", 4))
+        ])  # fmt: skip
+    store.upgrade()
+    assert [(a.order_id, a.answer.purpose, a.answer.score) for a in store.survey_answers("test")] == [
+        ("1", SurveyPurpose.ORDER, 9), ("2", SurveyPurpose.ORDER, 4)]  # fmt: skip
+    relationship = SurveyAnswer(SurveyKind.NPS, 2, START, purpose=SurveyPurpose.RELATIONSHIP)
+    with store.transaction() as conn:  # the same order and kind, another purpose: a second answer
+        assert store.record_survey_answer(conn, shop_id="test", order_id="1", email="ana@example.com",
+                                          answer=relationship, source="survey page")  # fmt: skip
+    assert len(store.survey_answers("test")) == 3
+
+    with store.transaction() as conn:
+        command.downgrade(alembic_config(conn), "0012")
+        inspector = sa.inspect(conn)
+        assert "purpose" not in {c["name"] for c in inspector.get_columns("survey_answers")}
+        unique = {u["name"]: u["column_names"] for u in inspector.get_unique_constraints("survey_answers")}
+        assert unique == {"uq_survey_answers_shop_order_kind": ["shop_id", "order_id", "kind"]}
+        kept = conn.execute(sa.select(answers.c.order_id, answers.c.score).order_by(answers.c.order_id)).all()
+        assert [tuple(row) for row in kept] == [("1", 9), ("2", 4)]  # the relationship answer could not stay
+    store.upgrade()
+    assert store.survey_answer("test", "1", SurveyKind.NPS).answer.score == 9
+    assert store.survey_answer("test", "1", SurveyKind.NPS, SurveyPurpose.RELATIONSHIP) is None

@@ -12,7 +12,7 @@ from aftercare.clock import ManualClock
 from aftercare.config import Config, ShopConfig
 from aftercare.dispatch import Dispatcher
 from aftercare.links import Links
-from aftercare.models import SurveyKind
+from aftercare.models import SurveyKind, SurveyPurpose
 from aftercare.plugin_manager import PluginManager
 from aftercare.testing import START, make_event, make_order, memory_platform
 from aftercare.worker import Worker
@@ -85,7 +85,7 @@ def path(url):
     return urlsplit(url).path
 
 
-def survey_path(app, order, kind="csat", score=5, locale="en", shop_id=None):
+def survey_path(app, order, kind="csat", score=5, locale="en", shop_id=None, purpose=SurveyPurpose.ORDER):
     link = Links(app).survey(
         shop_id=shop_id or order.shop_id,
         order_id=order.platform_id,
@@ -93,6 +93,7 @@ def survey_path(app, order, kind="csat", score=5, locale="en", shop_id=None):
         locale=locale,
         kind=SurveyKind(kind),
         score=score,
+        purpose=purpose,
     )
     return path(link)
 

@@ -3,8 +3,9 @@
 from datetime import timedelta
 
 from aftercare.asgi import create_asgi_app
-from aftercare.models import ConsentState, EventKind, SurveyKind
-from aftercare.pages import OPTIN_SOURCE, SURVEY_SOURCE
+from aftercare.links import make_token
+from aftercare.models import ConsentState, EventKind, SurveyKind, SurveyPurpose
+from aftercare.pages import OPTIN_SOURCE, SURVEY_SOURCE, read_survey_link
 
 from .conftest import optin_path, paid, survey_path
 from .legacy import b64, legacy_token, unb64
@@ -203,3 +204,52 @@ def test_the_pages_enqueue_their_events_through_the_producer(two_shops):
     survey = page_events_of(app, EventKind.SURVEY_ANSWERED)[0]
     optin = page_events_of(app, EventKind.OPTIN_CONFIRMED)[0]
     assert producer.events == [[survey.id], [optin.id]]
+
+
+def test_a_relationship_answer_is_kept_apart_from_the_orders_own_with_events_of_its_own(served, page_events):
+    app, worker, client = served
+    order = paid(app)
+    relationship = survey_path(app, order, "nps", 3, purpose=SurveyPurpose.RELATIONSHIP)
+    page = client.get(relationship)
+    assert "How likely are you to recommend" in page.text and 'value="3" checked' in page.text
+    assert "Order 1001" not in page.text  # about the shop as a whole, not this order
+    client.post(survey_path(app, order, "nps", 9))  # the order's own NPS answer
+    thanks = client.post(relationship)
+    assert 'name="comment"' in thanks.text and 'name="ces"' not in thanks.text  # effort is an order's
+
+    answers = {a.answer.purpose: a.answer for a in app.store.survey_answers("test")}
+    assert {purpose: (a.kind, a.score) for purpose, a in answers.items()} == {
+        SurveyPurpose.ORDER: (SurveyKind.NPS, 9),
+        SurveyPurpose.RELATIONSHIP: (SurveyKind.NPS, 3),
+    }
+    client.post(relationship, data={"score": "2"})
+    client.post(relationship + "/more", data={"comment": "Slow replies lately", "ces": "6"})  # no CES asked: none kept
+    stored = app.store.survey_answer("test", "order-1001", SurveyKind.NPS, SurveyPurpose.RELATIONSHIP)
+    assert (stored.answer.score, stored.answer.comment) == (2, "Slow replies lately")
+    assert app.store.survey_answer("test", "order-1001", SurveyKind.NPS).answer.score == 9  # the order's: as it was
+    assert app.store.survey_answer("test", "order-1001", SurveyKind.CES) is None
+    keys = sorted(e.event.dedupe_key for e in page_events_of(app, EventKind.SURVEY_ANSWERED))
+    assert keys[:2] == ["survey:order-1001:nps", "survey:order-1001:nps:relationship"] and len(keys) == 4
+    assert all(key.startswith("survey:order-1001:nps:relationship:2:") for key in keys[2:])
+    worker.run_now()
+    seen = sorted((a.purpose.value, a.score, a.comment) for _, _, a in page_events.seen)
+    assert seen == [("order", 9, ""), ("relationship", 2, ""), ("relationship", 2, "Slow replies lately"),
+                    ("relationship", 3, "")]  # fmt: skip
+
+
+def test_a_survey_link_made_before_purposes_existed_reads_as_an_orders(served):
+    app, _worker, client = served
+    order = paid(app)
+    fields = ("order-1001", "ana@example.com", "en", "nps", "7")  # five fields: no purpose
+    for token in (make_token(app, "survey", "test", *fields), legacy_token(app, "survey", "test", *fields)):
+        link = read_survey_link(app, token)
+        assert (link.kind, link.score, link.purpose) == (SurveyKind.NPS, 7, SurveyPurpose.ORDER)
+    assert "Order 1001" in client.get(f"/survey/{make_token(app, 'survey', 'test', *fields)}").text
+    client.post(f"/survey/{legacy_token(app, 'survey', 'test', *fields)}")
+    [stored] = app.store.survey_answers("test")
+    assert (stored.answer.purpose, stored.answer.score) == (SurveyPurpose.ORDER, 7)
+    [event] = page_events_of(app, EventKind.SURVEY_ANSWERED)
+    assert event.event.dedupe_key == "survey:order-1001:nps"
+    assert read_survey_link(app, survey_path(app, order, "nps", 7).rsplit("/", 1)[1]).purpose is SurveyPurpose.ORDER
+    unknown = make_token(app, "survey", "test", *fields, "weekly")
+    assert client.post(f"/survey/{unknown}").status_code == 400  # a purpose this aftercare does not know

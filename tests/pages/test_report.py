@@ -16,6 +16,9 @@ dee    O0 Jan 2                                   mail about O0 (tracking_notice
 
 Outside the period or not done (none counts): coupon C0 "OLD-CODE" Jan 5, a mail on Jan 21,
 a mail dropped by quiet hours, a failed coupon, a return on Jan 22, a CSAT answer on Jan 8.
+
+Relationship NPS answers (the periodic survey, sent through O1, O2 and O3) on Jan 17, and one on
+Jan 21: counted apart from the orders' NPS answers, though O1's and O2's share the order and kind.
 """
 
 import csv
@@ -32,7 +35,7 @@ from aftercare.cli import cli
 from aftercare.clock import ManualClock
 from aftercare.context import ActionSink, Context
 from aftercare.dispatch import Dispatcher
-from aftercare.models import ReturnRequest, SurveyAnswer, SurveyKind
+from aftercare.models import ReturnRequest, SurveyAnswer, SurveyKind, SurveyPurpose
 from aftercare.report import period, shop_report
 from aftercare.settings import PluginSettings
 from aftercare.testing import make_event, make_order
@@ -94,13 +97,13 @@ class History:
         assert store.claim_action(record.id)
         store.finish_action(record.id, state, result={"code": coupon} if coupon else {})
 
-    def answer(self, name, kind, score, day):
+    def answer(self, name, kind, score, day, purpose=SurveyPurpose.ORDER):
         self.app.clock.set(jan(day))
         order = self.orders.get(name) or make_order(name)
         with self.app.store.transaction() as conn:
             self.app.store.record_survey_answer(
                 conn, shop_id="test", order_id=order.platform_id, email=order.customer.email,
-                answer=SurveyAnswer(SurveyKind(kind), score, jan(day)), source="survey page",
+                answer=SurveyAnswer(SurveyKind(kind), score, jan(day), purpose=purpose), source="survey page",
             )  # fmt: skip
 
 
@@ -140,6 +143,8 @@ def seed(app):
         h.answer(name, "nps", score, 16)
     for name, score in (("O1", 2), ("O2", 3), ("O3", 5)):
         h.answer(name, "ces", score, 17)
+    for name, score, day in (("O1", 3, 17), ("O2", 10, 17), ("O3", 9, 17), ("O4", 0, 21)):
+        h.answer(name, "nps", score, day, SurveyPurpose.RELATIONSHIP)
 
 
 EXPECTED = {
@@ -155,6 +160,8 @@ EXPECTED = {
     "nps": 25.0,  # promoters 10, 9 (2 of 4) minus detractor 6 (1 of 4)
     "ces_answers": 3,
     "ces": 3.33,  # (2 + 3 + 5) / 3
+    "relationship_nps_answers": 3,  # O1, O2, O3 on Jan 17 (O4's is after the period)
+    "relationship_nps": 33.3,  # promoters 10, 9 (2 of 3) minus detractor 3 (1 of 3); the orders' NPS stays 25
     "paid_orders": 4,  # O1, O2, O3, O4
     "returns": 1,  # O2 on Jan 16
     "complaints": 2,  # CSAT 2 and 1
@@ -178,6 +185,7 @@ def test_an_empty_period_has_no_rates(aftercare_app):
     report = shop_report(app.store, "test", jan(1, 0), jan(2, 0))
     assert (report.emails_sent, report.coupons_issued, report.paid_orders) == ({}, 0, 0)
     assert (report.repeat_purchase_rate, report.csat, report.nps, report.ces, report.tgw) == (None,) * 5
+    assert (report.relationship_nps_answers, report.relationship_nps) == (0, None)
 
 
 def test_period_is_whole_days_in_the_shops_time_zone():
@@ -213,10 +221,12 @@ def test_command_prints_json_csv_and_a_table(tmp_path, monkeypatch):
     rows = list(csv.DictReader(io.StringIO(run("--csv"))))
     values = {row["figure"]: row["value"] for row in rows}
     assert values["emails_sent.review_request"] == "3" and values["tgw"] == "75.0" and values["nps"] == "25.0"
+    assert (values["relationship_nps"], values["relationship_nps_answers"]) == ("33.3", "3")
     assert {row["since"] for row in rows} == {"2026-01-10T00:00:00+00:00"}
 
     table = run("--shop", "test")
     assert "repeat-purchase rate" in table and "50% (2 of 4 mailed customers)" in table
+    assert "relationship NPS" in table and "33.3 (3 answers)" in table
 
     bad = CliRunner().invoke(cli, ["-c", str(config), "report", "--shop", "nope"])
     assert bad.exit_code == 2 and "no shop 'nope'" in bad.output

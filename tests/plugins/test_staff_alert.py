@@ -9,6 +9,7 @@ from starlette.testclient import TestClient
 
 from aftercare.asgi import create_asgi_app
 from aftercare.dispatch import Dispatcher, execute_due
+from aftercare.models import SurveyPurpose
 from aftercare.plugins import satisfaction_survey
 from aftercare.testing import make_event, make_order
 from aftercare.worker import Worker
@@ -113,3 +114,18 @@ def test_erasing_the_customer_blanks_the_comment_the_alert_carried(plugin_app):
     app.store.forget_customer("test", order.customer.email, b"k" * 32)
     erased = app.store.get_action(alert.id)
     assert erased.payload["context"]["comment"] == "" and "Lucía" not in str(erased.payload)
+
+
+def test_a_low_relationship_score_alerts_apart_and_says_which_survey_it_answers(plugin_app):
+    app = plugin_app(satisfaction_survey, settings=ON)
+    order = shopify_order()
+    Dispatcher(app).dispatch(answered(order, "nps", 3))  # the order's own NPS
+    relationship = answered(order, "nps", 3)
+    relationship = replace(relationship, dedupe_key="survey:relationship",
+                           answer=replace(relationship.answer, purpose=SurveyPurpose.RELATIONSHIP))  # fmt: skip
+    Dispatcher(app).dispatch(relationship)
+    execute_due(app)
+    order_alert, relationship_alert = staff_mail(app)
+    assert "/staff-alert-nps-" in order_alert.key and "/staff-alert-relationship-nps-" in relationship_alert.key
+    assert "NPS 3 (scale 0 to 10), a low score, in the relationship survey" in relationship_alert.text
+    assert "relationship survey" not in order_alert.text

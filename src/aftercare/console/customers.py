@@ -18,7 +18,7 @@ from typing import Any
 from aftercare.actions import ActionKind, ActionRecord, ActionState
 from aftercare.console.messages import recipient_of, subject_of
 from aftercare.console.queries import TimelineEntry, timeline
-from aftercare.models import Event, EventKind, normalise_email
+from aftercare.models import Event, EventKind, SurveyPurpose, normalise_email
 from aftercare.store import Store
 
 #: How many of the customer's orders, newest first, one history shows.
@@ -111,7 +111,9 @@ def _words(line: TimelineEntry) -> tuple[str, str]:
         answer = line.answer.answer
         scale = answer.kind.scale
         said = f': "{answer.comment.strip()}"' if answer.comment.strip() else ""
-        return "answer", f"{answer.kind.value.upper()} answer {answer.score} ({scale.start}-{scale.stop - 1}){said}"
+        kind = answer.kind.value.upper()
+        survey = f"relationship {kind}" if answer.purpose is SurveyPurpose.RELATIONSHIP else kind
+        return "answer", f"{survey} answer {answer.score} ({scale.start}-{scale.stop - 1}){said}"
     assert line.action is not None
     return _action_words(line.action)
 

@@ -37,7 +37,7 @@ from aftercare.console import accounts, messages, queries
 from aftercare.console.auth import COOKIE, LoginLimiter, Session, SessionSigner, csrf_ok, fingerprint, session_hash
 from aftercare.console.charts import bar_chart, line_chart
 from aftercare.console.customers import customer_history
-from aftercare.models import SurveyKind
+from aftercare.models import SurveyKind, SurveyPurpose
 from aftercare.platform import LiveWarning, PlatformError
 from aftercare.report import FIRST_DAY, LAST_DAY
 from aftercare.store import wall_clock
@@ -441,7 +441,7 @@ class Console:
         now = self.app.now()
         since = now - timedelta(weeks=weeks)
         answers = await run_in_threadpool(self.app.store.survey_answers, shop.id, since)
-        charts = _survey_charts(answers, since, weeks, survey_kinds(self.app, shop.id, answers))
+        charts = _survey_charts(answers, since, weeks, survey_panels(self.app, shop.id, answers))
         comments = sorted((a for a in answers if a.answer.comment), key=lambda a: a.updated_at, reverse=True)[:30]
         return self.render(request, "surveys.html", viewer=viewer, shop=shop, weeks=weeks, charts=charts,
                            comments=comments, count=len(answers))  # fmt: skip
@@ -610,22 +610,32 @@ def _show(value: Any) -> str:
 # -- surveys ----------------------------------------------------------------------------------
 
 
-def survey_kinds(app: App, shop_id: str, answers: list[Any]) -> list[SurveyKind]:
-    """The kinds of survey a shop uses: the one its ``satisfaction_survey`` asks (when enabled), and any
-    kind answered in the period (CES is asked on the survey page; a plugin of one's own may ask others)."""
+def survey_panels(app: App, shop_id: str, answers: list[Any]) -> list[tuple[SurveyPurpose, SurveyKind]]:
+    """The surveys a shop uses, as (purpose, kind): the kind its ``satisfaction_survey`` asks after an
+    order (when enabled) and the relationship NPS (when its ``every_months`` is on), and any purpose and
+    kind answered in the period (CES is asked on the survey page; a plugin of one's own may ask others).
+    Relationship answers get panels of their own: they never mix into an order survey's figures."""
     settings = app.shop(shop_id).plugin_settings.get("satisfaction_survey")
-    asked = {SurveyKind(settings.kind)} if settings is not None and settings.enabled else set()
-    answered = {a.answer.kind for a in answers}
-    return [kind for kind in SurveyKind if kind in asked | answered]
+    asked = set()
+    if settings is not None and settings.enabled:
+        asked.add((SurveyPurpose.ORDER, SurveyKind(settings.kind)))
+        if getattr(settings, "every_months", 0):
+            asked.add((SurveyPurpose.RELATIONSHIP, SurveyKind.NPS))
+    answered = {(a.answer.purpose, a.answer.kind) for a in answers}
+    return [(purpose, kind) for purpose in SurveyPurpose for kind in SurveyKind if (purpose, kind) in asked | answered]
 
 
-def _survey_charts(answers: list[Any], since: datetime, weeks: int, kinds: list[SurveyKind]) -> list[Any]:
-    """CSAT (% 4-5), NPS and CES per week, and each kind's score distribution: for ``kinds`` only."""
+def _survey_charts(
+    answers: list[Any], since: datetime, weeks: int, panels: list[tuple[SurveyPurpose, SurveyKind]]
+) -> list[Any]:
+    """CSAT (% 4-5), NPS and CES per week, and each kind's score distribution: for ``panels`` only,
+    the relationship survey's apart from the order survey's."""
     labels = [(since + timedelta(weeks=w)).strftime("%d %b") for w in range(weeks)]
-    per_week: dict[SurveyKind, list[list[int]]] = {k: [[] for _ in range(weeks)] for k in SurveyKind}
+    per_week = {panel: [[] for _ in range(weeks)] for panel in panels}
     for a in answers:
-        week = min(weeks - 1, max(0, (a.answer.answered_at - since).days // 7))
-        per_week[a.answer.kind][week].append(a.answer.score)
+        panel = (a.answer.purpose, a.answer.kind)
+        if panel in per_week:
+            per_week[panel][min(weeks - 1, max(0, (a.answer.answered_at - since).days // 7))].append(a.answer.score)
 
     def csat(s: list[int]) -> float | None:
         return round(100 * sum(1 for x in s if x >= 4) / len(s), 1) if s else None
@@ -637,23 +647,28 @@ def _survey_charts(answers: list[Any], since: datetime, weeks: int, kinds: list[
         return round(sum(s) / len(s), 2) if s else None
 
     lines = {
-        SurveyKind.CSAT: ("CSAT per week (% of 4 and 5)", csat, 0, 100, "%"),
-        SurveyKind.NPS: ("NPS per week", nps, -100, 100, ""),
-        SurveyKind.CES: ("CES per week (1 = least effort)", ces, 1, 7, ""),
+        SurveyKind.CSAT: ("per week (% of 4 and 5)", csat, 0, 100, "%"),
+        SurveyKind.NPS: ("per week", nps, -100, 100, ""),
+        SurveyKind.CES: ("per week (1 = least effort)", ces, 1, 7, ""),
     }
     charts = []
-    for kind in kinds:
-        title, figure, low, high, unit = lines[kind]
-        name = kind.value.upper()
-        weekly = per_week[kind]
-        charts.append(line_chart(title, labels, {name: [figure(s) for s in weekly]}, low=low, high=high, unit=unit,
-                                 counts={name: [len(s) for s in weekly]}))  # fmt: skip
-    for kind in kinds:
-        scores = [a.answer.score for a in answers if a.answer.kind is kind]
+    for purpose, kind in panels:
+        what, figure, low, high, unit = lines[kind]
+        name = _panel_name(purpose, kind)
+        weekly = per_week[purpose, kind]
+        charts.append(line_chart(f"{name} {what}", labels, {name: [figure(s) for s in weekly]}, low=low, high=high,
+                                 unit=unit, counts={name: [len(s) for s in weekly]}))  # fmt: skip
+    for purpose, kind in panels:
+        scores = [a.answer.score for a in answers if (a.answer.purpose, a.answer.kind) == (purpose, kind)]
         scale = list(kind.scale)
-        charts.append(bar_chart(f"{kind.value.upper()} scores ({len(scores)} answers)", [str(s) for s in scale],
-                                [scores.count(s) for s in scale]))  # fmt: skip
+        charts.append(bar_chart(f"{_panel_name(purpose, kind)} scores ({len(scores)} answers)",
+                                [str(s) for s in scale], [scores.count(s) for s in scale]))  # fmt: skip
     return charts
+
+
+def _panel_name(purpose: SurveyPurpose, kind: SurveyKind) -> str:
+    """``NPS`` for an order survey's, ``Relationship NPS`` for the periodic survey's."""
+    return kind.value.upper() if purpose is SurveyPurpose.ORDER else f"Relationship {kind.value.upper()}"
 
 
 # -- small helpers ---------------------------------------------------------------------------
