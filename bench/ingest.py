@@ -128,6 +128,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--orders", type=int, default=20_000, help="distinct orders to post (then they repeat)")
+    parser.add_argument("--receivers", type=int, default=1, help="[server] receivers: serve's receiver processes")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench/ingest.py needs wrk: apt-get install wrk")
@@ -140,6 +141,7 @@ def main() -> None:
         (work / "aftercare.toml").write_text(
             f'[[shops]]\nid = "bench"\nplatform = "shopify"\nwebhook_secret = "{SECRET}"\n'
             f'shop_domain = "{DOMAIN}"\naccess_token = "unused"\n'
+            f"[server]\nreceivers = {args.receivers}\n"
         )
 
         results = {}
