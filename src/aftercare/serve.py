@@ -8,6 +8,8 @@ next start.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import gc
 import logging
 import os
@@ -15,9 +17,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -82,30 +86,29 @@ def serve(
     configure_logging(app, log_level)
     host = host or app.config.server.host
     port = app.config.server.port if port is None else port
-    child_of = parent
     receivers = receivers or app.config.server.receivers
     # Before anything is counted: this process and its children count into one folder
     # (a receiver child is given its parent's, in the environment).
-    metrics_folder = metrics.share_with_children() if child_of is None else None
+    metrics_folder = metrics.share_with_children() if parent is None else None
 
     # The receiver only enqueues: a producer, not a Worker (that one runs in the child).
     receiver = create_asgi_app(app, Enqueuer.for_app(app), expects_worker=with_worker)
     server = uvicorn.Server(server_config(app, receiver, host, port))
     # uvicorn binds the socket itself when it is the only receiver; its port is read once it has started.
-    listener = listening_socket(host, port) if child_of is not None or receivers > 1 else None
+    listener = listening_socket(host, port, first=parent is None) if parent is not None or receivers > 1 else None
     children: list[ChildSupervisor] = []
-    if listener is not None and child_of is None:
+    if listener is not None and parent is None:
         port = listener.getsockname()[1]  # --port 0: the one the kernel picked, for the children too
         command = _receiver_command(config_path, host, port, log_level, blocked_plugins, with_worker=with_worker)
         children += [ChildSupervisor(f"receiver {n}", command) for n in range(2, receivers + 1)]
-    if with_worker and child_of is None:
+    if with_worker and parent is None:
         worker_command = _worker_command(config_path, workers or app.config.server.workers, sweep_interval,
                                          log_level, blocked_plugins, nice=app.config.server.worker_nice)  # fmt: skip
         children.append(ChildSupervisor("the worker", worker_command))
     for child in children:
         child.start()
-    if child_of is not None:
-        _stop_when_orphaned(child_of)
+    if parent is not None:
+        _stop_when_orphaned(parent)
     else:
         threading.Thread(target=_announce, args=(server, host), name="aftercare-announce", daemon=True).start()
     # uvicorn handles SIGTERM itself, then raises it again once stopped, for whatever handler was
@@ -120,13 +123,19 @@ def serve(
         app.close()
         if metrics_folder is not None:
             metrics.remove_folder(metrics_folder)
-        if child_of is None:
+        if parent is None:
             print("aftercare serve: stopped", flush=True)
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
+class ListenError(Exception):
+    """The port cannot be listened on (taken, not this machine's address): the message says which."""
+
+
+def listening_socket(host: str, port: int, *, first: bool) -> socket.socket:
     """A listening TCP socket as uvicorn would bind it, with ``SO_REUSEPORT``: one of several
     receiver processes' on the port (the kernel lets only the same user's processes join it).
+    ``first``: serve's own, which also takes the port's lock file, so that a second
+    ``aftercare serve`` with receivers of its own is refused rather than let into the group.
 
     Made with ``IPPROTO_TCP`` named: asyncio sets ``TCP_NODELAY`` on accepted
     connections only when the listening socket's protocol says TCP, and one
@@ -140,10 +149,24 @@ def listening_socket(host: str, port: int) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
-    except OSError:
+        if first:
+            _lock_port(host, sock.getsockname()[1])
+    except OSError as exc:
         sock.close()
-        raise
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     return sock
+
+
+def _lock_port(host: str, port: int) -> None:
+    """Hold the port's lock file for this process's life; OSError if another serve holds it."""
+    path = Path(tempfile.gettempdir()) / f"aftercare-serve-{host.replace(':', '_')}-{port}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise OSError(errno.EADDRINUSE, "Address already in use by another aftercare serve") from None
+    # Kept open (not inherited by the children): the lock goes when this process does.
 
 
 def server_config(app: App, receiver: Any, host: str, port: int) -> uvicorn.Config:

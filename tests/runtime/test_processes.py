@@ -4,6 +4,7 @@ workers sharing one queue. Executions are counted in a log file the channel appe
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -295,6 +296,35 @@ def test_two_receivers_share_the_port_and_every_acknowledged_webhook_is_stored(d
     assert "aftercare serve: stopped" in output
     assert set(executions(log).values()) == {1}
     assert not children(server.pid, "serve")
+
+
+def test_several_receivers_on_a_taken_port_is_one_line_and_exit_2(deployment):
+    config, log = deployment
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = start(config, log, "serve", "--port", str(port), "--receivers", "2")
+        output = stop(server) if server.wait(timeout=30) is not None else ""
+    assert server.returncode == 2
+    assert output.strip().splitlines()[-1] == f"error: serve: cannot listen on 127.0.0.1:{port}: Address already in use"
+
+
+def test_a_second_serve_with_receivers_is_refused_the_port_the_first_one_has(deployment):
+    config, log = deployment
+    first = start(config, log, "serve", "--port", "0", "--receivers", "2")
+    try:
+        url = first_line(first, "aftercare serve: listening on").rsplit(" ", 1)[1]
+        port = url.rsplit(":", 1)[1]
+        second = start(config, log, "serve", "--port", port, "--receivers", "2")
+        assert second.wait(timeout=30) == 2
+        line = stop(second).strip().splitlines()[-1]
+        assert (
+            line
+            == f"error: serve: cannot listen on 127.0.0.1:{port}: Address already in use by another aftercare serve"
+        )
+    finally:
+        stop(first)
 
 
 def test_serves_children_stop_with_serve_even_when_serve_is_killed(tmp_path):

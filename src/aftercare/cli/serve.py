@@ -67,14 +67,18 @@ def serve(
     parent: int | None,
 ) -> None:
     """Receive webhooks, and run a worker beside them (the embedded default: one command)."""
+    from aftercare.serve import ListenError
     from aftercare.serve import serve as run_server
 
     app = open_app(ctx)
     if parent is None:  # a receiver child: its parent made the schema
         announce_created_schema("serve", open_store(app))
-    run_server(app, config_path=ctx.obj["config"], host=host, port=port, workers=workers, sweep_interval=sweep_interval,
-               log_level=log_level, with_worker=not no_worker, blocked_plugins=blocked_plugins(ctx),
-               receivers=receivers, parent=parent)  # fmt: skip
+    try:
+        run_server(app, config_path=ctx.obj["config"], host=host, port=port, workers=workers,
+                   sweep_interval=sweep_interval, log_level=log_level, with_worker=not no_worker,
+                   blocked_plugins=blocked_plugins(ctx), receivers=receivers, parent=parent)  # fmt: skip
+    except ListenError as exc:
+        raise UserError(f"serve: {exc}") from None
 
 
 @click.command()
