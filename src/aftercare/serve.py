@@ -8,6 +8,8 @@ next start.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import gc
 import logging
 import os
@@ -15,9 +17,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -58,42 +62,111 @@ def serve(
     log_level: str = "info",
     with_worker: bool = True,
     blocked_plugins: Sequence[str] = (),
+    receivers: int | None = None,
+    parent: int | None = None,
 ) -> None:
     """The receiver in this process, the worker in a child process it supervises
     (``with_worker=False``: the receiver only, beside ``aftercare worker`` processes).
-    ``blocked_plugins`` (``-p no:NAME``) are blocked in the child too.
+    ``blocked_plugins`` (``-p no:NAME``) are blocked in the children too.
 
     One command still runs everything, but the worker gets its own
     interpreter: sharing one GIL with the receiver's event loop halved the
-    webhooks a second the receiver could acknowledge (docs/benchmarks.md).
+    webhooks a second the receiver could acknowledge (docs/benchmarks.md). It
+    runs ``[server] worker_nice`` lower in the scheduler's eyes, so when both
+    want the CPU the receiver's acknowledgements come first and the worker
+    catches up once the burst is over (nothing waits for it but mail).
+
+    ``receivers`` (``[server] receivers``) above 1: this process and
+    ``receivers - 1`` receiver children it supervises each listen on the port
+    with ``SO_REUSEPORT``, and the kernel spreads the connections over them (one
+    listening socket shared by all went nearly all to one process); one
+    receiver process is bound by one core. ``parent``: this is such a child,
+    of that serve process.
     """
     configure_logging(app, log_level)
-    # Before anything is counted: this process and its worker child count into one folder.
-    metrics_folder = metrics.share_with_children()
     host = host or app.config.server.host
     port = app.config.server.port if port is None else port
+    receivers = receivers or app.config.server.receivers
+    # Before anything is counted: this process and its children count into one folder
+    # (a receiver child is given its parent's, in the environment).
+    metrics_folder = metrics.share_with_children() if parent is None else None
 
     # The receiver only enqueues: a producer, not a Worker (that one runs in the child).
     receiver = create_asgi_app(app, Enqueuer.for_app(app), expects_worker=with_worker)
-    # uvicorn binds the socket itself: handing it one we bound halved the webhooks a second
-    # it answered (docs/benchmarks.md); so the port it got is read once it has started.
     server = uvicorn.Server(server_config(app, receiver, host, port))
-    workers = workers or app.config.server.workers
-    child = WorkerSupervisor(_worker_command(config_path, workers, sweep_interval, log_level, blocked_plugins))
-    if with_worker:
+    # uvicorn binds the socket itself when it is the only receiver; its port is read once it has started.
+    listener = listening_socket(host, port, first=parent is None) if parent is not None or receivers > 1 else None
+    children: list[ChildSupervisor] = []
+    if listener is not None and parent is None:
+        port = listener.getsockname()[1]  # --port 0: the one the kernel picked, for the children too
+        command = _receiver_command(config_path, host, port, log_level, blocked_plugins, with_worker=with_worker)
+        children += [ChildSupervisor(f"receiver {n}", command) for n in range(2, receivers + 1)]
+    if with_worker and parent is None:
+        worker_command = _worker_command(config_path, workers or app.config.server.workers, sweep_interval,
+                                         log_level, blocked_plugins, nice=app.config.server.worker_nice)  # fmt: skip
+        children.append(ChildSupervisor("the worker", worker_command))
+    for child in children:
         child.start()
-    threading.Thread(target=_announce, args=(server, host), name="aftercare-announce", daemon=True).start()
+    if parent is not None:
+        _stop_when_orphaned(parent)
+    else:
+        threading.Thread(target=_announce, args=(server, host), name="aftercare-announce", daemon=True).start()
     # uvicorn handles SIGTERM itself, then raises it again once stopped, for whatever handler was
-    # there before; this one lets the shutdown below (stop the worker, close the store) happen.
+    # there before; this one lets the shutdown below (stop the children, close the store) happen.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
     tune_gc_for_throughput()
     try:
-        server.run()
+        server.run(sockets=None if listener is None else [listener])
     finally:
-        child.stop()
+        for child in children:  # the receivers first (they commit what they accepted), the worker last
+            child.stop()
         app.close()
-        metrics.remove_folder(metrics_folder)
-        print("aftercare serve: stopped", flush=True)
+        if metrics_folder is not None:
+            metrics.remove_folder(metrics_folder)
+        if parent is None:
+            print("aftercare serve: stopped", flush=True)
+
+
+class ListenError(Exception):
+    """The port cannot be listened on (taken, not this machine's address): the message says which."""
+
+
+def listening_socket(host: str, port: int, *, first: bool) -> socket.socket:
+    """A listening TCP socket as uvicorn would bind it, with ``SO_REUSEPORT``: one of several
+    receiver processes' on the port (the kernel lets only the same user's processes join it).
+    ``first``: serve's own, which also takes the port's lock file, so that a second
+    ``aftercare serve`` with receivers of its own is refused rather than let into the group.
+
+    Made with ``IPPROTO_TCP`` named: asyncio sets ``TCP_NODELAY`` on accepted
+    connections only when the listening socket's protocol says TCP, and one
+    made with protocol 0 left Nagle's algorithm on: every answer waited for
+    the client's delayed ACK, 40 ms, and a bare endpoint answered a tenth of
+    the requests a second (docs/benchmarks.md).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        if first:
+            _lock_port(host, sock.getsockname()[1])
+    except OSError as exc:
+        sock.close()
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def _lock_port(host: str, port: int) -> None:
+    """Hold the port's lock file for this process's life; OSError if another serve holds it."""
+    path = Path(tempfile.gettempdir()) / f"aftercare-serve-{host.replace(':', '_')}-{port}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise OSError(errno.EADDRINUSE, "Address already in use by another aftercare serve") from None
+    # Kept open (not inherited by the children): the lock goes when this process does.
 
 
 def server_config(app: App, receiver: Any, host: str, port: int) -> uvicorn.Config:
@@ -119,35 +192,55 @@ def _announce(server: uvicorn.Server, host: str) -> None:
 
 
 def _worker_command(
-    config_path: str, workers: int, sweep_interval: float, log_level: str = "info", blocked: Sequence[str] = ()
+    config_path: str,
+    workers: int,
+    sweep_interval: float,
+    log_level: str = "info",
+    blocked: Sequence[str] = (),
+    *,
+    nice: int = 0,
 ) -> list[str]:
     return [
         sys.executable, "-m", "aftercare", "--config", config_path, *(f"-pno:{name}" for name in blocked), "worker",
         "--workers", str(workers), "--sweep-interval", str(sweep_interval), "--parent", str(os.getpid()),
-        "--log-level", log_level,
+        "--log-level", log_level, *(["--nice", str(nice)] if nice else []),
     ]  # fmt: skip
 
 
-class WorkerSupervisor:
-    """serve's worker child, kept running: restarted with backoff whenever it exits.
+def _receiver_command(
+    config_path: str, host: str, port: int, log_level: str, blocked: Sequence[str], *, with_worker: bool
+) -> list[str]:
+    """A receiver child: serve on the same port; its worker's health is reported as the parent's."""
+    return [
+        sys.executable, "-m", "aftercare", "--config", config_path, *(f"-pno:{name}" for name in blocked), "serve",
+        "--host", host, "--port", str(port), "--parent", str(os.getpid()), "--log-level", log_level,
+        *([] if with_worker else ["--no-worker"]),
+    ]  # fmt: skip
+
+
+class ChildSupervisor:
+    """One of serve's children (its worker, a receiver), kept running: restarted with backoff
+    whenever it exits.
 
     A child killed (``kill -9``, the OOM killer) or exiting on an error is
     reaped at once (no zombie), logged, and started again after 1 s, 2 s, 4 s
     ... at most ``WORKER_RESTART_MAX``; the wait starts again from 1 s once a
     child has run ``WORKER_HEALTHY_AFTER`` seconds. Nothing is lost meanwhile:
-    the new child's sweep finds the pending events and due actions, and takes
-    back the claims of the killed one when their lease runs out.
+    a new worker's sweep finds the pending events and due actions, and takes
+    back the claims of the killed one when their lease runs out; a receiver
+    answers nothing it did not commit, and the platform retries what it did not answer.
     """
 
     def __init__(
         self,
+        name: str,
         command: list[str],
         *,
         first_delay: float = WORKER_RESTART_FIRST,
         max_delay: float = WORKER_RESTART_MAX,
         healthy_after: float = WORKER_HEALTHY_AFTER,
     ) -> None:
-        self.command = command
+        self.name, self.command = name, command
         self.first_delay, self.max_delay, self.healthy_after = first_delay, max_delay, healthy_after
         self.restarts = 0
         self._lock = threading.Lock()
@@ -162,8 +255,8 @@ class WorkerSupervisor:
 
     def start(self) -> None:
         with self._lock:
-            self._child = subprocess.Popen(self.command)
-        self._watcher = threading.Thread(target=self._watch, name="aftercare-worker-supervisor", daemon=True)
+            self._child = self._popen()
+        self._watcher = threading.Thread(target=self._watch, name=f"aftercare-supervisor-{self.name}", daemon=True)
         self._watcher.start()
 
     def _watch(self) -> None:
@@ -179,25 +272,28 @@ class WorkerSupervisor:
             ran = time.monotonic() - started
             if ran >= self.healthy_after:
                 delay = self.first_delay
-            log.warning("the worker (pid %d) %s after %.0fs; restarting it in %.0fs",
-                        child.pid, _exit_description(code), ran, delay)  # fmt: skip
+            log.warning("%s (pid %d) %s after %.0fs; restarting it in %.0fs",
+                        self.name, child.pid, _exit_description(code), ran, delay)  # fmt: skip
             if self._stopping.wait(delay):
                 return
             with self._lock:
                 if self._stopping.is_set():
                     return
-                self._child = subprocess.Popen(self.command)
+                self._child = self._popen()
                 self.restarts += 1
-                log.warning("the worker restarted (pid %d)", self._child.pid)
+                log.warning("%s restarted (pid %d)", self.name, self._child.pid)
             delay = min(self.max_delay, delay * 2)
 
+    def _popen(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(self.command)
+
     def stop(self) -> None:
-        """Stop restarting, then stop the child (SIGTERM lets its tasks in flight finish)."""
+        """Stop restarting, then stop the child (SIGTERM lets its work in flight finish)."""
         self._stopping.set()
         with self._lock:
             child = self._child
         if child is not None:
-            _stop_worker_process(child)
+            _stop_child(self.name, child)
         if self._watcher is not None:
             self._watcher.join(timeout=5)
 
@@ -211,14 +307,14 @@ def _exit_description(code: int) -> str:
     return f"exited with status {code}"
 
 
-def _stop_worker_process(child: subprocess.Popen[bytes]) -> None:
-    """SIGTERM lets the tasks in flight finish; a worker that hangs is killed after a while."""
+def _stop_child(name: str, child: subprocess.Popen[bytes]) -> None:
+    """SIGTERM lets the work in flight finish; a child that hangs is killed after a while."""
     if child.poll() is None:
         child.send_signal(signal.SIGTERM)
         try:
             child.wait(timeout=WORKER_STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
-            log.warning("the worker did not stop within %ss; killing it", WORKER_STOP_TIMEOUT)
+            log.warning("%s did not stop within %ss; killing it", name, WORKER_STOP_TIMEOUT)
             child.kill()
             child.wait()
 
@@ -230,8 +326,12 @@ def run_worker(
     sweep_interval: float = 5.0,
     parent: int | None = None,
     log_level: str = "info",
+    nice: int = 0,
 ) -> None:
+    """``nice``: lower this process's scheduling priority by that much first (serve's worker child)."""
     configure_logging(app, log_level)
+    if nice:
+        os.nice(nice)
     worker = Worker(app)
     consumer = worker.queue.consumer(workers or app.config.server.workers)
     worker.start_sweeper(sweep_interval)
@@ -280,7 +380,7 @@ def tune_gc_for_throughput() -> None:
 
 
 def _stop_when_orphaned(parent: int) -> None:
-    """A worker started by ``serve`` stops (gracefully) if serve dies without stopping it."""
+    """A child started by ``serve`` stops (gracefully) if serve dies without stopping it."""
 
     def watch() -> None:
         while os.getppid() == parent:

@@ -2564,28 +2564,40 @@ def insert_new(
 ) -> set[tuple[Any, ...]]:
     """Insert the rows whose unique columns are not taken; return those columns' values for them.
 
-    One SELECT for what exists, then one executemany INSERT ... ON CONFLICT DO
-    NOTHING: per-row statements would cost more than the hooks themselves.
-    (Two writers racing on PostgreSQL may both call a key new; only one row
-    lands, and every caller treats "new" as "worth enqueueing", which is safe twice.)
+    One executemany INSERT ... ON CONFLICT DO NOTHING (per-row statements would
+    cost more than the hooks themselves); a key twice in ``rows`` is the first
+    row's. On PostgreSQL the INSERT's RETURNING says which rows went in: the
+    conflict is decided on the unique index, where a SELECT of the keys first
+    was planned as a sequential scan while the table's statistics said it was
+    small (a new deployment, a server without autovacuum), and dispatch slowed
+    with every row (39 events/s at 100,000 actions, docs/benchmarks.md). On
+    SQLite, whose driver's executemany returns no rows, one SELECT for what
+    exists goes first (two writers cannot race there: one writes at a time).
     """
     if not rows:
         return set()
-    keys = [tuple(row[name] for name in unique) for row in rows]
-    taken = _existing_keys(conn, table, unique, keys)
     fresh: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for key, row in zip(keys, rows, strict=True):
-        if key not in taken and key not in fresh:
-            fresh[key] = row
-    insert_rows(conn, table, list(fresh.values()), skip_taken=unique)
-    return set(fresh)
+    for row in rows:
+        fresh.setdefault(tuple(row[name] for name in unique), row)
+    if conn.dialect.name == "postgresql":
+        return insert_rows(conn, table, list(fresh.values()), skip_taken=unique, returning=unique)
+    taken = _existing_keys(conn, table, unique, list(fresh))
+    new = {key: row for key, row in fresh.items() if key not in taken}
+    insert_rows(conn, table, list(new.values()), skip_taken=unique)
+    return set(new)
 
 
 def insert_rows(
-    conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]], *, skip_taken: Sequence[str] = ()
-) -> None:
+    conn: Connection,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    skip_taken: Sequence[str] = (),
+    returning: Sequence[str] = (),
+) -> set[tuple[Any, ...]]:
     """One executemany INSERT of ``rows`` (dicts with the same keys); with ``skip_taken``,
     rows whose values in those unique columns exist are left out (ON CONFLICT DO NOTHING).
+    ``returning`` (PostgreSQL only): those columns' values of the rows inserted, else nothing.
 
     The statement is compiled once per table and columns, each distinct value
     is bound once per call, and the driver gets plain tuples: SQLAlchemy's
@@ -2593,8 +2605,8 @@ def insert_rows(
     (20 actions an event, many sharing their timestamps; bench/dispatch.py).
     """
     if not rows:
-        return
-    insert = _compiled_insert(conn.dialect, table, tuple(rows[0]), tuple(skip_taken))
+        return set()
+    insert = _compiled_insert(conn.dialect, table, tuple(rows[0]), tuple(skip_taken), tuple(returning))
     columns = [
         _bound_values(processor, [row[name] for row in rows], memoize)
         for name, processor, memoize in insert.parameters
@@ -2603,7 +2615,17 @@ def insert_rows(
     if not insert.positional:  # psycopg takes %(name)s parameters
         names = [name for name, _processor, _memoize in insert.parameters]
         rows_of_values = [dict(zip(names, values, strict=True)) for values in rows_of_values]
-    conn.exec_driver_sql(insert.sql, rows_of_values)
+    if not returning:
+        conn.exec_driver_sql(insert.sql, rows_of_values)
+        return set()
+    # The driver's own cursor, on the transaction's connection: SQLAlchemy's executemany keeps no rows.
+    with conn.connection.driver_connection.cursor() as cursor:
+        cursor.executemany(insert.sql, rows_of_values, returning=True)
+        inserted = set()
+        while True:
+            inserted.update(tuple(row) for row in cursor.fetchall())
+            if not cursor.nextset():
+                return inserted
 
 
 @dataclass(frozen=True)
@@ -2616,11 +2638,14 @@ class _CompiledInsert:
 
 @functools.cache
 def _compiled_insert(
-    dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...], skip_taken: tuple[str, ...]
+    dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...], skip_taken: tuple[str, ...],
+    returning: tuple[str, ...] = (),
 ) -> _CompiledInsert:
     statement = _dialect_insert(dialect)(table)
     if skip_taken:
         statement = statement.on_conflict_do_nothing(index_elements=list(skip_taken))
+    if returning:
+        statement = statement.returning(*(table.c[name] for name in returning))
     compiled = statement.compile(dialect=dialect, column_keys=list(columns))
     order = compiled.positiontup if compiled.positional else columns
     assert order is not None and sorted(order) == sorted(columns), (order, columns)

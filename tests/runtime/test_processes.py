@@ -4,6 +4,7 @@ workers sharing one queue. Executions are counted in a log file the channel appe
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -226,8 +227,8 @@ def test_two_workers_on_one_queue_never_run_an_action_twice(deployment):
     app.close()
 
 
-def worker_children(parent_pid):
-    """PIDs of `aftercare worker --parent PID` processes (serve's worker)."""
+def children(parent_pid, command):
+    """PIDs of `aftercare COMMAND ... --parent PID` processes: serve's worker, or its receivers."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -236,20 +237,110 @@ def worker_children(parent_pid):
             except OSError:
                 continue
             parent = argv[argv.index(b"--parent") + 1] if b"--parent" in argv else b""
-            if b"worker" in argv and parent == str(parent_pid).encode():
+            if command.encode() in argv and parent == str(parent_pid).encode():
                 found.append(int(entry.name))
     return found
 
 
-def test_serves_worker_stops_with_serve_even_when_serve_is_killed(tmp_path):
+def worker_children(parent_pid):
+    return children(parent_pid, "worker")
+
+
+#: /proc/net/tcp's states.
+ESTABLISHED, LISTEN = "01", "0A"
+
+
+def sockets_on(pid, port, state):
+    """How many TCP sockets on local ``port`` in ``state`` process ``pid`` holds (from /proc)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
+            inodes.add(fields[9])
+    held = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        held += target.startswith("socket:[") and target[8:-1] in inodes
+    return held
+
+
+def test_two_receivers_share_the_port_and_every_acknowledged_webhook_is_stored(deployment):
+    config, log = deployment
+    server = start(config, log, "serve", "--port", "0", "--receivers", "2", "--sweep-interval", "0.2")
+    clients = []
+    try:
+        url = first_line(server, "aftercare serve: listening on").rsplit(" ", 1)[1]
+        port = int(url.rsplit(":", 1)[1])
+        wait_for(lambda: children(server.pid, "serve"), what="serve's second receiver")
+        (receiver,) = children(server.pid, "serve")
+        wait_for(lambda: sockets_on(receiver, port, LISTEN), what="the second receiver to listen")
+        app, _ = producer(config)
+        adapter = app.adapter("test")
+        # 24 connections, kept open: the kernel spreads them over both processes' sockets.
+        for n in range(24):
+            client = httpx.Client(base_url=url, timeout=10)
+            clients.append(client)
+            post_each_twice(client, adapter, [make_event("order_paid", make_order(str(n)), key=f"paid-{n}")])
+        held = {pid: sockets_on(pid, port, ESTABLISHED) for pid in (server.pid, receiver)}
+        assert all(held.values()) and sum(held.values()) == 24, held
+        assert len(app.store.list_events()) == 24  # acknowledged means stored, whichever process answered
+        wait_for(lambda: sum(executions(log).values()) == 48, what="48 executions")
+        app.close()
+    finally:
+        for client in clients:
+            client.close()
+        output = stop(server)
+    assert "aftercare serve: stopped" in output
+    assert set(executions(log).values()) == {1}
+    assert not children(server.pid, "serve")
+
+
+def test_several_receivers_on_a_taken_port_is_one_line_and_exit_2(deployment):
+    config, log = deployment
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = start(config, log, "serve", "--port", str(port), "--receivers", "2")
+        output = stop(server) if server.wait(timeout=30) is not None else ""
+    assert server.returncode == 2
+    assert output.strip().splitlines()[-1] == f"error: serve: cannot listen on 127.0.0.1:{port}: Address already in use"
+
+
+def test_a_second_serve_with_receivers_is_refused_the_port_the_first_one_has(deployment):
+    config, log = deployment
+    first = start(config, log, "serve", "--port", "0", "--receivers", "2")
+    try:
+        url = first_line(first, "aftercare serve: listening on").rsplit(" ", 1)[1]
+        port = url.rsplit(":", 1)[1]
+        second = start(config, log, "serve", "--port", port, "--receivers", "2")
+        assert second.wait(timeout=30) == 2
+        line = stop(second).strip().splitlines()[-1]
+        assert (
+            line
+            == f"error: serve: cannot listen on 127.0.0.1:{port}: Address already in use by another aftercare serve"
+        )
+    finally:
+        stop(first)
+
+
+def test_serves_children_stop_with_serve_even_when_serve_is_killed(tmp_path):
     config = tmp_path / "aftercare.toml"
     config.write_text(
         f'plugins_folder = "{LOCAL_PLUGINS}"\n\n[[shops]]\nid = "test"\nplatform = "memory"\n'
         f'webhook_secret = "{SECRET}"\nproduction = true\n'
     )
     log = tmp_path / "executions.log"
-    server = start(config, log, "serve", "--port", "0")
+    server = start(config, log, "serve", "--port", "0", "--receivers", "2")
     first_line(server, "aftercare serve: listening on")
-    wait_for(lambda: worker_children(server.pid), what="serve's worker process")
+    wait_for(lambda: worker_children(server.pid) and children(server.pid, "serve"), what="serve's children")
+    # The worker yields the CPU to the receivers: [server] worker_nice, 10 by default.
+    (worker,) = worker_children(server.pid)
+    wait_for(lambda: os.getpriority(os.PRIO_PROCESS, worker) == os.getpriority(os.PRIO_PROCESS, 0) + 10,
+             what="the worker's lower priority")  # fmt: skip
     stop(server, signal.SIGKILL)
     wait_for(lambda: not worker_children(server.pid), timeout=15, what="the orphaned worker to stop")
+    wait_for(lambda: not children(server.pid, "serve"), timeout=15, what="the orphaned receiver to stop")

@@ -80,11 +80,11 @@ def test_starting_with_the_store_unreachable_is_one_line_naming_the_database_and
 
 def supervise(tmp_path, name, runs_for, healthy_after, count, first=0.2, cap=0.8):
     """Start a child that notes its start and exits after ``runs_for`` s; return the gaps between starts."""
-    from aftercare.serve import WorkerSupervisor
+    from aftercare.serve import ChildSupervisor
 
     starts = tmp_path / name
     script = f"import time; open({str(starts)!r}, 'a').write(f'{{time.monotonic()}}\\n'); time.sleep({runs_for})"
-    supervisor = WorkerSupervisor([sys.executable, "-c", script], first_delay=first, max_delay=cap,
+    supervisor = ChildSupervisor("a child", [sys.executable, "-c", script], first_delay=first, max_delay=cap,
                                   healthy_after=healthy_after)  # fmt: skip
     supervisor.start()
     try:

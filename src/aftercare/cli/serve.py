@@ -49,25 +49,43 @@ LOG_LEVEL = click.option(
 @click.option("--sweep-interval", default=5.0, show_default=True, help="Seconds between sweeps of the store.")
 @LOG_LEVEL
 @click.option("--no-worker", is_flag=True, help="The receiver only, beside `aftercare worker` processes.")
+@click.option(
+    "--receivers", type=click.IntRange(1, 64), help="Receiver processes on the port (default: [server] receivers)."
+)
+@click.option("--parent", type=int, hidden=True, help="A receiver child of this serve process: stop when it is gone.")
 @click.pass_context
 @reports_user_errors
 def serve(
-    ctx: click.Context, host: str | None, port: int | None, workers: int | None, sweep_interval: float, log_level: str,
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    sweep_interval: float,
+    log_level: str,
     no_worker: bool,
+    receivers: int | None,
+    parent: int | None,
 ) -> None:
     """Receive webhooks, and run a worker beside them (the embedded default: one command)."""
+    from aftercare.serve import ListenError
     from aftercare.serve import serve as run_server
 
     app = open_app(ctx)
-    announce_created_schema("serve", open_store(app))
-    run_server(app, config_path=ctx.obj["config"], host=host, port=port, workers=workers, sweep_interval=sweep_interval,
-               log_level=log_level, with_worker=not no_worker, blocked_plugins=blocked_plugins(ctx))  # fmt: skip
+    if parent is None:  # a receiver child: its parent made the schema
+        announce_created_schema("serve", open_store(app))
+    try:
+        run_server(app, config_path=ctx.obj["config"], host=host, port=port, workers=workers,
+                   sweep_interval=sweep_interval, log_level=log_level, with_worker=not no_worker,
+                   blocked_plugins=blocked_plugins(ctx), receivers=receivers, parent=parent)  # fmt: skip
+    except ListenError as exc:
+        raise UserError(f"serve: {exc}") from None
 
 
 @click.command()
 @click.option("--workers", type=int, help="Worker threads (default: [server] workers).")
 @click.option("--sweep-interval", default=5.0, show_default=True, help="Seconds between sweeps of the store.")
 @click.option("--parent", type=int, hidden=True, help="Stop when this process (serve) is gone.")
+@click.option("--nice", type=click.IntRange(0, 19), default=0, hidden=True, help="Lower this process's priority first.")
 @LOG_LEVEL
 @click.option("--check", is_flag=True, help="Only check: exit 0 if a worker on this host sent a heartbeat "
               "within [server] heartbeat_limit_seconds, else 1 (a container's health check).")  # fmt: skip
@@ -75,7 +93,13 @@ def serve(
 @click.pass_context
 @reports_user_errors
 def worker(
-    ctx: click.Context, workers: int | None, sweep_interval: float, parent: int | None, log_level: str, check: bool,
+    ctx: click.Context,
+    workers: int | None,
+    sweep_interval: float,
+    parent: int | None,
+    nice: int,
+    log_level: str,
+    check: bool,
     as_json: bool,
 ) -> None:
     """Consume the queue only (scale-out: run several beside `serve`). SIGTERM finishes work in flight."""
@@ -87,7 +111,7 @@ def worker(
         click.echo(json.dumps({"ok": ok, "line": line}) if as_json else line)
         ctx.exit(0 if ok else 1)
     announce_created_schema("worker", open_store(app))
-    run_worker(app, workers=workers, sweep_interval=sweep_interval, parent=parent, log_level=log_level)
+    run_worker(app, workers=workers, sweep_interval=sweep_interval, parent=parent, log_level=log_level, nice=nice)
 
 
 @click.command()

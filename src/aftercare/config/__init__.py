@@ -126,6 +126,12 @@ class ServerSettings(BaseModel):
     keep_alive_seconds: float = Field(default=5, gt=0)
     #: Worker threads of the embedded queue consumer.
     workers: int = Field(default=2, ge=1, le=64)
+    #: Processes of ``serve`` answering on its port: one receiver is bound by one core, so a
+    #: machine with cores to spare acknowledges more webhooks a second with 2 (docs/benchmarks.md).
+    receivers: int = Field(default=1, ge=1, le=64)
+    #: serve's worker child runs this much nicer (Unix ``nice``) than its receivers: when both
+    #: want the CPU, acknowledging webhooks comes first and the worker catches up after; 0: equal.
+    worker_nice: int = Field(default=10, ge=0, le=19)
     #: A claim on an event or an action lasts this long unless its worker renews it (its
     #: heartbeat does, while the work runs); one left to run out belongs to a worker that
     #: died, and the sweep makes the event pending or the action due again.
