@@ -771,9 +771,19 @@ class Store:
             }
             for e in batch
         ]
-        inserted = insert_new(conn, events, rows, ("shop_id", "dedupe_key"))
         keys = [(e.shop_id, e.dedupe_key) for e in batch]
-        ids = self._event_ids(conn, keys)
+        if self._sqlite:
+            inserted = insert_new(conn, events, rows, ("shop_id", "dedupe_key"))
+            ids = self._event_ids(conn, keys)
+        else:  # the new rows' ids come back with them; only keys already taken are looked up (see insert_new)
+            fresh: dict[tuple[str, str], dict[str, Any]] = {}
+            for key, row in zip(keys, rows, strict=True):
+                fresh.setdefault(key, row)  # a key twice in one batch: the first row's, as insert_new
+            returned = insert_rows(conn, events, list(fresh.values()), skip_taken=("shop_id", "dedupe_key"),
+                                   returning=("shop_id", "dedupe_key", "id"))  # fmt: skip
+            ids = {(shop_id, key): event_id for shop_id, key, event_id in returned}
+            inserted = set(ids)
+            ids.update(self._event_ids(conn, [key for key in fresh if key not in inserted]))
         result, seen = [], set()
         for key in keys:  # a key twice in one batch is new only the first time
             result.append((ids[key], key in inserted and key not in seen))
@@ -2638,7 +2648,10 @@ class _CompiledInsert:
 
 @functools.cache
 def _compiled_insert(
-    dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...], skip_taken: tuple[str, ...],
+    dialect: sa.Dialect,
+    table: sa.Table,
+    columns: tuple[str, ...],
+    skip_taken: tuple[str, ...],
     returning: tuple[str, ...] = (),
 ) -> _CompiledInsert:
     statement = _dialect_insert(dialect)(table)
