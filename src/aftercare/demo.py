@@ -100,6 +100,8 @@ def summarise(running: Deployment, since: datetime) -> Summary:
             "nps": report.nps,
             "nps_answers": report.nps_answers,
             "scores": dict(sorted(scores.items())),
+            "relationship_nps": report.relationship_nps,
+            "relationship_nps_answers": report.relationship_nps_answers,
         }
     mails = sorted(running.outbox.glob("*.eml")) if running.outbox.is_dir() else []
     birthdays = [(m.shop_id, m.to, m.subject) for m in map(read_mail, mails) if "/greetings/" in m.key]
@@ -175,13 +177,19 @@ def print_summary(summary: Summary, console: Console) -> None:
             table.add_row(shop_id, coupon["code"], f"{coupon['amount']}{unit}", ", ".join(coupon["customers"]), until)
     console.print(table)
 
-    table = Table(title="Survey answers from simulated customers")
-    for column in ("shop", "answers", "CSAT (% 4-5)", "scores given"):
+    table = Table(
+        title="Survey answers from simulated customers",
+        caption="Relationship NPS (% 9-10 minus % 0-6): signed-up customers asked about the shop, apart from the CSAT.",
+    )
+    for column in ("shop", "answers", "CSAT (% 4-5)", "scores given", "relationship NPS"):
         table.add_column(column)
     for shop_id, figures in summary.surveys.items():
         csat = "-" if figures["csat"] is None else f"{figures['csat']:g}%"
         scores = ", ".join(f"{score}: {n}" for score, n in figures["scores"].items()) or "-"
-        table.add_row(shop_id, str(figures["answers"]), csat, scores)
+        answered = figures["relationship_nps_answers"]
+        relationship = "-" if figures["relationship_nps"] is None else f"{figures['relationship_nps']:+g}"
+        answers = f"{answered} answer" if answered == 1 else f"{answered} answers"
+        table.add_row(shop_id, str(figures["answers"]), csat, scores, f"{relationship} ({answers})")
     console.print(table)
 
     if summary.birthdays:

@@ -1,7 +1,7 @@
 """The whole lifecycle on each platform's sandbox: paid -> shipped -> delivered -> return requested /
 refunded / cancelled, with every plugin on, real webhooks into the receiver, the worker on the queue,
-texts to the Twilio sandbox, a signed-up customer's birthday, and a customer answering the survey and
-confirming the newsletter over HTTP. Every action is asserted, and asserted once: each mail in the
+texts to the Twilio sandbox, a signed-up customer's birthday and relationship survey, and customers answering
+the surveys and confirming the newsletter over HTTP. Every action is asserted, and asserted once: each mail in the
 outbox carries a distinct key, each text reaches Twilio once, each coupon exists once on the platform,
 each note and tag once."""
 
@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 
+from aftercare.report import shop_report
 from aftercare.sandbox import Item
-from aftercare.sandbox.deployment import Customers, read_mail
+from aftercare.sandbox.deployment import START, Customers, read_mail
 from aftercare.sandbox.testing import FAST_RETRIES
 from aftercare.store import hook_runs
 
@@ -30,7 +31,8 @@ BIRTHDAY_FIELDS = {"shopify": "facts.birth_date", "woocommerce": "billing_birth_
 #: (order, plugin, action, template, state) -> how many. A: delivered, answers the survey with a 2 and
 #: confirms the newsletter; B: delivered, then returned; C: refunded before shipping; D: cancelled
 #: before payment; E: shipped, delivery never reported; F: signed up before ordering (marketing mail and
-#: texts welcome) with a birthday two days on, paid, not shipped in the week.
+#: texts welcome) with a birthday two days on, delivered, answers the survey with a 5 and the relationship
+#: survey (marketing mail: for F alone) with a 9.
 EXPECTED = Counter(
     {
         ("A", "coupon", "create_coupon", "", "done"): 2,  # the next-purchase coupon and the opt-in reward
@@ -66,7 +68,7 @@ EXPECTED = Counter(
         ("E", "review_request", "send_email", "review_request", "done"): 1,
         ("E", "usage_tips", "send_email", "usage_tips", "done"): 1,
         # win_back (5 days in the demo's plugins): made when due, dropped at fire time for a return
-        # or a refund; A's mail reaches the frequency cap after its coupon was made (the coupon stays).
+        # or a refund; A's and F's mails reach the frequency cap after their coupons were made (they stay).
         ("A", "win_back", "create_coupon", "", "done"): 1,
         ("A", "win_back", "send_email", "win_back", "dropped"): 1,  # frequency cap
         ("B", "win_back", "create_coupon", "", "dropped"): 1,  # fire-time: returned
@@ -82,12 +84,20 @@ EXPECTED = Counter(
         ("A", "tracking_notice", "send_sms", "shipped", "done"): 1,
         ("B", "tracking_notice", "send_sms", "shipped", "done"): 1,
         ("E", "tracking_notice", "send_sms", "shipped", "done"): 1,
-        # F: the paid order's coupon, the birthday on the day, the win-back 5 days on.
+        # F: the paid order's coupon, the parcel's mails and text, the birthday on the day, the relationship
+        # survey a day after the delivery (the demo's plugins), the win-back 5 days on, after the cap's fifth.
         ("F", "coupon", "create_coupon", "", "done"): 1,
         ("F", "coupon", "send_email", "coupon", "done"): 1,
+        ("F", "tracking_notice", "send_email", "shipped", "done"): 1,
+        ("F", "tracking_notice", "send_email", "delivered", "done"): 1,
+        ("F", "tracking_notice", "send_sms", "shipped", "done"): 1,
+        ("F", "satisfaction_survey", "send_email", "satisfaction_survey", "done"): 1,
+        ("F", "satisfaction_survey", "send_email", "relationship_survey", "done"): 1,
+        ("F", "review_request", "send_email", "review_request", "done"): 1,
+        ("F", "warranty_reminder", "send_email", "warranty_reminder", "due"): 1,
         ("F", "greetings", "send_email", "birthday", "done"): 1,
         ("F", "win_back", "create_coupon", "", "done"): 1,
-        ("F", "win_back", "send_email", "win_back", "done"): 1,
+        ("F", "win_back", "send_email", "win_back", "dropped"): 1,  # frequency cap
     }
 )
 
@@ -110,18 +120,21 @@ def test_every_plugin_acts_once_through_the_lifecycle(deploy, platform):
     hours(running, 1)
     shop.cancel(d.id)
     shop.refund(c.id, reason="out of stock")
-    for order in (a, b, e):
+    for order in (a, b, e, f):
         shop.ship(order.id)
     hours(running, 24)
-    shop.deliver(a.id)
-    shop.deliver(b.id)
+    for order in (a, b, f):
+        shop.deliver(order.id)
     hours(running, 24)
     shop.request_return(b.id, reason="defective")
     # The customer of A reads their mail as it comes: a low survey score, and a yes to the newsletter.
     ana = Customers(running, random.Random(1), 1.0, 1.0, scores=((2, 1),), only=frozenset({"ana@example.com"}))
+    fiona = Customers(running, random.Random(1), 1.0, 1.0, scores=((5, 1),), nps_scores=((9, 1),),
+                      only=frozenset({"fiona@example.com"}))  # fmt: skip
     for _ in range(24 * 6):
         hours(running, 1)
         ana.read_new_mail()
+        fiona.read_new_mail()
     running.finish()
 
     label = {str(o.id): name for name, o in zip("ABCDEF", (a, b, c, d, e, f), strict=True)}
@@ -142,8 +155,15 @@ def test_every_plugin_acts_once_through_the_lifecycle(deploy, platform):
     sent = {x.idempotency_key for x in actions if x.kind.value == "send_email" and x.state.value == "done"}
     assert set(keys) == sent and set(keys.values()) == {1}
     assert ana.answers == [("shop", "ana@example.com", 2)] and ana.optins == [("shop", "ana@example.com")]
+    assert sorted(fiona.answers) == [("shop", "fiona@example.com", 5), ("shop", "fiona@example.com", 9)]
+    # The relationship answer is counted apart from the order surveys' CSAT (A's 2 and F's 5).
+    report = shop_report(running.app.store, "shop", START, running.app.now() + timedelta(seconds=1))
+    assert (report.csat_answers, report.csat, report.nps_answers) == (2, 50.0, 0)
+    assert (report.relationship_nps_answers, report.relationship_nps) == (1, 100.0)
     (birthday,) = [read_mail(p) for p in running.outbox.glob("*.eml") if "/greetings/" in read_mail(p).key]
     assert birthday.to == "fiona@example.com" and birthday.key.endswith("/birthday:2026")
+    (relationship,) = [read_mail(p) for p in running.outbox.glob("*.eml") if "/relationship:" in read_mail(p).key]
+    assert relationship.to == "fiona@example.com" and relationship.key.endswith("/relationship:2026-01")
 
     # Texts: one per parcel at Twilio, the one the action records, with the parcel's tracking link.
     texted = {x.result["sid"]: x for x in actions if x.kind.value == "send_sms" and x.state.value == "done"}

@@ -42,7 +42,7 @@ from aftercare.asgi import create_asgi_app
 from aftercare.clock import ManualClock
 from aftercare.config import Config
 from aftercare.links import OPTIN_PATH, SURVEY_PATH, InvalidLink
-from aftercare.models import ConsentState, Customer, EventKind
+from aftercare.models import ConsentState, Customer, EventKind, SurveyKind
 from aftercare.pages import read_survey_link
 from aftercare.vault import new_secret_key
 from aftercare.worker import Worker
@@ -67,7 +67,15 @@ DEMO_PLUGINS: dict[str, dict[str, Any]] = {
     "tracking_notice": {"enabled": True, "delivered_notice": True, "sms": True, "complementary_products": 2},
     "coupon": {"enabled": True, "value": 10, "valid_days": 30, "prefix": "THANKS", "reward_for": ["optin_confirmed"]},
     "newsletter_optin": {"enabled": True, "days_after_delivery": 1, "customer_tag": "newsletter"},
-    "satisfaction_survey": {"enabled": True, "kind": "csat", "days_after_delivery": 1, "days_after_shipping": 4},
+    # The relationship NPS (marketing mail: the signed-up regulars) a day after their first delivery.
+    "satisfaction_survey": {
+        "enabled": True,
+        "kind": "csat",
+        "days_after_delivery": 1,
+        "days_after_shipping": 4,
+        "every_months": 6,
+        "relationship_days_after_delivery": 1,
+    },
     "review_request": {
         "enabled": True,
         "days_after_delivery": 3,
@@ -435,6 +443,8 @@ class Customers:
     confirm_rate: float = 0.5
     #: CSAT 1..5, weighted like a shop that mostly pleases.
     scores: tuple[tuple[int, int], ...] = ((5, 40), (4, 30), (3, 15), (2, 10), (1, 5))
+    #: NPS 0..10 (the relationship survey), weighted alike: mostly promoters, a few detractors.
+    nps_scores: tuple[tuple[int, int], ...] = ((10, 30), (9, 25), (8, 20), (7, 10), (6, 8), (4, 5), (2, 2))
     #: Only these addresses act (empty: everyone who gets mail).
     only: frozenset[str] = frozenset()
     read: set[Path] = field(default_factory=set)
@@ -462,13 +472,14 @@ class Customers:
         return followed
 
     def answer_survey(self, mail: Mail, links: list[str]) -> int:
-        scores, weights = zip(*self.scores, strict=True)
-        wanted = self.rng.choices(scores, weights)[0]
+        surveys = {}
         for link in links:
-            try:
-                survey = read_survey_link(self.running.app, link.rsplit("/", 1)[1])
-            except InvalidLink:
-                continue
+            with contextlib.suppress(InvalidLink):
+                surveys[link] = read_survey_link(self.running.app, link.rsplit("/", 1)[1])
+        nps = any(survey.kind is SurveyKind.NPS for survey in surveys.values())  # the relationship survey's
+        scores, weights = zip(*(self.nps_scores if nps else self.scores), strict=True)
+        wanted = self.rng.choices(scores, weights)[0]
+        for link, survey in surveys.items():
             if survey.score == wanted:
                 self._click_and_confirm(link, {"score": str(wanted)})
                 self.answers.append((mail.shop_id, mail.to, wanted))
