@@ -2545,11 +2545,13 @@ class StoredShopState:
             yield conn
 
     def get(self, key: str) -> Any | None:
+        """The value, read with a row lock on PostgreSQL (FOR UPDATE): two receivers storing
+        deliveries of one order take turns on its state, as SQLite's one writer does anyway."""
         query = sa.select(adapter_state.c.value).where(
             adapter_state.c.shop_id == self._shop_id, adapter_state.c.key == key
         )
         with self._connection() as conn:
-            return conn.execute(query).scalar_one_or_none()
+            return conn.execute(query.with_for_update()).scalar_one_or_none()
 
     def set(self, key: str, value: Any) -> None:
         with self._connection() as conn:

@@ -3,6 +3,7 @@
 import contextlib
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -233,6 +234,40 @@ def test_adapter_state_and_cursors(store):
     store.set_cursor("test", "2026-01-05T09:00:00Z")
     store.set_cursor("test", "2026-01-06T09:00:00Z")
     assert store.get_cursor("test") == "2026-01-06T09:00:00Z"
+
+
+def test_two_transactions_take_turns_on_a_remembered_order_state(store):
+    """Two receivers storing deliveries of one order: the second reads the state once the first
+    committed what it derived from it (SQLite: one writer at a time; PostgreSQL: FOR UPDATE)."""
+    import threading
+
+    store.upgrade()
+    store.shop_state("test").set("order:1", {"status": "processing"})
+    other = Store(store.url, ManualClock(START))
+    first_read = threading.Event()
+    seen = {}
+
+    def second():
+        first_read.wait(10)
+        with other.transaction():
+            state = other.shop_state("test")
+            seen["second"] = state.get("order:1")
+            state.set("order:1", {"status": "refunded"})
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    try:
+        with store.transaction():
+            state = store.shop_state("test")
+            seen["first"] = state.get("order:1")
+            first_read.set()
+            time.sleep(0.3)  # the second transaction tries meanwhile, and waits
+            state.set("order:1", {"status": "completed"})
+    finally:
+        thread.join(15)
+        other.close()
+    assert seen == {"first": {"status": "processing"}, "second": {"status": "completed"}}
+    assert store.shop_state("test").get("order:1") == {"status": "refunded"}
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path):
