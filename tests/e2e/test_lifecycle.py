@@ -15,6 +15,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from aftercare.actions import ReasonCode
 from aftercare.sandbox import Item
 from aftercare.sandbox.deployment import Customers, read_mail
 from aftercare.sandbox.testing import FAST_RETRIES
@@ -66,9 +67,9 @@ EXPECTED = Counter(
         ("E", "review_request", "send_email", "review_request", "done"): 1,
         ("E", "usage_tips", "send_email", "usage_tips", "done"): 1,
         # win_back (5 days in the demo's plugins): made when due, dropped at fire time for a return
-        # or a refund; A's mail reaches the frequency cap after its coupon was made (the coupon stays).
-        ("A", "win_back", "create_coupon", "", "done"): 1,
-        ("A", "win_back", "send_email", "win_back", "dropped"): 1,  # frequency cap
+        # or a refund; A's mail would reach the frequency cap, so its coupon is not made at all.
+        ("A", "win_back", "create_coupon", "", "dropped"): 1,  # its mail would be refused (frequency cap)
+        ("A", "win_back", "send_email", "win_back", "dropped"): 1,  # its coupon did not happen
         ("B", "win_back", "create_coupon", "", "dropped"): 1,  # fire-time: returned
         ("B", "win_back", "send_email", "win_back", "dropped"): 1,  # its coupon did not happen
         ("C", "win_back", "create_coupon", "", "dropped"): 1,  # fire-time: refunded
@@ -168,8 +169,12 @@ def test_every_plugin_acts_once_through_the_lifecycle(deploy, platform):
         code = coupon.result["code"]
         expires = datetime.fromisoformat(coupon.payload["expires_at"]).replace(microsecond=0)
         assert datetime.fromisoformat(held[code]["ends_at"]).replace(microsecond=0) == expires, code
-        # In its one mail; none when that mail was dropped after the coupon was made (A's win-back, capped).
-        assert sum(code in text for text in mails) == (coupon.idempotency_key in mailed), code
+        # In its one mail: no coupon is made for a mail that would be refused (A's win-back, capped).
+        assert coupon.idempotency_key in mailed and sum(code in text for text in mails) == 1, code
+    (capped,) = [
+        x for x in actions if (label[x.order_id], x.plugin, x.kind.value) == ("A", "win_back", "create_coupon")
+    ]
+    assert capped.reason_code is ReasonCode.MESSAGE_REFUSED and "frequency cap" in capped.reason, capped.reason
     assert notes(shop, a.id) == 1 and notes(shop, b.id) == 1
     assert customer_tags(running, shop, "ana@example.com") == {"aftercare-follow-up", "newsletter"}
     assert customer_tags(running, shop, "boris@example.com") == {"return-requested"}
