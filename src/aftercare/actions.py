@@ -36,6 +36,9 @@ class ActionKind(enum.StrEnum):
 
 #: Messages to the customer: the frequency cap and quiet hours count them together.
 MESSAGE_KINDS: tuple[ActionKind, ...] = (ActionKind.SEND_EMAIL, ActionKind.SEND_SMS, ActionKind.SEND_WHATSAPP)
+#: Made only for the messages that wait for them (a coupon's code is worth nothing unread): the
+#: dispatcher drops one when every such message would be refused for good now (``refuses``, hookspecs).
+CARRIED_KINDS: tuple[ActionKind, ...] = (ActionKind.CREATE_COUPON,)
 
 
 class ActionState(enum.StrEnum):
@@ -61,6 +64,7 @@ class ReasonCode(enum.StrEnum):
     SUPPRESSED = "suppressed"  # dropped by the mail channel: a bounced or unsubscribed address
     NO_CONSENT = "no_consent"  # dropped by the mail channel: marketing consent withdrawn
     FREQUENCY_CAP = "frequency_cap"  # dropped by the mail channel: enough marketing mail lately
+    MESSAGE_REFUSED = "message_refused"  # dropped: every message waiting for it (a coupon's mail) would be refused
     QUIET_HOURS = "quiet_hours"  # due: deferred until the shop's quiet hours end
     MIN_GAP = "min_gap"  # due: deferred until the minimum gap after the customer's last marketing mail
     WITHDRAWN = "withdrawn"  # dropped by its plugin (``ctx.cancel``)

@@ -7,7 +7,8 @@ event, its half-made requests are discarded, and the other plugins go on;
 ``dispatch(event, only=[plugin])`` runs it again alone.
 
 :func:`execute_action` runs one stored action: claim it, apply the dry-run,
-dependency and fire-time checks (DESIGN rule 3), call the channel, and record
+dependency and fire-time checks (DESIGN rule 3), drop a coupon whose messages
+would all be refused (:func:`refused_dependents`), call the channel, and record
 the outcome with its reason. The record survives the store's blips: a sent
 mark the moment the channel returns, the outcome retried and, if need be,
 held for the heartbeat (:meth:`aftercare.store.Store.record_outcome`); a run
@@ -26,6 +27,7 @@ from datetime import timedelta
 
 from aftercare import metrics
 from aftercare.actions import (
+    CARRIED_KINDS,
     MESSAGE_KINDS,
     ActionDeferred,
     ActionDropped,
@@ -251,6 +253,11 @@ def _outcome(app: App, action: ActionRecord) -> Outcome | None:
         if channel is None:
             return Outcome(ActionState.FAILED, f"no channel is registered for {action.kind.value}",
                            code=ReasonCode.NO_CHANNEL)  # fmt: skip
+        if action.kind in CARRIED_KINDS:
+            refused = refused_dependents(app, action)
+            if refused:
+                reason = f"not run: every message waiting for it would be refused now: {refused}"
+                return Outcome(ActionState.DROPPED, reason, code=ReasonCode.MESSAGE_REFUSED)
         result = dict(channel(ActionJob(action, app, lambda: order_of(app, action))) or {})
     except ActionDeferred as exc:
         return Outcome(ActionState.DUE, exc.reason, due_at=exc.until, code=exc.code)
@@ -291,6 +298,23 @@ def order_of(app: App, action: ActionRecord) -> Order:
         if order is not None and order.platform_id == action.order_id:
             return order
     return app.adapter(action.shop_id).fetch_order(action.order_id)
+
+
+def refused_dependents(app: App, action: ActionRecord) -> str:
+    """Why each action still waiting for ``action`` would be refused for good if it went now (its
+    channel's ``refuses``: suppression, consent, the frequency cap), or '' if one of them would go,
+    could not be judged (its channel has no check) or none waits. A deferral (quiet hours, the
+    minimum gap) is no refusal: the message goes later and carries the coupon then."""
+    dependents = app.store.waiting_dependents(action.idempotency_key)
+    checks = app.plugins.refusal_checks()
+    refusals = []
+    for dependent in dependents:
+        check = checks.get(dependent.kind.value)
+        refusal = check(ActionJob(dependent, app, lambda d=dependent: order_of(app, d))) if check else None
+        if refusal is None:
+            return ""
+        refusals.append(f"{dependent.idempotency_key} ({refusal.reason})")
+    return "; ".join(refusals)
 
 
 def fire_time_check(app: App, action: ActionRecord) -> str:

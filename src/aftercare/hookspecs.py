@@ -170,6 +170,14 @@ def register_channels(register):
     failure (quiet hours), or :class:`aftercare.actions.ActionDropped` to drop
     it with a reason (a suppressed address). The last registration of a kind
     wins, so a plugin can replace the built-in mailer.
+
+    A message channel may pass ``refuses=check``: ``check(job)`` returns the
+    :class:`~aftercare.actions.ActionDropped` the channel would raise for good
+    if it ran the action now (suppression, consent, frequency cap), or None
+    (it would send, or only defer); it sends and changes nothing. Before a
+    coupon is made, the dispatcher asks it about each message waiting for the
+    coupon, and drops the coupon when every one would be refused. A channel
+    registered without it is never asked.
     """
 
 

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from aftercare import PROJECT, hookspecs
-from aftercare.actions import ActionJob
+from aftercare.actions import ActionDropped, ActionJob
 from aftercare.config import ConfigError
 from aftercare.models import EventKind
 from aftercare.platform import Adapter
@@ -95,6 +95,8 @@ class HookCall:
 
 
 Executor = Callable[..., dict[str, Any] | None]
+#: A channel's ``refuses(job)``: the drop it would raise for good if it ran the action now, or None.
+RefusalCheck = Callable[[ActionJob], ActionDropped | None]
 
 
 class PluginManager:
@@ -104,6 +106,7 @@ class PluginManager:
         self._info: dict[str, PluginInfo] = {}
         self._adapters: dict[str, type[Adapter]] | None = None
         self._channels: dict[str, Executor] | None = None
+        self._refusals: dict[str, RefusalCheck] = {}
         self._calls: dict[str, list[HookCall]] = {}
         #: Names never to import nor register, and where each was blocked from.
         self._disabled: dict[str, str] = {}
@@ -296,16 +299,25 @@ class PluginManager:
     def channels(self) -> dict[str, Executor]:
         if self._channels is None:
             found: dict[str, Executor] = {}
+            refusals: dict[str, RefusalCheck] = {}
 
-            def register(kind: str, executor: Executor) -> None:
+            def register(kind: str, executor: Executor, *, refuses: RefusalCheck | None = None) -> None:
                 found[kind] = executor if _takes_a_job(executor) else _called_with_action_and_app(executor)
+                refusals.pop(kind, None)  # a channel replaced without a check takes the old one's away
+                if refuses is not None:
+                    refusals[kind] = refuses
 
             # get_hookimpls() lists in registration order (pluggy calls them in reverse):
             # walking it forwards lets a later registration replace an earlier one.
             for call in reversed(self.hook_calls("register_channels")):
                 call.function(*[{"register": register}[name] for name in call.argnames])
-            self._channels = found
+            self._channels, self._refusals = found, refusals
         return self._channels
+
+    def refusal_checks(self) -> dict[str, RefusalCheck]:
+        """The registered channels' ``refuses`` checks, by kind: only the channels that gave one."""
+        self.channels()
+        return self._refusals
 
     def hook_calls(self, hook: str) -> list[HookCall]:
         """The implementations of ``hook`` in pluggy's call order (tryfirst/trylast honoured), one

@@ -1168,6 +1168,13 @@ class Store:
         with self.engine.connect() as conn:
             return [_action_record(r) for r in conn.execute(query)]
 
+    def waiting_dependents(self, idempotency_key: str) -> list[ActionRecord]:
+        """The actions still due that depend on the action with this key (``after=``), waiting or not yet run."""
+        waiting = sa.and_(actions.c.depends_on == idempotency_key, actions.c.state == ActionState.DUE.value)
+        query = sa.select(actions).where(waiting).order_by(actions.c.id)
+        with self.engine.connect() as conn:
+            return [_action_record(r) for r in conn.execute(query)]
+
     def due_actions(self, now: datetime, limit: int = 100, shop_id: str | None = None) -> list[ActionRecord]:
         query = (
             sa.select(actions)

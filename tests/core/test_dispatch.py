@@ -3,11 +3,14 @@
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
+
 from aftercare import hookimpl
-from aftercare.actions import ActionDropped, ActionKind, ActionState
+from aftercare.actions import ActionDropped, ActionKind, ActionState, ReasonCode
 from aftercare.dispatch import Dispatcher, execute_action, execute_due
 from aftercare.models import ConsentState
 from aftercare.platform import PlatformError
+from aftercare.store import SuppressionReason
 from aftercare.testing import START, make_event, make_order
 
 from .plugins_for_tests import Broken, Mailbox, ThankYou
@@ -342,3 +345,82 @@ def test_a_channel_written_as_executor_action_app_still_works(aftercare_app):
     (mail,) = [a for a in app.store.list_actions() if a.kind is ActionKind.SEND_EMAIL]
     assert mail.state is ActionState.DONE and mail.result == {"message_id": f"<{mail.id}@test>"}
     assert len(mailbox.sent) == 1
+
+
+class TwoMailCoupon:
+    """A coupon and two mails that carry its code."""
+
+    name = "two_mail_coupon"
+
+    @hookimpl
+    def on_order_paid(self, event, ctx):
+        coupon = ctx.create_coupon(percent=10)
+        for template in ("first", "second"):
+            ctx.send_email(template, context={"code": coupon.payload["code"]}, after=coupon)
+
+
+class CheckedMailbox(Mailbox):
+    """A send_email channel with a ``refuses`` check that refuses the templates it is told to."""
+
+    name = "checked_mailbox"
+
+    def __init__(self, refused):
+        super().__init__()
+        self.refused = refused
+
+    @hookimpl
+    def register_channels(self, register):
+        register("send_email", self.send, refuses=self.refuses)
+
+    def refuses(self, job):
+        template = job.action.payload["template"]
+        return ActionDropped(f"{template} is refused", ReasonCode.FREQUENCY_CAP) if template in self.refused else None
+
+
+@pytest.mark.parametrize("refused", [("first",), ("first", "second")])
+def test_a_coupon_is_made_unless_every_mail_waiting_for_it_would_be_refused(aftercare_app, refused):
+    mailbox = CheckedMailbox(refused)
+    app = aftercare_app(TwoMailCoupon(), mailbox)
+    Dispatcher(app).dispatch(make_event("order_paid", make_order()))
+    execute_due(app)
+
+    (coupon,) = [a for a in app.store.list_actions() if a.kind is ActionKind.CREATE_COUPON]
+    mails = {a.payload["template"]: a for a in app.store.list_actions() if a.kind is ActionKind.SEND_EMAIL}
+    if len(refused) == 1:  # the second mail would go: the coupon is made, and the mailbox gets both
+        assert coupon.state is ActionState.DONE and len(app.adapter("test").coupons) == 1
+        assert len(mailbox.sent) == 2
+        return
+    assert (coupon.state, coupon.reason_code) == (ActionState.DROPPED, ReasonCode.MESSAGE_REFUSED)
+    assert coupon.reason == (
+        "not run: every message waiting for it would be refused now: "
+        f"{mails['first'].idempotency_key} (first is refused); {mails['second'].idempotency_key} (second is refused)"
+    )
+    assert app.adapter("test").coupons == {} and mailbox.sent == []
+    assert {(m.state, m.reason_code) for m in mails.values()} == {(ActionState.DROPPED, ReasonCode.DEPENDENCY_FAILED)}
+
+
+def test_a_mail_channel_replaced_without_a_check_is_not_asked_and_the_coupon_is_made(aftercare_app):
+    mailbox = Mailbox()  # replaces the core's send_email, and its check with it
+    app = aftercare_app(ThankYou(), mailbox)
+    app.store.suppress("test", "ana@example.com", SuppressionReason.BOUNCED, "550 no such user")
+    Dispatcher(app).dispatch(make_event("order_paid", make_order()))
+    execute_due(app)
+    assert "send_email" not in app.plugins.refusal_checks()
+    assert states(app)[("thank_you", "create_coupon")] == ("done", "") and len(app.adapter("test").coupons) == 1
+    assert len(mailbox.sent) == 1  # the mailbox decides for itself
+
+
+def test_a_coupon_nothing_waits_for_is_made_whatever_the_customers_mail_would_meet(aftercare_app):
+    class CouponOnly:
+        name = "coupon_only"
+
+        @hookimpl
+        def on_order_paid(self, event, ctx):
+            ctx.create_coupon(percent=10)
+
+    app = aftercare_app(CouponOnly())
+    app.store.suppress("test", "ana@example.com", SuppressionReason.BOUNCED, "550 no such user")
+    Dispatcher(app).dispatch(make_event("order_paid", make_order()))
+    execute_due(app)
+    assert "send_email" in app.plugins.refusal_checks()  # the core's mail channel, with its check
+    assert states(app)[("coupon_only", "create_coupon")] == ("done", "") and len(app.adapter("test").coupons) == 1

@@ -53,10 +53,11 @@ def text_app(aftercare_app, tmp_path, monkeypatch):
     Texter.TEMPLATES = str(tmp_path / "texts")
     made = []
 
-    def make(mail=None, **sms):
+    def make(mail=None, plugin=None, **sms):
         settings = {"enabled": True, "from_number": "+34600111222", **sms}
         quiet_off = {"quiet_hours_start": "00:00", "quiet_hours_end": "00:00"}
-        app = aftercare_app(Texter(), shop={"name": "Tienda", "mail": {"sms": settings, **quiet_off, **(mail or {})}})
+        shop = {"name": "Tienda", "mail": {"sms": settings, **quiet_off, **(mail or {})}}
+        app = aftercare_app(plugin or Texter(), shop=shop)
         made.append(app)
         return app
 
@@ -154,6 +155,39 @@ def test_marketing_texts_need_sms_consent_apart_from_email_consent(text_app):
         app.clock.advance(timedelta(hours=1))
         execute_due(app)
         assert [f["Body"] for f in sent(rsps)] == ["10 % esta semana"]
+
+
+class TextedCoupon:
+    """A coupon and the marketing text that carries its code."""
+
+    name = "texted_coupon"
+
+    @property
+    def TEMPLATES(self):  # noqa: N802  (the plugin attribute's name)
+        return Texter.TEMPLATES
+
+    @hookimpl
+    def on_order_paid(self, event, ctx):
+        coupon = ctx.create_coupon(percent=10)
+        ctx.send_sms("offer", context={"code": coupon.payload["code"]}, after=coupon)
+
+
+@pytest.mark.parametrize("sms_consent", [ConsentState.UNKNOWN, ConsentState.SUBSCRIBED])
+def test_no_coupon_is_made_for_a_text_without_consent(text_app, sms_consent):
+    app = text_app(plugin=TextedCoupon())
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        twilio(rsps)
+        run(app, "order_paid", order_with(sms_consent=sms_consent))
+        texts = sent(rsps)
+    coupon, text = sorted(app.store.list_actions(), key=lambda a: a.id)
+    if sms_consent is ConsentState.SUBSCRIBED:
+        assert (coupon.state, text.state, len(texts)) == (ActionState.DONE, ActionState.DONE, 1)
+        assert len(app.adapter("test").coupons) == 1
+        return
+    assert app.adapter("test").coupons == {} and texts == []
+    assert (coupon.state, coupon.reason_code) == (ActionState.DROPPED, ReasonCode.MESSAGE_REFUSED)
+    assert coupon.reason.endswith(f"{text.idempotency_key} (no consent to marketing texts (the platform says unknown))")
+    assert (text.state, text.reason_code) == (ActionState.DROPPED, ReasonCode.DEPENDENCY_FAILED)
 
 
 def test_stop_means_no_text_at_all_even_transactional(text_app):

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from aftercare.actions import ActionKind, ActionState
+from aftercare.actions import ActionKind, ActionState, ReasonCode
 from aftercare.config import ConfigError
 from aftercare.dispatch import Dispatcher, execute_due
 from aftercare.mail.templates import check_templates
@@ -14,6 +14,7 @@ from aftercare.models import Money, ShipmentStatus
 from aftercare.platform import PlatformError
 from aftercare.plugins import coupon
 from aftercare.plugins.coupon import period_key
+from aftercare.store import SuppressionReason
 from aftercare.testing import START, make_event, sample_order
 
 from .conftest import inbox
@@ -149,6 +150,61 @@ def test_a_coupon_the_platform_refuses_takes_its_mail_with_it(plugin_app):
     assert coupon_action[3:] == (ActionState.FAILED, "Discount code has already been taken")
     assert mail_action[3] is ActionState.DROPPED and "Discount code has already been taken" in mail_action[4]
     assert inbox(app) == []
+
+
+def records(app, kind):
+    return sorted((a for a in app.store.list_actions() if a.kind is kind), key=lambda a: a.id)
+
+
+def test_no_coupon_is_made_for_a_mail_the_frequency_cap_would_drop(plugin_app):
+    app = plugin_app(coupon, mail={"frequency_cap": 1})
+    first = sample_order("shopify_order_paid_fulfilled")  # 2025-Q2: its coupon mail is the one the cap allows
+    run(app, make_event("order_paid", first))
+    app.clock.advance(timedelta(hours=5))  # past the minimum gap: only the cap stands in the way
+    next_quarter = replace(first, platform_id="1073460002", number="#1004", created_at=datetime(2025, 7, 1, tzinfo=UTC))
+    run(app, make_event("order_paid", next_quarter))
+
+    assert len(app.adapter("test").coupons) == 1 and len(inbox(app)) == 1  # nothing for Q3 in the shop
+    made, refused = records(app, ActionKind.CREATE_COUPON)
+    mailed, dropped = records(app, ActionKind.SEND_EMAIL)
+    assert (made.state, mailed.state) == (ActionState.DONE, ActionState.DONE)
+    assert (refused.state, refused.reason_code) == (ActionState.DROPPED, ReasonCode.MESSAGE_REFUSED)
+    assert refused.attempts == 0  # its channel was never called
+    assert refused.reason == (
+        f"not run: every message waiting for it would be refused now: {dropped.idempotency_key} "
+        "(frequency cap: 1 marketing messages to this customer in the last 7 days (at most 1))"
+    )
+    assert (dropped.state, dropped.reason_code) == (ActionState.DROPPED, ReasonCode.DEPENDENCY_FAILED)
+    assert dropped.reason == f"depends on {refused.idempotency_key}, which did not happen: {refused.reason}"
+
+
+@pytest.mark.parametrize("reason", [SuppressionReason.UNSUBSCRIBED, SuppressionReason.BOUNCED])
+def test_no_coupon_is_made_for_a_suppressed_address(plugin_app, reason):
+    app = plugin_app(coupon)
+    app.store.suppress("test", "foo@example.com", reason, "550 no such user")
+    run(app, make_event("order_paid", sample_order("shopify_order_paid_fulfilled")))
+
+    assert app.adapter("test").coupons == {} and inbox(app) == []
+    (refused,) = records(app, ActionKind.CREATE_COUPON)
+    (dropped,) = records(app, ActionKind.SEND_EMAIL)
+    assert (refused.state, refused.reason_code) == (ActionState.DROPPED, ReasonCode.MESSAGE_REFUSED)
+    why = f"suppressed: {reason.value} foo@example.com (550 no such user)"
+    assert refused.reason.endswith(f"would be refused now: {dropped.idempotency_key} ({why})")
+    assert (dropped.state, dropped.reason_code) == (ActionState.DROPPED, ReasonCode.DEPENDENCY_FAILED)
+
+
+def test_a_coupon_whose_mail_waits_for_the_morning_is_made_and_mailed_then(plugin_app):
+    app = plugin_app(coupon, timezone="Europe/Sofia")
+    app.clock.set(datetime(2026, 1, 5, 19, 30, tzinfo=UTC))  # 21:30 in Sofia: quiet hours
+    run(app, make_event("order_paid", sample_order("shopify_order_paid_fulfilled")))
+
+    ((code, _spec),) = app.adapter("test").coupons.items()  # a deferral is no refusal: the coupon is made
+    (mail,) = records(app, ActionKind.SEND_EMAIL)
+    assert (mail.state, mail.reason_code) == (ActionState.DUE, ReasonCode.QUIET_HOURS) and inbox(app) == []
+    app.clock.set(datetime(2026, 1, 6, 6, 0, tzinfo=UTC))  # 08:00 in Sofia
+    execute_due(app)
+    (sent,) = inbox(app)
+    assert code in sent.text and records(app, ActionKind.SEND_EMAIL)[0].state is ActionState.DONE
 
 
 @pytest.mark.parametrize(

@@ -540,6 +540,9 @@ RETRY_EFFECT = {
     ReasonCode.FREQUENCY_CAP: "The customer had had enough marketing mail lately. A retry checks the cap again.",
     ReasonCode.NO_CONSENT: "The customer has not consented to marketing mail. A retry checks the consent again.",
     ReasonCode.SUPPRESSED: "The address is suppressed (bounced or unsubscribed). A retry checks the list again.",
+    ReasonCode.MESSAGE_REFUSED: "Every message waiting for it would have been refused (the address, consent, "
+    "the frequency cap), and they were dropped with it. A retry makes it now: retry its message after it, or "
+    "the code reaches nobody.",
     ReasonCode.DEPENDENCY_FAILED: "What it waited for did not happen. A retry is dropped again unless that is "
     "retried first.",
     ReasonCode.ERASED: "Its customer was erased: a retry finds nobody to send to.",

@@ -22,7 +22,7 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 from aftercare import hookimpl, metrics
-from aftercare.actions import ActionJob, ActionKind, ActionRecord
+from aftercare.actions import ActionDropped, ActionJob, ActionKind, ActionRecord
 from aftercare.config.mail import MailSettings, SmtpSettings
 from aftercare.mail import policy
 from aftercare.mail.brand import BrandError, brand_context, brand_css, inline_css
@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 
 @hookimpl
 def register_channels(register):
-    register(ActionKind.SEND_EMAIL.value, MailChannel())
+    channel = MailChannel()
+    register(ActionKind.SEND_EMAIL.value, channel, refuses=channel.refuses)
 
 
 class MailChannel:
@@ -87,6 +88,10 @@ class MailChannel:
             raise
         metrics.smtp_result(action.shop_id, "sent" if relayed.get("confirmed", True) else "unconfirmed")
         return {**result, **relayed}
+
+    def refuses(self, job: ActionJob) -> ActionDropped | None:
+        """Whether the mail would be refused for good if it went now: suppression, consent, frequency cap."""
+        return policy.refused_for_good(lambda: policy.check_send(job.app, job.action, job.mail_settings))
 
     def relay(self, settings: SmtpSettings) -> SmtpTransport:
         key = settings.model_dump_json()

@@ -22,6 +22,7 @@ addresses ruins the sender's reputation for every other customer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -83,6 +84,18 @@ def check_pace(app: App, action: ActionRecord, settings: MailSettings, *, custom
             f"quiet hours {start:%H:%M}-{end:%H:%M} {timezone}: waiting until {end:%H:%M} local time",
             ReasonCode.QUIET_HOURS,
         )
+
+
+def refused_for_good(check: Callable[[], object]) -> ActionDropped | None:
+    """The drop ``check()`` raises, or None when it passes or only defers the message (the minimum gap,
+    quiet hours: it still goes, later). A channel's ``refuses`` (hookspecs ``register_channels``)."""
+    try:
+        check()
+    except ActionDeferred:
+        return None
+    except ActionDropped as refusal:
+        return refusal
+    return None
 
 
 def quiet_until(now: datetime, timezone: str, start: time, end: time) -> datetime | None:

@@ -56,8 +56,8 @@ _DIGITS = re.compile(r"\+?\d[\d ()-]{5,}\d")
 @hookimpl
 def register_channels(register):
     channel = TextChannel()
-    register(ActionKind.SEND_SMS.value, channel)
-    register(ActionKind.SEND_WHATSAPP.value, channel)
+    register(ActionKind.SEND_SMS.value, channel, refuses=channel.refuses)
+    register(ActionKind.SEND_WHATSAPP.value, channel, refuses=channel.refuses)
 
 
 class TextChannel:
@@ -72,17 +72,7 @@ class TextChannel:
         settings = job.mail_settings.sms
         whatsapp = action.kind is ActionKind.SEND_WHATSAPP
         p = action.payload
-        if not settings.enabled:
-            raise ActionDropped("texts are off for this shop ([mail.sms] enabled = false)", ReasonCode.CHANNEL_OFF)
-        if whatsapp and not settings.whatsapp_from:
-            raise ActionDropped("WhatsApp is off for this shop ([mail.sms] has no whatsapp_from)",
-                                ReasonCode.CHANNEL_OFF)  # fmt: skip
-        if not p.get("to"):
-            raise ActionDropped(f"no number to text: {p.get('phone_problem') or 'none given'}", ReasonCode.NO_RECIPIENT)
-        transactional = bool(p.get("transactional", False))
-        check_consent(job.order, transactional)
-        if not transactional:
-            policy.check_pace(app, action, job.mail_settings, customer=action.customer_email)
+        check_send(job)
         form = {"To": p["to"]}
         if whatsapp:
             form |= whatsapp_form(app, action, job.order, settings)
@@ -94,6 +84,10 @@ class TextChannel:
                 form["From"] = settings.from_number
         answer = self.post(settings, form)
         return {"sid": answer.get("sid", ""), "status": answer.get("status", ""), "to": p["to"]}
+
+    def refuses(self, job: ActionJob) -> ActionDropped | None:
+        """Whether the text would be refused for good if it went now: off, no number, no consent, frequency cap."""
+        return policy.refused_for_good(lambda: check_send(job))
 
     def post(self, settings: SmsSettings, form: Mapping[str, str]) -> dict[str, Any]:
         """POST one message to Twilio; its answer, or PlatformError in our own words."""
@@ -119,6 +113,22 @@ class TextChannel:
             session, self._session = self._session, None
         if session is not None:
             session.close()
+
+
+def check_send(job: ActionJob) -> None:
+    """Raise :class:`ActionDropped` or :class:`ActionDeferred` if the text must not go now (the
+    module's list, up to the body)."""
+    action, settings, p = job.action, job.mail_settings.sms, job.action.payload
+    if not settings.enabled:
+        raise ActionDropped("texts are off for this shop ([mail.sms] enabled = false)", ReasonCode.CHANNEL_OFF)
+    if action.kind is ActionKind.SEND_WHATSAPP and not settings.whatsapp_from:
+        raise ActionDropped("WhatsApp is off for this shop ([mail.sms] has no whatsapp_from)", ReasonCode.CHANNEL_OFF)
+    if not p.get("to"):
+        raise ActionDropped(f"no number to text: {p.get('phone_problem') or 'none given'}", ReasonCode.NO_RECIPIENT)
+    transactional = bool(p.get("transactional", False))
+    check_consent(job.order, transactional)
+    if not transactional:
+        policy.check_pace(job.app, action, job.mail_settings, customer=action.customer_email)
 
 
 def credentials(settings: SmsSettings) -> tuple[str, str]:
