@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from . import people
 from .delivery import Attempt, Delivery, WebhookSender
-from .http import LocalServer, Request, Response, Router, json_response
+from .http import LocalService, Request, Response, Router, json_response
 from .state import (
     Address,
     Customer,
@@ -51,8 +51,10 @@ class Item:
     variant_title: str = ""
 
 
-class SandboxShop(abc.ABC):
+class SandboxShop(LocalService, abc.ABC):
     """One platform's sandbox shop. Use as a context manager or ``start()``/``stop()``."""
+
+    what = "the sandbox shop"
 
     platform: ClassVar[str]
     #: First id handed out: platform-like magnitudes (Shopify's are 13 digits).
@@ -82,35 +84,18 @@ class SandboxShop(abc.ABC):
         self.router = Router()
         self.add_routes(self.router)
         self._add_control_routes(self.router)
-        self._server: LocalServer | None = None
 
     # -- life --------------------------------------------------------------
     def start(self, port: int = 0) -> str:
-        """Listen on 127.0.0.1 (``port`` 0 picks a free one) and return the base URL."""
-        if self._server is None:
-            self._server = LocalServer(self.router, port)
-            self._server.start()
+        """Listen on 127.0.0.1 (``port`` 0 picks a free one), send webhooks, and return the base URL."""
+        if not self.running:
+            super().start(port)
             self.sender.start()
         return self.url
 
     def stop(self) -> None:
         self.sender.stop()
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> SandboxShop:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the sandbox shop is not running: call start() first")
-        return self._server.url
+        super().stop()
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every webhook (retries included) has been sent; False on timeout."""

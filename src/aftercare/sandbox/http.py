@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
 log = logging.getLogger(__name__)
@@ -115,6 +115,44 @@ class LocalServer:
             self._thread.join(timeout=5)
             self._thread = None
         self._server.server_close()
+
+
+class LocalService:
+    """A sandbox that serves its :attr:`router` on 127.0.0.1 while started: ``start()``/``stop()``
+    or a with-block. Subclasses set ``router`` (and ``what``, for the error of an unstarted one)."""
+
+    router: Router
+    what = "the sandbox"
+    _server: LocalServer | None = None
+
+    def start(self, port: int = 0) -> str:
+        """Listen on 127.0.0.1 (``port`` 0 picks a free one) and return the base URL."""
+        if self._server is None:
+            self._server = LocalServer(self.router, port)
+            self._server.start()
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError(f"{self.what} is not running: call start() first")
+        return self._server.url
 
 
 class _Handler(BaseHTTPRequestHandler):

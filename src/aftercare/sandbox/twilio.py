@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from .base import system_now
-from .http import LocalServer, Request, Response, Router, json_response
+from .http import LocalService, Request, Response, Router, json_response
 
 #: The environment variables the demo's ``[mail.sms]`` reads the sandbox's credentials from:
 #: names of its own, so a real ``TWILIO_*`` in the merchant's shell is never read nor changed.
@@ -77,8 +77,10 @@ class Message:
         }
 
 
-class TwilioSandbox:
+class TwilioSandbox(LocalService):
     """Twilio's Messages API for one made-up account. Use as a context manager or ``start()``/``stop()``."""
+
+    what = "the Twilio sandbox"
 
     def __init__(self, *, clock: Callable[[], datetime] | None = None) -> None:
         self.clock = clock or system_now
@@ -90,32 +92,6 @@ class TwilioSandbox:
         messages = f"/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages.json"
         self.router.add("POST", messages, self._create)
         self.router.add("GET", messages, self._list)
-        self._server: LocalServer | None = None
-
-    # -- life --------------------------------------------------------------
-    def start(self, port: int = 0) -> str:
-        if self._server is None:
-            self._server = LocalServer(self.router, port)
-            self._server.start()
-        return self.url
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> TwilioSandbox:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the Twilio sandbox is not running: call start() first")
-        return self._server.url
 
     # -- what a deployment needs -------------------------------------------
     def sms_settings(self) -> dict[str, str]:
