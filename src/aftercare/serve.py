@@ -108,7 +108,7 @@ def serve(
     for child in children:
         child.start()
     if parent is not None:
-        _stop_when_orphaned(parent)
+        _stop_when_orphaned(parent, until_stopped=True)
     else:
         threading.Thread(target=_announce, args=(server, host), name="aftercare-announce", daemon=True).start()
     # uvicorn handles SIGTERM itself, then raises it again once stopped, for whatever handler was
@@ -379,13 +379,19 @@ def tune_gc_for_throughput() -> None:
     gc.set_threshold(YOUNG_GC_THRESHOLD, 20, 20)
 
 
-def _stop_when_orphaned(parent: int) -> None:
-    """A child started by ``serve`` stops (gracefully) if serve dies without stopping it."""
+def _stop_when_orphaned(parent: int, *, until_stopped: bool = False) -> None:
+    """A child started by ``serve`` stops (gracefully) if serve dies without stopping it.
+
+    ``until_stopped`` (a receiver child): the SIGTERM is sent again every few seconds, since
+    one that arrives before uvicorn has installed its handlers is swallowed by ours."""
 
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(1)
         log.warning("serve (pid %d) is gone; stopping", parent)
         os.kill(os.getpid(), signal.SIGTERM)
+        while until_stopped:
+            time.sleep(3)
+            os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, name="aftercare-parent-watch", daemon=True).start()
